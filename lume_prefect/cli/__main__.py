@@ -1,0 +1,3 @@
+from lume_prefect.cli import main
+
+main()

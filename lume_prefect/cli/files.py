@@ -1,0 +1,83 @@
+"""``lume-prefect files``: look at and move files through a saved file block."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from cyclopts import App, Parameter
+
+from lume_prefect.cli.output import console, fail, print_json, print_table
+
+app = App(name="files", help="List, copy and delete files through a saved file block (name or type-slug/name).")
+
+
+def _block(name: str):
+    from lume_prefect.files import resolve_file_block
+
+    try:
+        return resolve_file_block(name)
+    except (ValueError, TypeError) as exc:
+        fail(str(exc))
+
+
+@app.command(name="ls")
+def ls(block: str, path: str = "", *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False, json: bool = False) -> None:
+    """List the entries of PATH (default: the root) of BLOCK."""
+    files = _block(block)
+    try:
+        names = files.ls(path, recursive=recursive, _sync=True)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    if json:
+        print_json(names)
+    else:
+        for name in names:
+            console.print(name, highlight=False)
+
+
+@app.command(name="info")
+def info(block: str, *, json: bool = False) -> None:
+    """Show BLOCK's type and settings (secrets masked)."""
+    files = _block(block)
+    settings = {name: _shown(getattr(files, name)) for name in type(files).model_fields}
+    if json:
+        print_json({"type": files.get_block_type_slug(), "settings": settings, "url": files.url()})
+    else:
+        print_table(f"{files.get_block_type_slug()}/{block.split('/')[-1]}", ["field", "value"], [*settings.items(), ("url", files.url())])
+
+
+def _shown(value: object) -> str | None:
+    # SecretStr prints as ********** ; everything else as itself
+    return None if value is None else str(value)
+
+
+@app.command(name="put")
+def put(block: str, source: str, path: str) -> None:
+    """Upload the local file SOURCE to PATH in BLOCK (streamed, atomic); prints its FileRef."""
+    files = _block(block)
+    try:
+        ref = files.upload(source, path, _sync=True)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    print_json(ref.model_dump(mode="json"))
+
+
+@app.command(name="get")
+def get(block: str, path: str, dest: str) -> None:
+    """Download PATH of BLOCK to the local file DEST (streamed, atomic)."""
+    files = _block(block)
+    try:
+        target = files.download(path, dest, _sync=True)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    console.print(target, highlight=False)
+
+
+@app.command(name="rm")
+def rm(block: str, path: str, *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False) -> None:
+    """Delete PATH of BLOCK (a directory only with --recursive)."""
+    files = _block(block)
+    try:
+        files.delete(path, recursive=recursive, _sync=True)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))

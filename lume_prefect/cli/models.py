@@ -1,0 +1,232 @@
+"""``lume-prefect models``: browse the model registry, register versions, promote and revert.
+
+The registry is the saved ``ModelRegistry`` block named by ``--registry`` (or
+``$LUME_PREFECT_REGISTRY``); without either, the default local SQLite registry.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+from cyclopts import App, Parameter
+
+from lume_prefect.cli.output import console, fail, print_json, print_table
+
+app = App(name="models", help="Models in the registry: list, show, register, promote, revert, history.")
+
+Registry = Annotated[
+    Optional[str],
+    Parameter(
+        name="--registry",
+        env_var="LUME_PREFECT_REGISTRY",
+        help="Name of a saved ModelRegistry block (default: the local SQLite registry).",
+    ),
+]
+Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
+
+
+def open_registry(name: Optional[str]):  # type: ignore[no-untyped-def]
+    """The ModelRegistry block to use; a missing block is a clean error, not a traceback."""
+    from lume_prefect.registry.tasks import resolve_registry
+
+    try:
+        return resolve_registry(name)
+    except (ValueError, TypeError) as exc:
+        fail(f"cannot load registry block {name!r}: {exc}")
+
+
+def run(call, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
+    """Call a registry method; registry errors become one red line and exit code 1."""
+    from lume_prefect.registry.errors import RegistryError
+
+    try:
+        return call(*args, **kwargs, _sync=True)
+    except RegistryError as exc:
+        fail(str(exc))
+
+
+def _time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def _tags(pairs: Optional[list[str]]) -> dict[str, Optional[str]]:
+    result: dict[str, Optional[str]] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        result[key] = value if sep else None
+    return result
+
+
+@app.command(name="list")
+def list_models(
+    *,
+    author: Optional[str] = None,
+    laboratory: Optional[str] = None,
+    facility: Optional[str] = None,
+    beampath: Optional[str] = None,
+    tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE (or KEY: has the tag); repeatable.")] = None,
+    registry: Registry = None,
+    json: Json = False,
+) -> None:
+    """List models, optionally only those matching the metadata and tags given."""
+    filters: dict[str, Any] = {
+        k: v for k, v in {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}.items() if v is not None
+    }
+    if tag:
+        filters["tags"] = _tags(tag)
+    found = run(open_registry(registry).list_models, **filters)
+    if json:
+        print_json([m.model_dump(mode="json") for m in found])
+        return
+    print_table(
+        "models",
+        ["name", "live", "author", "laboratory", "facility", "beampath", "tags"],
+        [
+            (m.name, m.live_version, m.author, m.laboratory, m.facility, m.beampath, ", ".join(f"{k}={v}" for k, v in m.tags.items()))
+            for m in found
+        ],
+    )
+
+
+@app.command(name="show")
+def show(name: str, *, registry: Registry = None, json: Json = False) -> None:
+    """Show a model: metadata, tags, aliases and its latest version."""
+    block = open_registry(registry)
+    model = run(block.get_model, name)
+    versions = run(block.list_versions, name)
+    latest = versions[0].version if versions else None
+    if json:
+        print_json({**model.model_dump(mode="json"), "latest_version": latest, "version_count": len(versions)})
+        return
+    rows = [
+        ("name", model.name),
+        ("author", model.author),
+        ("laboratory", model.laboratory),
+        ("facility", model.facility),
+        ("beampath", model.beampath),
+        ("description", model.description),
+        ("tags", ", ".join(f"{k}={v}" for k, v in model.tags.items())),
+        ("created", _time(model.created_at)),
+        ("live", model.live_version or "(none)"),
+        *((f"alias {a}", v) for a, v in model.aliases.items() if a != "live"),
+        ("latest", latest or "(no versions)"),
+        ("versions", str(len(versions))),
+    ]
+    print_table(f"model {model.name}", ["field", "value"], rows)
+
+
+@app.command(name="versions")
+def versions(name: str, *, registry: Registry = None, json: Json = False) -> None:
+    """List a model's versions, newest first (PEP 440 order), with their aliases."""
+    block = open_registry(registry)
+    model = run(block.get_model, name)
+    found = run(block.list_versions, name)
+    if json:
+        print_json([v.model_dump(mode="json") for v in found])
+        return
+    by_version: dict[str, list[str]] = {}
+    for alias, version in model.aliases.items():
+        by_version.setdefault(version, []).append(alias)
+    print_table(
+        f"versions of {name}",
+        ["version", "aliases", "registered", "by", "entrypoint", "source", "image", "deployment"],
+        [
+            (v.version, ", ".join(by_version.get(v.version, [])), _time(v.registered_at), v.registered_by,
+             v.entrypoint, v.source, v.image, v.deployment_name)
+            for v in found
+        ],
+    )
+
+
+@app.command(name="register")
+def register(
+    name: str,
+    version: Optional[str] = None,
+    *,
+    source: Optional[str] = None,
+    entrypoint: Optional[str] = None,
+    sha256: Optional[str] = None,
+    image: Optional[str] = None,
+    parameters_schema: Annotated[Optional[Path], Parameter(help="JSON file with the JSON schema of the flow's inputs.")] = None,
+    author: Optional[str] = None,
+    laboratory: Optional[str] = None,
+    facility: Optional[str] = None,
+    beampath: Optional[str] = None,
+    description: str = "",
+    tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE tag of a new model; repeatable.")] = None,
+    registry: Registry = None,
+    json: Json = False,
+) -> None:
+    """Register model NAME (with --author, --laboratory, --facility, --beampath) and/or its
+    VERSION (with --source and --entrypoint). Metadata given for an existing model is ignored."""
+    block = open_registry(registry)
+    metadata = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}
+    given = [k for k, v in metadata.items() if v is not None]
+    if given and len(given) < len(metadata):
+        fail(f"to register a model give all of --author --laboratory --facility --beampath (missing: {', '.join(k for k in metadata if k not in given)})")
+    if version is None and not given:
+        fail("give VERSION with --source and --entrypoint, or the model's --author --laboratory --facility --beampath")
+    if version is not None and (source is None or entrypoint is None):
+        fail("registering a version needs --source and --entrypoint")
+    schema = None
+    if parameters_schema is not None:
+        try:
+            schema = jsonlib.loads(parameters_schema.read_text())
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read --parameters-schema {str(parameters_schema)!r}: {exc}")
+    result: Any
+    if given:
+        tags = {k: v or "" for k, v in _tags(tag).items()}
+        result = run(block.register_model, name, description=description, tags=tags, exist_ok=version is not None, **metadata)
+    if version is not None:
+        result = run(
+            block.register_version, name, version, source=source, entrypoint=entrypoint, sha256=sha256, image=image,
+            parameters_schema=schema,
+        )
+        message = f"registered {name} {result.version}"
+    else:
+        message = f"registered model {name}"
+    if json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        console.print(message, highlight=False)
+
+
+def _print_change(change: Any, json: bool) -> None:
+    if json:
+        print_json(change.model_dump(mode="json"))
+    else:
+        console.print(
+            f"{change.model} {change.alias}: {change.from_version or '(none)'} -> {change.to_version or '(none)'}",
+            highlight=False,
+        )
+
+
+@app.command(name="promote")
+def promote(name: str, version: str, *, alias: str = "live", registry: Registry = None, json: Json = False) -> None:
+    """Make VERSION the live version of NAME (or point --alias at it)."""
+    block = open_registry(registry)
+    _print_change(run(block.set_alias, name, alias, version), json)
+
+
+@app.command(name="revert")
+def revert(name: str, *, alias: str = "live", registry: Registry = None, json: Json = False) -> None:
+    """Point the live alias of NAME (or --alias) back at the version it pointed at before."""
+    block = open_registry(registry)
+    _print_change(run(block.revert, name, alias), json)
+
+
+@app.command(name="history")
+def history(name: str, *, alias: Optional[str] = None, registry: Registry = None, json: Json = False) -> None:
+    """Every alias change of NAME (who, when, from, to), oldest first."""
+    changes = run(open_registry(registry).history, name, alias)
+    if json:
+        print_json([c.model_dump(mode="json") for c in changes])
+        return
+    print_table(
+        f"alias history of {name}",
+        ["#", "when", "alias", "action", "from", "to", "by"],
+        [(c.id, _time(c.changed_at), c.alias, c.action, c.from_version, c.to_version, c.changed_by) for c in changes],
+    )

@@ -1,0 +1,240 @@
+"""``lume-prefect results``: list, show, export and plot stored results.
+
+The store is a saved results block (``--store NAME``), a SQL URL (``--url`` or the
+``LUME_RESULTS_URL`` environment variable, which keeps a password out of the process list),
+or the block named by ``LUME_RESULTS_STORE``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+from cyclopts import App, Parameter
+
+from lume_prefect.cli.output import console, fail, print_json, print_table
+
+app = App(name="results", help="List, show, export and plot stored model results.")
+RESULTS_URL_ENV = "LUME_RESULTS_URL"
+
+
+@Parameter(name="*")
+@dataclass
+class Selection:
+    """Which store, and which results in it."""
+
+    store: Annotated[Optional[str], Parameter(help="Saved results block: name or type-slug/name.")] = None
+    url: Annotated[Optional[str], Parameter(help=f"SQL URL of the store (or set {RESULTS_URL_ENV}).")] = None
+    model: Annotated[Optional[str], Parameter(help="Only this model.")] = None
+    version: Annotated[Optional[str], Parameter(help="Only this model version.")] = None
+    since: Annotated[Optional[str], Parameter(help="Only results created at or after this ISO-8601 time.")] = None
+    until: Annotated[Optional[str], Parameter(help="Only results created before this ISO-8601 time.")] = None
+    tag: Annotated[list[str], Parameter(help="Only results with this tag (repeatable).", negative=())] = field(default_factory=list)
+    input: Annotated[list[str], Parameter(help="Only results whose input NAME equals VALUE: NAME=VALUE (repeatable; VALUE as JSON, else text).", negative=())] = field(default_factory=list)
+
+    def open(self) -> Any:
+        from lume_prefect.results import SQLResultsStore, resolve_results_store
+
+        url = self.url or os.environ.get(RESULTS_URL_ENV)
+        try:
+            if url:
+                return SQLResultsStore(url)
+            store = resolve_results_store(self.store)
+        except (ValueError, TypeError) as exc:
+            fail(str(exc))
+        if store is None:
+            fail(f"no results store: pass --store NAME or --url URL, or set LUME_RESULTS_STORE or {RESULTS_URL_ENV}")
+        return store
+
+    def query(self) -> dict[str, Any]:
+        inputs = {}
+        for item in self.input:
+            name, sep, text = item.partition("=")
+            if not sep or not name:
+                fail(f"--input must be NAME=VALUE, got {item!r}")
+            try:
+                inputs[name] = json.loads(text)
+            except json.JSONDecodeError:
+                inputs[name] = text
+        return {
+            "model": self.model,
+            "version": self.version,
+            "since": self.since,
+            "until": self.until,
+            "inputs": inputs or None,
+            "tags": self.tag or None,
+        }
+
+
+def _frame(selection: Selection, limit: Optional[int], oldest_first: bool = False) -> Any:
+    from lume_prefect.results import ResultsError
+
+    store = selection.open()
+    try:
+        return store.to_dataframe(**selection.query(), limit=limit, newest_first=not oldest_first)
+    except ResultsError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+
+
+@app.command(name="list")
+def list_results(
+    selection: Selection = Selection(),
+    *,
+    limit: int = 20,
+    json: bool = False,
+) -> None:
+    """The newest matching results: key, model, version, created, and their inputs and outputs."""
+    frame = _frame(selection, limit)
+    if json:
+        print_json([{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")])
+        return
+    columns = ["key", "model", "version", "created"] + [c for c in frame.columns if c.startswith(("inputs.", "outputs."))]
+    rows = [[_short(row[c], c) for c in columns] for _, row in frame.iterrows()]
+    print_table(f"{len(frame)} results", columns, rows)
+
+
+@app.command(name="show")
+def show(key: str, selection: Selection = Selection(), *, json: bool = False) -> None:
+    """One result in full: inputs, outputs, files, tags and where it came from."""
+    from lume_prefect.results import ResultsError
+
+    store = selection.open()
+    try:
+        result = store.get(key)
+    except ResultsError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    if result is None:
+        fail(f"no result with key {key!r} in {store!r}")
+    data = {
+        "key": result.key,
+        "model": result.model,
+        "version": result.version,
+        "created": result.created.isoformat(),
+        "flow_run_id": str(result.flow_run_id) if result.flow_run_id else None,
+        "tags": result.tags,
+        "inputs": jsonable(result.inputs),
+        "outputs": jsonable(result.outputs),
+        "files": [ref.model_dump(mode="json") for ref in result.files],
+    }
+    if json:
+        print_json(data)
+        return
+    from lume_prefect.results.store import flatten
+
+    rows = [(name, data[name]) for name in ("key", "model", "version", "created", "flow_run_id", "tags")]
+    rows += [(name, _short(value, name)) for name, value in flatten(result.inputs, "inputs", {}).items()]
+    rows += [(name, _short(value, name)) for name, value in flatten(result.outputs, "outputs", {}).items()]
+    rows += [(f"files[{i}]", ref.url or ref.path) for i, ref in enumerate(result.files)]
+    print_table(f"result {result.key[:12]}", ["field", "value"], rows)
+
+
+@app.command(name="export")
+def export(
+    output: Path,
+    selection: Selection = Selection(),
+    *,
+    format: Optional[Literal["csv", "parquet", "json"]] = None,
+    limit: Optional[int] = None,
+) -> None:
+    """Write matching results, one row each (inputs.* and outputs.* columns), to OUTPUT.
+
+    The format follows OUTPUT's extension unless --format is given. Arrays, DataFrames,
+    lists and dicts become JSON text in CSV and Parquet cells, and JSON in a JSON file.
+    """
+    chosen = format or output.suffix.lstrip(".").lower()
+    if chosen not in ("csv", "parquet", "json"):
+        fail(f"cannot tell the format of {str(output)!r}: use a .csv, .parquet or .json name, or --format")
+    frame = _frame(selection, limit, oldest_first=True)
+    if chosen == "json":
+        records = [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+        output.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n")
+    else:
+        flat = frame.copy()
+        for name in flat.columns:
+            if name != "created":
+                flat[name] = [_cell_text(v) for v in flat[name]]
+        flat.to_csv(output, index=False) if chosen == "csv" else flat.to_parquet(output, index=False)
+    console.print(f"{len(frame)} results written to {output} ({chosen})", highlight=False)
+
+
+@app.command(name="plot")
+def plot(
+    output: Path,
+    y: Annotated[str, Parameter(help="Output (or input) to plot, e.g. emittance or outputs.emittance.")],
+    selection: Selection = Selection(),
+    *,
+    x: Annotated[Optional[str], Parameter(help="Input (or output) on the x axis; not for history.")] = None,
+    kind: Literal["scatter", "line", "history"] = "scatter",
+    title: Optional[str] = None,
+    limit: Optional[int] = None,
+) -> None:
+    """Save a PNG of Y against X (scatter or line) or of Y over time (history) to OUTPUT."""
+    from lume_prefect.results.plots import plot_frame
+
+    frame = _frame(selection, limit)
+    if frame.empty:
+        fail("no results match: nothing to plot")
+    try:
+        figure, _ = plot_frame(frame, y, x, kind, title)
+    except (KeyError, ValueError) as exc:
+        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    figure.savefig(output, format="png", dpi=100)
+    console.print(f"plot of {len(frame)} results written to {output}", highlight=False)
+
+
+# ---- cell formatting -----------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: arrays as nested lists, DataFrames as column lists, NaN as None."""
+    import numpy
+    import pandas
+
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, numpy.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, pandas.DataFrame):
+        return jsonable(value.reset_index().to_dict(orient="list"))
+    if isinstance(value, numpy.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, complex):
+        return [value.real, value.imag]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _cell_text(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return json.dumps(jsonable(value))
+
+
+def _short(value: Any, name: str) -> str:
+    import numpy
+    import pandas
+
+    if name == "key":
+        return str(value)[:12]
+    if isinstance(value, numpy.ndarray):
+        return f"array {value.dtype} {value.shape}"
+    if isinstance(value, pandas.DataFrame):
+        return f"DataFrame {value.shape[0]}x{value.shape[1]}"
+    if hasattr(value, "isoformat"):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,141 @@
+"""``lume-prefect deploy``, ``lume-prefect run`` and ``lume-prefect pipelines``: model versions at work.
+
+The environment is the saved ``LumeServices`` block named by ``--services`` (or
+``$LUME_SERVICES``); without either, the embedded ``local`` environment.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from typing import Annotated, Any, Literal, Optional
+
+from cyclopts import App, Parameter
+
+from lume_prefect.cli.output import console, fail, print_json, print_table
+
+Services = Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")]
+Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
+
+pipelines = App(name="pipelines", help="Pipelines (flows of flows): register and run.")
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from lume_prefect.models.errors import ModelError
+    from lume_prefect.registry.errors import RegistryError
+    from lume_prefect.results.errors import ResultsError
+
+    return (ModelError, RegistryError, ResultsError, ValueError, TypeError, OSError)
+
+
+def _parse_inputs(pairs: Optional[list[str]], inputs_json: Optional[str]) -> dict[str, Any]:
+    values: dict[str, Any] = jsonlib.loads(inputs_json) if inputs_json else {}
+    if not isinstance(values, dict):
+        fail("--inputs must be a JSON object, e.g. '{\"sigma_x\": 0.002}'")
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            fail(f"--input takes NAME=VALUE, got {pair!r}")
+        try:
+            values[name] = jsonlib.loads(text)  # numbers, booleans, lists as JSON
+        except ValueError:
+            values[name] = text  # anything else is a string
+    return values
+
+
+def _show_run(run: Any, json: bool) -> None:
+    result = run.result
+    if json:
+        print_json({
+            "model": run.model, "version": run.version, "mode": run.mode, "cached": run.cached,
+            "flow_run_id": str(run.flow_run_id) if run.flow_run_id else None,
+            "key": result.key if result is not None else None,
+            "outputs": {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in run.outputs.items()},
+        })
+        return
+    how = "cache hit" if run.cached else run.mode
+    console.print(f"{run.model} {run.version} ({how}), flow run {run.flow_run_id}", highlight=False)
+    if result is not None:
+        console.print(f"result key {result.key}", highlight=False)
+        print_table(None, ["output", "value"], [(k, v) for k, v in run.outputs.items()])
+
+
+def deploy(
+    entrypoint: str,
+    *,
+    source: Annotated[str, Parameter(help="Directory holding the code (entrypoint is relative to it).")] = ".",
+    services: Services = None,
+    pool: Annotated[Optional[str], Parameter(help="Work pool (default: the services' work_pool).")] = None,
+    cron: Optional[str] = None,
+    interval: Annotated[Optional[float], Parameter(help="Seconds between scheduled runs.")] = None,
+    image: Optional[str] = None,
+    tag: Annotated[Optional[list[str]], Parameter(help="Extra deployment tag (repeatable).")] = None,
+    no_deployment: Annotated[bool, Parameter(negative="", help="Only register the version (in-process use).")] = False,
+) -> None:
+    """Register the model version at ENTRYPOINT (path.py:flow) and create its Prefect deployment."""
+    from lume_prefect.models.deploy import deploy_model, register_model_version
+
+    try:
+        if no_deployment:
+            registered = register_model_version(entrypoint, source, services=services, image=image)
+            console.print("registered" if registered else "already registered from the same source; nothing to do")
+            return
+        done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, tags=tag)
+    except _errors() as exc:
+        fail(str(exc))
+    state = "registered and deployed" if done.registered else "already registered from the same source; deployment updated"
+    console.print(f"{done.model} {done.version}: {state} as {done.deployment_name} ({done.deployment_id})", highlight=False)
+
+
+def run(
+    model: str,
+    *,
+    version: Optional[str] = None,
+    input: Annotated[Optional[list[str]], Parameter(name=["--input", "-i"], help="NAME=VALUE (VALUE as JSON if it parses; repeatable).")] = None,
+    inputs: Annotated[Optional[str], Parameter(help="All inputs as one JSON object.")] = None,
+    services: Services = None,
+    mode: Annotated[Optional[Literal["in-process", "remote"]], Parameter(help="Override the services' run mode.")] = None,
+    refresh: Annotated[bool, Parameter(negative="", help="Recompute even if the result is stored.")] = False,
+    timeout: Annotated[Optional[float], Parameter(help="Seconds to wait for a remote run (cancelled after).")] = None,
+    json: Json = False,
+) -> None:
+    """Run MODEL (its live version unless --version) and print its outputs."""
+    from lume_prefect.models.run import run_model
+
+    values = _parse_inputs(input, inputs)
+    try:
+        outcome = run_model(model, values, version, services=services, mode=mode, refresh=refresh, timeout=timeout)
+    except _errors() as exc:
+        fail(str(exc))
+    _show_run(outcome, json)
+
+
+@pipelines.command(name="register")
+def register_pipeline_file(path: str, *, services: Services = None) -> None:
+    """Validate the pipeline in the YAML file PATH against the registry and register it like a model."""
+    from lume_prefect.models.pipeline import Pipeline, register_pipeline
+
+    try:
+        chain = Pipeline.from_yaml(path)
+        registered = register_pipeline(chain, services)
+    except _errors() as exc:
+        fail(str(exc))
+    console.print(f"{chain.name} {chain.version}: {'registered' if registered else 'already registered, unchanged'}", highlight=False)
+
+
+def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: float = 0.0, json: Json = False) -> None:
+    """Re-run the exact model version and inputs of the stored result KEY and compare outputs."""
+    from lume_prefect.models.reproduce import reproduce as reproduce_result
+
+    try:
+        outcome = reproduce_result(key, services=services, rtol=rtol, atol=atol)
+    except _errors() as exc:
+        fail(str(exc))
+    if json:
+        print_json({"key": key, "matches": outcome.matches, "flow_run_id": str(outcome.rerun.flow_run_id),
+                    "differences": {k: [str(a), str(b)] for k, (a, b) in outcome.differences.items()}})
+    elif outcome.matches:
+        console.print(f"reproduced: {outcome.stored.model} {outcome.stored.version} gives the same outputs (flow run {outcome.rerun.flow_run_id})", highlight=False)
+    else:
+        print_table("outputs that differ", ["output", "stored", "now"], [(k, a, b) for k, (a, b) in outcome.differences.items()])
+    if not outcome.matches:
+        raise SystemExit(2)

@@ -1,0 +1,372 @@
+"""The file blocks: LocalFiles, MountedFiles and S3Files.
+
+Each is a Prefect ``WritableFileSystem`` (usable as result storage) and
+``WritableDeploymentStorage`` (usable as deployment storage). All behaviour lives in
+``RootedFiles``; a block only says which filesystem and which root.
+
+Every public method is sync in sync code and awaitable in async code (Prefect's
+convention); the explicit async twin is the same name with an ``a`` prefix.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import os
+from pathlib import Path
+from typing import IO, Any, Callable, Optional, TypeVar
+
+from prefect._internal.compatibility.async_dispatch import async_dispatch
+from prefect.filesystems import WritableDeploymentStorage, WritableFileSystem
+from prefect.utilities.asyncutils import run_sync_in_worker_thread
+from prefect.utilities.filesystem import filter_files
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
+
+from lume_prefect.files.fileref import FileRef
+from lume_prefect.files.rooted import LocalRootedFiles, RootedFiles, S3RootedFiles
+
+T = TypeVar("T")
+# Upload part size: bounds the memory of a streamed upload (one part is buffered at a time).
+S3_PART_SIZE = 8 * 1024 * 1024
+DOCS_URL = "https://github.com/lume-prefect/lume-prefect#file-service"
+LOGO_URL = "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/filesystem.png"
+
+
+def sync_or_async(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` directly in sync code; in async code return an awaitable that runs it
+    in a worker thread, so file I/O never blocks the event loop."""
+
+    @functools.wraps(fn)
+    async def in_thread(self: Any, *args: Any, **kwargs: Any) -> T:
+        return await run_sync_in_worker_thread(fn, self, *args, **kwargs)
+
+    in_thread.__name__ = in_thread.__qualname__ = f"a{fn.__name__}"
+    return async_dispatch(in_thread)(fn)
+
+
+class FileBlock(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
+    """What the three file blocks share: the file API over a ``RootedFiles``."""
+
+    _files: Optional[RootedFiles] = PrivateAttr(None)
+
+    # ---- configuration hooks ----------------------------------------------
+
+    @abc.abstractmethod
+    def _build_files(self) -> RootedFiles: ...
+
+    def _rooted(self) -> RootedFiles:
+        if self._files is None:
+            self._files = self._build_files()
+        return self._files
+
+    def _label(self) -> str:
+        if self._block_document_name and not self._is_anonymous:
+            return f"{type(self).__name__} {self._block_document_name!r}"
+        return type(self).__name__
+
+    def _ref_name(self) -> str | None:
+        if self._block_document_name and not self._is_anonymous:
+            return f"{self.get_block_type_slug()}/{self._block_document_name}"
+        return None
+
+    def _with_block(self, ref: FileRef) -> FileRef:
+        return ref.model_copy(update={"block": self._ref_name()})
+
+    # ---- the file API ------------------------------------------------------
+
+    @sync_or_async
+    def write(self, path: str | os.PathLike[str], obj: Any, serializer: str | None = None) -> FileRef:
+        """Serialize ``obj`` to ``path`` atomically; the serializer is named or chosen by extension."""
+        return self._with_block(self._rooted().write(path, obj, serializer))
+
+    @sync_or_async
+    def read(self, path: str | os.PathLike[str], serializer: str | None = None) -> Any:
+        """Load the object at ``path``; the serializer is named or chosen by extension."""
+        return self._rooted().read(path, serializer)
+
+    @sync_or_async
+    def exists(self, path: str | os.PathLike[str] = "") -> bool:
+        """Whether a file or directory exists at ``path``."""
+        return self._rooted().exists(path)
+
+    @sync_or_async
+    def ls(self, path: str | os.PathLike[str] = "", recursive: bool = False) -> list[str]:
+        """Entries of a directory as paths relative to the root (every file below it if ``recursive``)."""
+        return self._rooted().ls(path, recursive)
+
+    @sync_or_async
+    def delete(self, path: str | os.PathLike[str], recursive: bool = False) -> None:
+        """Delete a file; a directory only with ``recursive=True``."""
+        self._rooted().delete(path, recursive)
+
+    @sync_or_async
+    def upload(self, local_path: str | os.PathLike[str], path: str | os.PathLike[str], serializer: str | None = None) -> FileRef:
+        """Stream a local file to ``path`` in chunks; memory stays bounded whatever its size."""
+        return self._with_block(self._rooted().upload(local_path, path, serializer))
+
+    @sync_or_async
+    def download(self, path: str | os.PathLike[str], local_path: str | os.PathLike[str]) -> str:
+        """Stream ``path`` to a local file in chunks; returns the local file's absolute path."""
+        return self._rooted().download(path, local_path)
+
+    def open(self, path: str | os.PathLike[str], mode: str = "rb") -> IO[Any]:
+        """A stream on ``path`` (``rb``, ``r``, ``wb``, ``w``); writes appear atomically on close."""
+        return self._rooted().open(path, mode)
+
+    def url(self, path: str | os.PathLike[str] = "") -> str:
+        """The full location of ``path`` (``file://...`` or ``s3://...``)."""
+        return self._rooted().url(path)
+
+    awrite = write.aio
+    aread = read.aio
+    aexists = exists.aio
+    als = ls.aio
+    adelete = delete.aio
+    aupload = upload.aio
+    adownload = download.aio
+
+    # ---- Prefect's WritableFileSystem (result storage) ---------------------
+
+    @sync_or_async
+    def read_path(self, path: str) -> bytes:
+        """Bytes of the file at ``path`` (Prefect's result-storage interface)."""
+        return self._rooted().read(path, "bytes")
+
+    @sync_or_async
+    def write_path(self, path: str, content: bytes) -> str:
+        """Write bytes to ``path`` atomically (Prefect's result-storage interface)."""
+        ref = self._rooted().write(path, content, "bytes")
+        return ref.path
+
+    aread_path = read_path.aio
+    awrite_path = write_path.aio
+
+    # ---- Prefect's WritableDeploymentStorage -------------------------------
+
+    @sync_or_async
+    def get_directory(self, from_path: Optional[str] = None, local_path: Optional[str] = None) -> None:
+        """Copy a directory of this block (default: all of it) to ``local_path`` (default: cwd)."""
+        files = self._rooted()
+        source = files.relative(from_path or "")
+        target = Path(local_path or ".").resolve()
+        for rel in files.ls(source, recursive=True):
+            inside = rel[len(source):].lstrip("/") if source else rel
+            files.download(rel, target / inside)
+
+    @sync_or_async
+    def put_directory(
+        self, local_path: Optional[str] = None, to_path: Optional[str] = None, ignore_file: Optional[str] = None
+    ) -> int:
+        """Copy a local directory (default: cwd) into this block; returns the number of files.
+
+        ``ignore_file`` holds gitignore-style patterns of files to leave out.
+        """
+        files = self._rooted()
+        source = Path(local_path or ".").resolve()
+        dest = files.relative(to_path or "")
+        patterns = Path(ignore_file).read_text().splitlines() if ignore_file else None
+        included = filter_files(root=str(source), ignore_patterns=patterns, include_dirs=False, as_posix=True)
+        count = 0
+        for rel in sorted(included):
+            if (source / rel).is_file():
+                files.upload(source / rel, f"{dest}/{rel}" if dest else rel, "bytes")
+                count += 1
+        return count
+
+    aget_directory = get_directory.aio
+    aput_directory = put_directory.aio
+
+
+class LocalFiles(FileBlock):
+    """Files in a directory on this machine.
+
+    Paths are relative to ``basepath``; no path (``..``, an absolute path elsewhere, a
+    symlink) can reach outside it. Writes are atomic: a temporary file renamed over the target.
+
+    Examples:
+        Load a saved block:
+        ```python
+        from lume_prefect.files import LocalFiles
+
+        files = LocalFiles.load("BLOCK_NAME")
+        ```
+
+        Write and read back model output:
+        ```python
+        from lume_prefect.files import LocalFiles
+
+        files = LocalFiles(basepath="/data/model-runs")
+        ref = files.write("run-1/output.json", {"emittance": 1.2e-6})
+        assert files.read("run-1/output.json") == {"emittance": 1.2e-6}
+        files.save("runs")                      # now LocalFiles.load("runs") anywhere
+        ```
+    """
+
+    _block_type_name = "LUME Local Files"
+    _block_type_slug = "lume-local-files"
+    _description = "Model inputs and outputs in a directory on this machine, with serializers, checksums and atomic writes."
+    _documentation_url = DOCS_URL
+    _logo_url = LOGO_URL
+
+    basepath: str = Field(
+        description="Root directory of the files. Relative paths given to the block are resolved under it; nothing outside it can be reached.",
+        examples=["/data/model-runs"],
+    )
+
+    @field_validator("basepath", mode="before")
+    @classmethod
+    def _stringify_basepath(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    def _build_files(self) -> RootedFiles:
+        return LocalRootedFiles(self.basepath, label=f"{self._label()} ({self.basepath})")
+
+
+class MountedFiles(FileBlock):
+    """A directory seen at ``host_path`` on the host and at ``mount_path`` inside a container or job.
+
+    The block works wherever it runs: inside the container (where ``mount_path`` exists)
+    it uses ``mount_path``, elsewhere ``host_path``. Paths may be given relative to the
+    root or absolute in either form; ``to_host`` and ``to_mount`` translate between them,
+    e.g. to hand a path to a container command. With ``create=True`` the host directory
+    is created when missing.
+
+    Examples:
+        Load a saved block:
+        ```python
+        from lume_prefect.files import MountedFiles
+
+        files = MountedFiles.load("BLOCK_NAME")
+        ```
+
+        A directory mounted into a Docker container at /data:
+        ```python
+        from lume_prefect.files import MountedFiles
+
+        files = MountedFiles(host_path="/scratch/lume", mount_path="/data", create=True)
+        files.write("inputs/lattice.yaml", {"quads": [1.0, -1.0]})
+        files.to_mount("/scratch/lume/inputs/lattice.yaml")   # '/data/inputs/lattice.yaml'
+        ```
+    """
+
+    _block_type_name = "LUME Mounted Files"
+    _block_type_slug = "lume-mounted-files"
+    _description = "A host directory also mounted into containers or batch jobs at another path; maps paths both ways."
+    _documentation_url = DOCS_URL
+    _logo_url = LOGO_URL
+
+    host_path: str = Field(description="Absolute path of the directory on the host.", examples=["/scratch/lume"])
+    mount_path: str = Field(
+        description="Absolute path at which the same directory is mounted inside containers or jobs.",
+        examples=["/data"],
+    )
+    create: bool = Field(default=False, description="Create the host directory (and parents) if it does not exist.")
+
+    @field_validator("host_path", "mount_path", mode="before")
+    @classmethod
+    def _must_be_absolute(cls, value: Any, info: Any) -> str:
+        value = os.fspath(value) if isinstance(value, os.PathLike) else value
+        if not isinstance(value, str) or not os.path.isabs(value):
+            raise ValueError(f"{info.field_name} must be an absolute path, got {value!r}")
+        return os.path.normpath(value)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if self.create:
+            self._active_root()  # the directory exists as soon as the block does
+
+    def _active_root(self) -> str:
+        if os.path.isdir(self.mount_path) and not os.path.isdir(self.host_path):
+            return self.mount_path
+        if self.create:
+            os.makedirs(self.host_path, exist_ok=True)
+        return self.host_path
+
+    def _build_files(self) -> RootedFiles:
+        root = self._active_root()
+        other = self.mount_path if root == self.host_path else self.host_path
+        return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other])
+
+    def to_host(self, path: str | os.PathLike[str]) -> str:
+        """The absolute host path of ``path`` (relative, or absolute in either form)."""
+        rel = self._rooted().relative(path)
+        return os.path.join(self.host_path, rel) if rel else self.host_path
+
+    def to_mount(self, path: str | os.PathLike[str]) -> str:
+        """The absolute path of ``path`` inside the container or job."""
+        rel = self._rooted().relative(path)
+        return os.path.join(self.mount_path, rel) if rel else self.mount_path
+
+
+class S3Files(FileBlock):
+    """Objects in an S3 bucket (AWS, MinIO, Ceph or any S3-compatible server) through s3fs.
+
+    Paths are keys under ``prefix``; no path can reach outside it. An object appears only
+    when its upload completes; a failed upload is aborted and leaves nothing behind.
+
+    Examples:
+        Load a saved block:
+        ```python
+        from lume_prefect.files import S3Files
+
+        files = S3Files.load("BLOCK_NAME")
+        ```
+
+        A MinIO server at a facility:
+        ```python
+        from lume_prefect.files import S3Files
+
+        files = S3Files(bucket="lume", prefix="runs", endpoint_url="http://minio:9000",
+                        aws_access_key_id="lume", aws_secret_access_key="...")
+        files.save("facility-s3")
+        files.write("run-1/screen.png", image_array)
+        ```
+    """
+
+    _block_type_name = "LUME S3 Files"
+    _block_type_slug = "lume-s3-files"
+    _description = "Model inputs and outputs in an S3 or S3-compatible bucket (AWS, MinIO, Ceph), streamed in chunks."
+    _documentation_url = DOCS_URL
+    _logo_url = LOGO_URL
+
+    bucket: str = Field(description="Bucket name.", examples=["lume-data"])
+    prefix: str = Field(default="", description="Key prefix under which all paths of this block live.", examples=["runs"])
+    endpoint_url: str = Field(
+        default="",
+        description="URL of an S3-compatible server (MinIO, Ceph); empty for AWS.",
+        examples=["http://127.0.0.1:9000"],
+    )
+    aws_access_key_id: SecretStr = Field(
+        default=SecretStr(""), description="Access key ID; empty to use the environment or instance role."
+    )
+    aws_secret_access_key: SecretStr = Field(default=SecretStr(""), description="Secret access key; empty to use the environment.")
+    region_name: str = Field(default="", description="Region, e.g. eu-west-1; empty for the default.")
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not value or "/" in value or value != value.strip():
+            raise ValueError(f"bucket must be a bucket name without '/', got {value!r}")
+        return value
+
+    def filesystem(self) -> Any:
+        """The s3fs filesystem this block uses (credentials from the block, else the environment)."""
+        import s3fs
+
+        client_kwargs: dict[str, Any] = {}
+        if self.endpoint_url:
+            client_kwargs["endpoint_url"] = self.endpoint_url
+        if self.region_name:
+            client_kwargs["region_name"] = self.region_name
+        return s3fs.S3FileSystem(
+            key=self.aws_access_key_id.get_secret_value() or None,
+            secret=self.aws_secret_access_key.get_secret_value() or None,
+            client_kwargs=client_kwargs,
+            use_listings_cache=False,
+            skip_instance_cache=True,
+            default_block_size=S3_PART_SIZE,
+        )
+
+    def _build_files(self) -> RootedFiles:
+        label = f"{self._label()} (s3://{self.bucket}/{self.prefix})".replace("//)", "/)")
+        return S3RootedFiles(self.filesystem(), self.bucket, self.prefix, label=label)

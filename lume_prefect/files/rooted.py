@@ -1,0 +1,459 @@
+"""A directory tree on one fsspec filesystem, seen from its root.
+
+This is the whole file service without Prefect: path safety, atomic writes, streaming,
+serializers and checksums. The three file blocks only choose the filesystem and the root.
+
+Atomic writes: a local file is written to a hidden temporary file beside its target and
+renamed over it; an S3 object is created only when its upload completes (a one-shot PUT
+or a completed multipart upload), and a failed upload is aborted. Either way a reader sees
+the old content or the new, never a part.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import posixpath
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from lume_prefect.files.errors import PathOutsideRoot
+from lume_prefect.files.fileref import FileRef
+from lume_prefect.files.serializers import CHUNK_SIZE, get_serializer, registry
+
+TEMP_MARKER = ".lume-tmp-"
+# Formats that must seek while writing are spooled; beyond this size the spool is on disk.
+SPOOL_MEMORY = 16 * 1024 * 1024
+# Remote transfers of whole files: parts in flight at once, and their size (memory bound).
+TRANSFER_CHUNK = 8 * 1024 * 1024
+TRANSFER_CONCURRENCY = 2
+
+
+class AtomicWriter(io.RawIOBase):
+    """A write-only binary stream that becomes visible only when closed without error.
+
+    It counts and hashes what passes through it, so the FileRef of a streamed write
+    knows its size and SHA-256 without reading the file back.
+    """
+
+    def __init__(self, raw: Any, commit: Callable[[], None], discard: Callable[[], None]):
+        super().__init__()
+        self._raw = raw
+        self._commit = commit
+        self._discard = discard
+        self._sha256 = hashlib.sha256()
+        self._discarded = False
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if not self._discarded:
+            self._raw.write(view)
+            self._sha256.update(view)
+            self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def discard(self) -> None:
+        """Drop everything written; the target keeps its previous content (or stays absent)."""
+        if not self._discarded and not self.closed:
+            self._discarded = True
+            self._discard()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if not self._discarded:
+                self._commit()
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            super().close()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.discard()
+        self.close()
+
+
+class _AtomicTextWriter(io.TextIOWrapper):
+    """Text mode over an AtomicWriter: an exception inside ``with`` discards the file."""
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.buffer.discard()
+        return super().__exit__(exc_type, exc, tb)
+
+
+class RootedFiles:
+    """Files under one root of an fsspec filesystem; no path can leave the root.
+
+    Args:
+        fs: the fsspec filesystem.
+        root: the root directory (local path, or ``bucket/prefix`` for S3).
+        label: how errors name this tree (the block's type and name).
+        aliases: other absolute roots that name the same tree (a mount point),
+            accepted in paths and mapped onto ``root``.
+        protocol: URL scheme for ``url()`` (``file`` or ``s3``).
+    """
+
+    local = False
+
+    def __init__(
+        self,
+        fs: Any,
+        root: str,
+        *,
+        label: str,
+        aliases: Iterable[str] = (),
+        protocol: str = "file",
+    ):
+        self.fs = fs
+        self.root = self._normalise_root(root)
+        self.label = label
+        self.aliases = [self._normalise_root(a) for a in aliases]
+        self.protocol = protocol
+
+    # ---- paths -------------------------------------------------------------
+
+    @staticmethod
+    def _normalise_root(root: str) -> str:
+        return posixpath.normpath(root) if root else ""
+
+    def _strip_scheme(self, path: str) -> str:
+        # "file:///data/x" and "s3://bucket/key" are absolute paths of this tree's filesystem
+        prefix = f"{self.protocol}://"
+        return "/" + path[len(prefix):].lstrip("/") if path.startswith(prefix) else path
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """``path`` (relative, absolute under the root or an alias, or a URL) relative to the root.
+
+        Raises PathOutsideRoot for anything that would leave the root.
+        """
+        text = os.fspath(path)
+        if not isinstance(text, str):
+            raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
+        if "\x00" in text:
+            raise PathOutsideRoot(text, self.root)
+        candidate = self._strip_scheme(text)
+        if self._is_absolute(candidate):
+            full = posixpath.normpath(candidate)
+            for base in [self.root, *self.aliases]:
+                rel = self._under(full, self._absolute_form(base))
+                if rel is not None:
+                    return self._check(text, rel)
+            raise PathOutsideRoot(text, self.root)
+        full = posixpath.normpath(posixpath.join(self._absolute_form(self.root), candidate))
+        rel = self._under(full, self._absolute_form(self.root))
+        if rel is None:
+            raise PathOutsideRoot(text, self.root)
+        return self._check(text, rel)
+
+    def _is_absolute(self, path: str) -> bool:
+        return path.startswith("/")
+
+    def _absolute_form(self, root: str) -> str:
+        return root
+
+    @staticmethod
+    def _under(full: str, base: str) -> str | None:
+        if full == base:
+            return ""
+        prefix = base.rstrip("/") + "/"
+        return full[len(prefix):] if full.startswith(prefix) else None
+
+    def _check(self, original: str, rel: str) -> str:
+        return rel
+
+    def full_path(self, path: str | os.PathLike[str]) -> str:
+        """The path on the filesystem (what fsspec is given)."""
+        rel = self.relative(path)
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    def url(self, path: str | os.PathLike[str] = "") -> str:
+        return f"{self.protocol}://{self.full_path(path)}"
+
+    def _not_found(self, full: str) -> FileNotFoundError:
+        return FileNotFoundError(errno.ENOENT, f"{self.label}: no such file {self.protocol}://{full}", full)
+
+    # ---- streaming ---------------------------------------------------------
+
+    def _open_atomic(self, full: str) -> AtomicWriter:
+        raise NotImplementedError
+
+    def open(self, path: str | os.PathLike[str], mode: str = "rb") -> IO[Any]:
+        """Open a file as a stream. Write modes (``wb``, ``w``) are atomic."""
+        if mode not in ("rb", "r", "wb", "w"):
+            raise ValueError(f"mode must be one of 'rb', 'r', 'wb', 'w', got {mode!r}")
+        full = self.full_path(path)
+        if "w" in mode:
+            if not self.relative(path):
+                raise IsADirectoryError(errno.EISDIR, f"{self.label}: cannot write to the root", full)
+            writer = self._open_atomic(full)
+            return writer if mode == "wb" else _AtomicTextWriter(writer, encoding="utf-8", write_through=True)
+        try:
+            raw = self.fs.open(full, "rb")
+        except FileNotFoundError:
+            raise self._not_found(full) from None
+        except IsADirectoryError:
+            raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full) from None
+        return raw if mode == "rb" else io.TextIOWrapper(raw, encoding="utf-8")
+
+    # ---- objects -----------------------------------------------------------
+
+    def write(self, path: str | os.PathLike[str], obj: Any, serializer: str | None = None) -> FileRef:
+        """Serialize ``obj`` to ``path`` atomically and return its FileRef."""
+        rel = self.relative(path)
+        chosen = get_serializer(serializer, rel)
+        with self.open(rel, "wb") as writer:
+            if chosen.needs_seekable:
+                with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+                    chosen.dump(obj, spool)
+                    spool.seek(0)
+                    shutil.copyfileobj(spool, writer, CHUNK_SIZE)
+            else:
+                chosen.dump(obj, writer)
+        return self._ref(rel, chosen.name, writer)
+
+    def read(self, path: str | os.PathLike[str], serializer: str | None = None) -> Any:
+        """Load the object at ``path`` with the named serializer, else by extension."""
+        rel = self.relative(path)
+        chosen = get_serializer(serializer, rel)
+        with self.open(rel, "rb") as f:
+            return chosen.load(f)
+
+    def upload(self, local_path: str | os.PathLike[str], path: str | os.PathLike[str], serializer: str | None = None) -> FileRef:
+        """Copy a local file to ``path`` atomically, in bounded memory, and return its FileRef.
+
+        The SHA-256 is computed in a second thread while the copy runs (both release
+        the GIL), so checksumming costs little wall time. The local file must not change
+        during the upload.
+        """
+        rel = self.relative(path)
+        name = self._serializer_name_for(rel, serializer)
+        full = self.full_path(rel)
+        source = os.fspath(local_path)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            digest = pool.submit(file_sha256, source)
+            self._put_local_file(source, full)
+            sha256, size = digest.result()
+        return FileRef(path=rel, serializer=name, sha256=sha256, size=size, url=self.url(rel))
+
+    def download(self, path: str | os.PathLike[str], local_path: str | os.PathLike[str]) -> str:
+        """Copy ``path`` to a local file in bounded memory; the local file appears atomically."""
+        full = self.full_path(path)
+        target = os.path.abspath(local_path)
+        directory = os.path.dirname(target)
+        os.makedirs(directory, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=TEMP_MARKER, dir=directory)
+        os.close(fd)
+        try:
+            self._get_local_file(full, temp)
+            os.replace(temp, target)
+        except FileNotFoundError:
+            _remove_quietly(temp)
+            raise self._not_found(full) from None
+        except BaseException:
+            _remove_quietly(temp)
+            raise
+        return target
+
+    def _put_local_file(self, source: str, full: str) -> None:
+        with open(source, "rb") as f, self._open_atomic(full) as writer:
+            shutil.copyfileobj(f, writer, CHUNK_SIZE)
+
+    def _get_local_file(self, full: str, temp: str) -> None:
+        with self.open(full, "rb") as source, open(temp, "wb") as sink:
+            shutil.copyfileobj(source, sink, CHUNK_SIZE)
+
+    def sha256(self, path: str | os.PathLike[str]) -> str:
+        """SHA-256 of the file's bytes, read in chunks."""
+        digest = hashlib.sha256()
+        with self.open(path, "rb") as f:
+            while chunk := f.read(CHUNK_SIZE):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _serializer_name_for(self, rel: str, serializer: str | None) -> str:
+        if serializer is not None:
+            return get_serializer(serializer).name
+        try:
+            return get_serializer(None, rel).name
+        except ValueError:
+            return "bytes"
+
+    def _ref(self, rel: str, serializer: str, writer: AtomicWriter) -> FileRef:
+        return FileRef(path=rel, serializer=serializer, sha256=writer.sha256, size=writer.size, url=self.url(rel))
+
+    # ---- listing -----------------------------------------------------------
+
+    def exists(self, path: str | os.PathLike[str] = "") -> bool:
+        return bool(self.fs.exists(self.full_path(path)))
+
+    def isdir(self, path: str | os.PathLike[str] = "") -> bool:
+        return bool(self.fs.isdir(self.full_path(path)))
+
+    def ls(self, path: str | os.PathLike[str] = "", recursive: bool = False) -> list[str]:
+        """Paths (relative to the root) in a directory; ``recursive`` lists every file below it."""
+        full = self.full_path(path)
+        try:
+            if recursive:
+                entries = self.fs.find(full)
+            else:
+                entries = self.fs.ls(full, detail=False)
+        except FileNotFoundError:
+            if not self.relative(path):
+                return []  # an empty root is not an error
+            raise self._not_found(full) from None
+        if not entries and self.relative(path) and not self.fs.exists(full):
+            raise self._not_found(full)
+        names = []
+        for entry in entries:
+            rel = self._under(posixpath.normpath("/" + entry.lstrip("/")), posixpath.normpath("/" + self.root.lstrip("/")))
+            if rel and TEMP_MARKER not in posixpath.basename(rel):
+                names.append(rel)
+        return sorted(names)
+
+    def delete(self, path: str | os.PathLike[str], recursive: bool = False) -> None:
+        """Delete a file (or, with ``recursive=True``, a directory and everything in it)."""
+        full = self.full_path(path)
+        if not self.relative(path):
+            raise PermissionError(errno.EPERM, f"{self.label}: refusing to delete the root", full)
+        if not self.fs.exists(full):
+            raise self._not_found(full)
+        if self.fs.isdir(full) and not recursive:
+            raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory; pass recursive=True", full)
+        self.fs.rm(full, recursive=recursive)
+
+
+class LocalRootedFiles(RootedFiles):
+    """A local directory: symlinks may not lead out of it; writes are temp-file + rename."""
+
+    local = True
+
+    def __init__(self, root: str, *, label: str, aliases: Iterable[str] = ()):
+        from fsspec.implementations.local import LocalFileSystem
+
+        super().__init__(
+            LocalFileSystem(),
+            os.path.abspath(os.path.expanduser(root)),
+            label=label,
+            aliases=[os.path.abspath(os.path.expanduser(a)) for a in aliases],
+        )
+        self._real_root = os.path.realpath(self.root)
+
+    def _check(self, original: str, rel: str) -> str:
+        real = os.path.realpath(posixpath.join(self.root, rel))
+        if self._under(real, self._real_root) is None:
+            raise PathOutsideRoot(original, self.root)
+        return rel
+
+    def _open_atomic(self, full: str) -> AtomicWriter:
+        if os.path.isdir(full):
+            raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
+        temp = self._temp_beside(full)
+        raw = open(temp, "xb")  # noqa: SIM115 - closed by commit/discard
+
+        def commit() -> None:
+            raw.close()
+            os.replace(temp, full)
+
+        def discard() -> None:
+            raw.close()
+            _remove_quietly(temp)
+
+        return AtomicWriter(raw, commit, discard)
+
+    def _temp_beside(self, full: str) -> str:
+        directory, name = posixpath.split(full)
+        os.makedirs(directory, exist_ok=True)
+        return posixpath.join(directory, f".{name}{TEMP_MARKER}{uuid.uuid4().hex}")
+
+    def _put_local_file(self, source: str, full: str) -> None:
+        if os.path.isdir(full):
+            raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
+        temp = self._temp_beside(full)
+        try:
+            shutil.copyfile(source, temp)  # sendfile: no copy through Python
+            os.replace(temp, full)
+        except BaseException:
+            _remove_quietly(temp)
+            raise
+
+    def _get_local_file(self, full: str, temp: str) -> None:
+        if os.path.isdir(full):
+            raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
+        shutil.copyfile(full, temp)
+
+
+class S3RootedFiles(RootedFiles):
+    """A bucket and key prefix through s3fs; objects appear only when their upload completes."""
+
+    def __init__(self, fs: Any, bucket: str, prefix: str, *, label: str):
+        super().__init__(fs, posixpath.join(bucket, prefix.strip("/")) if prefix.strip("/") else bucket, label=label, protocol="s3")
+
+    def _absolute_form(self, root: str) -> str:
+        return "/" + root
+
+    def _open_atomic(self, full: str) -> AtomicWriter:
+        raw = self.fs.open(full, "wb")
+
+        def discard() -> None:
+            raw.discard()  # aborts a multipart upload, if one was started
+            raw.closed = True  # so that close() does not upload what was buffered
+
+        return AtomicWriter(raw, raw.close, discard)
+
+    def _put_local_file(self, source: str, full: str) -> None:
+        # s3fs uploads parts concurrently and aborts the multipart upload on failure;
+        # chunk size x concurrency bounds the memory.
+        self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
+
+    def _get_local_file(self, full: str, temp: str) -> None:
+        self.fs.get_file(full, temp, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
+
+    def exists(self, path: str | os.PathLike[str] = "") -> bool:
+        self.fs.invalidate_cache()
+        return super().exists(path)
+
+    def ls(self, path: str | os.PathLike[str] = "", recursive: bool = False) -> list[str]:
+        self.fs.invalidate_cache()
+        return super().ls(path, recursive)
+
+
+def file_sha256(path: str) -> tuple[str, int]:
+    """SHA-256 and size of a local file, read in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def known_serializers() -> list[str]:
+    return registry.names()

@@ -1,0 +1,249 @@
+"""A model's contract: its name, version, typed inputs and outputs, and metadata.
+
+A model is a Prefect flow plus a ``ModelSpec``. The spec validates inputs before a run is
+submitted (an unknown, missing, mistyped or out-of-range input is an ``InvalidInput`` naming
+the variable and its range), and becomes the JSON schema of the flow's parameters in the
+registry and in the Prefect deployment. LUME-style variables (``default_value``,
+``value_range``, ``unit``, ``variable_type``) are accepted as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal, Optional
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lume_prefect.models.errors import InvalidInput, InvalidOutput
+
+VariableType = Literal["float", "int", "bool", "str", "array", "dict", "file", "any"]
+SPEC_KEY = "x-lume-spec"  # where the full spec travels inside a JSON schema
+
+_JSON_TYPES: dict[str, dict[str, Any]] = {
+    "float": {"type": "number"},
+    "int": {"type": "integer"},
+    "bool": {"type": "boolean"},
+    "str": {"type": "string"},
+    "array": {"type": "array"},
+    "dict": {"type": "object"},
+    "file": {"type": "object"},
+    "any": {},
+}
+# LUME-model's variable_type names, and Python's
+_TYPE_ALIASES = {"scalar": "float", "number": "float", "integer": "int", "boolean": "bool", "string": "str", "image": "array", "object": "dict"}
+
+
+class Variable(BaseModel):
+    """One input or output of a model: name, type, units, default, allowed range or choices."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    name: str = Field(min_length=1, description="Name of the variable (a flow parameter for inputs).")
+    type: VariableType = Field(
+        default="float", validation_alias=AliasChoices("type", "variable_type"), description="Value type."
+    )
+    default: Any = Field(default=None, validation_alias=AliasChoices("default", "default_value"), description="Default value; None means required (inputs).")
+    units: Optional[str] = Field(default=None, validation_alias=AliasChoices("units", "unit"), description="Physical units.")
+    range: Optional[tuple[float, float]] = Field(
+        default=None, validation_alias=AliasChoices("range", "value_range"), description="Allowed closed range [low, high] of a number."
+    )
+    choices: Optional[list[Any]] = Field(default=None, description="Allowed values.")
+    description: str = Field(default="", description="What the variable means.")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type_alias(cls, value: Any) -> Any:
+        if isinstance(value, type):
+            value = value.__name__
+        return _TYPE_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Variable:
+        if self.range is not None:
+            low, high = self.range
+            if not low <= high:
+                raise ValueError(f"variable {self.name!r}: range low {low} is above high {high}")
+            if self.type not in ("float", "int"):
+                raise ValueError(f"variable {self.name!r}: a range needs type float or int, not {self.type}")
+        return self
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def describe_range(self) -> str:
+        units = f" {self.units}" if self.units else ""
+        if self.range is not None:
+            return f"[{self.range[0]:g}, {self.range[1]:g}]{units}"
+        if self.choices is not None:
+            return f"one of {self.choices!r}"
+        return self.type
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"title": self.name, **_JSON_TYPES[self.type]}
+        if self.description:
+            schema["description"] = self.description
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.range is not None:
+            schema["minimum"], schema["maximum"] = self.range
+        if self.choices is not None:
+            schema["enum"] = self.choices
+        if self.units:
+            schema["x-units"] = self.units
+        return schema
+
+    def check(self, model: str, value: Any) -> Any:
+        """``value`` converted to this variable's type, or InvalidInput naming the variable."""
+        value = self._coerce(model, value)
+        if self.range is not None:
+            low, high = self.range
+            if isinstance(value, float) and math.isnan(value) or not low <= value <= high:
+                raise InvalidInput(model, self.name, f"= {value!r} is outside its range {self.describe_range()}")
+        if self.choices is not None and value not in self.choices:
+            raise InvalidInput(model, self.name, f"= {value!r} is not {self.describe_range()}")
+        return value
+
+    def _coerce(self, model: str, value: Any) -> Any:
+        wrong = InvalidInput(model, self.name, f"must be {self.type}, got {type(value).__name__} {value!r}")
+        if self.type in ("float", "int"):
+            if isinstance(value, bool) or not _is_number(value):
+                raise wrong
+            if self.type == "int":
+                if float(value) != int(value):
+                    raise wrong
+                return int(value)
+            return float(value)
+        if self.type == "bool":
+            if not isinstance(value, bool) and type(value).__name__ != "bool_":
+                raise wrong
+            return bool(value)
+        if self.type == "str" and not isinstance(value, str):
+            raise wrong
+        if self.type == "array" and not (isinstance(value, (list, tuple)) or hasattr(value, "__array__")):
+            raise wrong
+        if self.type in ("dict", "file") and not isinstance(value, Mapping):
+            raise wrong
+        return value
+
+
+def _is_number(value: Any) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Real)
+
+
+class ModelSpec(BaseModel):
+    """What a model is: name, version, inputs and outputs, and the standard LUME metadata.
+
+    Examples:
+        ```python
+        from lume_prefect.models import ModelSpec
+
+        spec = ModelSpec(
+            name="toy-beam", version="1.0.0", author="A. Physicist", laboratory="SLAC",
+            facility="LCLS", beampath="cu_hxr",
+            inputs=[{"name": "sigma_x", "default": 1e-3, "range": [1e-6, 1e-1], "units": "m"}],
+            outputs=[{"name": "rms_x", "units": "m"}],
+        )
+
+        @spec.flow
+        def toy_beam(sigma_x: float) -> dict:
+            return {"rms_x": sigma_x}
+        ```
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Model name (also the Prefect flow name).")
+    version: str = Field(min_length=1, description="PEP 440 version of this code.")
+    description: str = Field(default="", description="What the model computes.")
+    inputs: list[Variable] = Field(default_factory=list, description="Inputs, in order.")
+    outputs: list[Variable] = Field(default_factory=list, description="Outputs, in order.")
+    author: str = Field(default="", description="Who maintains the model.")
+    laboratory: str = Field(default="", description="Laboratory.")
+    facility: str = Field(default="", description="Facility.")
+    beampath: str = Field(default="", description="Beam path the model describes.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Free tags.")
+
+    @field_validator("version")
+    @classmethod
+    def _pep440(cls, value: str) -> str:
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            return str(Version(value))  # normal form, as the registry stores it
+        except InvalidVersion:
+            raise ValueError(f"version {value!r} is not a PEP 440 version (e.g. 1.2.0)") from None
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _unique_names(cls, variables: list[Variable]) -> list[Variable]:
+        seen: set[str] = set()
+        for variable in variables:
+            if variable.name in seen:
+                raise ValueError(f"variable {variable.name!r} is declared twice")
+            seen.add(variable.name)
+        return variables
+
+    def input(self, name: str) -> Variable:
+        for variable in self.inputs:
+            if variable.name == name:
+                return variable
+        raise KeyError(name)
+
+    def validate_inputs(self, given: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+        """Inputs checked, converted and completed with defaults; InvalidInput names the culprit."""
+        given = dict(given or {})
+        known = {v.name for v in self.inputs}
+        for name in given:
+            if name not in known:
+                raise InvalidInput(self.name, name, f"is not an input of this model; inputs: {', '.join(sorted(known)) or 'none'}")
+        values: dict[str, Any] = {}
+        for variable in self.inputs:
+            if variable.name in given and given[variable.name] is not None:
+                values[variable.name] = variable.check(self.name, given[variable.name])
+            elif variable.required:
+                raise InvalidInput(self.name, variable.name, f"is required ({variable.describe_range()})")
+            else:
+                values[variable.name] = variable.default
+        return values
+
+    def check_outputs(self, outputs: Any) -> dict[str, Any]:
+        if not isinstance(outputs, Mapping):
+            raise InvalidOutput(self.name, f"the flow must return a dict of outputs, got {type(outputs).__name__}")
+        missing = [v.name for v in self.outputs if v.name not in outputs]
+        if missing:
+            raise InvalidOutput(self.name, f"declared outputs missing from the returned dict: {', '.join(missing)}")
+        return dict(outputs)
+
+    def parameters_schema(self) -> dict[str, Any]:
+        """The JSON schema of the flow's parameters, carrying the whole spec under ``x-lume-spec``."""
+        return {
+            "title": "Parameters",
+            "type": "object",
+            "properties": {v.name: v.json_schema() for v in self.inputs},
+            "required": [v.name for v in self.inputs if v.required],
+            "additionalProperties": False,
+            "definitions": {},
+            SPEC_KEY: self.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_parameters_schema(cls, schema: Optional[Mapping[str, Any]], name: str, version: str) -> ModelSpec:
+        """The spec stored in a registered version's schema (or an input-less one if absent)."""
+        if schema and SPEC_KEY in schema:
+            return cls.model_validate({**schema[SPEC_KEY], "name": name, "version": version})
+        return cls(name=name, version=version)
+
+    def registry_metadata(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("author", "laboratory", "facility", "beampath", "description")} | {"tags": self.tags}
+
+    def flow(self, fn: Any = None, /, **flow_options: Any) -> Any:
+        """Decorate a function (inputs as keyword arguments, returns a dict of outputs) into the model's flow."""
+        from lume_prefect.models.flows import model_flow
+
+        if fn is None:
+            return lambda f: model_flow(self, f, **flow_options)
+        return model_flow(self, fn, **flow_options)

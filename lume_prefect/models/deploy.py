@@ -1,0 +1,170 @@
+"""Deploying a model version: register it in the registry and create its Prefect deployment.
+
+The deployment is named after the version (``<model>/<version>``: the flow is named after
+the model), carries the version, tags and the spec's parameter schema, runs on a work pool,
+and optionally on a cron or interval schedule. Re-deploying a version from the same source
+is a no-op for the registry (the deployment is updated); from a different source it is
+refused with SourceConflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+from lume_prefect.models.contract import ModelSpec
+from lume_prefect.models.errors import SourceConflict
+from lume_prefect.services import SERVICES_ENV, LumeServices, load_services, services_name
+
+IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", "node_modules"}
+
+
+def source_sha256(source: str) -> Optional[str]:
+    """SHA-256 of a local source (a file, or every file of a directory by relative path); None for remote sources."""
+    path = Path(source)
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    if not path.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            file = Path(root, name)
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What ``deploy_model`` did."""
+
+    model: str
+    version: str
+    deployment_name: str
+    deployment_id: str
+    registered: bool  # False when the version was already registered from the same source
+
+
+def ensure_work_pool(name: str, pool_type: str = "process") -> None:
+    """Create the work pool if it does not exist."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=name, type=pool_type))
+
+
+def register_spec(
+    services: LumeServices,
+    spec: ModelSpec,
+    *,
+    source: str,
+    entrypoint: str,
+    image: Optional[str] = None,
+    schema_extra: Optional[dict[str, Any]] = None,
+) -> bool:
+    """Register the model (if new) and this version; True if registered now, False if already there from the same source."""
+    from lume_prefect.registry.errors import VersionExists
+
+    registry = services.registry
+    registry.register_model(spec.name, **spec.registry_metadata(), exist_ok=True, _sync=True)
+    sha256 = source_sha256(source)
+    try:
+        registry.register_version(
+            spec.name, spec.version, source=source, entrypoint=entrypoint, sha256=sha256, image=image,
+            parameters_schema=spec.parameters_schema() | (schema_extra or {}), _sync=True,
+        )
+        return True
+    except VersionExists:
+        existing = registry.get_version(spec.name, spec.version, _sync=True)
+        if existing.source != source or existing.sha256 != sha256 or existing.entrypoint != entrypoint:
+            raise SourceConflict(spec.name, spec.version, f"{existing.source} (sha256 {existing.sha256})", f"{source} (sha256 {sha256})") from None
+        return False
+
+
+def register_model_version(entrypoint: str, source: str = ".", *, services: LumeServices | str | None = None, image: Optional[str] = None) -> bool:
+    """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
+    from lume_prefect.models.run import load_model_flow
+
+    env = services if isinstance(services, LumeServices) else load_services(services)
+    resolved = str(Path(source).resolve())
+    return register_spec(env, _spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
+
+
+def _spec_of(model_flow: Any, entrypoint: str, source: str) -> ModelSpec:
+    spec: Optional[ModelSpec] = getattr(model_flow, "lume_spec", None)
+    if spec is None:
+        raise TypeError(f"{entrypoint} in {source} is not a model flow: decorate it with ModelSpec.flow")
+    return spec
+
+
+def deploy_model(
+    entrypoint: str,
+    source: str = ".",
+    *,
+    services: LumeServices | str | None = None,
+    work_pool: Optional[str] = None,
+    cron: Optional[str] = None,
+    interval: Optional[float | timedelta] = None,
+    image: Optional[str] = None,
+    tags: Optional[list[str]] = None,
+    job_variables: Optional[dict[str, Any]] = None,
+    paused: bool = False,
+) -> Deployed:
+    """Register the model version at ``entrypoint`` of ``source`` and create its Prefect deployment.
+
+    ``source`` is a local directory (or a git URL); ``entrypoint`` is ``path.py:flow``
+    relative to it. The flow must be a model flow (``ModelSpec.flow``). Runs of the
+    deployment find their services through ``LUME_SERVICES`` set in the job's environment.
+    """
+    from prefect.deployments.runner import deploy
+    from prefect.flows import Flow
+    from prefect.utilities.callables import ParameterSchema
+
+    env = services if isinstance(services, LumeServices) else load_services(services)
+    local = os.path.isdir(source)
+    resolved_source = str(Path(source).resolve()) if local else source
+    model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint)
+    spec = _spec_of(model_flow, entrypoint, source)
+    registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
+    pool = work_pool or env.work_pool
+    ensure_work_pool(pool)
+    variables = dict(job_variables or {})
+    variables["env"] = {**variables.get("env", {}), SERVICES_ENV: services_name(services if isinstance(services, str) else None) if not isinstance(services, LumeServices) else _saved_name(env)}
+    deployment = model_flow.to_deployment(
+        name=spec.version,
+        version=spec.version,
+        tags=["lume-prefect", f"model:{spec.name}", *(tags or [])],
+        description=spec.description or None,
+        cron=cron,
+        interval=interval,
+        paused=paused,
+        job_variables=variables,
+    )
+    schema = spec.parameters_schema()
+    deployment._parameter_openapi_schema = ParameterSchema(
+        title=schema["title"], type="object", properties=schema["properties"], required=schema["required"], definitions={}
+    )
+    [deployment_id] = deploy(deployment, work_pool_name=pool, image=image, build=False, push=False, print_next_steps_message=False)
+    deployment_name = f"{spec.name}/{spec.version}"
+    env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), _sync=True)
+    return Deployed(spec.name, spec.version, deployment_name, str(deployment_id), registered)
+
+
+def _saved_name(services: LumeServices) -> str:
+    name = services._block_document_name
+    if not name or services._is_anonymous:
+        raise ValueError("deploying with an unsaved LumeServices: save it first, so that workers can load it by name")
+    return name

@@ -1,0 +1,68 @@
+"""Errors of the model service. Each names the model, version, variable or run at fault."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from uuid import UUID
+
+
+class ModelError(Exception):
+    """Base of the model service's errors."""
+
+
+class InvalidInput(ModelError, ValueError):
+    """An input is unknown, missing, of the wrong type or outside its range."""
+
+    def __init__(self, model: str, variable: str, problem: str):
+        self.model, self.variable, self.problem = model, variable, problem
+        super().__init__(f"model {model!r}: input {variable!r} {problem}")
+
+
+class InvalidOutput(ModelError, ValueError):
+    """A model returned outputs that do not match what it declares."""
+
+    def __init__(self, model: str, problem: str):
+        self.model = model
+        super().__init__(f"model {model!r}: {problem}")
+
+
+class SourceConflict(ModelError):
+    """A version is already registered with a different source."""
+
+    def __init__(self, model: str, version: str, registered: str, given: str):
+        self.model, self.version = model, version
+        super().__init__(
+            f"model {model!r} version {version!r} is already registered with source {registered!r}; "
+            f"refusing to re-deploy it from {given!r} (give the new code a new version)"
+        )
+
+
+class ModelRunFailed(ModelError):
+    """A model run ended in a failed, crashed or cancelled state."""
+
+    def __init__(self, model: str, version: str, state: Any, flow_run_id: Optional[UUID]):
+        self.model, self.version, self.state, self.flow_run_id = model, version, state, flow_run_id
+        state_name = getattr(state, "name", state)
+        message = getattr(state, "message", None) or ""
+        super().__init__(f"model {model!r} version {version!r}: flow run {flow_run_id} ended {state_name}: {message}".rstrip(": "))
+
+
+class ModelRunTimeout(ModelError, TimeoutError):
+    """A remote model run did not finish in time."""
+
+    def __init__(self, model: str, version: str, flow_run_id: Optional[UUID], timeout: float, cancelled: bool):
+        self.model, self.version, self.flow_run_id, self.cancelled = model, version, flow_run_id, cancelled
+        what = "cancelled it" if cancelled else "left it running"
+        super().__init__(f"model {model!r} version {version!r}: flow run {flow_run_id} not finished after {timeout:g} s; {what}")
+
+
+class NotDeployed(ModelError):
+    """A remote run was asked for a version that has no Prefect deployment."""
+
+    def __init__(self, model: str, version: str):
+        self.model, self.version = model, version
+        super().__init__(f"model {model!r} version {version!r} has no Prefect deployment; run `lume-prefect deploy` first")
+
+
+class PipelineError(ModelError, ValueError):
+    """A pipeline refers to an unknown model, input or output, or is malformed."""

@@ -1,0 +1,222 @@
+"""``run_model``: run a registered model version in-process or remotely, with a results cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+from uuid import UUID
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from lume_prefect.models.contract import ModelSpec
+from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
+from lume_prefect.models.flows import using_services
+from lume_prefect.models.pipeline import PIPELINE_KEY
+from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, load_services, services_name
+
+_flows: dict[tuple[str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """What ``run_model`` returns: the Result, where it came from, and how it was obtained."""
+
+    model: str
+    version: str
+    result: Any  # lume_prefect.results.Result; None for a remote run not waited for
+    flow_run_id: Optional[UUID]
+    cached: bool = False
+    mode: str = "in-process"
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.result.outputs if self.result is not None else {}
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    from prefect.context import FlowRunContext, TaskRunContext
+    from prefect.logging import get_run_logger
+
+    if FlowRunContext.get() or TaskRunContext.get():
+        return get_run_logger()
+    from prefect.logging import get_logger
+
+    return get_logger("lume_prefect.models")  # Prefect's handlers: shown like run logs
+
+
+def load_model_flow(entrypoint: str, source: str) -> Any:
+    """The flow at ``entrypoint`` (``path.py:flow`` or ``module:flow``), relative to a local ``source`` directory."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    key = (source, entrypoint)
+    if key not in _flows:
+        target = entrypoint
+        if os.path.isdir(source):
+            path, _, name = entrypoint.rpartition(":")
+            if path.endswith(".py"):
+                target = f"{os.path.join(source, path)}:{name}"
+            elif source not in sys.path:
+                sys.path.insert(0, source)
+        _flows[key] = load_flow_from_entrypoint(target, use_placeholder_flow=False)
+    return _flows[key]
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in values.items()}
+
+
+def run_model(
+    name: str,
+    inputs: Optional[dict[str, Any]] = None,
+    version: Optional[str] = None,
+    *,
+    wait: bool = True,
+    timeout: Optional[float] = None,
+    cancel_on_timeout: bool = True,
+    refresh: bool = False,
+    services: LumeServices | str | None = None,
+    mode: Optional[RunMode] = None,
+) -> ModelRun:
+    """Run model ``name`` (its live version unless ``version`` is given) on ``inputs``.
+
+    Inputs are validated against the version's declared inputs before anything runs. A
+    result already stored for the same (model, version, inputs) is returned without
+    recomputing unless ``refresh``. ``mode`` (default: the services' ``run_mode``) picks
+    in-process (import and call the flow) or remote (run the version's deployment on a
+    worker, wait up to ``timeout`` seconds, cancel it on timeout if ``cancel_on_timeout``).
+    A failed or crashed run raises ModelRunFailed with the state and the flow run id.
+    """
+    from lume_prefect.results.codec import result_key
+
+    env = services if isinstance(services, LumeServices) else load_services(services)
+    registry = env.registry
+    registered = registry.get_version(name, version, _sync=True) if version else registry.live_version(name, _sync=True)
+    spec = ModelSpec.from_parameters_schema(registered.parameters_schema, name, registered.version)
+    values = spec.validate_inputs(inputs)
+    key = result_key(name, registered.version, values)
+    log = _logger()
+    if not refresh:
+        cached = env.results.get(key, _sync=True)
+        if cached is not None:
+            log.info("cache hit: %s %s inputs %s already computed by flow run %s", name, registered.version, key[:12], cached.flow_run_id)
+            return ModelRun(name, registered.version, cached, cached.flow_run_id, cached=True, mode="cache")
+    chosen = mode or env.run_mode
+    if PIPELINE_KEY in (registered.parameters_schema or {}):
+        return _run_pipeline(env, registered, values, mode)
+    if chosen == "in-process":
+        return _run_in_process(env, registered, values, timeout)
+    return _run_remote(env, services, registered, values, key, wait, timeout, cancel_on_timeout)
+
+
+def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], timeout: Optional[float]) -> ModelRun:
+    model_flow = load_model_flow(registered.entrypoint, registered.source)
+    if timeout is not None:
+        model_flow = model_flow.with_options(timeout_seconds=timeout)
+    with using_services(env):
+        state = model_flow(**values, return_state=True)
+    flow_run_id = state.state_details.flow_run_id
+    if not state.is_completed():
+        raise ModelRunFailed(registered.model, registered.version, state, flow_run_id)
+    return ModelRun(registered.model, registered.version, state.result(), flow_run_id, mode="in-process")
+
+
+def _run_pipeline(env: LumeServices, registered: Any, values: dict[str, Any], mode: Optional[RunMode]) -> ModelRun:
+    from lume_prefect.models.pipeline import pipeline_flow
+    from lume_prefect.results.result import Result
+
+    with using_services(env):
+        state = pipeline_flow(pipeline=registered.parameters_schema[PIPELINE_KEY], inputs=values, mode=mode, return_state=True)
+    flow_run_id = state.state_details.flow_run_id
+    if not state.is_completed():
+        raise ModelRunFailed(registered.model, registered.version, state, flow_run_id)
+    outcome = state.result()
+    result = Result(
+        model=registered.model, version=registered.version, inputs=values, outputs=outcome["outputs"],
+        tags=["pipeline"], flow_run_id=flow_run_id,
+    )
+    env.results.insert(result, on_duplicate="replace", _sync=True)
+    return ModelRun(registered.model, registered.version, result, flow_run_id, mode="pipeline")
+
+
+def _run_remote(
+    env: LumeServices,
+    services: LumeServices | str | None,
+    registered: Any,
+    values: dict[str, Any],
+    key: str,
+    wait: bool,
+    timeout: Optional[float],
+    cancel_on_timeout: bool,
+) -> ModelRun:
+    from prefect.deployments import run_deployment
+
+    if not registered.deployment_name:
+        raise NotDeployed(registered.model, registered.version)
+    job_variables = {}
+    if isinstance(services, str) or services is None:
+        job_variables = {"env": {SERVICES_ENV: services_name(services if isinstance(services, str) else None)}}
+    flow_run = run_deployment(
+        name=registered.deployment_name,
+        parameters=_jsonable(values),
+        timeout=0,
+        job_variables=job_variables,
+        tags=["lume-prefect", f"model:{registered.model}"],
+        _sync=True,
+    )
+    if not wait:
+        return ModelRun(registered.model, registered.version, None, flow_run.id, mode="remote")
+    state = wait_for_flow_run(flow_run.id, timeout)
+    if state is None:
+        if cancel_on_timeout:
+            cancel_flow_run(flow_run.id)
+        raise ModelRunTimeout(registered.model, registered.version, flow_run.id, timeout or 0, cancel_on_timeout)
+    if not state.is_completed():
+        raise ModelRunFailed(registered.model, registered.version, state, flow_run.id)
+    result = env.results.get(key, _sync=True)
+    if result is None:
+        raise ModelRunFailed(registered.model, registered.version, state, flow_run.id)
+    return ModelRun(registered.model, registered.version, result, flow_run.id, mode="remote")
+
+
+def wait_for_flow_run(flow_run_id: UUID, timeout: Optional[float], poll: float = 0.5) -> Any:
+    """The final state of a flow run, or None if it is not final after ``timeout`` seconds."""
+    from prefect.client.orchestration import get_client
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            state = client.read_flow_run(flow_run_id).state
+            if state is not None and state.is_final():
+                return state
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(poll)
+            poll = min(poll * 1.5, 5.0)
+
+
+def cancel_flow_run(flow_run_id: UUID) -> None:
+    """Ask Prefect to cancel a flow run; its worker stops the process."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run_id, Cancelling(message="cancelled by run_model after its timeout"), force=True)
+
+
+@task(name="run-model", cache_policy=NO_CACHE, task_run_name="run {name}")
+def run_model_task(
+    name: str,
+    inputs: Optional[dict[str, Any]] = None,
+    version: Optional[str] = None,
+    refresh: bool = False,
+    services: Optional[str] = None,
+    mode: Optional[RunMode] = None,
+    timeout: Optional[float] = None,
+) -> Any:
+    """``run_model`` as a Prefect task; returns the Result."""
+    return run_model(name, inputs, version, refresh=refresh, services=services, mode=mode, timeout=timeout).result

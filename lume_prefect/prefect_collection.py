@@ -1,0 +1,25 @@
+"""Imported by Prefect through the ``prefect.collections`` entry point.
+
+Importing the block classes registers them, so a Prefect server or client started in an
+environment where lume-prefect is installed knows every lume block type (and the worker
+type ``slurm``).
+"""
+
+from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files
+from lume_prefect.registry.blocks import ModelRegistry
+from lume_prefect.results.blocks import MongoResults, SQLResults
+from lume_prefect.services import LumeServices
+from lume_prefect.slurm.blocks import SlurmCluster
+from lume_prefect.slurm.worker import SlurmWorker
+
+__all__ = [
+    "LocalFiles",
+    "LumeServices",
+    "ModelRegistry",
+    "MongoResults",
+    "MountedFiles",
+    "S3Files",
+    "SQLResults",
+    "SlurmCluster",
+    "SlurmWorker",
+]

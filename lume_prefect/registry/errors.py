@@ -1,0 +1,148 @@
+"""Errors of the model registry. Each message names the model, version, alias or field at fault.
+
+Every error keeps its constructor arguments so that it pickles (Prefect persists task
+failures), and subclasses the builtin that fits (``LookupError``, ``ValueError``) so that
+callers who do not know this module can still catch it sensibly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+UPGRADE_COMMAND = "lume-prefect registry upgrade"
+
+
+class RegistryError(Exception):
+    """Base class of every model-registry error."""
+
+    def __init__(self, *args: Any, message: str):
+        self._init_args = args
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._init_args))
+
+
+def _rebuild(cls: type[RegistryError], args: tuple[Any, ...]) -> RegistryError:
+    return cls(*args)
+
+
+class ModelNotFound(RegistryError, LookupError):
+    """No model is registered under this name."""
+
+    def __init__(self, model: str):
+        self.model = model
+        super().__init__(model, message=f"model {model!r} is not registered")
+
+
+class VersionNotFound(RegistryError, LookupError):
+    """The model has no such version."""
+
+    def __init__(self, model: str, version: str):
+        self.model, self.version = model, version
+        super().__init__(model, version, message=f"model {model!r} has no version {version!r}")
+
+
+class NoVersions(VersionNotFound):
+    """The model has no version at all (asked for its latest)."""
+
+    def __init__(self, model: str):
+        self.model, self.version = model, "latest"
+        RegistryError.__init__(self, model, message=f"model {model!r} has no registered version")
+
+
+class AliasNotFound(RegistryError, LookupError):
+    """The model has no such alias."""
+
+    def __init__(self, model: str, alias: str):
+        self.model, self.alias = model, alias
+        super().__init__(model, alias, message=f"model {model!r} has no alias {alias!r}")
+
+
+class NoLiveVersion(AliasNotFound):
+    """No version of the model has been promoted to live."""
+
+    def __init__(self, model: str):
+        self.model, self.alias = model, "live"
+        RegistryError.__init__(
+            self, model, message=f"model {model!r} has no live version; promote one with promote({model!r}, VERSION)"
+        )
+
+
+class ModelExists(RegistryError):
+    """A model of this name is already registered."""
+
+    def __init__(self, model: str):
+        self.model = model
+        super().__init__(model, message=f"model {model!r} is already registered (pass exist_ok=True to reuse it)")
+
+
+class VersionExists(RegistryError):
+    """The model already has this version (PEP 440 equal: ``1.0`` and ``1.0.0`` are one version)."""
+
+    def __init__(self, model: str, version: str, existing: str | None = None):
+        self.model, self.version, self.existing = model, version, existing or version
+        same = "" if self.existing == version else f" (as {self.existing!r}, an equal PEP 440 version)"
+        super().__init__(model, version, existing, message=f"model {model!r} already has version {version!r}{same}")
+
+
+class NothingToRevert(RegistryError):
+    """The live alias has no earlier version to go back to."""
+
+    def __init__(self, model: str, alias: str = "live"):
+        self.model, self.alias = model, alias
+        super().__init__(
+            model, alias, message=f"model {model!r}: alias {alias!r} has no earlier version to revert to"
+        )
+
+
+class InvalidValue(RegistryError, ValueError):
+    """An argument is not acceptable; nothing was written."""
+
+    def __init__(self, field: str, value: Any, reason: str):
+        self.field, self.value, self.reason = field, value, reason
+        super().__init__(field, value, reason, message=f"invalid {field} {value!r}: {reason}")
+
+
+class InvalidVersion(InvalidValue):
+    """A version string is not a PEP 440 version."""
+
+    def __init__(self, version: Any, model: str | None = None, reason: str | None = None):
+        self.model = model
+        where = f" for model {model!r}" if model else ""
+        reason = reason or "not a PEP 440 version (e.g. 1.0, 2.1.3, 1.0rc1, 1.0.post2, 2024.11.25)"
+        InvalidValue.__init__(self, "version", version, reason + where)
+        self._init_args = (version, model, reason)
+
+
+class UnknownFilter(InvalidValue):
+    """``list_models`` was given a field it cannot filter on."""
+
+    def __init__(self, field: str, known: list[str]):
+        self.known = known
+        InvalidValue.__init__(self, "filter field", field, f"known filters: {', '.join(known)}")
+        self._init_args = (field, known)
+
+
+class SchemaOutdated(RegistryError):
+    """The database was created by an older lume-prefect and must be migrated first."""
+
+    def __init__(self, url: str, current: str, head: str):
+        self.url, self.current, self.head = url, current, head
+        super().__init__(
+            url,
+            current,
+            head,
+            message=(
+                f"the registry database {url} is at schema revision {current}, older than this "
+                f"lume-prefect ({head}); run `{UPGRADE_COMMAND}` (or ModelRegistry.upgrade())"
+            ),
+        )
+
+
+class UnknownSchema(RegistryError):
+    """The database holds tables this lume-prefect does not know (newer release, or not a registry)."""
+
+    def __init__(self, url: str, detail: str):
+        self.url, self.detail = url, detail
+        super().__init__(url, detail, message=f"the registry database {url} {detail}")

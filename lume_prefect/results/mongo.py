@@ -1,0 +1,331 @@
+"""MongoResultsStore: results as documents in a MongoDB collection through pymongo.
+
+One document per result: ``key`` under a unique index (created, with the query indexes, on
+first use), inputs/outputs as nested documents (so ``inputs.x`` is queried natively) and the
+result's arrays and DataFrames as a ``blobs`` array of BSON binaries (``.npy``/Parquet bytes).
+
+All-or-nothing without transactions: a standalone MongoDB (and the wire-compatible servers
+this project is tested against) has no multi-document transactions, so ``insert_many`` with
+``on_duplicate="error"`` writes the batch in order and, when the unique index refuses a
+document, deletes the ones this call had inserted before raising DuplicateResult. Another
+client reading at that instant may briefly see those documents. Writes refused as a transient
+WriteConflict (code 112) are retried with backoff; documents carry ``_id``s made by this
+client, so a retried or compensated batch touches only its own documents.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic import SecretStr
+from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeoutError
+
+from lume_prefect.files.fileref import FileRef
+from lume_prefect.results.codec import TAG
+from lume_prefect.results.errors import DuplicateResult
+from lume_prefect.results.result import Result
+from lume_prefect.results.store import OnDuplicate, Query, ResultsStore, check_key, prepare_batch
+
+T = TypeVar("T")
+DUPLICATE_KEY = 11000
+# WriteConflict: a busy server (briskdb under concurrent writers) asks the client to try again.
+# Retrying after one, or after a connection lost mid-command, is safe here: inserts carry
+# client-made _ids (a retry finds its own earlier write), replaces and deletes are idempotent.
+TRANSIENT = (112,)
+RETRIES = 10
+PROJECTION = {"_id": 0}
+
+
+class _Attempt:
+    def __init__(self, number: int):
+        self.number, self.last = number, number == RETRIES - 1
+
+
+def _attempts() -> Iterator[_Attempt]:
+    """Numbered attempts with exponential backoff between them (10 ms, 20 ms, ... 2.6 s)."""
+    for number in range(RETRIES):
+        if number:
+            time.sleep(0.01 * 2 ** (number - 1))
+        yield _Attempt(number)
+
+
+class MongoResultsStore(ResultsStore):
+    """Results in a MongoDB collection.
+
+    Args:
+        url: a MongoDB connection string (``mongodb://user:pw@host:27017``), kept secret:
+            it is never shown in reprs, logs or errors.
+        database: the database name.
+        collection: the collection name (default ``results``).
+        client_options: further ``pymongo.MongoClient`` keyword arguments
+            (e.g. ``serverSelectionTimeoutMS``).
+
+    Examples:
+        ```python
+        from pydantic import SecretStr
+from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeoutError
+        from lume_prefect.results import MongoResultsStore
+
+        store = MongoResultsStore(SecretStr("mongodb://lume:pw@mongo:27017"), database="lume")
+        store.insert(result, on_duplicate="skip")
+        recent = store.find(model="injector", tags=["scan-7"], limit=10)
+        ```
+    """
+
+    def __init__(
+        self,
+        url: SecretStr | str,
+        database: str,
+        collection: str = "results",
+        *,
+        client_options: dict[str, Any] | None = None,
+    ):
+        if not isinstance(database, str) or not database:
+            raise ValueError(f"database must be a non-empty str, got {database!r}")
+        if not isinstance(collection, str) or not collection:
+            raise ValueError(f"collection must be a non-empty str, got {collection!r}")
+        self._url = url if isinstance(url, SecretStr) else SecretStr(url)
+        self.database_name = database
+        self.collection_name = collection
+        self._client_options = dict(client_options or {})
+        self._client: Any = None
+        self._collection: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MongoResultsStore(database={self.database_name!r}, collection={self.collection_name!r})"
+
+    # ---- connection and indexes ------------------------------------------------------
+
+    @property
+    def collection(self) -> Any:
+        """The pymongo collection; connects and creates the indexes on first use."""
+        if self._collection is None:
+            with self._lock:
+                if self._collection is None:
+                    import pymongo
+
+                    options = {"tz_aware": True, "uuidRepresentation": "standard", **self._client_options}
+                    client = pymongo.MongoClient(self._url.get_secret_value(), **options)
+                    collection = client[self.database_name][self.collection_name]
+                    _ensure_indexes(collection)
+                    self._client, self._collection = client, collection
+        return self._collection
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = self._collection = None
+
+    # ---- writing -------------------------------------------------------------------
+
+    def insert_many(self, results: Sequence[Result], on_duplicate: OnDuplicate = "error") -> list[str]:
+        batch, keys = prepare_batch(results, on_duplicate)
+        if not batch:
+            return keys
+        documents = [_document(result) for result in batch]
+        if on_duplicate == "error":
+            self._insert_all_or_nothing(batch, documents)
+        elif on_duplicate == "skip":
+            self._insert_skipping_stored(documents)
+        else:
+            self._replace(documents)
+        return keys
+
+    def _insert_all_or_nothing(self, batch: list[Result], documents: list[dict[str, Any]]) -> None:
+        from pymongo.errors import BulkWriteError
+
+        pending, maybe_written = documents, False
+        try:
+            for attempt in _attempts():
+                try:
+                    self.collection.insert_many(pending, ordered=True)
+                    return
+                except BulkWriteError as exc:
+                    # ordered: the first nInserted of ``pending`` were written, then one failed
+                    written = exc.details.get("nInserted", 0)
+                    maybe_written = maybe_written or written > 0
+                    error = (exc.details.get("writeErrors") or [{}])[0]
+                    failed = pending[written]
+                    pending = pending[written:]
+                    if error.get("code") == DUPLICATE_KEY:
+                        if not (maybe_written and self._written_by_us(failed)):
+                            raise DuplicateResult(failed["key"], failed["model"]) from None
+                        pending = pending[1:]  # an attempt that reported failure had written it
+                    elif error.get("code") not in TRANSIENT or attempt.last:
+                        raise
+                except (OperationFailure, AutoReconnect) as exc:
+                    maybe_written = True  # a failed command (or lost connection) may have written part
+                    if not _transient(exc) or attempt.last:
+                        raise
+                if not pending:
+                    return
+        except BaseException:
+            if maybe_written:
+                # every _id was made by this call, so this removes exactly what it wrote
+                ids = [doc["_id"] for doc in documents]
+                _retrying(lambda: self.collection.delete_many({"_id": {"$in": ids}}))
+            raise
+
+    def _written_by_us(self, document: dict[str, Any]) -> bool:
+        found = _retrying(lambda: self.collection.find_one({"key": document["key"], "_id": document["_id"]}, {"_id": 1}))
+        return found is not None
+
+    def _insert_skipping_stored(self, documents: list[dict[str, Any]]) -> None:
+        from pymongo.errors import BulkWriteError
+
+        pending = documents
+        for attempt in _attempts():
+            try:
+                self.collection.insert_many(pending, ordered=False)
+                return
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                retry = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+                if any(e.get("code") not in TRANSIENT for e in retry) or (retry and attempt.last):
+                    raise
+                pending = [pending[e["index"]] for e in retry]
+            except (OperationFailure, AutoReconnect) as exc:
+                if not _transient(exc) or attempt.last:
+                    raise
+            if not pending:
+                return
+
+    def _replace(self, documents: list[dict[str, Any]]) -> None:
+        from pymongo import ReplaceOne
+        from pymongo.errors import BulkWriteError
+
+        requests = [ReplaceOne({"key": doc["key"]}, {k: v for k, v in doc.items() if k != "_id"}, upsert=True) for doc in documents]
+        for attempt in _attempts():
+            try:
+                self.collection.bulk_write(requests, ordered=False)
+                return
+            except BulkWriteError as exc:
+                # two upserts of one new key racing: the loser retries and then replaces
+                errors = exc.details.get("writeErrors", [])
+                if attempt.last or any(e.get("code") not in (DUPLICATE_KEY, *TRANSIENT) for e in errors):
+                    raise
+                requests = [requests[e["index"]] for e in errors]
+            except (OperationFailure, AutoReconnect) as exc:
+                if not _transient(exc) or attempt.last:
+                    raise
+
+    def delete(self, key: str) -> bool:
+        check_key(key)
+        return _retrying(lambda: self.collection.delete_one({"key": key})).deleted_count > 0
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def get(self, key: str) -> Result | None:
+        check_key(key)
+        document = _retrying(lambda: self.collection.find_one({"key": key}, PROJECTION))
+        return None if document is None else _result(document)
+
+    def _find(self, query: Query) -> list[Result]:
+        if query.limit == 0:
+            return []
+        direction = -1 if query.newest_first else 1
+
+        def read() -> list[dict[str, Any]]:
+            cursor = self.collection.find(_filter(query), PROJECTION).sort([("created", direction), ("_id", direction)])
+            return list(cursor.limit(query.limit) if query.limit is not None else cursor)
+
+        return [_result(document) for document in _retrying(read)]
+
+    def _count(self, query: Query) -> int:
+        return _retrying(lambda: self.collection.count_documents(_filter(query)))
+
+
+def _retrying(call: Callable[[], T]) -> T:
+    """``call()``, tried again while the server answers with a transient WriteConflict."""
+    for attempt in _attempts():
+        try:
+            return call()
+        except (OperationFailure, AutoReconnect) as exc:
+            if not _transient(exc) or attempt.last:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _transient(exc: Exception) -> bool:
+    """A write conflict, or a connection lost mid-command (not: no server at all)."""
+    if isinstance(exc, AutoReconnect):
+        return not isinstance(exc, ServerSelectionTimeoutError)
+    return getattr(exc, "code", None) in TRANSIENT
+
+
+def _ensure_indexes(collection: Any) -> None:
+    from pymongo import ASCENDING, DESCENDING
+
+    indexes = [
+        ([("key", ASCENDING)], {"unique": True, "name": "key_unique"}),
+        ([("model", ASCENDING), ("version", ASCENDING), ("created", DESCENDING)], {"name": "model_version_created"}),
+        ([("created", DESCENDING)], {"name": "created"}),
+        ([("tags", ASCENDING)], {"name": "tags"}),
+    ]
+    for keys, options in indexes:  # idempotent: an existing identical index is left as it is
+        _retrying(lambda: collection.create_index(keys, **options))
+
+
+def _filter(query: Query) -> dict[str, Any]:
+    conditions: list[dict[str, Any]] = []
+    if query.model is not None:
+        conditions.append({"model": query.model})
+    if query.version is not None:
+        conditions.append({"version": query.version})
+    created: dict[str, Any] = {}
+    if query.since is not None:
+        created["$gte"] = query.since
+    if query.until is not None:
+        created["$lt"] = query.until
+    if created:
+        conditions.append({"created": created})
+    for path, value in query.inputs:
+        field = "inputs." + ".".join(path)
+        if value is None or isinstance(value, str):
+            conditions.append({field: value})
+        else:  # a plain number/bool, or a tagged NumPy scalar holding it
+            conditions.append({"$or": [{field: value}, {f"{field}.{TAG}": "scalar", f"{field}.value": value}]})
+    if query.tags:
+        conditions.append({"tags": {"$all": list(query.tags)}})
+    if not conditions:
+        return {}
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _document(result: Result) -> dict[str, Any]:
+    from bson import Binary, ObjectId
+
+    inputs, outputs, blobs = result.stored_form()
+    return {
+        "_id": ObjectId(),  # made here, so a failed batch knows exactly which documents are its own
+        "key": result.key,
+        "model": result.model,
+        "version": result.version,
+        "created": result.created,
+        "flow_run_id": str(result.flow_run_id) if result.flow_run_id else None,
+        "tags": result.tags,
+        "inputs": inputs,
+        "outputs": outputs,
+        "files": [ref.model_dump(mode="json") for ref in result.files],
+        "blobs": [Binary(blob) for blob in blobs],
+    }
+
+
+def _result(document: dict[str, Any]) -> Result:
+    return Result.restore(
+        key=document["key"],
+        inputs_tree=document.get("inputs") or {},
+        outputs_tree=document.get("outputs") or {},
+        blobs=[bytes(blob) for blob in document.get("blobs") or []],
+        model=document["model"],
+        version=document["version"],
+        created=document["created"],
+        flow_run_id=UUID(document["flow_run_id"]) if document.get("flow_run_id") else None,
+        tags=list(document.get("tags") or []),
+        files=[FileRef.model_validate(ref) for ref in document.get("files") or []],
+    )

@@ -1,0 +1,286 @@
+"""The ResultsStore interface, and what every store shares: argument checks, batches, DataFrames.
+
+A store implements ``insert_many``, ``get``, ``delete``, ``_find`` and ``_count``; ``insert``,
+``find``, ``count`` and ``to_dataframe`` are built on them here, so the two stores cannot
+disagree on what a query means.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
+
+from lume_prefect.results.errors import DuplicateResult, InvalidQuery
+from lume_prefect.results.result import Result, as_utc
+
+if TYPE_CHECKING:
+    import pandas
+
+OnDuplicate = Literal["error", "skip", "replace"]
+KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+BASE_COLUMNS = ["key", "model", "version", "created", "flow_run_id", "tags", "files"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A checked query: every store translates this, never the raw arguments."""
+
+    model: Optional[str] = None
+    version: Optional[str] = None
+    since: Optional[datetime] = None
+    until: Optional[datetime] = None
+    inputs: tuple[tuple[tuple[str, ...], Any], ...] = ()
+    tags: tuple[str, ...] = ()
+    limit: Optional[int] = None
+    newest_first: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        model: Any = None,
+        version: Any = None,
+        since: Any = None,
+        until: Any = None,
+        inputs: Any = None,
+        tags: Any = None,
+        limit: Any = None,
+        newest_first: Any = True,
+    ) -> Query:
+        """Check every argument; raises InvalidQuery naming the first one that is wrong."""
+        for name, value in (("model", model), ("version", version)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidQuery(name, f"must be a str or None, got {type(value).__name__} {value!r}")
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidQuery("limit", f"must be a non-negative int or None, got {limit!r}")
+        if not isinstance(newest_first, bool):
+            raise InvalidQuery("newest_first", f"must be a bool, got {newest_first!r}")
+        return cls(
+            model=model,
+            version=version,
+            since=_moment("since", since),
+            until=_moment("until", until),
+            inputs=_input_filters(inputs),
+            tags=_tag_filters(tags),
+            limit=limit,
+            newest_first=newest_first,
+        )
+
+
+def _moment(name: str, value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidQuery(name, f"{value!r} is not an ISO-8601 date or time (e.g. '2026-11-24T08:00:00+00:00')") from None
+    if not isinstance(value, datetime):
+        raise InvalidQuery(name, f"must be a datetime or an ISO-8601 str, got {type(value).__name__} {value!r}")
+    return as_utc(value)
+
+
+def _input_filters(inputs: Any) -> tuple[tuple[tuple[str, ...], Any], ...]:
+    if inputs is None:
+        return ()
+    if not isinstance(inputs, dict):
+        raise InvalidQuery("inputs", f"must be a dict of input names (dotted for nested) to values, got {type(inputs).__name__}")
+    filters = []
+    for name, value in inputs.items():
+        path = tuple(name.split(".")) if isinstance(name, str) else ()
+        if not path or not all(part and re.fullmatch(r"[^\"$\\]+", part) for part in path):
+            raise InvalidQuery(f"inputs[{name!r}]", "input names must be non-empty str, dotted for nested inputs, without '\"', '$' or '\\'")
+        filters.append((path, _query_value(f"inputs.{name}", value)))
+    return tuple(filters)
+
+
+def _query_value(field: str, value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidQuery(field, f"cannot match {value!r}: NaN and infinities are never stored as inputs")
+        return value
+    item = getattr(value, "item", None)  # a NumPy scalar
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return _query_value(field, item())
+    raise InvalidQuery(field, f"only None, bool, numbers and str can be matched, got {type(value).__name__}")
+
+
+def _tag_filters(tags: Any) -> tuple[str, ...]:
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, (list, tuple, set)) or not all(isinstance(t, str) and t for t in tags):
+        raise InvalidQuery("tags", f"must be a str or a list of non-empty str, got {tags!r}")
+    return tuple(tags)
+
+
+def check_key(key: Any) -> str:
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise InvalidQuery("key", f"must be 64 lowercase hex digits (a Result.key), got {key!r}")
+    return key
+
+
+def prepare_batch(results: Iterable[Result], on_duplicate: Any) -> tuple[list[Result], list[str]]:
+    """The results to write (one per key) and every result's key, in order.
+
+    Within one batch ``skip`` keeps the first of a key, ``replace`` the last, and ``error``
+    refuses the whole batch before anything is written.
+    """
+    if on_duplicate not in get_args(OnDuplicate):
+        raise ValueError(f"on_duplicate must be one of 'error', 'skip', 'replace', got {on_duplicate!r}")
+    if isinstance(results, Result):
+        raise TypeError("insert_many takes a list of Results; use insert for one")
+    batch: dict[str, Result] = {}
+    keys = []
+    for i, result in enumerate(results):
+        if not isinstance(result, Result):
+            raise TypeError(f"results[{i}] must be a Result, got {type(result).__name__}")
+        key = result.key
+        keys.append(key)
+        if key in batch:
+            if on_duplicate == "error":
+                raise DuplicateResult(key, result.model)
+            if on_duplicate == "skip":
+                continue
+            del batch[key]  # replace: the last one wins, in its own position
+        batch[key] = result
+    return list(batch.values()), keys
+
+
+class ResultsStore(abc.ABC):
+    """Where results are kept: insert with deduplication, get by key, find, count, export, delete.
+
+    Implementations: ``SQLResultsStore`` (SQLite, PostgreSQL) and ``MongoResultsStore``.
+    A store is also a context manager that closes its connections.
+    """
+
+    # ---- to implement ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_many(self, results: Sequence[Result], on_duplicate: OnDuplicate = "error") -> list[str]:
+        """Store ``results`` in one bulk round-trip; returns their keys in order.
+
+        ``on_duplicate``: ``"error"`` raises DuplicateResult naming the key and writes nothing
+        of the batch; ``"skip"`` keeps what is stored; ``"replace"`` overwrites it.
+        """
+
+    @abc.abstractmethod
+    def get(self, key: str) -> Result | None:
+        """The result stored under ``key``, or None: one indexed lookup (the cache's hit test)."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> bool:
+        """Delete the result under ``key``; whether there was one."""
+
+    @abc.abstractmethod
+    def _find(self, query: Query) -> list[Result]: ...
+
+    @abc.abstractmethod
+    def _count(self, query: Query) -> int: ...
+
+    def close(self) -> None:
+        """Release connections; the store reconnects on next use."""
+
+    # ---- shared ------------------------------------------------------------------
+
+    def insert(self, result: Result, on_duplicate: OnDuplicate = "error") -> str:
+        """Store one result; returns its key. See ``insert_many`` for ``on_duplicate``."""
+        if not isinstance(result, Result):
+            raise TypeError(f"result must be a Result, got {type(result).__name__}")
+        return self.insert_many([result], on_duplicate)[0]
+
+    def find(
+        self,
+        model: Optional[str] = None,
+        version: Optional[str] = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        inputs: Optional[dict[str, Any]] = None,
+        tags: str | Sequence[str] | None = None,
+        limit: Optional[int] = None,
+        newest_first: bool = True,
+    ) -> list[Result]:
+        """Results matching every given filter, newest first (or oldest first).
+
+        ``since``/``until``: datetimes (naive means UTC) or ISO-8601 strings, ``since`` included,
+        ``until`` excluded. ``inputs``: ``{"x": 1, "solenoid.b_T": 0.2}`` matches inputs equal to
+        those values (numbers by value, nested inputs by dotted name; None also matches absent).
+        ``tags``: results carrying all of them.
+        """
+        return self._find(Query.build(model, version, since, until, inputs, tags, limit, newest_first))
+
+    def count(
+        self,
+        model: Optional[str] = None,
+        version: Optional[str] = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        inputs: Optional[dict[str, Any]] = None,
+        tags: str | Sequence[str] | None = None,
+    ) -> int:
+        """How many results match (the filters of ``find``)."""
+        return self._count(Query.build(model, version, since, until, inputs, tags))
+
+    def to_dataframe(
+        self,
+        model: Optional[str] = None,
+        version: Optional[str] = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        inputs: Optional[dict[str, Any]] = None,
+        tags: str | Sequence[str] | None = None,
+        limit: Optional[int] = None,
+        newest_first: bool = True,
+    ) -> pandas.DataFrame:
+        """The results of ``find`` as one row each, inputs and outputs flattened to
+        columns such as ``inputs.x`` and ``outputs.solenoid.b_T``."""
+        return results_to_dataframe(self.find(model, version, since, until, inputs, tags, limit, newest_first))
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def flatten(values: dict[str, Any], prefix: str, into: dict[str, Any]) -> dict[str, Any]:
+    """Nested dicts become dotted names; every other value (arrays too) is one cell."""
+    for name, value in values.items():
+        if type(value) is dict and value:
+            flatten(value, f"{prefix}.{name}", into)
+        else:
+            into[f"{prefix}.{name}"] = value
+    return into
+
+
+def results_to_dataframe(results: Iterable[Result]) -> pandas.DataFrame:
+    """One row per result: key, model, version, created, flow_run_id, tags, files, inputs.*, outputs.*."""
+    import pandas
+
+    rows = []
+    for result in results:
+        row: dict[str, Any] = {
+            "key": result.key,
+            "model": result.model,
+            "version": result.version,
+            "created": result.created,
+            "flow_run_id": str(result.flow_run_id) if result.flow_run_id else None,
+            "tags": list(result.tags),
+            "files": [ref.url or ref.path for ref in result.files],
+        }
+        flatten(result.inputs, "inputs", row)
+        flatten(result.outputs, "outputs", row)
+        rows.append(row)
+    if not rows:
+        return pandas.DataFrame(columns=BASE_COLUMNS)
+    frame = pandas.DataFrame.from_records(rows)
+    inputs = [c for c in frame.columns if c.startswith("inputs.")]
+    outputs = [c for c in frame.columns if c.startswith("outputs.")]
+    return frame[BASE_COLUMNS + inputs + outputs]

@@ -1,0 +1,194 @@
+"""Prefect tasks of the results store: save, load, query and plot results.
+
+Which store a flow uses is configuration, not code: every task takes ``store`` as a saved
+block's name (``lume-sql-results/name``, ``lume-mongo-results/name`` or a bare name), a
+block, or a store; left out, the name comes from the ``LUME_RESULTS_STORE`` environment
+variable (set it in a deployment's ``job_variables.env`` or a work pool); ``"none"`` or an
+empty value turns persistence off, so the same flow runs with or without a database.
+None of the tasks is cached: a write is a side effect and a query's answer changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Optional
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from lume_prefect.files.blocks import FileBlock
+from lume_prefect.files.fileref import FileRef
+from lume_prefect.results.blocks import MongoResults, ResultsBlock, SQLResults
+from lume_prefect.results.errors import ResultNotFound
+from lume_prefect.results.plots import PlotKind, as_frame, plot_frame, png_bytes
+from lume_prefect.results.result import Result
+from lume_prefect.results.store import OnDuplicate, ResultsStore
+
+RESULTS_STORE_ENV = "LUME_RESULTS_STORE"
+NO_STORE = ("", "none")
+RESULTS_BLOCK_TYPES: tuple[type[ResultsBlock], ...] = (SQLResults, MongoResults)
+TABLE_ROWS = 200  # rows of the plotted data published as a table artifact
+
+
+def resolve_results_store(store: ResultsStore | ResultsBlock | str | None = None) -> ResultsStore | None:
+    """The store to use: given, or named (a saved block), or named by ``LUME_RESULTS_STORE``.
+
+    Returns None when persistence is off (the name is ``"none"`` or empty, or nothing is set).
+    A bare block name is looked up among the lume results block types and must match one.
+    """
+    if isinstance(store, ResultsStore):
+        return store
+    if isinstance(store, ResultsBlock):
+        return store.store()
+    if store is None:
+        store = os.environ.get(RESULTS_STORE_ENV, "")
+    if not isinstance(store, str):
+        raise TypeError(f"store must be a results store, a results block or a saved block's name, got {type(store).__name__}")
+    if store.strip().lower() in NO_STORE:
+        return None
+    return _load_block(store.strip()).store()
+
+
+def _load_block(name: str) -> ResultsBlock:
+    from prefect.blocks.core import Block
+
+    if "/" in name:
+        block = Block.load(name, _sync=True)
+        if not isinstance(block, ResultsBlock):
+            raise TypeError(f"block {name!r} is a {type(block).__name__}, not a lume results block")
+        return block
+    found = []
+    for cls in RESULTS_BLOCK_TYPES:
+        try:
+            found.append(cls.load(name, _sync=True))
+        except ValueError:
+            continue
+    if len(found) != 1:
+        slugs = ", ".join(cls.get_block_type_slug() for cls in RESULTS_BLOCK_TYPES)
+        what = "no" if not found else "more than one"
+        raise ValueError(f"{what} results block named {name!r} among {slugs}; use 'type-slug/{name}'")
+    return found[0]
+
+
+def _required_store(store: ResultsStore | ResultsBlock | str | None) -> ResultsStore:
+    resolved = resolve_results_store(store)
+    if resolved is None:
+        raise ValueError(f"no results store: pass store=<block name> or set {RESULTS_STORE_ENV}")
+    return resolved
+
+
+@task(name="save-result", cache_policy=NO_CACHE)
+def save_result(
+    result: Result,
+    store: ResultsStore | ResultsBlock | str | None = None,
+    on_duplicate: OnDuplicate = "skip",
+) -> str:
+    """Store ``result`` (skipping one already stored under its key by default); returns its key.
+
+    With persistence off (no store configured) the result is not stored and a log line says so.
+    """
+    resolved = resolve_results_store(store)
+    if resolved is None:
+        get_run_logger().info("results persistence is off (%s is not set): result %s not stored", RESULTS_STORE_ENV, result.key)
+        return result.key
+    return resolved.insert(result, on_duplicate)
+
+
+@task(name="load-result", cache_policy=NO_CACHE)
+def load_result(key: str, store: ResultsStore | ResultsBlock | str | None = None) -> Result:
+    """The result stored under ``key``; raises ResultNotFound when there is none."""
+    resolved = _required_store(store)
+    result = resolved.get(key)
+    if result is None:
+        raise ResultNotFound(key, repr(resolved))
+    return result
+
+
+@task(name="query-results", cache_policy=NO_CACHE)
+def query_results(
+    store: ResultsStore | ResultsBlock | str | None = None,
+    model: Optional[str] = None,
+    version: Optional[str] = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    inputs: Optional[dict[str, Any]] = None,
+    tags: str | Sequence[str] | None = None,
+    limit: Optional[int] = None,
+    newest_first: bool = True,
+    as_dataframe: bool = False,
+) -> Any:
+    """Results matching the filters (see ``ResultsStore.find``), as Results or a DataFrame."""
+    resolved = _required_store(store)
+    if as_dataframe:
+        return resolved.to_dataframe(model, version, since, until, inputs, tags, limit, newest_first)
+    return resolved.find(model, version, since, until, inputs, tags, limit, newest_first)
+
+
+@task(name="plot-results", cache_policy=NO_CACHE)
+def plot_results(
+    y: str,
+    x: Optional[str] = None,
+    kind: PlotKind = "scatter",
+    data: Any = None,
+    store: ResultsStore | ResultsBlock | str | None = None,
+    query: Optional[dict[str, Any]] = None,
+    files: FileBlock | str | None = None,
+    path: Optional[str] = None,
+    title: Optional[str] = None,
+    artifact_key: Optional[str] = None,
+) -> FileRef | None:
+    """Plot output ``y`` against input ``x`` (scatter/line) or over time (history).
+
+    The data is ``data`` (a DataFrame or a list of Results) or the results of ``query``
+    (keyword arguments of ``find``) in ``store``. The PNG is written through the file block
+    ``files`` at ``path`` (default ``plots/<y>-<kind>.png``) and its FileRef returned. On the
+    flow run page it appears as a markdown artifact (the image, embedded) and a table
+    artifact of the plotted values; an image artifact links the stored file.
+    """
+    from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+
+    frame = as_frame(data) if data is not None else _required_store(store).to_dataframe(**(query or {}))
+    figure, columns = plot_frame(frame, y, x, kind, title)
+    png = png_bytes(figure)
+    ref = None
+    if files is not None:
+        from lume_prefect.files.tasks import resolve_file_block
+
+        target = path or f"plots/{_slug(y)}-{kind}.png"
+        ref = resolve_file_block(files).write(target, png, "bytes", _sync=True)
+    key = artifact_key or f"results-{_slug(y)}-{kind}"
+    caption = figure.axes[0].get_title()
+    location = f"\n\nSaved to `{ref.url}`" if ref is not None and ref.url else ""
+    create_markdown_artifact(
+        markdown=f"## {caption}\n\n![{caption}](data:image/png;base64,{base64.b64encode(png).decode()}){location}",
+        key=key,
+        description=f"{caption} ({len(frame)} results)",
+    )
+    rows = frame[columns].head(TABLE_ROWS)
+    create_table_artifact(
+        table={c: [_cell(v) for v in rows[c]] for c in columns},
+        key=f"{key}-data",
+        description=f"Plotted values of {caption} (first {min(len(frame), TABLE_ROWS)} of {len(frame)} results)",
+    )
+    if ref is not None and ref.url:
+        create_image_artifact(image_url=ref.url, key=f"{key}-file", description=caption)
+    return ref
+
+
+def _slug(text: str) -> str:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+    return "-".join(part for part in slug.split("-") if part) or "plot"
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,94 @@
+"""LumeServices: one block naming the services of an environment (local, dev, prod).
+
+A run finds its file system, model registry, results store and (optionally) Slurm cluster
+through one saved ``LumeServices`` block, chosen by name: an explicit argument, else the
+``LUME_SERVICES`` environment variable, else ``local``. The ``local`` environment is created
+on first use with embedded defaults (SQLite registry and results, local files under the
+lume-prefect data directory), so the same flow code runs on a laptop and in production.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal, Optional, Union
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from lume_prefect.files.blocks import DOCS_URL, LOGO_URL, LocalFiles, MountedFiles, S3Files
+from lume_prefect.home import data_dir
+from lume_prefect.registry.blocks import ModelRegistry
+from lume_prefect.results.blocks import MongoResults, SQLResults
+from lume_prefect.slurm.blocks import SlurmCluster
+
+SERVICES_ENV = "LUME_SERVICES"
+DEFAULT_SERVICES = "local"
+RunMode = Literal["in-process", "remote"]
+
+
+class LumeServices(Block):
+    """The services of one environment: files, model registry, results store, Slurm.
+
+    ``run_mode`` decides how ``run_model`` runs a model: ``in-process`` imports the flow
+    and calls it (fast models, laptops), ``remote`` runs the version's Prefect deployment
+    on a worker and waits for it (slow models, clusters). Flows find this block by name
+    through the ``LUME_SERVICES`` environment variable, so deployments set only that.
+
+    Examples:
+        Load the services of the current environment:
+        ```python
+        from lume_prefect.services import LumeServices
+
+        services = LumeServices.load("BLOCK_NAME")
+        services.results.find(model="toy-beam")
+        ```
+    """
+
+    _block_type_name = "LUME Services"
+    _block_type_slug = "lume-services"
+    _description = "The file system, model registry, results store and Slurm cluster of one environment (local, dev, prod)."
+    _documentation_url = DOCS_URL
+    _logo_url = LOGO_URL
+
+    # Unions of the concrete types: Prefect cannot nest an abstract block type.
+    files: Union[LocalFiles, MountedFiles, S3Files] = Field(description="Where model inputs and outputs are stored.")
+    registry: ModelRegistry = Field(description="The model registry: models, versions and the live version.")
+    results: Union[SQLResults, MongoResults] = Field(description="Where every run's inputs and outputs are kept.")
+    slurm: Optional[SlurmCluster] = Field(default=None, description="The Slurm cluster that runs jobs, if any.")
+    run_mode: RunMode = Field(
+        default="in-process",
+        description="How run_model runs a model: in-process (import and call the flow) or remote (run its deployment on a worker).",
+    )
+    work_pool: str = Field(default="lume-process", description="Work pool that new model deployments use unless told otherwise.")
+
+
+def services_name(name: Optional[str] = None) -> str:
+    """The services block to use: ``name``, else ``$LUME_SERVICES``, else ``local``."""
+    return name or os.environ.get(SERVICES_ENV) or DEFAULT_SERVICES
+
+
+def local_services() -> LumeServices:
+    """The embedded environment: SQLite registry and results, local files, under the data dir."""
+    home = data_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    return LumeServices(
+        files=LocalFiles(basepath=str(home / "files")),
+        registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
+        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
+    )
+
+
+def load_services(name: Optional[str] = None) -> LumeServices:
+    """Load the services block by name (see ``services_name``); ``local`` is created on first use."""
+    chosen = services_name(name)
+    try:
+        return LumeServices.load(chosen, _sync=True)
+    except ValueError:
+        if chosen != DEFAULT_SERVICES:
+            raise ValueError(
+                f"no LumeServices block named {chosen!r}; create it in the Prefect UI or with "
+                f"LumeServices(...).save({chosen!r}), or unset {SERVICES_ENV} to use {DEFAULT_SERVICES!r}"
+            ) from None
+    services = local_services()
+    services.save(DEFAULT_SERVICES, overwrite=True, _sync=True)
+    return LumeServices.load(DEFAULT_SERVICES, _sync=True)

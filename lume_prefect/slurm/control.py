@@ -1,0 +1,306 @@
+"""Job control: submit, track, wait, cancel and collect, with one scheduler call per poll cycle.
+
+A ``SlurmController`` tracks every job it submitted (or was told to re-attach to). Each poll
+cycle asks the scheduler once about all tracked jobs that are not finished yet; waits back
+off from ``min_interval`` to ``max_interval`` while nothing changes. A job Slurm has already
+forgotten (older than ``MinJobAge``, no accounting database) is settled from the exit-code
+file its script wrote, as PSI/J does. No Prefect here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Optional
+
+from pydantic import BaseModel, Field
+
+from lume_prefect.slurm.errors import JobFailed, SlurmError
+from lume_prefect.slurm.job import SlurmJob, check_path, render_script
+from lume_prefect.slurm.states import JobStatus
+from lume_prefect.slurm.transports import SlurmBackend
+
+
+class SubmittedJob(BaseModel):
+    """A job handed to Slurm: its id, where its files are, and its element keys."""
+
+    job_id: str = Field(description="Slurm's job id (the array job id for an array).")
+    name: str = Field(description="The job name.")
+    output_prefix: str = Field(description="Path prefix of the job's .out/.err/.exit files on the cluster.")
+    keys: list[str] = Field(description="One key per element: the job id, or ARRAYID_INDEX for each array element.")
+    comment: str = Field(default="", description="The job comment (the flow run id for worker jobs).")
+
+    def file(self, key: str, kind: str) -> str:
+        """Path of an element's ``out``, ``err`` or ``exit`` file."""
+        return f"{self.output_prefix}.{key}.{kind}"
+
+
+class JobResult(BaseModel):
+    """How one job (or array element) ended, with its output."""
+
+    status: JobStatus = Field(description="The final status, with Slurm's state and reason.")
+    exit_code: Optional[int] = Field(default=None, description="The command's exit code, if it got to exit.")
+    stdout: str = Field(default="", description="The job's standard output.")
+    stderr: str = Field(default="", description="The job's standard error.")
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.state == "COMPLETED" and self.exit_code in (0, None)
+
+    def raise_for_state(self) -> "JobResult":
+        """Raise ``JobFailed`` with Slurm's state and reason unless the job succeeded."""
+        if not self.succeeded:
+            raise JobFailed(self.status.job_id, self.status.state, self.status.explanation(), self.exit_code)
+        return self
+
+
+class SlurmController:
+    """Submits jobs through a backend and follows them to their end.
+
+    Examples:
+        ```python
+        from lume_prefect.slurm import SlurmController, SlurmJob
+        from lume_prefect.slurm.transports import CommandBackend, LocalRunner
+
+        control = SlurmController(CommandBackend(LocalRunner()), working_dir="/scratch/lume")
+        job = control.submit(SlurmJob(name="hello", command=["echo", "hello"]))
+        [result] = control.wait(job)
+        print(result.status.state, result.stdout)
+        ```
+    """
+
+    def __init__(self, backend: SlurmBackend, working_dir: str, setup: Sequence[str] = (),
+                 defaults: Optional[dict[str, str]] = None, min_interval: float = 0.1, max_interval: float = 5.0):
+        self.backend = backend
+        self.working_dir = check_path(working_dir, "working_dir").rstrip("/") or "/"
+        self.setup = list(setup)
+        self.defaults = {k: v for k, v in (defaults or {}).items() if v}
+        self.min_interval, self.max_interval = min_interval, max_interval
+        self.interval = min_interval
+        self.poll_cycles = 0
+        self._jobs: dict[str, SubmittedJob] = {}
+        self._final: dict[str, JobStatus] = {}
+        self._last: dict[str, JobStatus] = {}
+        self._first_missing: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._async_lock: Optional[asyncio.Lock] = None
+        self._last_poll = 0.0
+
+    # ---- submit ---------------------------------------------------------------
+
+    def prepare(self, job: SlurmJob) -> tuple[SlurmJob, str, str]:
+        """The job with the cluster's defaults applied, its output prefix, and its script."""
+        updates = {k: v for k, v in self.defaults.items() if getattr(job, k) is None}
+        job = job.model_copy(update=updates) if updates else job
+        job = SlurmJob.model_validate(job.model_dump())  # defaults are validated like user values
+        base = job.working_dir or self.working_dir
+        prefix = f"{base}/.lume-slurm/{job.name}-{uuid.uuid4().hex[:10]}"
+        return job, prefix, render_script(job, prefix, self.setup)
+
+    def submit(self, job: SlurmJob) -> SubmittedJob:
+        """Submit ``job`` and start tracking it."""
+        job, prefix, script = self.prepare(job)
+        job_id = self.backend.submit(script, job, prefix)
+        keys = [f"{job_id}_{i}" for i in job.array_indices()] or [job_id]
+        submitted = SubmittedJob(job_id=job_id, name=job.name, output_prefix=prefix, keys=keys, comment=job.comment or "")
+        self.track(submitted)
+        return submitted
+
+    def track(self, job: SubmittedJob) -> None:
+        """Follow a job submitted earlier (e.g. by a worker before it restarted)."""
+        with self._lock:
+            self._jobs[job.job_id] = job
+            self.interval = self.min_interval
+
+    # ---- status -----------------------------------------------------------------
+
+    def poll(self) -> dict[str, JobStatus]:
+        """One scheduler call for every unfinished tracked job; returns the latest status of every element."""
+        with self._lock:
+            pending = [job for job in self._jobs.values() if any(k not in self._final for k in job.keys)]
+            if pending:
+                seen = self.backend.query([job.job_id for job in pending])
+                self.poll_cycles += 1
+                changed = False
+                for job in pending:
+                    for key in job.keys:
+                        if key in self._final:
+                            continue
+                        status = seen.get(key) or self._collapsed(seen, job, key)
+                        if status is None:
+                            status = self._settle_forgotten(job, key)
+                            if status is None:
+                                continue
+                        if status.is_final:
+                            status = self._with_exit_code(job, key, status)
+                            self._final[key] = status
+                        if self._last.get(key) != status:
+                            changed = True
+                        self._last[key] = status
+                self.interval = self.min_interval if changed else min(self.max_interval, self.interval * 1.5)
+            self._last_poll = time.monotonic()
+            return dict(self._last)
+
+    @staticmethod
+    def _collapsed(seen: dict[str, JobStatus], job: SubmittedJob, key: str) -> Optional[JobStatus]:
+        # slurmrestd lists pending array elements as one record under the array's own id.
+        record = seen.get(job.job_id)
+        if record is not None and "_" in key and not record.is_final:
+            return record.model_copy(update={"job_id": key})
+        return None
+
+    def _settle_forgotten(self, job: SubmittedJob, key: str) -> Optional[JobStatus]:
+        code = self._exit_code(job, key)
+        if code is not None:
+            return JobStatus(job_id=key, state="COMPLETED" if code == 0 else "FAILED", exit_code=code, name=job.name, comment=job.comment)
+        # Give a just-submitted job a moment to appear; then it is lost.
+        first = self._first_missing.setdefault(key, time.monotonic())
+        if time.monotonic() - first < 10:
+            return None
+        return JobStatus(job_id=key, state="LOST", reason="unknown to Slurm and no exit-code file", name=job.name, comment=job.comment)
+
+    def _exit_code(self, job: SubmittedJob, key: str) -> Optional[int]:
+        text = self.backend.read_text(job.file(key, "exit"))
+        try:
+            return int(text.strip()) if text else None
+        except ValueError:
+            return None
+
+    def _with_exit_code(self, job: SubmittedJob, key: str, status: JobStatus) -> JobStatus:
+        if status.exit_code is None and status.state in ("COMPLETED", "FAILED"):
+            code = self._exit_code(job, key)
+            if code is not None:
+                return status.model_copy(update={"exit_code": code})
+        return status
+
+    def status(self, job: SubmittedJob) -> list[JobStatus]:
+        """Current status of each element of ``job`` (one poll cycle unless all are final)."""
+        self.track(job)
+        statuses = self.poll()
+        return [statuses.get(key) or JobStatus(job_id=key, state="PENDING", reason="not yet listed by Slurm") for key in job.keys]
+
+    def final_status(self, job: SubmittedJob) -> list[JobStatus]:
+        """The final status of each element of a finished job."""
+        if not self.is_finished(job):
+            raise SlurmError(f"job {job.job_id} has not finished")
+        return [self._final[key] for key in job.keys]
+
+    def is_finished(self, job: SubmittedJob) -> bool:
+        return all(key in self._final for key in job.keys)
+
+    # ---- wait -------------------------------------------------------------------
+
+    def wait(self, *jobs: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None) -> list[JobResult]:
+        """Block until every element of ``jobs`` is final; returns their results in order.
+
+        ``progress`` shows a live count of finished elements (default: when stderr is a terminal).
+        """
+        for job in jobs:
+            self.track(job)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        show = sys.stderr.isatty() if progress is None else progress
+        with _Progress(sum(len(j.keys) for j in jobs), show) as bar:
+            while True:
+                self.poll()
+                bar.update(self._counts(jobs))
+                if all(self.is_finished(job) for job in jobs):
+                    return [result for job in jobs for result in self.collect(job)]
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"jobs {', '.join(j.job_id for j in jobs)} not finished after {timeout} s")
+                time.sleep(self.interval)
+
+    async def await_finished(self, job: SubmittedJob, timeout: Optional[float] = None) -> list[JobStatus]:
+        """Async wait for one job; concurrent waiters share one scheduler call per poll cycle."""
+        from anyio import to_thread
+
+        self.track(job)
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_finished(job):
+            async with self._async_lock:
+                # Another waiter may have polled while this one slept: reuse its answer.
+                if not self.is_finished(job) and time.monotonic() - self._last_poll >= self.interval * 0.9:
+                    await to_thread.run_sync(self.poll)
+            if self.is_finished(job):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job.job_id} not finished after {timeout} s")
+            await asyncio.sleep(self.interval)
+        return [self._final[key] for key in job.keys]
+
+    def _counts(self, jobs: Iterable[SubmittedJob]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for job in jobs:
+            for key in job.keys:
+                state = self._last[key].state if key in self._last else "PENDING"
+                counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    # ---- cancel and collect -----------------------------------------------------
+
+    def cancel(self, *jobs: SubmittedJob | str) -> None:
+        """Cancel jobs (objects or ids) with one scheduler call."""
+        self.backend.cancel([job.job_id if isinstance(job, SubmittedJob) else str(job) for job in jobs])
+        self.interval = self.min_interval
+
+    def collect(self, job: SubmittedJob) -> list[JobResult]:
+        """Final status, exit code, stdout and stderr of each element of a finished job."""
+        results = []
+        for key in job.keys:
+            status = self._final.get(key)
+            if status is None:
+                raise SlurmError(f"job {key} has not finished: wait for it before collecting its output")
+            results.append(JobResult(
+                status=status,
+                exit_code=status.exit_code,
+                stdout=self.backend.read_text(job.file(key, "out")) or "",
+                stderr=self.backend.read_text(job.file(key, "err")) or "",
+            ))
+        return results
+
+    def forget(self, job: SubmittedJob) -> None:
+        """Stop tracking a job (its results stay on the cluster)."""
+        with self._lock:
+            self._jobs.pop(job.job_id, None)
+            for key in job.keys:
+                self._final.pop(key, None)
+                self._last.pop(key, None)
+                self._first_missing.pop(key, None)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+class _Progress:
+    """A rich progress bar of finished elements, or nothing."""
+
+    def __init__(self, total: int, show: bool):
+        self.total, self.show = total, show
+        self._progress = None
+
+    def __enter__(self) -> "_Progress":
+        if self.show:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("Slurm jobs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), transient=False)
+            self._progress.__enter__()
+            self._task = self._progress.add_task("", total=self.total)
+        return self
+
+    def update(self, counts: dict[str, int]) -> None:
+        if self._progress is not None:
+            from lume_prefect.slurm.states import FINAL_STATES
+
+            done = sum(n for state, n in counts.items() if state in FINAL_STATES)
+            summary = " ".join(f"{state.lower()}={n}" for state, n in sorted(counts.items()))
+            self._progress.update(self._task, completed=done, description=summary)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)

@@ -1,0 +1,36 @@
+"""Errors of the Slurm service. Each message names the job, field, host or command at fault."""
+
+from __future__ import annotations
+
+
+class SlurmError(RuntimeError):
+    """Base class of the Slurm service's errors."""
+
+
+class SlurmCommandError(SlurmError):
+    """A Slurm command (sbatch, squeue, scancel) or REST call failed."""
+
+    def __init__(self, what: str, returncode: int | None, stderr: str):
+        self.what, self.returncode, self.stderr = what, returncode, stderr.strip()
+        code = "" if returncode is None else f" (exit {returncode})"
+        super().__init__(f"{what} failed{code}: {self.stderr or 'no error output'}")
+
+
+class TransportError(SlurmError):
+    """The cluster could not be reached (SSH connection, host key, REST endpoint)."""
+
+
+class JobFailed(SlurmError):
+    """A job ended in a state other than COMPLETED; carries the state, reason and exit code."""
+
+    def __init__(self, job_id: str, state: str, reason: str, exit_code: int | None = None):
+        self.job_id, self.state, self.reason, self.exit_code = job_id, state, reason, exit_code
+        super().__init__(f"Slurm job {job_id} ended {state}: {reason}")
+
+
+class JobLost(SlurmError):
+    """Slurm no longer knows a job and it left no exit-code file."""
+
+
+class RemoteTaskError(SlurmError):
+    """A Python function run as a Slurm job raised; the message carries its traceback."""

@@ -1,0 +1,136 @@
+"""Real components for tests: start them on 127.0.0.1 with free ports, or skip saying how.
+
+A test that needs an absent component calls ``require(...)``: it skips with a message that
+names the script that starts the component, except under ``LUME_REQUIRE_COMPONENTS=1``
+(set by ``.ci/run``), where the absence is a failure, so CI never passes on skipped tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def require(component: str, how_to_start: str) -> None:
+    """Skip (or, in CI, fail) because ``component`` is not available."""
+    message = f"{component} is not available: start it with {how_to_start}"
+    if os.environ.get("LUME_REQUIRE_COMPONENTS") == "1":
+        pytest.fail(f"required component missing in CI: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last = exc
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+def venv_script(name: str) -> str | None:
+    """A console script installed beside this Python, else on PATH."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else shutil.which(name)
+
+
+class S3Server:
+    """moto's S3-compatible HTTP server on 127.0.0.1 (the same wire protocol as AWS and MinIO)."""
+
+    def __init__(self) -> None:
+        executable = venv_script("moto_server")
+        if executable is None:
+            require("S3 server (moto_server)", "pip install -e '.[test]' (moto[server]); the tests start it")
+        self.port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [executable, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_http(self.endpoint_url + "/moto-api/", process=self.process)
+
+    def reset(self) -> None:
+        request = urllib.request.Request(self.endpoint_url + "/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class PrefectServer:
+    """A real ``prefect server start`` on 127.0.0.1:<free port> with its own SQLite database and UI."""
+
+    def __init__(self, home: Path):
+        executable = venv_script("prefect")
+        if executable is None:
+            require("prefect CLI", "pip install -e .")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_url = f"{self.url}/api"
+        self.env = {
+            **os.environ,
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        }
+        self.env.pop("PREFECT_TEST_MODE", None)
+        self.log_path = home / "server.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [executable, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for_http(self.api_url + "/health", timeout=120, process=self.process)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (never a browser downloaded by a test tool)."""
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.path.exists(candidate):
+            return candidate
+    require("Chromium", "scripts/ci-components.sh (apt-get install chromium)")
+    raise AssertionError("unreachable")

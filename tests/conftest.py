@@ -1,0 +1,60 @@
+"""Test session setup: one ephemeral Prefect API for the whole session, real components."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before Prefect is imported anywhere: no telemetry, test mode, a private Prefect home.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_TEST_MODE", "1")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="lume-prefect-home-"))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import pytest  # noqa: E402
+
+from tests.components import PrefectServer, S3Server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """The session's single ephemeral Prefect API (SQLite), started on first use (~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _prefect_for_marked_tests(request):
+    # Tests marked `prefect` get the shared API; unit tests never pay for it.
+    if request.node.get_closest_marker("prefect"):
+        request.getfixturevalue("prefect_api")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real ``prefect server start`` (API and UI) for the session, for workers and the browser."""
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket on the local S3 server; its name."""
+    import uuid
+
+    import s3fs
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": s3_server.endpoint_url}, skip_instance_cache=True)
+    fs.mkdir(name)
+    return name

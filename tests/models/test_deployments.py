@@ -1,0 +1,169 @@
+"""Model versions as Prefect deployments on a real `prefect server start` with a real process worker:
+deploy two versions, run each remotely, promote and revert, a cron schedule, cancel, crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from lume_prefect.models import ModelRunFailed, ModelRunTimeout, SourceConflict
+from lume_prefect.models.deploy import deploy_model
+from lume_prefect.models.run import run_model, wait_for_flow_run
+from tests.components import venv_script
+from tests.models.conftest import write_version
+
+pytestmark = pytest.mark.slow
+ENTRY = "model.py:toy_beam"
+
+
+@pytest.fixture(scope="module")
+def real_api(prefect_server):
+    """Prefect client calls in these tests go to the real server that the worker polls."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+        yield prefect_server
+
+
+@pytest.fixture(scope="module")
+def pool_name():
+    return f"lume-test-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def worker(real_api, pool_name, tmp_path_factory):
+    """`prefect worker start --type process` polling the pool every second."""
+    from lume_prefect.models.deploy import ensure_work_pool
+
+    ensure_work_pool(pool_name)
+    home = tmp_path_factory.mktemp("worker")
+    env = {**real_api.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", "PREFECT_HOME": str(home)}
+    with open(home / "worker.log", "wb") as log:
+        process = subprocess.Popen(
+            [venv_script("prefect"), "worker", "start", "--pool", pool_name, "--type", "process"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    yield process
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def remote(real_api, worker, pool_name, tmp_path_factory):
+    """Saved remote-mode services and deployed toy-beam versions."""
+    from pydantic import SecretStr
+
+    from lume_prefect.files import LocalFiles
+    from lume_prefect.registry import ModelRegistry
+    from lume_prefect.results import SQLResults
+    from lume_prefect.services import LumeServices
+
+    home = tmp_path_factory.mktemp("remote-services")
+    name = f"remote-{uuid.uuid4().hex[:6]}"
+    LumeServices(
+        files=LocalFiles(basepath=str(home / "files")),
+        registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
+        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
+        run_mode="remote",
+        work_pool=pool_name,
+    ).save(name, _sync=True)
+    sources = {
+        "1.0.0": write_version(home / "v1.0.0", "1.0.0", seed=7),
+        "1.1.0": write_version(home / "v1.1.0", "1.1.0", seed=8),
+        "1.2.0": write_version(home / "v1.2.0", "1.2.0", body='__import__("time").sleep(300)'),
+        "1.3.0": write_version(home / "v1.3.0", "1.3.0", body='__import__("os")._exit(3)'),
+    }
+    deployed = {v: deploy_model(ENTRY, str(s), services=name) for v, s in sources.items() if v in ("1.0.0", "1.1.0")}
+    return {"name": name, "sources": sources, "deployed": deployed, "home": home}
+
+
+def services(remote):
+    from lume_prefect.services import LumeServices
+
+    return LumeServices.load(remote["name"], _sync=True)
+
+
+def test_deploy_registers_and_creates_named_deployments(remote):
+    from prefect.client.orchestration import get_client
+
+    env = services(remote)
+    deployed = remote["deployed"]["1.0.0"]
+    assert deployed.deployment_name == "toy-beam/1.0.0" and deployed.registered
+    version = env.registry.get_version("toy-beam", "1.0.0", _sync=True)
+    assert version.deployment_name == "toy-beam/1.0.0" and version.deployment_id == deployed.deployment_id
+    assert version.sha256 and version.entrypoint == ENTRY
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("toy-beam/1.1.0")
+    assert deployment.version == "1.1.0" and "model:toy-beam" in deployment.tags
+    assert deployment.parameter_openapi_schema["properties"]["drift_m"]["maximum"] == 100.0
+    assert deployment.job_variables["env"]["LUME_SERVICES"] == remote["name"]
+
+
+def test_redeploy_same_source_is_a_noop_and_other_source_is_refused(remote, tmp_path):
+    again = deploy_model(ENTRY, str(remote["sources"]["1.0.0"]), services=remote["name"])
+    assert again.registered is False and again.deployment_id == remote["deployed"]["1.0.0"].deployment_id
+    changed = write_version(tmp_path / "changed", "1.0.0", seed=99)
+    with pytest.raises(SourceConflict, match="model 'toy-beam' version '1.0.0' is already registered with source"):
+        deploy_model(ENTRY, str(changed), services=remote["name"])
+
+
+def test_remote_runs_promote_revert_and_prior_version(remote):
+    env = services(remote)
+    env.registry.promote("toy-beam", "1.0.0", _sync=True)
+    v1 = run_model("toy-beam", {"sigma_x": 1e-3}, services=remote["name"], timeout=120)
+    assert v1.mode == "remote" and v1.version == "1.0.0" and v1.result.flow_run_id == v1.flow_run_id
+    env.registry.promote("toy-beam", "1.1.0", _sync=True)
+    v2 = run_model("toy-beam", {"sigma_x": 1e-3}, services=remote["name"], timeout=120)
+    assert v2.version == "1.1.0" and v2.outputs != v1.outputs
+    env.registry.revert("toy-beam", _sync=True)
+    back = run_model("toy-beam", {"sigma_x": 1e-3}, services=remote["name"], timeout=120)
+    assert back.version == "1.0.0" and back.cached and back.outputs == v1.outputs
+    rerun = run_model("toy-beam", {"sigma_x": 1e-3}, version="1.1.0", refresh=True, services=remote["name"], timeout=120)
+    assert rerun.mode == "remote" and rerun.outputs == v2.outputs and rerun.flow_run_id != v2.flow_run_id
+
+
+def test_a_cron_schedule_creates_scheduled_runs(remote, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    source = write_version(tmp_path / "scheduled", "2.0.0")
+    deployed = deploy_model(ENTRY, str(source), services=remote["name"], cron="0 6 1 1 *")
+    deadline = time.monotonic() + 60
+    runs = []
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and not runs:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployed.deployment_id])))
+            time.sleep(1)
+    assert runs, "the scheduler created no run for the cron schedule within 60 s"
+    assert all(r.state.is_scheduled() for r in runs)
+    assert {(r.expected_start_time.month, r.expected_start_time.day, r.expected_start_time.hour) for r in runs} == {(1, 1, 6)}
+
+
+def test_timeout_cancels_a_long_run(remote):
+    from prefect.client.orchestration import get_client
+
+    deploy_model(ENTRY, str(remote["sources"]["1.2.0"]), services=remote["name"])
+    with pytest.raises(ModelRunTimeout) as info:
+        run_model("toy-beam", {}, version="1.2.0", services=remote["name"], timeout=8)
+    assert info.value.cancelled
+    final = wait_for_flow_run(info.value.flow_run_id, timeout=60)
+    assert final is not None and final.is_cancelled()
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(info.value.flow_run_id).state.is_cancelled()
+
+
+def test_a_crash_is_reported_with_its_state(remote):
+    deploy_model(ENTRY, str(remote["sources"]["1.3.0"]), services=remote["name"])
+    with pytest.raises(ModelRunFailed) as info:
+        run_model("toy-beam", {}, version="1.3.0", services=remote["name"], timeout=120)
+    assert info.value.state.is_crashed() or info.value.state.is_failed()
+    assert info.value.flow_run_id is not None and str(info.value.flow_run_id) in str(info.value)
+    assert os.environ.get("LUME_SERVICES") is None  # nothing leaked into this process

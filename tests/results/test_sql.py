@@ -1,0 +1,103 @@
+"""SQL-specific behaviour: Alembic migrations, compact arrays, a connection killed mid-batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from lume_prefect.results import Result, SQLResultsStore, UnsupportedBackend
+from lume_prefect.results.sql import TABLE, VERSION_TABLE, head_revision, metadata
+
+
+def test_first_use_migrates_into_its_own_version_table(sql_store):
+    engine = sql_store.engine
+    with engine.connect() as connection:
+        # Another application's Alembic history in the same database is left alone.
+        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        connection.execute(sa.text("INSERT INTO alembic_version VALUES ('registry_0001')"))
+        connection.commit()
+        assert connection.scalar(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")) == head_revision()
+    again = SQLResultsStore(sql_store._url)  # a second first use finds the schema current
+    assert again.count() == 0
+    again.close()
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "registry_0001"
+
+
+def test_migrations_create_exactly_the_schema_the_code_uses(sql_store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with sql_store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        differences = [d for d in compare_metadata(context, metadata) if "alembic" not in str(d)]
+    assert differences == []
+
+
+def test_arrays_are_stored_as_binary_not_json(sql_store):
+    big = np.random.default_rng(1).normal(size=(100, 100))
+    result = Result(model="m", version="1", outputs={"field": big})
+    sql_store.insert(result)
+    with sql_store.engine.connect() as connection:
+        outputs, blobs = connection.execute(sa.text(f"SELECT outputs, blobs FROM {TABLE}")).one()
+    assert len(str(outputs)) < 100
+    assert big.nbytes <= len(blobs) < big.nbytes + 300
+
+
+def test_url_is_secret_and_backend_checked():
+    store = SQLResultsStore(SecretStr("postgresql+psycopg://lume:hunter2@127.0.0.1:1/lume"))
+    assert "hunter2" not in repr(store) and "***" in repr(store)
+    with pytest.raises(UnsupportedBackend, match="supports sqlite and postgresql, got 'oracle'"):
+        SQLResultsStore("oracle://scott:tiger@db/x")
+
+
+def test_default_store_is_a_sqlite_file_in_the_user_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    store = SQLResultsStore()
+    store.insert(Result(model="m", version="1"))
+    assert (tmp_path / "lume-prefect" / "results.sqlite").is_file()
+    store.close()
+
+
+@pytest.mark.slow
+def test_connection_killed_mid_insert_many_writes_nothing_and_a_retry_succeeds(sql_url):
+    store = SQLResultsStore(sql_url)
+    batch = [Result(model="m", version="1", inputs={"i": i}, outputs={"trace": np.arange(64.0) + i}) for i in range(30_000)]
+    store.count()  # migrate before the race
+    admin = sa.create_engine(sql_url, isolation_level="AUTOCOMMIT")
+    killed: list[int] = []
+
+    def kill_the_inserting_backend() -> None:
+        deadline = time.monotonic() + 60
+        with admin.connect() as connection:
+            while not killed and time.monotonic() < deadline:
+                pids = connection.scalars(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE 'INSERT INTO lume_results%'"
+                    )
+                ).all()
+                for pid in pids:
+                    time.sleep(0.05)  # let a few statements of the batch commit to the transaction
+                    connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    killed.append(pid)
+                time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_the_inserting_backend)
+    killer.start()
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            store.insert_many(batch)
+    finally:
+        killer.join()
+        admin.dispose()
+    assert killed
+    assert store.count() == 0  # all or nothing
+    assert store.insert_many(batch) == [r.key for r in batch]  # the pool reconnects
+    assert store.count() == len(batch)
+    store.close()

@@ -1,0 +1,232 @@
+"""The ``slurm`` worker type against a real Prefect server, real worker processes and real Slurm:
+a deployment runs to COMPLETED; TIMEOUT, a killed slurmd, a killed worker and a cancel from
+Prefect each end the way the issue asks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.components import venv_script
+from tests.slurm.conftest import ensure_slurm_up, stop
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(240)]
+
+FLOW_SOURCE = '''
+import os
+import time
+
+from prefect import flow
+
+
+@flow
+def sleepy(seconds: float = 0.0) -> str:
+    time.sleep(seconds)
+    return f"ran in slurm job {os.environ.get('SLURM_JOB_ID')}"
+'''
+
+
+def run_async(coroutine):
+    return asyncio.run(coroutine)
+
+
+class Worker:
+    """``prefect worker start --type slurm`` as a real process; its output goes to a file."""
+
+    def __init__(self, server, pool: str, log: Path):
+        self.log_path = log
+        env = {**server.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "0"}
+        self.process = subprocess.Popen(
+            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", "slurm", "--name", f"w-{uuid.uuid4().hex[:6]}"],
+            env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        stop(self.process, signal.SIGINT)
+
+
+@pytest.fixture(scope="module")
+def pool(prefect_server, tmp_path_factory):
+    """A slurm work pool on the real server, its cluster block, and a deployment of ``sleepy``."""
+    from prefect import flow as _  # noqa: F401 - import Prefect before switching settings
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from lume_prefect.slurm import SlurmCluster
+    from lume_prefect.slurm.worker import SlurmWorker
+
+    root = tmp_path_factory.mktemp("slurm-pool")
+    os.chmod(root, 0o755)
+    (root / "flows").mkdir()
+    (root / "flows" / "sleepy.py").write_text(FLOW_SOURCE)
+    (root / "work").mkdir()
+    name = f"pool-{uuid.uuid4().hex[:6]}"
+    template = SlurmWorker.get_default_base_job_template()
+    template["variables"]["properties"]["cluster"]["default"] = "test-cluster"
+    template["variables"]["properties"]["cancel_check_seconds"]["default"] = 1.0
+    with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+        SlurmCluster(working_dir=str(root / "work"), setup=[f"export PATH={Path(sys.executable).parent}:$PATH"],
+                     max_poll_interval=1.0).save("test-cluster", overwrite=True)
+
+        async def create_pool():
+            async with get_client() as client:
+                await client.create_work_pool(WorkPoolCreate(name=name, type="slurm", base_job_template=template))
+
+        run_async(create_pool())
+        from prefect import Flow
+
+        deployed = Flow.from_source(source=str(root / "flows"), entrypoint="sleepy.py:sleepy")
+        deployment_id = deployed.deploy(name="on-slurm", work_pool_name=name, print_next_steps=False)
+    worker = Worker(prefect_server, name, root / "worker.log")
+    yield {"name": name, "server": prefect_server, "root": root, "deployment_id": deployment_id, "worker": worker}
+    worker.stop()
+
+
+def start_run(pool, job_variables=None, **parameters):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def create():
+        async with get_client() as client:
+            return await client.create_flow_run_from_deployment(pool["deployment_id"], parameters=parameters, job_variables=job_variables or {})
+
+    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+        return run_async(create()).id
+
+
+def read_run(pool, run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_run(run_id)
+
+    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+        return run_async(read())
+
+
+def wait_for(pool, run_id, predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = read_run(pool, run_id)
+        if predicate(run):
+            return run
+        time.sleep(0.5)
+    raise AssertionError(f"flow run never became {what}; last state {run.state and run.state.type} {run.state and run.state.message!r}; "
+                         f"worker log tail: {pool['worker'].output()[-3000:]}")
+
+
+def final(run) -> bool:
+    return run.state is not None and run.state.is_final()
+
+
+def running_job(pool, run_id, timeout: float = 60) -> str:
+    run = wait_for(pool, run_id, lambda r: r.state is not None and r.state.is_running() and r.infrastructure_pid, timeout, "RUNNING")
+    return run.infrastructure_pid.split("@")[0]
+
+
+def squeue_state(job_id: str) -> str:
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+    return out.strip()
+
+
+def test_deployment_runs_to_completed_as_a_slurm_job(pool):
+    run_id = start_run(pool, job_variables={"cpus_per_task": 2, "time_limit": "00:05:00"})
+    run = wait_for(pool, run_id, final, 120, "final")
+    assert run.state.is_completed(), run.state.message
+    job_id, prefix = run.infrastructure_pid.split("@")
+    script = Path(prefix + ".sh").read_text()
+    assert "#SBATCH --cpus-per-task=2" in script and "#SBATCH --time=00:05:00" in script  # per-deployment variables
+    assert f"#SBATCH --comment=prefect-flow-run={run_id}" in script
+    deadline = time.monotonic() + 30  # the run reports COMPLETED just before its process exits
+    while squeue_state(job_id) != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert squeue_state(job_id) == "COMPLETED"
+
+
+def test_time_limit_crashes_the_run_with_the_slurm_reason(pool):
+    run_id = start_run(pool, job_variables={"time_limit": "00:00:01"}, seconds=300)
+    run = wait_for(pool, run_id, final, 150, "final")
+    assert run.state.is_crashed() or run.state.is_failed()
+    assert "TIMEOUT" in run.state.message and "time limit" in run.state.message
+
+
+def test_cancel_from_prefect_removes_the_slurm_job(pool):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Cancelling
+
+    run_id = start_run(pool, seconds=300)
+    job_id = running_job(pool, run_id)
+    assert squeue_state(job_id) == "RUNNING"
+
+    async def cancel():
+        async with get_client() as client:
+            await client.set_flow_run_state(run_id, Cancelling(), force=True)
+
+    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+        run_async(cancel())
+    asked = time.monotonic()
+    while squeue_state(job_id) in ("RUNNING", "PENDING", "COMPLETING") and time.monotonic() - asked < 10:
+        time.sleep(0.2)
+    assert squeue_state(job_id) == "CANCELLED", f"job {job_id} still {squeue_state(job_id)} 10 s after the cancel"
+    run = wait_for(pool, run_id, final, 30, "final")
+    assert run.state.is_cancelled()
+
+
+def test_worker_killed_and_restarted_reattaches_and_the_run_completes(pool):
+    run_id = start_run(pool, seconds=20)  # outlives the worker restart (~5-10 s)
+    job_id = running_job(pool, run_id)
+    worker = pool["worker"]
+    worker.process.kill()  # no chance to clean up
+    worker.process.wait()
+    pool["worker"] = Worker(pool["server"], pool["name"], pool["root"] / "worker.log")
+    run = wait_for(pool, run_id, final, 120, "final")
+    assert run.state.is_completed()
+    deadline = time.monotonic() + 20
+    while f"Re-attached to Slurm job {job_id}" not in pool["worker"].output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert f"Re-attached to Slurm job {job_id}" in pool["worker"].output()
+
+
+def _kill_processes_of(run_id) -> None:
+    # The job's own processes survive slurmd (they hang off slurmstepd): end exactly those.
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if f"PREFECT__FLOW_RUN_ID={run_id}".encode() in environ:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_slurmd_killed_fails_the_run_with_the_slurm_reason(pool):
+    run_id = start_run(pool, seconds=300)
+    running_job(pool, run_id)
+    [slurmd] = subprocess.run(["pgrep", "-x", "slurmd"], capture_output=True, text=True).stdout.split()
+    os.kill(int(slurmd), signal.SIGKILL)
+    try:
+        run = wait_for(pool, run_id, final, 120, "final after slurmd died")
+        assert run.state.is_crashed()
+        assert "NODE_FAIL" in run.state.message and "node" in run.state.message
+    finally:
+        _kill_processes_of(run_id)
+        ensure_slurm_up()
