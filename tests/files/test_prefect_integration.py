@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -133,9 +134,15 @@ def test_secrets_never_appear_in_repr_logs_or_cli(tmp_path, s3_server, s3_bucket
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
+    # Logs reach the API in batches: wait until the printed block is there.
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
-    assert logs and all(SECRET not in log.message for log in logs)
+        for _ in range(100):
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+            if any("S3Files" in log.message for log in logs):
+                break
+            time.sleep(0.2)
+    assert any("S3Files" in log.message for log in logs), [log.message for log in logs]
+    assert all(SECRET not in log.message for log in logs)
     for command in (["files", "info", name], ["files", "info", name, "--json"], ["files", "ls", name]):
         out = cli(sys.executable, "-m", "lume_prefect.cli", *command)
         assert out.returncode == 0, out.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import ROOT, free_port, require, venv_script, wait_for_http
+from tests.components import ROOT, free_port, require
 
 START_SLURM = "scripts/start-slurm.sh (as root)"
 
@@ -141,37 +141,6 @@ def slurmrestd(slurm, tmp_path_factory):
     server = SlurmRest(tmp_path_factory.mktemp("slurmrestd"))
     yield server
     stop(server.process)
-
-
-class PrefectServer:
-    """A real ``prefect server start`` on 127.0.0.1:<free port> with its own SQLite database."""
-
-    def __init__(self, home: Path):
-        executable = venv_script("prefect")
-        if executable is None:
-            require("prefect CLI", "pip install -e .")
-        self.port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.port}/api"
-        self.env = {
-            **os.environ,
-            "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_API_URL": self.api_url,
-            "PREFECT_LOGGING_LEVEL": "INFO",
-        }
-        self.env.pop("PREFECT_TEST_MODE", None)
-        self.log = open(home / "server.log", "wb")
-        self.process = subprocess.Popen([executable, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-                                        env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_http(self.api_url + "/health", timeout=90, process=self.process)
-
-
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"))
-    yield server
-    stop(server.process, signal.SIGINT)
 
 
 @pytest.fixture
