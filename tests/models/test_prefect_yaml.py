@@ -1,0 +1,169 @@
+"""`prefect --no-prompt deploy --all` with deployments/prefect.yaml on a real `prefect server start`:
+the lume build step registers the version, Prefect creates toy-beam/<version>; the same
+source again changes nothing; a changed source is refused before anything is deployed."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from lume_prefect.models.deploy import source_sha256
+from tests.components import venv_script
+from tests.models.conftest import ROOT, write_version
+
+pytestmark = pytest.mark.slow
+POOL = "lume-process"  # the pool deployments/prefect.yaml names
+INPUTS = {"sigma_x": "number", "sigma_px": "number", "drift_m": "number", "n_particles": "integer", "save_particles": "boolean"}
+
+
+@pytest.fixture(scope="module")
+def real_api(prefect_server):
+    """Client calls in these tests go to the server that the `prefect deploy` subprocesses use."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+        yield prefect_server
+
+
+def cli(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([venv_script("prefect"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def env(real_api, tmp_path_factory):
+    """Environment of the CLI: the real server, and LUME_SERVICES naming a saved block on temp SQLite."""
+    from lume_prefect.files import LocalFiles
+    from lume_prefect.registry import ModelRegistry
+    from lume_prefect.results import SQLResults
+    from lume_prefect.services import LumeServices
+
+    home = tmp_path_factory.mktemp("yaml-services")
+    name = f"yaml-{uuid.uuid4().hex[:8]}"
+    LumeServices(
+        files=LocalFiles(basepath=str(home / "files")),
+        registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
+        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
+    ).save(name, _sync=True)
+    return {**real_api.env, "PREFECT_HOME": str(tmp_path_factory.mktemp("cli-home")), "LUME_SERVICES": name}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A checkout: deployments/prefect.yaml and the toy-beam model, at a version no other test uses."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "deployments").mkdir()
+    shutil.copy(ROOT / "deployments" / "prefect.yaml", root / "deployments" / "prefect.yaml")
+    version = f"7.{random.randrange(10**6)}.0"
+    write_version(root / "flows" / "toy_beam", version)
+    return {"root": root, "version": version, "source": root / "flows" / "toy_beam"}
+
+
+def prefect_deploy(root: Path, env: dict) -> subprocess.CompletedProcess:
+    """The documented command, run from the project root."""
+    return cli(["--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"], env, root)
+
+
+@pytest.fixture(scope="module")
+def deployed(env, project):
+    created = cli(["work-pool", "create", POOL, "--type", "process", "--base-job-template", str(ROOT / "deployments" / "process.json"), "--overwrite"], env, project["root"])
+    assert created.returncode == 0, created.stdout + created.stderr
+    done = prefect_deploy(project["root"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def registry(env):
+    from lume_prefect.services import LumeServices
+
+    return LumeServices.load(env["LUME_SERVICES"], _sync=True).registry
+
+
+def read_deployment(name: str):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_deployment_by_name(name)
+
+
+def test_prefect_deploy_registers_the_version_then_creates_its_deployment(deployed, env, project):
+    version = project["version"]
+    assert "Running register_model_version step" in deployed.stdout
+    assert f"Deployment 'toy-beam/{version}' successfully created" in deployed.stdout
+
+    deployment = read_deployment(f"toy-beam/{version}")
+    assert deployment.name == version and deployment.version == version
+    assert {"lume-prefect", "model:toy-beam"} <= set(deployment.tags)
+    assert deployment.work_pool_name == POOL and not deployment.paused  # the reserved placeholder was replaced
+    assert deployment.entrypoint == "flows/toy_beam/model.py:toy_beam"
+    assert deployment.job_variables == {"env": {"LUME_SERVICES": env["LUME_SERVICES"]}}
+    properties = deployment.parameter_openapi_schema["properties"]
+    assert {k: v["type"] for k, v in properties.items()} == INPUTS
+    [schedule] = deployment.schedules
+    assert schedule.schedule.cron == "0 6 * * 1" and schedule.active is False
+    assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(project["root"].resolve())}}]
+
+    registered = registry(env).get_version("toy-beam", version, _sync=True)
+    assert registered.source == str(project["source"].resolve()) and registered.entrypoint == "model.py:toy_beam"
+    assert registered.sha256 == source_sha256(str(project["source"])) and len(registered.sha256) == 64
+    assert registered.image is None
+    assert registered.parameters_schema["properties"]["drift_m"]["maximum"] == 100.0  # the spec's full schema
+    assert registered.deployment_name == f"toy-beam/{version}" and registered.deployment_id == str(deployment.id)
+
+
+async def test_the_process_pool_template_gives_the_run_its_services(deployed, env, project):
+    from prefect.client.orchestration import get_client
+    from prefect.workers.process import ProcessJobConfiguration
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(f"toy-beam/{project['version']}")
+        flow_run = await client.create_flow_run_from_deployment(deployment.id, parameters={"sigma_x": 0.002})
+        pool = await client.read_work_pool(POOL)
+        config = await ProcessJobConfiguration.resolve_for_flow_run(flow_run, client=client, work_pool=pool, worker_name="render-test")
+        await client.delete_flow_run(flow_run.id)
+    assert config.env["LUME_SERVICES"] == env["LUME_SERVICES"] and config.env["PREFECT__FLOW_RUN_ID"] == str(flow_run.id)
+    assert config.command.endswith(" -m prefect.engine")  # the process worker runs the flow with its own Python
+
+
+def test_redeploying_the_same_source_changes_nothing_in_the_registry(deployed, env, project):
+    version = project["version"]
+    def versions():  # deployed_at is the time of the last deploy: it moves
+        return [v.model_dump(exclude={"deployed_at"}) for v in registry(env).list_versions("toy-beam", _sync=True)]
+
+    before = versions()
+    first_id = read_deployment(f"toy-beam/{version}").id
+    again = prefect_deploy(project["root"], env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert versions() == before
+    assert read_deployment(f"toy-beam/{version}").id == first_id
+
+
+def test_a_changed_source_is_refused_before_anything_is_deployed(deployed, env, project, tmp_path):
+    version = project["version"]
+    before = registry(env).list_versions("toy-beam", _sync=True)
+    deployment = read_deployment(f"toy-beam/{version}")
+
+    other = tmp_path / "other-checkout"  # same version, other code, other place
+    shutil.copytree(project["root"], other)
+    write_version(other / "flows" / "toy_beam", version, seed=99)
+    model = project["source"] / "model.py"  # same version, same place, edited code
+    edited = model.read_text().replace("default_rng(7)", "default_rng(8)")
+    assert edited != model.read_text()
+    model.write_text(edited)
+
+    for root in (other, project["root"]):
+        refused = prefect_deploy(root, env)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0, output
+        assert "SourceConflict" in output
+        assert f"model 'toy-beam' version '{version}' is already registered with source" in output and "refusing to re-deploy" in output
+        assert "successfully created" not in output
+
+    assert registry(env).list_versions("toy-beam", _sync=True) == before
+    after = read_deployment(f"toy-beam/{version}")
+    assert after.id == deployment.id and after.updated == deployment.updated and after.work_pool_name == POOL
