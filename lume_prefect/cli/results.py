@@ -1,4 +1,4 @@
-"""``lume-prefect results``: list, show, export and plot stored results.
+"""``lume-prefect results``: list, show, export, plot and reproduce stored results.
 
 The store is a saved results block (``--store NAME``), a SQL URL (``--url`` or the
 ``LUME_RESULTS_URL`` environment variable, which keeps a password out of the process list),
@@ -18,7 +18,7 @@ from cyclopts import App, Parameter
 
 from lume_prefect.cli.output import console, fail, print_json, print_table
 
-app = App(name="results", help="List, show, export and plot stored model results.")
+app = App(name="results", help="List, show, export, plot and reproduce stored model results.")
 RESULTS_URL_ENV = "LUME_RESULTS_URL"
 
 
@@ -238,3 +238,7 @@ def _short(value: Any, name: str) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6g}"
     return str(value)
+
+
+# Re-running needs the registry too, so it takes --services like `lume-prefect run`.
+app.command("lume_prefect.cli.runs:reproduce", name="reproduce")

@@ -44,6 +44,13 @@ def test_deploy_run_and_pipelines_from_the_command_line(lume, toy_versions, tmp_
     assert json.loads(second.stdout)["cached"] is True
     assert json.loads(second.stdout)["flow_run_id"] == outcome["flow_run_id"]
 
+    again = lume("results", "reproduce", outcome["key"], "--json")
+    assert again.returncode == 0, again.stderr
+    reproduced = json.loads(again.stdout)
+    assert reproduced["matches"] is True and reproduced["flow_run_id"] != outcome["flow_run_id"]
+    unknown = lume("results", "reproduce", "0" * 64)
+    assert unknown.returncode == 1 and "0" * 64 in unknown.stderr, unknown.stderr
+
     bad = lume("run", "toy-beam", "-i", "sigma_x=2")
     assert bad.returncode == 1
     assert "error: model 'toy-beam': input 'sigma_x' = 2.0 is outside its range [1e-06, 0.1] m" in bad.stderr
