@@ -9,13 +9,14 @@ app = App(
     help="Services for scientific model workflows on Prefect 3: files, models, results, Slurm.",
     version_flags=["--version"],
 )
-app.command("lume_prefect.cli.files:app", name="files")
-app.command("lume_prefect.cli.models:app", name="models")
-app.command("lume_prefect.cli.registry:app", name="registry")
-app.command("lume_prefect.cli.results:app", name="results")
-app.command("lume_prefect.cli.runs:deploy", name="deploy")
-app.command("lume_prefect.cli.runs:run", name="run")
-app.command("lume_prefect.cli.runs:pipelines", name="pipelines")
+app.command("lume_prefect.cli.files:app", name="files", help="Files in a saved file block: put, get, ls, info, rm.")
+app.command("lume_prefect.cli.models:app", name="models", help="Models in the registry: list, show, versions, register, promote, revert, history.")
+app.command("lume_prefect.cli.registry:app", name="registry", help="The registry database: its schema status and upgrade.")
+app.command("lume_prefect.cli.results:app", name="results", help="Stored results: list, show, export, plot, reproduce.")
+app.command("lume_prefect.cli.profiles:app", name="profiles", help="Block documents as code: show and apply a profile (local, dev, prod).")
+app.command("lume_prefect.cli.runs:deploy", name="deploy", help="Register a model version and create its Prefect deployment.")
+app.command("lume_prefect.cli.runs:run", name="run", help="Run a model (its live version unless --version) and print its outputs.")
+app.command("lume_prefect.cli.runs:pipelines", name="pipelines", help="Pipelines (flows of flows): register and run.")
 
 
 def main() -> None:
