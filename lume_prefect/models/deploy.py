@@ -53,17 +53,17 @@ class Deployed:
     registered: bool  # False when the version was already registered from the same source
 
 
-def ensure_work_pool(name: str, pool_type: str = "process") -> None:
-    """Create the work pool if it does not exist."""
+def ensure_work_pool(name: str, pool_type: str = "process") -> Any:
+    """The work pool ``name``, created (of ``pool_type``) if it does not exist."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
 
     with get_client(sync_client=True) as client:
         try:
-            client.read_work_pool(name)
+            return client.read_work_pool(name)
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=name, type=pool_type))
+            return client.create_work_pool(WorkPoolCreate(name=name, type=pool_type))
 
 
 def register_spec(
@@ -128,19 +128,26 @@ def deploy_model(
     ``source`` is a local directory (or a git URL); ``entrypoint`` is ``path.py:flow``
     relative to it. The flow must be a model flow (``ModelSpec.flow``). Runs of the
     deployment find their services through ``LUME_SERVICES`` set in the job's environment.
+    The deployment's parameter schema is the one Prefect derives from the flow's signature,
+    which ``ModelSpec.flow`` builds from the spec (defaults, ranges, units, descriptions).
+
+    A plain function: it works from sync code and from async code or an async flow alike
+    (it blocks while it deploys).
     """
-    from prefect.deployments.runner import deploy
     from prefect.flows import Flow
-    from prefect.utilities.callables import ParameterSchema
+    from prefect.utilities.collections import get_from_dict
 
     env = services if isinstance(services, LumeServices) else load_services(services)
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
-    model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint)
+    # _sync=True: these Prefect methods return coroutines when called inside an event loop
+    model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
     spec = _spec_of(model_flow, entrypoint, source)
+    pool_name = work_pool or env.work_pool
+    pool = ensure_work_pool(pool_name)
+    if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
+        raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
-    pool = work_pool or env.work_pool
-    ensure_work_pool(pool)
     variables = dict(job_variables or {})
     variables["env"] = {**variables.get("env", {}), SERVICES_ENV: services_name(services if isinstance(services, str) else None) if not isinstance(services, LumeServices) else _saved_name(env)}
     deployment = model_flow.to_deployment(
@@ -152,12 +159,11 @@ def deploy_model(
         interval=interval,
         paused=paused,
         job_variables=variables,
+        _sync=True,
     )
-    schema = spec.parameters_schema()
-    deployment._parameter_openapi_schema = ParameterSchema(
-        title=schema["title"], type="object", properties=schema["properties"], required=schema["required"], definitions={}
-    )
-    [deployment_id] = deploy(deployment, work_pool_name=pool, image=image, build=False, push=False, print_next_steps_message=False)
+    # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
+    # renaming and console output; prefect.deploy() itself fails inside a running event loop.
+    deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)
     deployment_name = f"{spec.name}/{spec.version}"
     env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), _sync=True)
     return Deployed(spec.name, spec.version, deployment_name, str(deployment_id), registered)

@@ -10,15 +10,19 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import keyword
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
 
 from prefect import flow, get_run_logger
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from lume_prefect.files.fileref import FileRef
 
 if TYPE_CHECKING:
-    from lume_prefect.models.contract import ModelSpec
+    from lume_prefect.models.contract import ModelSpec, Variable
     from lume_prefect.services import LumeServices
 
 _active_services: contextvars.ContextVar[Optional[LumeServices]] = contextvars.ContextVar("lume_services", default=None)
@@ -62,34 +66,96 @@ def persist(result: Any) -> None:
         store.insert(result, on_duplicate="replace")  # a refreshed run supersedes the stored one
 
 
+_PYTHON_TYPES: dict[str, Any] = {
+    "float": float, "int": int, "bool": bool, "str": str, "array": list, "dict": dict, "file": dict, "any": Any,
+}
+
+
+def input_parameter(variable: Variable) -> inspect.Parameter:
+    """The flow parameter of an input: its type, range and choices, default, description and units.
+
+    Prefect computes a flow's parameter schema from its signature (``parameter_schema``), for
+    ``to_deployment`` as for ``prefect deploy``: the range is ``Field(ge=, le=)`` metadata of
+    the annotation; description and units (``x-units``) are on a ``Field`` default, the form
+    Prefect reads them from. A required input gets a ``Field`` without default: required in
+    the schema, yet a call without it still binds and is refused by the spec (InvalidInput).
+    """
+    metadata: dict[str, Any] = {}
+    if variable.range is not None:
+        metadata["ge"], metadata["le"] = variable.range
+    if variable.choices is not None:
+        metadata["json_schema_extra"] = {"enum": list(variable.choices)}
+    base = _PYTHON_TYPES[variable.type]
+    annotation = Annotated[base, Field(**metadata)] if metadata else base
+    documentation: dict[str, Any] = {"description": variable.description or None}
+    if variable.units:
+        documentation["json_schema_extra"] = {"x-units": variable.units}
+    default = Field(**documentation) if variable.required else Field(default=variable.default, **documentation)
+    return inspect.Parameter(variable.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+_OTHER_INPUTS = "lume_other_inputs"  # pydantic (the schema) refuses a leading underscore
+
+
+def _is_parameter_name(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def flow_signature(spec: ModelSpec) -> inspect.Signature:
+    """The signature of the model's flow: one parameter per input, in the spec's order.
+
+    An input named like ``QUAD:IN20:425:BACT`` cannot be a Python parameter: such inputs are
+    taken by keyword through a final ``**lume_other_inputs`` (and are not in the schema).
+    """
+    parameters = [input_parameter(v) for v in spec.inputs if _is_parameter_name(v.name)]
+    if len(parameters) < len(spec.inputs):
+        parameters.append(inspect.Parameter(_OTHER_INPUTS, inspect.Parameter.VAR_KEYWORD))
+    return inspect.Signature(parameters)
+
+
 def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> Any:
-    """Wrap ``fn`` into the Prefect flow of ``spec``; the flow returns the persisted Result."""
-    signature = inspect.signature(fn)
+    """Wrap ``fn`` into the Prefect flow of ``spec``; the flow returns the persisted Result.
+
+    The flow's signature is built from the spec (``flow_signature``), so the parameter
+    schema Prefect derives from it carries the inputs' defaults, ranges, choices, units and
+    descriptions wherever the flow is deployed from. Prefect's own parameter validation is
+    off by default (``validate_parameters=False``): the spec validates every call, and an
+    unknown, missing, mistyped or out-of-range input is an InvalidInput naming the variable.
+    """
+    fn_parameters = inspect.signature(fn).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in fn_parameters.values())
     for variable in spec.inputs:
-        if variable.name not in signature.parameters and not any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
-        ):
+        if variable.name not in fn_parameters and not takes_any:
             raise TypeError(f"model {spec.name!r}: input {variable.name!r} is not a parameter of {fn.__name__}()")
+    inputs = {v.name for v in spec.inputs}
+    for parameter in fn_parameters.values():
+        if parameter.name not in inputs and parameter.default is inspect.Parameter.empty and parameter.kind not in (
+            inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD
+        ):
+            raise TypeError(f"model {spec.name!r}: parameter {parameter.name!r} of {fn.__name__}() is not an input of the model: declare it, or give it a default")
+    signature = flow_signature(spec)
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         from lume_prefect.results.result import Result
 
         bound = signature.bind_partial(*args, **kwargs)
-        values = spec.validate_inputs(bound.arguments)
+        given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
+        # Prefect fills an omitted required input with its Field's (undefined) default
+        given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
+        values = spec.validate_inputs(given)
         outputs, files = _split_files(spec.check_outputs(fn(**values)))
         result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files)
         persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
         return result
 
-    # Prefect builds the parameter schema from the signature: every input optional, since
-    # the spec supplies defaults and validates.
-    run.__signature__ = signature.replace(
-        parameters=[p.replace(default=None) if p.default is inspect.Parameter.empty else p for p in signature.parameters.values()],
-        return_annotation=inspect.Signature.empty,
-    )
-    options = {"name": spec.name, "version": spec.version, "description": spec.description or None, "log_prints": True}
+    run.__signature__ = signature  # what Prefect binds calls to and builds the parameter schema from
+    run.__annotations__ = {name: p.annotation for name, p in signature.parameters.items() if p.annotation is not p.empty}
+    options = {
+        "name": spec.name, "version": spec.version, "description": spec.description or None, "log_prints": True,
+        "validate_parameters": False,
+    }
     model = flow(**(options | flow_options))(run)
     model.lume_spec = spec
     return model

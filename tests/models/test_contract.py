@@ -87,3 +87,56 @@ def test_model_flow_requires_every_input_as_a_parameter():
 
     with pytest.raises(TypeError, match=r"input 'gun_phase_deg' is not a parameter of missing_phase\(\)"):
         SPEC.flow(missing_phase)
+
+
+def test_the_flow_signature_gives_prefect_the_spec_schema():
+    import inspect
+
+    from prefect.utilities.callables import parameter_schema
+
+    def injector(charge_pC, n, mode, gun_phase_deg):
+        return {"emittance": 1.0}
+
+    model = SPEC.flow(injector)
+    assert list(inspect.signature(model).parameters) == ["charge_pC", "n", "mode", "gun_phase_deg"]
+    assert not model.should_validate_parameters  # the spec validates, naming the variable
+    prefect = parameter_schema(model).model_dump_for_openapi()  # what to_deployment and `prefect deploy` send
+    spec = SPEC.parameters_schema()
+    assert prefect["required"] == spec["required"] == ["gun_phase_deg"]
+    for name, expected in spec["properties"].items():
+        assert prefect["properties"][name] == {**expected, "position": prefect["properties"][name]["position"]}
+    assert prefect["properties"]["mode"]["enum"] == ["fast", "full"]
+
+
+def test_the_flow_schema_has_descriptions_units_and_types_of_every_kind():
+    from prefect.utilities.callables import parameter_schema
+
+    spec = ModelSpec(
+        name="kinds", version="1",
+        inputs=[
+            {"name": "x", "default": 1e-3, "range": [1e-6, 0.1], "units": "m", "description": "Initial rms size."},
+            {"name": "flag", "type": "bool", "default": False, "description": "A switch."},
+            {"name": "table", "type": "array"},
+            {"name": "settings", "type": "dict", "default": {"a": 1}},
+            {"name": "anything", "type": "any", "default": 3},
+        ],
+    )
+    model = spec.flow(lambda x, flag, table, settings, anything: {})
+    properties = parameter_schema(model).model_dump_for_openapi()["properties"]
+    assert properties["x"] | {"position": 0} == {
+        "title": "x", "type": "number", "default": 1e-3, "minimum": 1e-6, "maximum": 0.1,
+        "x-units": "m", "description": "Initial rms size.", "position": 0,
+    }
+    assert properties["flag"]["type"] == "boolean" and properties["flag"]["description"] == "A switch."
+    assert properties["table"]["type"] == "array" and "default" not in properties["table"]
+    assert properties["settings"]["type"] == "object" and properties["settings"]["default"] == {"a": 1}
+    assert "type" not in properties["anything"] and properties["anything"]["default"] == 3
+
+
+def test_model_flow_refuses_a_parameter_that_no_input_fills():
+    def extra(charge_pC, n, mode, gun_phase_deg, cavity):
+        return {"emittance": 1.0}
+
+    with pytest.raises(TypeError, match=r"parameter 'cavity' of extra\(\) is not an input of the model"):
+        SPEC.flow(extra)
+    SPEC.flow(lambda charge_pC, n, mode, gun_phase_deg, cavity=None: {"emittance": 1.0})  # a default is fine

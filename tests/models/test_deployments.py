@@ -104,7 +104,55 @@ def test_deploy_registers_and_creates_named_deployments(remote):
         deployment = client.read_deployment_by_name("toy-beam/1.1.0")
     assert deployment.version == "1.1.0" and "model:toy-beam" in deployment.tags
     assert deployment.parameter_openapi_schema["properties"]["drift_m"]["maximum"] == 100.0
+    assert_spec_schema(deployment.parameter_openapi_schema)
     assert deployment.job_variables["env"]["LUME_SERVICES"] == remote["name"]
+
+
+def assert_spec_schema(schema: dict) -> None:
+    """toy-beam's parameter schema as its spec declares it (what Prefect derives from the flow's signature)."""
+    properties = schema["properties"]
+    assert list(properties) == ["sigma_x", "sigma_px", "drift_m", "n_particles", "save_particles"]
+    assert {k: properties["sigma_x"][k] for k in ("type", "default", "minimum", "maximum", "x-units", "description")} == {
+        "type": "number", "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size.",
+    }
+    assert properties["n_particles"]["type"] == "integer" and properties["n_particles"]["default"] == 10_000
+    assert (properties["n_particles"]["minimum"], properties["n_particles"]["maximum"]) == (10, 10_000_000)
+    assert properties["save_particles"] == {
+        "type": "boolean", "title": "save_particles", "default": False, "description": "Also store the final particles (HDF5).", "position": 4,
+    }
+    assert not schema.get("required")  # every toy-beam input has a default
+
+
+async def test_deploy_model_works_from_async_code_and_from_an_async_flow(remote, pool_name, tmp_path):
+    """Regression: prefect's sync deploy() got a coroutine from apply() inside a running event loop."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    from_loop = deploy_model(ENTRY, str(write_version(tmp_path / "loop", "3.0.0")), services=remote["name"], tags=["from-async"], paused=True)
+
+    @flow
+    async def deploy_toy_beam(source: str) -> str:
+        return deploy_model(ENTRY, source, services=remote["name"], cron="0 6 1 1 *", paused=True).deployment_id
+
+    from_flow = await deploy_toy_beam(str(write_version(tmp_path / "flow", "3.1.0")))
+    async with get_client() as client:
+        first = await client.read_deployment(from_loop.deployment_id)
+        second = await client.read_deployment_by_name("toy-beam/3.1.0")
+    assert from_loop.deployment_name == "toy-beam/3.0.0" and from_loop.registered
+    assert first.name == "3.0.0" and first.version == "3.0.0" and {"from-async", "model:toy-beam"} <= set(first.tags)
+    assert first.paused and first.work_pool_name == pool_name and first.job_variables["env"]["LUME_SERVICES"] == remote["name"]
+    assert_spec_schema(first.parameter_openapi_schema)
+    assert str(second.id) == from_flow and second.paused and second.work_pool_name == pool_name
+    [schedule] = second.schedules
+    assert schedule.schedule.cron == "0 6 1 1 *"
+    assert services(remote).registry.get_version("toy-beam", "3.1.0", _sync=True).deployment_id == from_flow
+
+
+def test_an_image_for_a_pool_without_images_is_refused_before_registering(remote, tmp_path):
+    source = write_version(tmp_path / "imaged", "3.2.0")
+    with pytest.raises(ValueError, match="takes no image"):
+        deploy_model(ENTRY, str(source), services=remote["name"], image="lume-prefect:3.2.0")
+    assert "3.2.0" not in {v.version for v in services(remote).registry.list_versions("toy-beam", _sync=True)}
 
 
 def test_redeploy_same_source_is_a_noop_and_other_source_is_refused(remote, tmp_path):

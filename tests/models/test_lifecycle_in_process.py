@@ -91,6 +91,50 @@ def test_reproduce_reruns_the_exact_version_and_compares(services):
     assert outcome.rerun.flow_run_id != stored.flow_run_id
 
 
+def test_calling_the_flow_binds_to_the_spec_signature_and_the_spec_validates(services, toy_versions):
+    """The flow's signature is built from the spec; Prefect binds calls to it, the spec refuses bad inputs."""
+    from lume_prefect.models import using_services
+    from lume_prefect.models.run import load_model_flow
+
+    toy_beam = load_model_flow(ENTRY, str(toy_versions["1.0.0"]))
+    with using_services(services):
+        by_keyword = toy_beam(sigma_x=2e-3, n_particles=100)
+        positional = toy_beam(2e-3, 1e-4, 2.0, 100)
+        with pytest.raises(InvalidInput, match=r"input 'drift_m' = 500.0 is outside its range \[0, 100\] m"):
+            toy_beam(drift_m=500)
+        with pytest.raises(InvalidInput, match=r"input 'sigma_x' must be float, got str 'wide'"):
+            toy_beam(sigma_x="wide")
+    defaults = {"sigma_px": 1e-4, "drift_m": 2.0, "save_particles": False}
+    assert by_keyword.inputs == {"sigma_x": 2e-3, "n_particles": 100, **defaults}  # the spec's defaults filled in
+    assert positional.key == by_keyword.key
+    assert services.results.count(_sync=True) == 1
+
+
+def test_a_required_input_and_inputs_that_are_no_python_names(make_services):
+    from lume_prefect.models import ModelSpec, using_services
+
+    spec = ModelSpec(
+        name="pv-model", version="1.0.0",
+        inputs=[
+            {"name": "QUAD:IN20:425:BACT", "default": 1.5, "range": [0, 2], "units": "kG"},
+            {"name": "gun_phase_deg", "units": "deg"},  # no default: required
+        ],
+        outputs=[{"name": "y"}],
+    )
+
+    @spec.flow
+    def pv_model(gun_phase_deg, **pvs):
+        return {"y": gun_phase_deg + pvs["QUAD:IN20:425:BACT"]}
+
+    with using_services(make_services()):
+        assert pv_model(gun_phase_deg=1.0).outputs == {"y": 2.5}
+        assert pv_model(**{"gun_phase_deg": 1.0, "QUAD:IN20:425:BACT": 0.5}).outputs == {"y": 1.5}
+        with pytest.raises(InvalidInput, match="input 'gun_phase_deg' is required"):
+            pv_model()
+        with pytest.raises(InvalidInput, match="input 'QUAD:IN20:425:BACT' = 3.0 is outside its range"):
+            pv_model(**{"gun_phase_deg": 1.0, "QUAD:IN20:425:BACT": 3})
+
+
 PIPELINE_YAML = """
 name: beam-chain
 version: 1.0.0

@@ -104,6 +104,17 @@ def test_prefect_deploy_registers_the_version_then_creates_its_deployment(deploy
     assert deployment.job_variables == {"env": {"LUME_SERVICES": env["LUME_SERVICES"]}}
     properties = deployment.parameter_openapi_schema["properties"]
     assert {k: v["type"] for k, v in properties.items()} == INPUTS
+    # the spec's defaults, ranges, units and descriptions, from the signature ModelSpec.flow gives the flow
+    assert {k: properties["sigma_x"][k] for k in ("default", "minimum", "maximum", "x-units", "description")} == {
+        "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size.",
+    }
+    assert (properties["drift_m"]["default"], properties["drift_m"]["minimum"], properties["drift_m"]["maximum"]) == (2.0, 0.0, 100.0)
+    assert (properties["n_particles"]["default"], properties["n_particles"]["minimum"], properties["n_particles"]["maximum"]) == (10_000, 10, 10_000_000)
+    assert properties["save_particles"]["default"] is False and properties["sigma_px"]["x-units"] == "rad"
+    assert not deployment.parameter_openapi_schema.get("required")
+    spec_schema = registry(env).get_version("toy-beam", version, _sync=True).parameters_schema
+    for name, declared in spec_schema["properties"].items():  # all that the spec declares, as lume-prefect deploy gives it
+        assert declared.items() <= properties[name].items()
     [schedule] = deployment.schedules
     assert schedule.schedule.cron == "0 6 * * 1" and schedule.active is False
     assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(project["root"].resolve())}}]

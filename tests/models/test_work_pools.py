@@ -10,7 +10,6 @@ models, the Docker container settings field by field. docker-entrypoint.sh runs 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from lume_prefect.models.deploy import deploy_model
 from tests.components import venv_script
 from tests.models.conftest import ROOT, write_version
 
@@ -85,13 +85,6 @@ def sources(tmp_path_factory):
     return {kind: write_version(home / kind, f"8.{major}.{i}") for i, kind in enumerate(("docker", "kubernetes"))}
 
 
-async def deploy_sync(*args, **kwargs):
-    """deploy_model from a thread: called in an event loop, Prefect's sync deploy() returns coroutines."""
-    from lume_prefect.models.deploy import deploy_model
-
-    return await asyncio.to_thread(deploy_model, *args, **kwargs)
-
-
 async def job_configuration(configuration_class, deployment_id, pool_name, **run_options):
     """What the pool's worker would run for a new flow run of the deployment."""
     from prefect.client.orchestration import get_client
@@ -114,7 +107,7 @@ async def test_docker_job_runs_the_image_with_the_services_of_the_deployment(poo
     from prefect_docker.worker import DockerWorkerJobConfiguration
 
     image = "registry.example.org/lume/toy-beam:8"
-    deployed = await deploy_sync(ENTRY, str(sources["docker"]), services=services["name"], work_pool=pools["docker"], image=image)
+    deployed = deploy_model(ENTRY, str(sources["docker"]), services=services["name"], work_pool=pools["docker"], image=image)
     flow_run, config = await job_configuration(DockerWorkerJobConfiguration, deployed.deployment_id, pools["docker"])
     assert config.image == image
     assert config.command == "prefect flow-run execute"  # argv of the image's ENTRYPOINT
@@ -151,7 +144,7 @@ async def test_kubernetes_job_manifest_is_a_valid_job(pools, services, sources):
     from kubernetes_asyncio.client import ApiClient, V1Job
     from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
-    deployed = await deploy_sync(ENTRY, str(sources["kubernetes"]), services=services["name"], work_pool=pools["kubernetes"])
+    deployed = deploy_model(ENTRY, str(sources["kubernetes"]), services=services["name"], work_pool=pools["kubernetes"])
     flow_run, config = await job_configuration(KubernetesWorkerJobConfiguration, deployed.deployment_id, pools["kubernetes"])
     manifest = config.job_manifest
 
