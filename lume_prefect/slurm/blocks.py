@@ -8,7 +8,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from lume_prefect.files.blocks import sync_or_async
-from lume_prefect.slurm.control import JobResult, SlurmController, SubmittedJob
+from lume_prefect.slurm.control import JobResult, ProgressCallback, SlurmController, SubmittedJob
 from lume_prefect.slurm.job import SlurmJob, check_path
 from lume_prefect.slurm.states import JobStatus
 from lume_prefect.slurm.transports import CommandBackend, LocalRunner, RestBackend, SlurmBackend, SSHRunner, SubprocessBackend
@@ -37,6 +37,14 @@ class SlurmCluster(Block):
         job = cluster.submit(SlurmJob(name="hello", command=["hostname"]))
         [result] = cluster.wait(job)
         print(result.status.state, result.stdout)
+        ```
+
+        Load a saved cluster and run a shell command on it as a job, inside a flow:
+        ```python
+        from lume_prefect.slurm import SlurmCluster, run_shell_job
+
+        cluster = SlurmCluster.load("BLOCK_NAME")
+        lines = run_shell_job(cluster, "python simulate.py", job={"time_limit": "00:30:00"})
         ```
     """
 
@@ -138,9 +146,14 @@ class SlurmCluster(Block):
         return self.controller().status(job)
 
     @sync_or_async
-    def wait(self, job: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None) -> list[JobResult]:
-        """Wait until the job (every array element) ends; its results with state, reason, exit code and output."""
-        return self.controller().wait(job, timeout=timeout, progress=progress)
+    def wait(self, job: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None,
+             on_progress: Optional[ProgressCallback] = None) -> list[JobResult]:
+        """Wait until the job (every array element) ends; its results with state, reason, exit code and output.
+
+        A wait longer than a few seconds draws a progress bar on stderr when it is a terminal
+        (``progress=True``/``False`` forces it on/off) and calls ``on_progress(done, total, counts)``
+        on each change; see ``SlurmController.wait``."""
+        return self.controller().wait(job, timeout=timeout, progress=progress, on_progress=on_progress)
 
     @sync_or_async
     def cancel(self, job: SubmittedJob) -> None:

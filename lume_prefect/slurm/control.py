@@ -10,19 +10,21 @@ file its script wrote, as PSI/J does. No Prefect here.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Optional
 
 from pydantic import BaseModel, Field
 
 from lume_prefect.slurm.errors import JobFailed, SlurmError
 from lume_prefect.slurm.job import SlurmJob, check_path, render_script
-from lume_prefect.slurm.states import JobStatus
+from lume_prefect.slurm.states import FINAL_STATES, JobStatus
 from lume_prefect.slurm.transports import SlurmBackend
+
+#: ``on_progress(done, total, counts)``: finished elements, all elements, elements per Slurm state.
+ProgressCallback = Callable[[int, int, dict[str, int]], None]
 
 
 class SubmittedJob(BaseModel):
@@ -54,7 +56,7 @@ class JobResult(BaseModel):
     def raise_for_state(self) -> "JobResult":
         """Raise ``JobFailed`` with Slurm's state and reason unless the job succeeded."""
         if not self.succeeded:
-            raise JobFailed(self.status.job_id, self.status.state, self.status.explanation(), self.exit_code)
+            raise JobFailed(self.status.job_id, self.status.state, self.status.detail(), self.exit_code)
         return self
 
 
@@ -74,8 +76,11 @@ class SlurmController:
     """
 
     def __init__(self, backend: SlurmBackend, working_dir: str, setup: Sequence[str] = (),
-                 defaults: Optional[dict[str, str]] = None, min_interval: float = 0.1, max_interval: float = 5.0):
+                 defaults: Optional[dict[str, str]] = None, min_interval: float = 0.1, max_interval: float = 5.0,
+                 progress_after: float = 5.0):
         self.backend = backend
+        #: A wait that lasts this many seconds is "long": it gets a progress display.
+        self.progress_after = progress_after
         self.working_dir = check_path(working_dir, "working_dir").rstrip("/") or "/"
         self.setup = list(setup)
         self.defaults = {k: v for k, v in (defaults or {}).items() if v}
@@ -194,24 +199,44 @@ class SlurmController:
 
     # ---- wait -------------------------------------------------------------------
 
-    def wait(self, *jobs: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None) -> list[JobResult]:
+    def wait(self, *jobs: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None,
+             on_progress: Optional[ProgressCallback] = None) -> list[JobResult]:
         """Block until every element of ``jobs`` is final; returns their results in order.
 
-        ``progress`` shows a live count of finished elements (default: when stderr is a terminal).
+        Long waits show their progress; short ones stay quiet. A wait becomes long after
+        ``progress_after`` seconds (at once with ``progress=True``). From then on:
+
+        - a live bar of finished elements and their states is drawn on stderr, when stderr is a
+          terminal (``progress=None``, the default), always (``True``) or never (``False``);
+        - ``on_progress(done, total, counts)`` is called whenever the counts change, so its last
+          call reports every element finished (the Prefect tasks show it as a progress artifact).
         """
         for job in jobs:
             self.track(job)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        show = sys.stderr.isatty() if progress is None else progress
-        with _Progress(sum(len(j.keys) for j in jobs), show) as bar:
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        total = sum(len(j.keys) for j in jobs)
+        display = _Progress(total, progress)
+        long_wait = progress is True
+        reported: Optional[dict[str, int]] = None
+        try:
             while True:
                 self.poll()
-                bar.update(self._counts(jobs))
-                if all(self.is_finished(job) for job in jobs):
+                finished = all(self.is_finished(job) for job in jobs)
+                long_wait = long_wait or time.monotonic() - started >= self.progress_after
+                if long_wait and (progress is not False or on_progress is not None):
+                    counts = self._counts(jobs)
+                    display.update(counts)
+                    if on_progress is not None and counts != reported:
+                        on_progress(sum(n for state, n in counts.items() if state in FINAL_STATES), total, counts)
+                        reported = counts
+                if finished:
                     return [result for job in jobs for result in self.collect(job)]
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"jobs {', '.join(j.job_id for j in jobs)} not finished after {timeout} s")
                 time.sleep(self.interval)
+        finally:
+            display.close()
 
     async def await_finished(self, job: SubmittedJob, timeout: Optional[float] = None) -> list[JobStatus]:
         """Async wait for one job; concurrent waiters share one scheduler call per poll cycle."""
@@ -277,30 +302,36 @@ class SlurmController:
 
 
 class _Progress:
-    """A rich progress bar of finished elements, or nothing."""
+    """A rich progress bar of finished elements on stderr, started on its first update.
 
-    def __init__(self, total: int, show: bool):
+    ``show=None`` draws it only when stderr is a terminal (rich's check, which honours
+    ``TTY_COMPATIBLE``/``FORCE_COLOR``); ``True`` always; ``False`` never."""
+
+    def __init__(self, total: int, show: Optional[bool]):
         self.total, self.show = total, show
         self._progress = None
-
-    def __enter__(self) -> "_Progress":
-        if self.show:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(TextColumn("Slurm jobs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                                      TimeElapsedColumn(), transient=False)
-            self._progress.__enter__()
-            self._task = self._progress.add_task("", total=self.total)
-        return self
+        self._task = None
 
     def update(self, counts: dict[str, int]) -> None:
-        if self._progress is not None:
-            from lume_prefect.slurm.states import FINAL_STATES
+        if self.show is False:
+            return
+        if self._progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            done = sum(n for state, n in counts.items() if state in FINAL_STATES)
-            summary = " ".join(f"{state.lower()}={n}" for state, n in sorted(counts.items()))
-            self._progress.update(self._task, completed=done, description=summary)
+            console = Console(stderr=True)
+            if self.show is None and not console.is_terminal:
+                self.show = False
+                return
+            self._progress = Progress(TextColumn("Slurm jobs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), console=console, transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("", total=self.total)
+        done = sum(n for state, n in counts.items() if state in FINAL_STATES)
+        summary = " ".join(f"{state.lower()}={n}" for state, n in sorted(counts.items()))
+        self._progress.update(self._task, completed=done, description=summary)
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         if self._progress is not None:
-            self._progress.__exit__(*exc)
+            self._progress.stop()
+            self._progress = None

@@ -21,7 +21,8 @@ class TransportError(SlurmError):
 
 
 class JobFailed(SlurmError):
-    """A job ended in a state other than COMPLETED; carries the state, reason and exit code."""
+    """A job ended in a state other than COMPLETED; carries the state, why (``reason``: what the
+    state means, Slurm's reason, the exit code) and the exit code."""
 
     def __init__(self, job_id: str, state: str, reason: str, exit_code: int | None = None):
         self.job_id, self.state, self.reason, self.exit_code = job_id, state, reason, exit_code

@@ -58,10 +58,14 @@ class JobStatus(BaseModel):
         """One sentence saying how the job ended, with Slurm's reason and the exit code."""
         if self.succeeded:
             return f"Slurm job {self.job_id} COMPLETED"
+        return f"Slurm job {self.job_id} ended {self.state}: {self.detail()}"
+
+    def detail(self) -> str:
+        """Why the job did not succeed: what the state means, Slurm's reason, exit code, signal."""
         detail = FAILURE_EXPLANATIONS.get(self.state, f"the job is {self.state}")
         if self.state == "TIMEOUT" and self.time_limit:
             detail += f" (time limit {self.time_limit})"
-        parts = [f"Slurm job {self.job_id} ended {self.state}: {detail}"]
+        parts = [detail]
         if self.reason and self.reason not in ("None", "NonZeroExitCode"):
             parts.append(f"reason: {self.reason}")
         if self.exit_code is not None:

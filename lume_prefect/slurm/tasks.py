@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
 import cloudpickle
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from lume_prefect.slurm.blocks import SlurmCluster
-from lume_prefect.slurm.control import JobResult
+from lume_prefect.slurm.control import JobResult, ProgressCallback, SubmittedJob
 from lume_prefect.slurm.errors import JobFailed, RemoteTaskError
 from lume_prefect.slurm.job import SlurmJob
 
@@ -38,6 +39,28 @@ def _job_from(job: SlurmJob | dict[str, Any] | None, **program: Any) -> SlurmJob
     return SlurmJob(**{**(job or {}), **program})
 
 
+def progress_artifact(job: SubmittedJob) -> ProgressCallback:
+    """An ``on_progress`` callback that shows a long wait as a Prefect progress artifact of the
+    current task run (created on the first report, then updated): the UI's progress display."""
+    artifact: dict[str, Any] = {}
+
+    def report(done: int, total: int, counts: dict[str, int]) -> None:
+        states = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
+        description = f"Slurm job {job.job_id} ({job.name}): {done}/{total} finished; {states}"
+        percent = 100.0 * done / total if total else 100.0
+        try:
+            if "id" not in artifact:
+                artifact["id"] = create_progress_artifact(percent, description=description, _sync=True)  # type: ignore[call-arg]
+            else:
+                update_progress_artifact(artifact["id"], percent, description=description, _sync=True)  # type: ignore[call-arg]
+        except Exception as exc:  # noqa: BLE001 - a display must not fail the job it displays
+            if not artifact.get("warned"):
+                artifact["warned"] = True
+                get_run_logger().warning(f"Could not show the progress of Slurm job {job.job_id}: {exc}")
+
+    return report
+
+
 @task(name="slurm-job", cache_policy=NO_CACHE, task_run_name="slurm job {job.name}")
 def run_job(cluster: SlurmCluster | str, job: SlurmJob, raise_on_failure: bool = True) -> list[JobResult]:
     """Submit ``job``, wait for it, and return each element's state, exit code and output.
@@ -47,7 +70,7 @@ def run_job(cluster: SlurmCluster | str, job: SlurmJob, raise_on_failure: bool =
     """
     cluster = resolve_cluster(cluster)
     submitted = cluster.submit(job, _sync=True)
-    results = cluster.wait(submitted, _sync=True)
+    results = cluster.controller().wait(submitted, on_progress=progress_artifact(submitted))
     if raise_on_failure:
         for result in results:
             result.raise_for_state()
@@ -65,7 +88,7 @@ def run_shell_job(cluster: SlurmCluster | str, command: str, job: SlurmJob | dic
     [result] = run_job.fn(cluster, SlurmJob.model_validate(spec.model_dump()), raise_on_failure=False)
     if not result.succeeded:
         raise JobFailed(result.status.job_id, result.status.state,
-                        f"{result.status.explanation()}; stderr: {result.stderr.strip()[-2000:]}", result.exit_code)
+                        f"{result.status.detail()}; stderr: {result.stderr.strip()[-2000:]}", result.exit_code)
     return result.stdout.splitlines()
 
 
@@ -98,7 +121,7 @@ def _call_as_jobs(cluster: SlurmCluster, function: Callable[..., Any], calls: Se
         spec = spec.model_copy(update={"array": f"0-{len(calls) - 1}"})
     spec = SlurmJob.model_validate(spec.model_dump())
     submitted = control.submit(spec)
-    results = control.wait(submitted)
+    results = control.wait(submitted, on_progress=progress_artifact(submitted))
     values = []
     for index, result in enumerate(results):
         raw = control.backend.read_bytes(f"{directory}/result-{index}.pkl")

@@ -261,7 +261,7 @@ class RestBackend(SlurmBackend):
     def __init__(self, url: str, user: str, token: str, api_version: str = "v0.0.38", timeout: float = 30):
         import httpx
 
-        self.url = url.rstrip("/")
+        self.url, self.user = url.rstrip("/"), user
         self.api = f"/slurm/{api_version}"
         self._client = httpx.Client(base_url=self.url, timeout=timeout,
                                     headers={"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token})
@@ -283,34 +283,17 @@ class RestBackend(SlurmBackend):
         errors = [e for e in payload.get("errors", []) if e.get("error_number") or e.get("error")]
         if response.status_code >= 400 or errors:
             detail = "; ".join(str(e.get("error") or e.get("description") or e) for e in errors) or response.text[:300]
+            if response.status_code in (401, 403) or "Zero Bytes were transmitted" in detail:
+                # slurmctld drops a request whose JWT it cannot verify; slurmrestd reports only that.
+                detail += (f" (slurmrestd could not authenticate user {self.user!r} with rest_token: is it valid and unexpired?"
+                           f" Make a new one with `scontrol token username={self.user} lifespan=SECONDS`)")
             raise SlurmCommandError(f"slurmrestd {what}", response.status_code, detail)
         return payload
 
     def submit(self, script: str, job: SlurmJob, output_prefix: str) -> str:
         self._files.write_bytes(output_prefix + ".sh", script.encode())
-        properties: dict[str, Any] = {
-            "environment": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **job.environment},
-            "current_working_directory": job.working_dir or os.path.dirname(output_prefix),
-        }
-        # slurmrestd ignores #SBATCH lines: send the same options as job properties.
-        for option in sbatch_options(job, output_prefix):
-            flag, _, value = option[2:].partition("=")
-            if flag in ("requeue", "no-requeue"):
-                properties["requeue"] = flag == "requeue"
-                continue
-            field = {"job-name": "name", "output": "standard_output", "error": "standard_error", "mem": "memory_per_node",
-                     "time": "time_limit", "cpus-per-task": "cpus_per_task", "chdir": "current_working_directory",
-                     "gpus": "tres_per_job"}.get(flag, flag.replace("-", "_"))
-            if flag == "time":
-                value = _minutes(value)
-            elif flag == "gpus":
-                value = f"gres:gpu:{value}"
-            elif flag in ("nodes", "ntasks", "cpus-per-task"):
-                value = int(value)
-            elif flag == "mem":
-                value = _megabytes(value)
-            properties[field] = value
-        payload = self._request("POST", "/job/submit", f"submit of job {job.name!r}", json={"script": script, "job": properties})
+        payload = self._request("POST", "/job/submit", f"submit of job {job.name!r}",
+                                json={"script": script, "job": rest_job_properties(job, output_prefix)})
         return str(payload["job_id"])
 
     def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
@@ -338,17 +321,59 @@ class RestBackend(SlurmBackend):
         self._client.close()
 
 
+# sbatch option -> slurmrestd v0.0.38 job property, where the names differ. slurmrestd 22.05
+# hands each property to sbatch's own option parser (slurm_process_option_data in
+# src/plugins/openapi/v0.0.38/jobs.c), so the values are sbatch's, whatever its published
+# schema says: "nodes" is sbatch's -N string (the schema's [min, max] array is silently
+# ignored) and "requeue" turns requeueing ON whatever its value ("no_requeue" turns it off).
+# Same-named options (partition, account, qos, array, dependency, comment, gpus) map to themselves.
+_REST_FIELDS = {
+    "job-name": "name", "output": "standard_output", "error": "standard_error", "mem": "memory_per_node",
+    "time": "time_limit", "ntasks": "tasks", "cpus-per-task": "cpus_per_task", "chdir": "current_working_directory",
+}
+
+
+def rest_job_properties(job: SlurmJob, output_prefix: str) -> dict[str, Any]:
+    """The job properties slurmrestd (v0.0.38) takes in place of the script's ``#SBATCH`` lines,
+    which it ignores: the very options ``sbatch`` would read, in the API's names and units."""
+    properties: dict[str, Any] = {
+        "environment": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **job.environment},
+        "current_working_directory": job.working_dir or os.path.dirname(output_prefix),
+    }
+    for option in sbatch_options(job, output_prefix):
+        flag, _, value = option[2:].partition("=")
+        if flag in ("requeue", "no-requeue"):
+            properties[flag.replace("-", "_")] = True
+            continue
+        converted: Any = value
+        if flag == "time":
+            converted = _minutes(value)
+        elif flag in ("ntasks", "cpus-per-task"):
+            converted = int(value)
+        elif flag == "mem":
+            converted = _megabytes(value)
+        properties[_REST_FIELDS.get(flag, flag.replace("-", "_"))] = converted
+    return properties
+
+
 def _minutes(time_limit: str) -> int:
-    """Slurm time string → whole minutes, rounded up (the REST API takes minutes)."""
+    """Slurm time string → whole minutes, rounded up (the REST API takes minutes).
+
+    ``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S`` as sbatch reads them;
+    ``UNLIMITED``/``INFINITE`` is Slurm's INFINITE (0xffffffff)."""
+    if time_limit in ("UNLIMITED", "INFINITE"):
+        return 0xFFFFFFFF
     days, _, clock = time_limit.rpartition("-")
     parts = [int(p) for p in clock.split(":")]
-    if len(parts) == 1:
+    if days:  # after a day count the clock is H, H:M or H:M:S
+        parts += [0] * (3 - len(parts))
+        seconds = parts[0] * 3600 + parts[1] * 60 + parts[2] + int(days) * 86400
+    elif len(parts) == 1:
         seconds = parts[0] * 60
     elif len(parts) == 2:
-        seconds = parts[0] * 60 + parts[1] if not days else parts[0] * 3600 + parts[1] * 60
+        seconds = parts[0] * 60 + parts[1]
     else:
         seconds = parts[0] * 3600 + parts[1] * 60 + parts[2]
-    seconds += int(days or 0) * 86400
     return max(1, -(-seconds // 60))
 
 

@@ -4,9 +4,11 @@ real sshd, and a real slurmrestd."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import pytest
+from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 from lume_prefect.slurm import JobFailed, SlurmCluster, SlurmCommandError, SlurmJob, TransportError
 from lume_prefect.slurm.control import SlurmController
@@ -18,7 +20,8 @@ TRANSPORTS = ["local", "ssh", "rest"]
 
 
 @pytest.fixture(params=TRANSPORTS)
-def cluster(request, workdir, python):
+def make_cluster(request, workdir, python):
+    """Builds SlurmCluster blocks of this test's transport (extra settings: defaults, setup, ...)."""
     settings = {"transport": request.param, "working_dir": workdir, "python": python, "max_poll_interval": 1.0}
     if request.param == "ssh":
         sshd = request.getfixturevalue("sshd")
@@ -26,9 +29,20 @@ def cluster(request, workdir, python):
     elif request.param == "rest":
         rest = request.getfixturevalue("slurmrestd")
         settings.update(rest_url=rest.url, user=rest.user, rest_token=rest.token)
-    block = SlurmCluster(**settings)
-    yield block
-    block.controller().close()
+    made = []
+
+    def make(**extra) -> SlurmCluster:
+        made.append(SlurmCluster(**{**settings, **extra}))
+        return made[-1]
+
+    yield make
+    for block in made:
+        block.controller().close()
+
+
+@pytest.fixture
+def cluster(make_cluster):
+    return make_cluster()
 
 
 def test_submit_wait_collect_output_and_exit_code(cluster, workdir):
@@ -96,15 +110,113 @@ def test_injection_through_slurm_executes_nothing(cluster, workdir):
     assert not os.path.exists(marker)
 
 
-def test_one_scheduler_call_per_poll_cycle_for_many_jobs(workdir, slurm):
-    backend = CommandBackend(LocalRunner())
-    control = SlurmController(backend, workdir, min_interval=0.2, max_interval=0.5)
+def test_one_scheduler_call_per_poll_cycle_for_many_jobs(cluster):
+    control = cluster.controller()
     jobs = [control.submit(SlurmJob(name=f"many-{i}", command=["true"])) for i in range(6)]
     jobs.append(control.submit(SlurmJob(name="many-array", array="0-9", command=["true"])))
-    after_submit = backend.scheduler_calls
+    after_submit, cycles_before = control.backend.scheduler_calls, control.poll_cycles
     results = control.wait(*jobs, timeout=120)
     assert len(results) == 16 and all(r.succeeded for r in results)
-    assert backend.scheduler_calls - after_submit == control.poll_cycles
+    assert control.poll_cycles > cycles_before
+    assert control.backend.scheduler_calls - after_submit == control.poll_cycles - cycles_before
+
+
+class RecordingBackend(CommandBackend):
+    """The real local backend, noting when each scheduler query ran and for how many jobs."""
+
+    def __init__(self):
+        super().__init__(LocalRunner())
+        self.queries: list[tuple[float, int]] = []
+
+    def query(self, job_ids):
+        self.queries.append((time.monotonic(), len(job_ids)))
+        return super().query(job_ids)
+
+
+async def test_concurrent_waiters_share_each_poll_cycle(workdir, slurm):
+    """The worker waits for many flow runs at once: their waits must not multiply the polls."""
+    import asyncio
+
+    backend = RecordingBackend()
+    control = SlurmController(backend, workdir, min_interval=0.3, max_interval=0.6)
+    jobs = [control.submit(SlurmJob(name=f"shared-{i}", script="sleep 2")) for i in range(5)]
+    statuses = await asyncio.gather(*(control.await_finished(job, timeout=60) for job in jobs))
+    assert [s.state for [s] in statuses] == ["COMPLETED"] * 5
+    times = [at for at, _ in backend.queries]
+    assert len(times) == control.poll_cycles == backend.scheduler_calls - len(jobs)
+    assert backend.queries[0][1] == 5  # one query asks about every waiter's job
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.9 * 0.3 - 0.01, gaps  # five waiters, yet never two polls within an interval
+
+
+def test_block_defaults_resources_and_setup_reach_slurm(make_cluster, workdir):
+    """Every transport hands Slurm the same options: the block's partition/account defaults (a
+    job's own value wins), resources, dependency, comment, requeue, working directory, and runs
+    the block's setup lines before the command."""
+    cluster = make_cluster(partition="debug", account="physics", setup=["export FROM_SETUP=set-by-setup"])
+    rundir = os.path.join(workdir, "run-here")
+    os.makedirs(rundir)
+    blocker = cluster.submit(SlurmJob(name="blocker", script="sleep 120"))
+    job = cluster.submit(SlurmJob(
+        name="resources", account="chemistry", nodes=1, ntasks=2, cpus_per_task=1, memory="100M", time_limit="00:07:00",
+        dependency=f"afterany:{blocker.job_id}", comment="lume-resources", requeue=False, working_dir=rundir,
+        script='echo "$FROM_SETUP"; pwd'))
+    forever = cluster.submit(SlurmJob(name="forever", time_limit="UNLIMITED", dependency=f"afterany:{blocker.job_id}", command=["true"]))
+    try:
+        shown = scontrol_show_job(job.job_id)
+        assert {key: shown[key] for key in ("JobName", "Partition", "Account", "NumNodes", "NumTasks", "CPUs/Task", "MinMemoryNode",
+                                             "TimeLimit", "Dependency", "Comment", "Requeue", "WorkDir", "JobState")} == {
+            "JobName": "resources", "Partition": "debug", "Account": "chemistry", "NumNodes": "1-1", "NumTasks": "2",
+            "CPUs/Task": "1", "MinMemoryNode": "100M", "TimeLimit": "00:07:00", "Dependency": f"afterany:{blocker.job_id}(unfulfilled)",
+            "Comment": "lume-resources", "Requeue": "0", "WorkDir": rundir, "JobState": "PENDING",
+        }
+        blocker_shown = scontrol_show_job(blocker.job_id)
+        assert (blocker_shown["Partition"], blocker_shown["Account"]) == ("debug", "physics")
+        assert scontrol_show_job(forever.job_id)["TimeLimit"] == "UNLIMITED"
+    finally:
+        cluster.cancel(blocker)
+    [result] = cluster.wait(job, timeout=60)
+    assert result.succeeded and result.stdout == f"set-by-setup\n{rundir}\n"
+    [unlimited] = cluster.wait(forever, timeout=60)
+    assert unlimited.succeeded
+
+
+def test_gpu_request_reaches_slurm(cluster):
+    """This node has no GPUs: Slurm refuses a GPU request, which proves the request got there
+    (a transport that dropped it would run the job)."""
+    with pytest.raises(SlurmCommandError, match="(?i)gres|gpu"):
+        cluster.submit(SlurmJob(name="wants-gpu", gpus="1", command=["true"]))
+
+
+def scontrol_show_job(job_id: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True).stdout
+    return dict(token.partition("=")[::2] for token in out.split())
+
+
+def test_long_wait_shows_progress_and_a_short_wait_stays_quiet(workdir, slurm, capfd, monkeypatch):
+    control = SlurmController(CommandBackend(LocalRunner()), workdir, min_interval=0.1, max_interval=0.3)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # stderr counts as a terminal, as in an interactive shell
+    reports = []
+    control.progress_after = 30
+    control.wait(control.submit(SlurmJob(name="quick", command=["true"])), on_progress=lambda *r: reports.append(r))
+    assert reports == [] and "Slurm jobs" not in capfd.readouterr().err
+
+    control.progress_after = 1.0
+    started = time.monotonic()
+    slow = control.submit(SlurmJob(name="slow", array="0-2", script="sleep 3"))
+    control.wait(slow, on_progress=lambda done, total, counts: reports.append((time.monotonic() - started, done, total, counts)))
+    drawn = capfd.readouterr().err
+    assert reports[0][0] >= 1.0  # nothing shown before the wait became long
+    assert any(counts.get("RUNNING") for *_, counts in reports)
+    assert reports[-1][1:] == (3, 3, {"COMPLETED": 3})
+    assert "Slurm jobs" in drawn and "running=" in drawn and "3/3" in drawn and "completed=3" in drawn
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")  # stderr is a log file: no bar, the callback still reports
+    reports.clear()
+    control.progress_after = 0
+    control.wait(control.submit(SlurmJob(name="logged", command=["true"])), on_progress=lambda *r: reports.append(r))
+    assert reports[-1] == (1, 1, {"COMPLETED": 1})
+    assert "Slurm jobs" not in capfd.readouterr().err
 
 
 def test_backoff_while_nothing_changes(workdir, slurm):
@@ -156,11 +268,14 @@ def test_ssh_with_a_wrong_key_fails_clearly_and_never_shows_the_key(sshd, workdi
     assert wrong.splitlines()[1] not in str(info.value) and wrong.splitlines()[1] not in repr(cluster)
 
 
-def test_rest_with_a_bad_token_is_refused(slurmrestd, workdir):
-    cluster = SlurmCluster(transport="rest", rest_url=slurmrestd.url, user="root", rest_token="not-a-token", working_dir=workdir)
-    with pytest.raises(SlurmCommandError, match="slurmrestd"):
-        cluster.submit(SlurmJob(command=["true"]))
-    assert "not-a-token" not in repr(cluster)
+def test_rest_with_a_bad_or_expired_token_is_refused_naming_the_token(slurmrestd, workdir):
+    expired = subprocess.run(["scontrol", "token", "username=root", "lifespan=1"], capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+    time.sleep(2)  # let the one-second token expire
+    for token in ("not-a-token", expired):
+        cluster = SlurmCluster(transport="rest", rest_url=slurmrestd.url, user="root", rest_token=token, working_dir=workdir)
+        with pytest.raises(SlurmCommandError, match="slurmrestd could not authenticate user 'root' with rest_token") as info:
+            cluster.submit(SlurmJob(command=["true"]))
+        assert token not in str(info.value) and token not in repr(cluster)
 
 
 def test_cluster_block_validates_transport_settings(workdir):
@@ -170,3 +285,40 @@ def test_cluster_block_validates_transport_settings(workdir):
         SlurmCluster(working_dir=workdir, partition="a b")
     with pytest.raises(ValueError, match="working_dir"):
         SlurmCluster(working_dir="scratch")
+
+
+class TestBlockStandards(BlockStandardTestSuite):
+    """Prefect's own checks of a block's UI metadata (descriptions, docs URL, a working example)."""
+
+    @pytest.fixture
+    def block(self):
+        return SlurmCluster
+
+    def test_has_a_valid_image(self, block):
+        # The standard check downloads the logo; offline, check the URL is set and https.
+        assert str(block._logo_url).startswith("https://")
+
+
+def test_secrets_stay_secret_when_saved_and_shown(sshd, workdir):
+    cluster = SlurmCluster(transport="ssh", host="127.0.0.1", port=sshd.port, user=sshd.user, private_key=sshd.private_key,
+                           private_key_passphrase="pass-phrase", working_dir=workdir)
+    schema = SlurmCluster.model_json_schema()
+    assert {"private_key", "private_key_passphrase", "rest_token"} <= set(schema["secret_fields"])
+    key_line = sshd.private_key.splitlines()[1]
+    shown = repr(cluster) + str(cluster.model_dump()) + cluster.model_dump_json()
+    assert key_line not in shown and "pass-phrase" not in shown
+
+
+def test_local_mode_has_the_same_job_control_without_slurm(workdir):
+    cluster = SlurmCluster(transport="subprocess", working_dir=workdir, max_poll_interval=0.3, setup=["export FROM_SETUP=yes"])
+    array = cluster.submit(SlurmJob(name="arr", array="0-2", script='echo "$FROM_SETUP $SLURM_ARRAY_TASK_ID"; exit $SLURM_ARRAY_TASK_ID'))
+    long = cluster.submit(SlurmJob(name="long", script="sleep 300"))
+    assert cluster.status(long)[0].state == "RUNNING"
+    cluster.cancel(long)
+    results = cluster.wait(array, timeout=60)
+    assert [(r.status.state, r.exit_code, r.stdout) for r in results] == [
+        ("COMPLETED", 0, "yes 0\n"), ("FAILED", 1, "yes 1\n"), ("FAILED", 2, "yes 2\n")]
+    [cancelled] = cluster.wait(long, timeout=10)
+    assert cancelled.status.state == "CANCELLED"
+    with pytest.raises(JobFailed, match="CANCELLED"):
+        cancelled.raise_for_state()

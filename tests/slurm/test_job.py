@@ -153,3 +153,57 @@ def test_parse_squeue_and_rest_output():
                                       "state_reason": "NonZeroExitCode", "exit_code": 3 << 8, "name": "n", "comment": ""}]})
     assert rest["5"].exit_code == 3 and not rest["5"].succeeded
     assert JobStatus(job_id="1", state="COMPLETED").succeeded
+
+
+@pytest.mark.parametrize(
+    "state, reason, words",
+    [
+        ("FAILED", "NonZeroExitCode", "exited with a non-zero code"),
+        ("TIMEOUT", "TimeLimit", "time limit"),
+        ("CANCELLED", "None", "cancelled"),
+        ("OUT_OF_MEMORY", "OutOfMemory", "more memory than it requested"),
+        ("NODE_FAIL", "NodeDown", "node of the job failed"),
+    ],
+)
+def test_each_final_state_becomes_a_failure_that_says_why(state, reason, words):
+    from lume_prefect.slurm import JobFailed, JobResult
+
+    status = parse_squeue(f"41|41|{state}|{reason}|00:01:00|sim|(null)\n")["41"]
+    result = JobResult(status=status, exit_code=None)
+    assert status.is_final and not result.succeeded
+    with pytest.raises(JobFailed) as info:
+        result.raise_for_state()
+    message = str(info.value)
+    assert info.value.state == state and message.startswith(f"Slurm job 41 ended {state}: ") and words in message
+    assert message.count("Slurm job 41") == 1 and message == status.explanation()
+    if reason not in ("None", "NonZeroExitCode"):
+        assert f"reason: {reason}" in message
+
+
+def test_completed_is_success_unless_the_exit_code_says_otherwise():
+    from lume_prefect.slurm import JobResult
+
+    status = parse_squeue("42|42|COMPLETED|None|1:00|sim|(null)\n")["42"]
+    assert JobResult(status=status, exit_code=0).raise_for_state().succeeded
+    assert status.explanation() == "Slurm job 42 COMPLETED"
+    assert not JobResult(status=status, exit_code=2).succeeded
+
+
+def test_rest_properties_carry_the_same_options_as_the_sbatch_header():
+    """slurmrestd ignores #SBATCH lines; its properties use the v0.0.38 names and units."""
+    from lume_prefect.slurm.transports import _minutes, rest_job_properties
+
+    job = SlurmJob(name="scan", partition="debug", account="physics", nodes=2, ntasks=4, cpus_per_task=2, memory="2G",
+                   time_limit="1-02:30", gpus="a100:2", array="0-3%2", dependency="afterok:7", comment="c=1",
+                   requeue=False, working_dir="/scratch/w", environment={"A": "1"}, command=["true"])
+    properties = rest_job_properties(job, "/scratch/out/scan-1")
+    assert properties == {
+        "environment": {"PATH": os.environ["PATH"], "A": "1"}, "current_working_directory": "/scratch/w",
+        "name": "scan", "standard_output": "/scratch/out/scan-1.%A_%a.out", "standard_error": "/scratch/out/scan-1.%A_%a.err",
+        "partition": "debug", "account": "physics", "nodes": "2", "tasks": 4, "cpus_per_task": 2,
+        "memory_per_node": 2048, "time_limit": 24 * 60 + 150, "gpus": "a100:2", "array": "0-3%2",
+        "dependency": "afterok:7", "comment": "c=1", "no_requeue": True,
+    }
+    assert rest_job_properties(job.model_copy(update={"requeue": True}), "/o/p")["requeue"] is True
+    assert [_minutes(t) for t in ("5", "0:30", "01:30:00", "1-2", "1-02:30", "1-00:00:01", "UNLIMITED")] == \
+        [5, 1, 90, 26 * 60, 26 * 60 + 30, 24 * 60 + 1, 0xFFFFFFFF]

@@ -4,7 +4,11 @@ cluster and in the no-Slurm local mode; the block saved and used from sync and a
 from __future__ import annotations
 
 import glob
+import json
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 from prefect import flow
@@ -99,3 +103,70 @@ def test_saved_block_from_sync_and_async_flows(workdir, python):
 
     assert sync_flow() == "sync\n"
     assert asyncio.run(async_flow()) == ("async\n", "COMPLETED")
+
+
+def slow_square(x: int) -> int:
+    time.sleep(2)
+    return x * x
+
+
+def test_a_long_wait_shows_its_progress_in_the_prefect_ui(cluster):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+    from prefect.runtime import flow_run
+
+    cluster.controller().progress_after = 0.5  # the tasks use the block's controller
+
+    @flow
+    def scan():
+        return map_task_as_array(cluster, slow_square, [1, 2, 3]), flow_run.get_id()
+
+    values, run_id = scan()
+    assert values == [1, 4, 9]
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]), type=ArtifactFilterType(any_=["progress"])))
+    assert artifact.data == 100.0 and artifact.task_run_id is not None
+    assert "lume-slow_square): 3/3 finished; 3 completed" in artifact.description
+
+
+NO_SLURM = """
+import json, os, shutil, sys
+
+from prefect import flow
+
+from lume_prefect.slurm import SlurmCluster, map_task_as_array, run_shell_job, run_task_as_job
+
+
+def cube(x):
+    return x ** 3, os.environ.get("SLURM_ARRAY_TASK_ID")
+
+
+@flow
+def on_a_laptop(workdir):
+    cluster = SlurmCluster(transport="subprocess", working_dir=workdir, python=sys.executable)
+    return map_task_as_array(cluster, cube, [1, 2, 3]), run_task_as_job(cluster, cube, args=[4]), run_shell_job(cluster, "echo from-bash")
+
+
+print(json.dumps({"slurm": [shutil.which(c) for c in ("sbatch", "squeue", "scancel", "sinfo")], "result": on_a_laptop(sys.argv[1])}))
+"""
+
+
+def test_local_mode_runs_the_same_tasks_where_there_is_no_slurm(workdir, tmp_path):
+    """A laptop: no Slurm command on PATH (only bash and mv, which job scripts use), no slurm.conf."""
+    from prefect.settings import PREFECT_API_URL
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "mv"):
+        (bin_dir / tool).symlink_to(subprocess.run(["which", tool], capture_output=True, text=True, check=True).stdout.strip())
+    (tmp_path / "laptop.py").write_text(NO_SLURM)
+    env = {**os.environ, "PATH": str(bin_dir), "SLURM_CONF": str(tmp_path / "no-slurm.conf"), "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([sys.executable, str(tmp_path / "laptop.py"), workdir], capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["slurm"] == [None, None, None, None]
+    mapped, single, shell = report["result"]
+    assert mapped == [[1, "0"], [8, "1"], [27, "2"]]
+    assert single == [64, None]
+    assert shell == ["from-bash"]

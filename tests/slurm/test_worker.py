@@ -5,6 +5,7 @@ Prefect each end the way the issue asks."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import venv_script
+from tests.components import ROOT, venv_script
 from tests.slurm.conftest import ensure_slurm_up, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(240)]
@@ -28,8 +29,11 @@ from prefect import flow
 
 
 @flow
-def sleepy(seconds: float = 0.0) -> str:
+def sleepy(seconds: float = 0.0, gate: str = "") -> str:
     time.sleep(seconds)
+    deadline = time.monotonic() + 300
+    while gate and not os.path.exists(gate) and time.monotonic() < deadline:  # held until the test opens the gate
+        time.sleep(0.2)
     return f"ran in slurm job {os.environ.get('SLURM_JOB_ID')}"
 '''
 
@@ -58,14 +62,15 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def pool(prefect_server, tmp_path_factory):
-    """A slurm work pool on the real server, its cluster block, and a deployment of ``sleepy``."""
+    """A slurm work pool created from the committed template exactly as an operator would
+    (``prefect work-pool create --base-job-template deployments/slurm.json``), then given
+    pool-level defaults; its cluster block; and a deployment of ``sleepy`` with its own defaults."""
     from prefect import flow as _  # noqa: F401 - import Prefect before switching settings
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.client.schemas.actions import WorkPoolUpdate
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from lume_prefect.slurm import SlurmCluster
-    from lume_prefect.slurm.worker import SlurmWorker
 
     root = tmp_path_factory.mktemp("slurm-pool")
     os.chmod(root, 0o755)
@@ -73,25 +78,32 @@ def pool(prefect_server, tmp_path_factory):
     (root / "flows" / "sleepy.py").write_text(FLOW_SOURCE)
     (root / "work").mkdir()
     name = f"pool-{uuid.uuid4().hex[:6]}"
-    template = SlurmWorker.get_default_base_job_template()
-    template["variables"]["properties"]["cluster"]["default"] = "test-cluster"
-    template["variables"]["properties"]["cancel_check_seconds"]["default"] = 1.0
+    created = subprocess.run([venv_script("prefect"), "work-pool", "create", name, "--type", "slurm",
+                              "--base-job-template", str(ROOT / "deployments" / "slurm.json")],
+                             env=prefect_server.env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stdout + created.stderr
+    template = json.loads((ROOT / "deployments" / "slurm.json").read_text())
+    defaults = {"cluster": "test-cluster", "cancel_check_seconds": 1.0, "memory": "300M"}  # edited per pool
+    for variable, value in defaults.items():
+        template["variables"]["properties"][variable]["default"] = value
     with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
         SlurmCluster(working_dir=str(root / "work"), setup=[f"export PATH={Path(sys.executable).parent}:$PATH"],
                      max_poll_interval=1.0).save("test-cluster", overwrite=True)
 
-        async def create_pool():
+        async def edit_pool():
             async with get_client() as client:
-                await client.create_work_pool(WorkPoolCreate(name=name, type="slurm", base_job_template=template))
+                await client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
 
-        run_async(create_pool())
+        run_async(edit_pool())
         from prefect import Flow
 
         deployed = Flow.from_source(source=str(root / "flows"), entrypoint="sleepy.py:sleepy")
-        deployment_id = deployed.deploy(name="on-slurm", work_pool_name=name, print_next_steps=False)
-    worker = Worker(prefect_server, name, root / "worker.log")
-    yield {"name": name, "server": prefect_server, "root": root, "deployment_id": deployment_id, "worker": worker}
-    worker.stop()
+        deployment_id = deployed.deploy(name="on-slurm", work_pool_name=name, print_next_steps=False,
+                                        job_variables={"time_limit": "00:05:00"})  # edited per deployment
+    state = {"name": name, "server": prefect_server, "root": root, "deployment_id": deployment_id,
+             "worker": Worker(prefect_server, name, root / "worker.log")}
+    yield state
+    state["worker"].stop()  # the current worker: a test may have replaced the first one
 
 
 def start_run(pool, job_variables=None, **parameters):
@@ -144,21 +156,42 @@ def squeue_state(job_id: str) -> str:
 
 
 def test_deployment_runs_to_completed_as_a_slurm_job(pool):
-    run_id = start_run(pool, job_variables={"cpus_per_task": 2, "time_limit": "00:05:00"})
+    run_id = start_run(pool, job_variables={"cpus_per_task": 2})
     run = wait_for(pool, run_id, final, 120, "final")
     assert run.state.is_completed(), run.state.message
     job_id, prefix = run.infrastructure_pid.split("@")
     script = Path(prefix + ".sh").read_text()
-    assert "#SBATCH --cpus-per-task=2" in script and "#SBATCH --time=00:05:00" in script  # per-deployment variables
-    assert f"#SBATCH --comment=prefect-flow-run={run_id}" in script
+    assert "#SBATCH --mem=300M" in script  # the pool's default
+    assert "#SBATCH --time=00:05:00" in script  # the deployment's
+    assert "#SBATCH --cpus-per-task=2" in script  # this run's
+    assert f"#SBATCH --comment=prefect-flow-run={run_id}" in script and "#SBATCH --no-requeue" in script
     deadline = time.monotonic() + 30  # the run reports COMPLETED just before its process exits
     while squeue_state(job_id) != "COMPLETED" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert squeue_state(job_id) == "COMPLETED"
 
 
+def test_injection_through_job_variables_is_refused_naming_the_field(pool):
+    marker = pool["root"] / "pwned"
+    run_id = start_run(pool, job_variables={"partition": f"debug; touch {marker}"})
+    run = wait_for(pool, run_id, final, 60, "final")
+    assert run.state.is_crashed()
+    assert "partition" in run.state.message and f"debug; touch {marker}" in run.state.message
+    assert not run.infrastructure_pid  # nothing was submitted
+    assert not marker.exists()
+
+
+def test_job_cancelled_outside_prefect_crashes_the_run_with_the_reason(pool):
+    run_id = start_run(pool, seconds=300)
+    job_id = running_job(pool, run_id)
+    subprocess.run(["scancel", job_id], check=True)  # an administrator, or the user on the login node
+    run = wait_for(pool, run_id, final, 60, "final")
+    assert run.state.is_crashed()
+    assert f"Slurm job {job_id} ended CANCELLED" in run.state.message and "cancelled" in run.state.message
+
+
 def test_time_limit_crashes_the_run_with_the_slurm_reason(pool):
-    run_id = start_run(pool, job_variables={"time_limit": "00:00:01"}, seconds=300)
+    run_id = start_run(pool, job_variables={"time_limit": "00:00:01"}, seconds=300)  # this run's limit wins
     run = wait_for(pool, run_id, final, 150, "final")
     assert run.state.is_crashed() or run.state.is_failed()
     assert "TIMEOUT" in run.state.message and "time limit" in run.state.message
@@ -188,18 +221,30 @@ def test_cancel_from_prefect_removes_the_slurm_job(pool):
 
 
 def test_worker_killed_and_restarted_reattaches_and_the_run_completes(pool):
-    run_id = start_run(pool, seconds=20)  # outlives the worker restart (~5-10 s)
+    gate = pool["root"] / f"gate-{uuid.uuid4().hex[:6]}"
+    run_id = start_run(pool, gate=str(gate))  # the job runs until the test opens the gate
     job_id = running_job(pool, run_id)
     worker = pool["worker"]
     worker.process.kill()  # no chance to clean up
     worker.process.wait()
+    seen = len(worker.output())
     pool["worker"] = Worker(pool["server"], pool["name"], pool["root"] / "worker.log")
-    run = wait_for(pool, run_id, final, 120, "final")
-    assert run.state.is_completed()
-    deadline = time.monotonic() + 20
-    while f"Re-attached to Slurm job {job_id}" not in pool["worker"].output() and time.monotonic() < deadline:
+
+    def new_output() -> str:
+        return pool["worker"].output()[seen:]
+
+    deadline = time.monotonic() + 90
+    while f"Re-attached to Slurm job {job_id}" not in new_output() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert f"Re-attached to Slurm job {job_id}" in pool["worker"].output()
+    assert f"Re-attached to Slurm job {job_id} (RUNNING)" in new_output(), new_output()[-3000:]
+    assert read_run(pool, run_id).state.is_running()
+    gate.touch()
+    run = wait_for(pool, run_id, final, 60, "final")
+    assert run.state.is_completed()
+    deadline = time.monotonic() + 20  # the new worker followed the job to its end
+    while f"Slurm job {job_id} COMPLETED" not in new_output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert f"Slurm job {job_id} COMPLETED" in new_output()
 
 
 def _kill_processes_of(run_id) -> None:
