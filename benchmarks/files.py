@@ -29,20 +29,23 @@ from lume_prefect.files import LocalFiles, S3Files  # noqa: E402
 MiB = 1024 * 1024
 
 
-def timed(fn, repeat: int, trace: bool = False) -> tuple[float, int]:
-    """Median seconds over ``repeat`` runs, and the peak traced memory (last run)."""
-    times, peak = [], 0
-    for i in range(repeat):
-        tracing = trace and i == repeat - 1  # tracemalloc slows Python; trace only the last run
-        if tracing:
-            tracemalloc.start()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-        if tracing:
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-    return statistics.median(times[:-1] if trace and repeat > 1 else times), peak
+def paired(ours, raw, repeat: int) -> tuple[float, float, int]:
+    """Median seconds of ``ours`` and ``raw``, run alternately, and the peak traced memory of
+    one more run of ``ours``. Dirty pages are flushed (untimed) before every run, so neither
+    side pays for the other's writeback."""
+    ours_times, raw_times = [], []
+    for _ in range(repeat):
+        for fn, times in ((ours, ours_times), (raw, raw_times)):
+            os.sync()
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    os.sync()
+    tracemalloc.start()  # slows Python: only in an extra, untimed run
+    ours()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return statistics.median(ours_times), statistics.median(raw_times), peak
 
 
 def report(rows: list[tuple[str, float, float, int]], size: int) -> None:
@@ -63,10 +66,8 @@ def make_source(directory: Path, size: int) -> Path:
 def bench_local(work: Path, source: Path, size: int, repeat: int) -> list:
     files = LocalFiles(basepath=str(work / "root"))
     raw_target, back = work / "raw.bin", work / "back.bin"
-    up, up_peak = timed(lambda: files.upload(source, "big.bin"), repeat + 1, trace=True)
-    raw_up, _ = timed(lambda: shutil.copyfile(source, raw_target), repeat)
-    down, down_peak = timed(lambda: files.download("big.bin", back), repeat + 1, trace=True)
-    raw_down, _ = timed(lambda: shutil.copyfile(raw_target, back), repeat)
+    up, raw_up, up_peak = paired(lambda: files.upload(source, "big.bin"), lambda: shutil.copyfile(source, raw_target), repeat)
+    down, raw_down, down_peak = paired(lambda: files.download("big.bin", back), lambda: shutil.copyfile(raw_target, back), repeat)
     return [("local write", up, raw_up, up_peak), ("local read", down, raw_down, down_peak)]
 
 
@@ -76,10 +77,8 @@ def bench_s3(work: Path, source: Path, size: int, repeat: int, endpoint_url: str
     fs = files.filesystem()  # the same s3fs configuration, used raw
     fs.mkdir(bucket)
     back = work / "back.bin"
-    up, up_peak = timed(lambda: files.upload(source, "big.bin"), repeat + 1, trace=True)
-    raw_up, _ = timed(lambda: fs.put(str(source), f"{bucket}/raw.bin"), repeat)
-    down, down_peak = timed(lambda: files.download("big.bin", back), repeat + 1, trace=True)
-    raw_down, _ = timed(lambda: fs.get(f"{bucket}/raw.bin", str(back)), repeat)
+    up, raw_up, up_peak = paired(lambda: files.upload(source, "big.bin"), lambda: fs.put(str(source), f"{bucket}/raw.bin"), repeat)
+    down, raw_down, down_peak = paired(lambda: files.download("big.bin", back), lambda: fs.get(f"{bucket}/raw.bin", str(back)), repeat)
     return [("s3 write", up, raw_up, up_peak), ("s3 read", down, raw_down, down_peak)]
 
 
@@ -94,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lume-bench-", dir=os.environ.get("TMPDIR")) as tmp:
         work = Path(tmp)
         source = make_source(work, size)
-        print(f"file size {args.size_mib} MiB, median of {args.repeat} runs")
+        print(f"file size {args.size_mib} MiB, median of {args.repeat} alternating runs each")
         rows = bench_local(work, source, size, args.repeat)
         if not args.skip_s3:
             server = None
