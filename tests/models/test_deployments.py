@@ -1,5 +1,6 @@
 """Model versions as Prefect deployments on a real `prefect server start` with a real process worker:
-deploy two versions, run each remotely, promote and revert, a cron schedule, cancel, crash."""
+deploy two versions, run each remotely, promote and revert, reproduce, a pipeline of two deployed models,
+a cron schedule, cancel, crash."""
 
 from __future__ import annotations
 
@@ -176,6 +177,32 @@ def test_remote_runs_promote_revert_and_prior_version(remote):
     assert back.version == "1.0.0" and back.cached and back.outputs == v1.outputs
     rerun = run_model("toy-beam", {"sigma_x": 1e-3}, version="1.1.0", refresh=True, services=remote["name"], timeout=120)
     assert rerun.mode == "remote" and rerun.outputs == v2.outputs and rerun.flow_run_id != v2.flow_run_id
+
+
+def test_remote_reproduce_and_a_pipeline_of_two_deployed_models(remote):
+    from lume_prefect.models.pipeline import Pipeline, register_pipeline
+    from lume_prefect.models.reproduce import reproduce
+    from tests.models.test_lifecycle_in_process import PIPELINE_YAML
+
+    env = services(remote)
+    env.registry.promote("toy-beam", "1.0.0", _sync=True)
+    stored = run_model("toy-beam", {"sigma_x": 3e-3, "drift_m": 1.0}, services=remote["name"], timeout=120)
+    check = reproduce(stored.result.key, services=remote["name"])
+    assert check.matches and check.rerun.mode == "remote" and check.rerun.flow_run_id != stored.flow_run_id
+
+    chain = Pipeline.from_yaml(PIPELINE_YAML.replace("name: beam-chain", "name: remote-chain"))
+    assert register_pipeline(chain, env) is True
+    run = run_model("remote-chain", {"sigma_x": 2e-3}, version="1.0.0", services=remote["name"], timeout=240)
+    first = run_model("toy-beam", {"sigma_x": 2e-3, "drift_m": 1.0}, services=remote["name"])
+    second = run_model("toy-beam", {"sigma_x": first.outputs["rms_x"], "drift_m": 3.0}, version="1.1.0", services=remote["name"])
+    assert first.cached and second.cached  # both steps ran as deployments and stored their results
+    assert first.result.flow_run_id != second.result.flow_run_id
+    assert run.outputs == {"final_rms_x": second.outputs["rms_x"]}
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        step_run = client.read_flow_run(second.result.flow_run_id)
+    assert step_run.deployment_id is not None  # a deployment's run on the worker, not an in-process subflow
 
 
 def test_a_cron_schedule_creates_scheduled_runs(remote, tmp_path):
