@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from lume_prefect.services import LumeServices
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY_BEAM = ROOT / "flows" / "toy_beam" / "model.py"
@@ -23,24 +27,38 @@ def write_version(directory: Path, version: str, *, seed: int = 7, body: str | N
     return directory
 
 
-@pytest.fixture
-def make_services(tmp_path):
-    """Build (and optionally save) a LumeServices on private SQLite databases and files."""
+def temp_services(home: Path, **options) -> LumeServices:
+    """A LumeServices on SQLite registry and results and local files under ``home``."""
     from lume_prefect.files import LocalFiles
     from lume_prefect.registry import ModelRegistry
     from lume_prefect.results import SQLResults
     from lume_prefect.services import LumeServices
 
+    home.mkdir(parents=True, exist_ok=True)
+    return LumeServices(
+        files=LocalFiles(basepath=str(home / "files")),
+        registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
+        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
+        **options,
+    )
+
+
+@pytest.fixture(scope="module")
+def real_api(prefect_server):
+    """Prefect client calls of the module go to the session's real `prefect server start`."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+        yield prefect_server
+
+
+@pytest.fixture
+def make_services(tmp_path):
+    """Build (and optionally save) a LumeServices on private SQLite databases and files."""
+    from lume_prefect.services import LumeServices
+
     def make(run_mode: str = "in-process", save: bool = True, work_pool: str = "lume-process") -> LumeServices:
-        home = tmp_path / f"services-{uuid.uuid4().hex[:6]}"
-        home.mkdir()
-        services = LumeServices(
-            files=LocalFiles(basepath=str(home / "files")),
-            registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
-            results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
-            run_mode=run_mode,
-            work_pool=work_pool,
-        )
+        services = temp_services(tmp_path / f"services-{uuid.uuid4().hex[:6]}", run_mode=run_mode, work_pool=work_pool)
         if save:
             name = f"services-{uuid.uuid4().hex[:8]}"
             services.save(name, _sync=True)

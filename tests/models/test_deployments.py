@@ -16,19 +16,10 @@ from lume_prefect.models import ModelRunFailed, ModelRunTimeout, SourceConflict
 from lume_prefect.models.deploy import deploy_model
 from lume_prefect.models.run import run_model, wait_for_flow_run
 from tests.components import venv_script
-from tests.models.conftest import write_version
+from tests.models.conftest import temp_services, write_version
 
 pytestmark = pytest.mark.slow
 ENTRY = "model.py:toy_beam"
-
-
-@pytest.fixture(scope="module")
-def real_api(prefect_server):
-    """Prefect client calls in these tests go to the real server that the worker polls."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
-        yield prefect_server
 
 
 @pytest.fixture(scope="module")
@@ -60,22 +51,9 @@ def worker(real_api, pool_name, tmp_path_factory):
 @pytest.fixture(scope="module")
 def remote(real_api, worker, pool_name, tmp_path_factory):
     """Saved remote-mode services and deployed toy-beam versions."""
-    from pydantic import SecretStr
-
-    from lume_prefect.files import LocalFiles
-    from lume_prefect.registry import ModelRegistry
-    from lume_prefect.results import SQLResults
-    from lume_prefect.services import LumeServices
-
     home = tmp_path_factory.mktemp("remote-services")
     name = f"remote-{uuid.uuid4().hex[:6]}"
-    LumeServices(
-        files=LocalFiles(basepath=str(home / "files")),
-        registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
-        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
-        run_mode="remote",
-        work_pool=pool_name,
-    ).save(name, _sync=True)
+    temp_services(home, run_mode="remote", work_pool=pool_name).save(name, _sync=True)
     sources = {
         "1.0.0": write_version(home / "v1.0.0", "1.0.0", seed=7),
         "1.1.0": write_version(home / "v1.1.0", "1.1.0", seed=8),

@@ -11,24 +11,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from lume_prefect.models.deploy import source_sha256
 from tests.components import venv_script
-from tests.models.conftest import ROOT, write_version
+from tests.models.conftest import ROOT, temp_services, write_version
 
 pytestmark = pytest.mark.slow
 POOL = "lume-process"  # the pool deployments/prefect.yaml names
 INPUTS = {"sigma_x": "number", "sigma_px": "number", "drift_m": "number", "n_particles": "integer", "save_particles": "boolean"}
-
-
-@pytest.fixture(scope="module")
-def real_api(prefect_server):
-    """Client calls in these tests go to the server that the `prefect deploy` subprocesses use."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
-        yield prefect_server
 
 
 def cli(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
@@ -38,18 +28,8 @@ def cli(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def env(real_api, tmp_path_factory):
     """Environment of the CLI: the real server, and LUME_SERVICES naming a saved block on temp SQLite."""
-    from lume_prefect.files import LocalFiles
-    from lume_prefect.registry import ModelRegistry
-    from lume_prefect.results import SQLResults
-    from lume_prefect.services import LumeServices
-
-    home = tmp_path_factory.mktemp("yaml-services")
     name = f"yaml-{uuid.uuid4().hex[:8]}"
-    LumeServices(
-        files=LocalFiles(basepath=str(home / "files")),
-        registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
-        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
-    ).save(name, _sync=True)
+    temp_services(tmp_path_factory.mktemp("yaml-services")).save(name, _sync=True)
     return {**real_api.env, "PREFECT_HOME": str(tmp_path_factory.mktemp("cli-home")), "LUME_SERVICES": name}
 
 

@@ -21,11 +21,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from lume_prefect.models.deploy import deploy_model
 from tests.components import venv_script
-from tests.models.conftest import ROOT, write_version
+from tests.models.conftest import ROOT, temp_services, write_version
 
 DEPLOYMENTS = ROOT / "deployments"
 ENTRYPOINT = DEPLOYMENTS / "docker-entrypoint.sh"
@@ -37,29 +36,13 @@ ENTRY = "model.py:toy_beam"
 
 
 @pytest.fixture(scope="module")
-def real_api(prefect_server):
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
-        yield prefect_server
-
-
-@pytest.fixture(scope="module")
 def services(real_api, tmp_path_factory):
     """A saved LumeServices on temp SQLite; its name and registry URL (a secret)."""
-    from lume_prefect.files import LocalFiles
-    from lume_prefect.registry import ModelRegistry
-    from lume_prefect.results import SQLResults
-    from lume_prefect.services import LumeServices
-
     home = tmp_path_factory.mktemp("pool-services")
     name = f"pools-{uuid.uuid4().hex[:8]}"
-    url = f"sqlite:///{home / 'registry.db'}"
-    LumeServices(
-        files=LocalFiles(basepath=str(home / "files")),
-        registry=ModelRegistry(url=SecretStr(url)),
-        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
-    ).save(name, _sync=True)
+    services = temp_services(home)
+    services.save(name, _sync=True)
+    url = services.registry.url.get_secret_value()
     return {"name": name, "secret": url}
 
 
