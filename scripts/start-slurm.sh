@@ -58,6 +58,11 @@ chown munge:munge /etc/munge/munge.key && chmod 600 /etc/munge/munge.key
 [ -s "$STATE/jwt_hs256.key" ] || dd if=/dev/urandom of="$STATE/jwt_hs256.key" bs=32 count=1 status=none
 chmod 600 "$STATE/jwt_hs256.key"
 
+CPUS=$(nproc)
+REAL_MEMORY=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))  # MB, half of this machine's
+DEF_MEM_PER_CPU=$(( REAL_MEMORY / (CPUS * 4) ))  # OverSubscribe=FORCE:4 below
+[ "$DEF_MEM_PER_CPU" -ge 1024 ] || DEF_MEM_PER_CPU=$(( REAL_MEMORY < 1024 ? REAL_MEMORY : 1024 ))
+
 cat >"$CONF.new" <<EOF
 # Written by lume-prefect scripts/start-slurm.sh: a single-node test cluster.
 ClusterName=lume
@@ -71,7 +76,16 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
-DefMemPerCPU=256
+# Memory is enforced without cgroups: slurmstepd samples each step's processes every second
+# (jobacct_gather/linux) and kills a step whose RSS exceeds the job's memory request. Slurm
+# 22.05 reports that job FAILED (JobLaunchFailure, 0:9); lume-prefect maps it to OUT_OF_MEMORY
+# from slurmstepd's "exceeded memory limit" line in the job's stderr. Jobs that request no
+# memory get DefMemPerCPU per CPU: far more than a Prefect flow run (~180 MB), and small enough
+# that the partition's 4 jobs per CPU still fit in RealMemory.
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
+DefMemPerCPU=$DEF_MEM_PER_CPU
 MpiDefault=none
 ReturnToService=2
 # Start jobs as soon as they are submitted (default adds ~2 s per job).
@@ -89,7 +103,7 @@ SlurmctldPidFile=$STATE/slurmctld.pid
 SlurmdPidFile=$STATE/slurmd.pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
 SlurmdLogFile=$STATE/log/slurmd.log
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 )) State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$REAL_MEMORY State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 EOF
 if cmp -s "$CONF.new" "$CONF"; then
@@ -99,7 +113,9 @@ if cmp -s "$CONF.new" "$CONF"; then
   fi
 else
   mv -f "$CONF.new" "$CONF"
-  if pgrep -x slurmctld >/dev/null; then scontrol reconfigure >/dev/null 2>&1 || true; fi
+  # Restart rather than `scontrol reconfigure`, so a new plugin (JobAcctGatherType) or node size
+  # (slurm.conf(5): node changes need a restart) surely takes effect. Running jobs are lost.
+  stop_daemons
 fi
 
 pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from lume_prefect.slurm.errors import JobFailed, SlurmError
 from lume_prefect.slurm.job import SlurmJob, check_path, render_script
-from lume_prefect.slurm.states import FINAL_STATES, JobStatus
+from lume_prefect.slurm.states import FINAL_STATES, JobStatus, memory_kill
 from lume_prefect.slurm.transports import SlurmBackend
 
 #: ``on_progress(done, total, counts)``: finished elements, all elements, elements per Slurm state.
@@ -179,7 +179,10 @@ class SlurmController:
         if status.exit_code is None and status.state in ("COMPLETED", "FAILED"):
             code = self._exit_code(job, key)
             if code is not None:
-                return status.model_copy(update={"exit_code": code})
+                status = status.model_copy(update={"exit_code": code})
+        if status.state == "FAILED" and (status.exit_code is None or status.signal):
+            # Killed before its script could record an exit code: was it Slurm's memory limit?
+            status = memory_kill(status, self.backend.read_text(job.file(key, "err")))
         return status
 
     def status(self, job: SubmittedJob) -> list[JobStatus]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from pydantic import BaseModel, Field
@@ -28,6 +29,31 @@ FAILURE_EXPLANATIONS = {
     "REVOKED": "the job was revoked by a sibling cluster",
     "LOST": "Slurm no longer knows the job and it left no exit code",
 }
+
+# Without cgroups, Slurm enforces memory by polling (JobAcctGatherType=jobacct_gather/linux with
+# JobAcctGatherParams=OverMemoryKill): slurmstepd kills the step whose processes' RSS exceeds the
+# job's request and writes this line to the job's stderr. slurmctld then reports the job FAILED,
+# reason JobLaunchFailure, exit code 0:9 (Slurm 22.05), exactly as for any other SIGKILL of the
+# batch script; only cgroup enforcement (task/cgroup) makes Slurm itself report OUT_OF_MEMORY.
+_MEMORY_KILL = re.compile(r"slurmstepd\S*: error: (StepId=\S+) exceeded memory limit \((\d+) > (\d+)\), being killed")
+
+
+def memory_kill(status: "JobStatus", stderr: Optional[str]) -> "JobStatus":
+    """``status`` as OUT_OF_MEMORY when slurmstepd's OverMemoryKill ended the job, else unchanged.
+
+    Slurm's own state for such a job is FAILED with a misleading reason (JobLaunchFailure); the
+    step's stderr is the evidence of the memory kill, and the reason keeps what Slurm reported."""
+    if status.state != "FAILED" or not stderr:
+        return status
+    match = _MEMORY_KILL.search(stderr)
+    if match is None:
+        return status
+    step, used, limit = match.group(1), int(match.group(2)), int(match.group(3))
+    reported = f"Slurm reports FAILED, {status.reason}" if status.reason else "Slurm reports FAILED"
+    reason = (f"{step} used {used / 2**20:.0f} MiB, over its {limit / 2**20:.0f} MiB limit "
+              f"(slurmstepd OverMemoryKill; {reported})")
+    return status.model_copy(update={"state": "OUT_OF_MEMORY", "reason": reason})
+
 
 # squeue fields, one line per job (array elements expanded with -r); the comment is last
 # because it is the only field another user could fill with the separator.

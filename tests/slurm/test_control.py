@@ -83,6 +83,33 @@ def test_time_limit_is_surfaced_as_timeout_with_reason(workdir, sshd, slurm):
         assert info.value.state == "TIMEOUT" and "time limit" in str(info.value)
 
 
+def test_memory_beyond_the_request_ends_out_of_memory(cluster):
+    """The test cluster enforces memory without cgroups (JobAcctGatherParams=OverMemoryKill,
+    sampled every second): slurmstepd kills a job whose processes use more than it requested.
+    Slurm 22.05 itself reports such a job FAILED (JobLaunchFailure, signal 9) like any SIGKILL;
+    slurmstepd's line in the job's stderr is what makes it OUT_OF_MEMORY, naming both."""
+    job = cluster.submit(SlurmJob(name="greedy", memory="64M",
+                                  script='python3 -c "b = bytearray(400*1024*1024); import time; time.sleep(5)"; echo survived'))
+    [result] = cluster.wait(job, timeout=60)
+    assert result.status.state == "OUT_OF_MEMORY", result.status
+    assert "survived" not in result.stdout  # the whole step was killed, not just python3
+    assert f"StepId={job.job_id}.batch exceeded memory limit" in result.stderr
+    assert f"StepId={job.job_id}.batch used" in result.status.reason and "over its 64 MiB limit" in result.status.reason
+    assert "Slurm reports FAILED" in result.status.reason
+    with pytest.raises(JobFailed) as info:
+        result.raise_for_state()
+    assert info.value.state == "OUT_OF_MEMORY"
+    assert f"Slurm job {job.job_id} ended OUT_OF_MEMORY: the job used more memory than it requested and was killed" in str(info.value)
+
+
+def test_a_plain_sigkill_is_not_mistaken_for_out_of_memory(workdir, slurm):
+    """Slurm reports a batch script killed by any SIGKILL exactly like a memory kill (FAILED,
+    JobLaunchFailure, 0:9): without slurmstepd's line it stays FAILED."""
+    control = SlurmController(CommandBackend(LocalRunner()), workdir)
+    [result] = control.wait(control.submit(SlurmJob(name="killed", script="echo exceeded memory limit >&2; kill -9 $PPID")), timeout=60)
+    assert result.status.state == "FAILED" and result.status.reason == "JobLaunchFailure"
+
+
 def test_cancel_removes_a_running_job(cluster):
     job = cluster.submit(SlurmJob(name="to-cancel", script="sleep 300"))
     control = cluster.controller()

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from lume_prefect.slurm.job import SlurmJob, render_script
-from lume_prefect.slurm.states import JobStatus, parse_rest_jobs, parse_squeue
+from lume_prefect.slurm.states import JobStatus, memory_kill, parse_rest_jobs, parse_squeue
 
 pytestmark = pytest.mark.unit
 
@@ -153,6 +153,23 @@ def test_parse_squeue_and_rest_output():
                                       "state_reason": "NonZeroExitCode", "exit_code": 3 << 8, "name": "n", "comment": ""}]})
     assert rest["5"].exit_code == 3 and not rest["5"].succeeded
     assert JobStatus(job_id="1", state="COMPLETED").succeeded
+
+
+def test_a_memory_kill_by_slurmstepd_becomes_out_of_memory():
+    """Slurm 22.05's own report of an OverMemoryKill is FAILED/JobLaunchFailure/0:9; the stderr
+    line slurmstepd writes (here a real one from the test cluster) is what tells it apart."""
+    stderr = ("slurmstepd-localhost: error: StepId=2041.batch exceeded memory limit (436264960 > 67108864), being killed\n"
+              "slurmstepd-localhost: error: Exceeded job memory limit\n"
+              "slurmstepd-localhost: error: *** JOB 2041 ON localhost CANCELLED AT 2026-11-25T15:29:04 ***\n")
+    failed = JobStatus(job_id="2041", state="FAILED", reason="JobLaunchFailure")
+    oom = memory_kill(failed, stderr)
+    assert oom.state == "OUT_OF_MEMORY"
+    assert oom.reason == "StepId=2041.batch used 416 MiB, over its 64 MiB limit (slurmstepd OverMemoryKill; Slurm reports FAILED, JobLaunchFailure)"
+    assert oom.explanation().startswith("Slurm job 2041 ended OUT_OF_MEMORY: the job used more memory than it requested and was killed; ")
+    assert memory_kill(failed, "Killed\n") == failed  # any other SIGKILL stays FAILED
+    assert memory_kill(failed, None) == failed
+    cancelled = JobStatus(job_id="2041", state="CANCELLED")
+    assert memory_kill(cancelled, stderr) == cancelled
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,8 @@ from prefect import flow
 
 
 @flow
-def sleepy(seconds: float = 0.0, gate: str = "") -> str:
+def sleepy(seconds: float = 0.0, gate: str = "", hog_mb: int = 0) -> str:
+    hog = bytearray(hog_mb * 1024 * 1024)  # zero-filled, so all of it is resident
     time.sleep(seconds)
     deadline = time.monotonic() + 300
     while gate and not os.path.exists(gate) and time.monotonic() < deadline:  # held until the test opens the gate
@@ -195,6 +196,16 @@ def test_time_limit_crashes_the_run_with_the_slurm_reason(pool):
     run = wait_for(pool, run_id, final, 150, "final")
     assert run.state.is_crashed() or run.state.is_failed()
     assert "TIMEOUT" in run.state.message and "time limit" in run.state.message
+
+
+def test_memory_beyond_the_request_crashes_the_run_with_the_slurm_reason(pool):
+    run_id = start_run(pool, job_variables={"memory": "400M"}, hog_mb=1500, seconds=60)
+    run = wait_for(pool, run_id, final, 90, "final")
+    job_id = run.infrastructure_pid.split("@")[0]
+    assert run.state.is_crashed(), run.state
+    assert f"Slurm job {job_id} ended OUT_OF_MEMORY: the job used more memory than it requested and was killed" in run.state.message
+    assert f"StepId={job_id}.batch used" in run.state.message and "over its 400 MiB limit" in run.state.message
+    assert "Slurm reports FAILED" in run.state.message
 
 
 def test_cancel_from_prefect_removes_the_slurm_job(pool):
