@@ -44,9 +44,28 @@ SUPPORTED = (
 )
 
 _PLAIN = (str, bool, type(None))
+_isfinite = math.isfinite
 
 
 # ---- encoding for storage ------------------------------------------------------
+#
+# Encoding and keying run for every Result, so both are written for speed: plain values are
+# handled inline in the loops over dicts and lists (no call per value), and no path string is
+# built while walking the values. A value that cannot be stored raises ``_Invalid`` where it
+# is found; each enclosing dict and list adds its part of the path (".name", "[i]") while the
+# error travels up, and the public functions raise InvalidResultValue with the whole path.
+
+
+class _Invalid(Exception):
+    """A value that cannot be stored or keyed, with its path gathered on the way up."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+        self.parts: list[str] = []  # innermost first
+
+    def at(self, field: str) -> InvalidResultValue:
+        return InvalidResultValue(field + "".join(reversed(self.parts)), self.message)
 
 
 def encode_values(values: Any, field: str, blobs: list[bytes], *, allow_nonfinite: bool) -> dict[str, Any]:
@@ -56,76 +75,114 @@ def encode_values(values: Any, field: str, blobs: list[bytes], *, allow_nonfinit
     """
     if type(values) is not dict:
         raise InvalidResultValue(field, f"must be a dict of names to values, got {type(values).__name__}")
-    return _encode_dict(values, field, blobs, allow_nonfinite)
+    try:
+        return _encode_dict(values, blobs, allow_nonfinite)
+    except _Invalid as error:
+        raise error.at(field) from error.__cause__
 
 
-def _encode_dict(values: dict, path: str, blobs: list[bytes], allow_nonfinite: bool) -> dict[str, Any]:
-    return {_check_name(k, path): _encode(v, f"{path}.{k}", blobs, allow_nonfinite) for k, v in values.items()}
+def _encode_dict(values: dict, blobs: list[bytes], allow_nonfinite: bool) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    name: Any = None
+    try:
+        for name, value in values.items():
+            if type(name) is not str or not name or "." in name or name[0] == "$" or name == TAG:
+                _check_name(name)
+            kind = type(value)
+            if kind is str or kind is bool or value is None:
+                tree[name] = value
+            elif kind is float and _isfinite(value):
+                tree[name] = value
+            elif kind is int and INT64_MIN <= value <= INT64_MAX:
+                tree[name] = value
+            else:
+                tree[name] = _encode(value, blobs, allow_nonfinite)
+    except _Invalid as error:
+        if type(name) is str:  # else the error is about the key itself: the path is this dict's
+            error.parts.append(f".{name}")
+        raise
+    return tree
 
 
-def _check_name(name: Any, path: str) -> str:
+def _encode_list(values: list | tuple, blobs: list[bytes], allow_nonfinite: bool) -> list[Any]:
+    items: list[Any] = []
+    append = items.append
+    try:
+        for value in values:
+            kind = type(value)
+            if kind is float and _isfinite(value):
+                append(value)
+            elif kind is str or kind is bool or value is None:
+                append(value)
+            elif kind is int and INT64_MIN <= value <= INT64_MAX:
+                append(value)
+            else:
+                append(_encode(value, blobs, allow_nonfinite))
+    except _Invalid as error:
+        error.parts.append(f"[{len(items)}]")  # the items before the bad one are done
+        raise
+    return items
+
+
+def _check_name(name: Any) -> None:
     if type(name) is not str:
-        raise InvalidResultValue(path, f"dict keys must be str, got {type(name).__name__} {name!r}")
+        raise _Invalid(f"dict keys must be str, got {type(name).__name__} {name!r}")
     if not name or "." in name or name.startswith("$") or name == TAG:
-        raise InvalidResultValue(
-            f"{path}.{name}", "names must be non-empty, contain no '.', not start with '$' and not be '__lume__'"
-        )
-    return name
+        raise _Invalid("names must be non-empty, contain no '.', not start with '$' and not be '__lume__'")
 
 
-def _encode(value: Any, path: str, blobs: list[bytes], allow_nonfinite: bool) -> Any:
+def _encode(value: Any, blobs: list[bytes], allow_nonfinite: bool) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
     if kind is int:
-        return _check_int(value, path)
+        return _check_int(value)
     if kind is float:
-        return value if math.isfinite(value) else _nonfinite(value, path, allow_nonfinite)
+        return value if _isfinite(value) else _nonfinite(value, allow_nonfinite)
     if kind is dict:
-        return _encode_dict(value, path, blobs, allow_nonfinite)
+        return _encode_dict(value, blobs, allow_nonfinite)
     if kind is list:
-        return [_encode(v, f"{path}[{i}]", blobs, allow_nonfinite) for i, v in enumerate(value)]
+        return _encode_list(value, blobs, allow_nonfinite)
     if kind is tuple:
-        return {TAG: "tuple", "items": [_encode(v, f"{path}[{i}]", blobs, allow_nonfinite) for i, v in enumerate(value)]}
+        return {TAG: "tuple", "items": _encode_list(value, blobs, allow_nonfinite)}
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(value, numpy.ndarray):
-            return {TAG: "ndarray", "blob": _add(blobs, _npy_bytes(value, path))}
+            return {TAG: "ndarray", "blob": _add(blobs, _npy_bytes(value))}
         if isinstance(value, numpy.generic):
-            return _encode_numpy_scalar(value, path, blobs, allow_nonfinite)
+            return _encode_numpy_scalar(value, blobs, allow_nonfinite)
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(value, pandas.DataFrame):
-        return {TAG: "dataframe", "blob": _add(blobs, _parquet_bytes(value, path))}
-    raise InvalidResultValue(path, f"cannot store {_describe(value)}; supported: {SUPPORTED}")
+        return {TAG: "dataframe", "blob": _add(blobs, _parquet_bytes(value))}
+    raise _Invalid(f"cannot store {_describe(value)}; supported: {SUPPORTED}")
 
 
-def _check_int(value: int, path: str) -> int:
+def _check_int(value: int) -> int:
     if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidResultValue(path, f"integer {value} does not fit in 64 bits; store it as a str or float")
+        raise _Invalid(f"integer {value} does not fit in 64 bits; store it as a str or float")
     return value
 
 
-def _nonfinite(value: float, path: str, allow: bool) -> Any:
+def _nonfinite(value: float, allow: bool) -> Any:
     if not allow:
-        raise InvalidResultValue(
-            path,
+        raise _Invalid(
             f"{value!r} is not allowed in inputs (NaN != NaN, so such a run could never be found "
             "again by its key); NaN and infinities are allowed in outputs and inside arrays",
         )
     return {TAG: "float", "value": repr(value)}
 
 
-def _encode_numpy_scalar(value: Any, path: str, blobs: list[bytes], allow_nonfinite: bool) -> Any:
+def _encode_numpy_scalar(value: Any, blobs: list[bytes], allow_nonfinite: bool) -> Any:
     dtype = value.dtype
     if dtype.kind in "biuf":  # plain numbers stay numbers in the tree, so queries find them
         item = value.item()
         if dtype.kind == "f" and not math.isfinite(item):
-            _nonfinite(item, path, allow_nonfinite)
+            _nonfinite(item, allow_nonfinite)
             item = repr(item)
         return {TAG: "scalar", "dtype": dtype.str, "value": item}
     import numpy
 
-    return {TAG: "scalar", "dtype": dtype.str, "blob": _add(blobs, _npy_bytes(numpy.asarray(value), path))}
+    return {TAG: "scalar", "dtype": dtype.str, "blob": _add(blobs, _npy_bytes(numpy.asarray(value)))}
 
 
 def _add(blobs: list[bytes], data: bytes) -> int:
@@ -133,25 +190,25 @@ def _add(blobs: list[bytes], data: bytes) -> int:
     return len(blobs) - 1
 
 
-def _npy_bytes(array: Any, path: str) -> bytes:
+def _npy_bytes(array: Any) -> bytes:
     import numpy
 
     if array.dtype.hasobject:
-        raise InvalidResultValue(path, f"cannot store a NumPy array of dtype {array.dtype} (Python objects); use a numeric, bool or string dtype")
+        raise _Invalid(f"cannot store a NumPy array of dtype {array.dtype} (Python objects); use a numeric, bool or string dtype")
     buffer = io.BytesIO()
     numpy.lib.format.write_array(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
-def _parquet_bytes(frame: Any, path: str) -> bytes:
+def _parquet_bytes(frame: Any) -> bytes:
     bad = [c for c in frame.columns if not isinstance(c, str)]
     if bad:
-        raise InvalidResultValue(path, f"DataFrame column names must be str, got {bad[0]!r}")
+        raise _Invalid(f"DataFrame column names must be str, got {bad[0]!r}")
     buffer = io.BytesIO()
     try:
         frame.to_parquet(buffer, engine="pyarrow", index=True)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for unstorable columns
-        raise InvalidResultValue(path, f"DataFrame cannot be stored as Parquet: {exc}") from exc
+        raise _Invalid(f"DataFrame cannot be stored as Parquet: {exc}") from exc
     return buffer.getvalue()
 
 
@@ -231,99 +288,205 @@ def unpack_blobs(data: bytes | None) -> list[bytes]:
 
 
 # ---- the key ------------------------------------------------------------------------
+#
+# The canonical encoding is gathered as a list of byte strings and hashed in one piece (the
+# same bytes as feeding them one by one, so the same digest); array data of at least
+# _LARGE bytes goes to the hash at once instead, so it is never copied again.
+
+_PACK_Q = struct.Struct("<Q").pack
+_LARGE = 1 << 16
+# a tag and the 8-byte length that follows it, for the short lengths almost every value has
+_STR_PREFIX = [b"S" + _PACK_Q(n) for n in range(256)]
+_INT_PREFIX = [b"I" + _PACK_Q(n) for n in range(256)]
+_REAL_PREFIX = [b"R" + _PACK_Q(n) for n in range(256)]
+# the encoded form of dict keys, model names and versions, which recur in every key
+_NAME_CACHE: dict[str, bytes] = {}
+_NAME_CACHE_SIZE = 4096
+
+
+class _KeyBytes(list):
+    """The canonical bytes of a key so far; ``digest`` holds what was hashed early."""
+
+    digest: Any = None
+
+    def feed_large(self, data: bytes) -> None:
+        if self.digest is None:
+            self.digest = hashlib.sha256()
+        self.digest.update(b"".join(self))
+        self.clear()
+        self.digest.update(data)
+
+    def hexdigest(self) -> str:
+        if self.digest is None:
+            return hashlib.sha256(b"".join(self)).hexdigest()
+        self.digest.update(b"".join(self))
+        return self.digest.hexdigest()
 
 
 def result_key(model: str, version: str, inputs: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical encoding of (model, version, inputs); see the module doc."""
-    digest = hashlib.sha256(KEY_SCHEME)
-    _feed_str(digest, model)
-    _feed_str(digest, version)
-    _feed(digest, inputs, "inputs")
-    return digest.hexdigest()
+    out = _KeyBytes((KEY_SCHEME, _key_name(model), _key_name(version)))
+    try:
+        _key(out, inputs)
+    except _Invalid as error:
+        raise error.at("inputs") from error.__cause__
+    return out.hexdigest()
 
 
-def _feed_bytes(digest: Any, tag: bytes, data: bytes) -> None:
-    digest.update(tag + struct.pack("<Q", len(data)))
-    digest.update(data)
+def _key_str(out: list[bytes], text: str) -> None:
+    data = text.encode("utf-8")
+    size = len(data)
+    out.append(_STR_PREFIX[size] if size < 256 else b"S" + _PACK_Q(size))
+    out.append(data)
 
 
-def _feed_str(digest: Any, text: str) -> None:
-    _feed_bytes(digest, b"S", text.encode("utf-8"))
+def _key_name(text: str) -> bytes:
+    """What _key_str adds for ``text``, in one piece; remembered for (a bounded number of) str."""
+    exact = type(text) is str
+    if exact:
+        encoded = _NAME_CACHE.get(text)
+        if encoded is not None:
+            return encoded
+    data = text.encode("utf-8")
+    size = len(data)
+    encoded = (_STR_PREFIX[size] if size < 256 else b"S" + _PACK_Q(size)) + data
+    if exact and len(_NAME_CACHE) < _NAME_CACHE_SIZE:
+        _NAME_CACHE[text] = encoded
+    return encoded
 
 
-def _feed_number(digest: Any, value: float | int) -> None:
+def _key_number(out: list[bytes], value: float | int) -> None:
     if isinstance(value, float):
         if value.is_integer():
             value = int(value)
         else:
-            _feed_bytes(digest, b"R", repr(value).encode("ascii"))
+            data = repr(value).encode("ascii")
+            size = len(data)
+            out.append(_REAL_PREFIX[size] if size < 256 else b"R" + _PACK_Q(size))
+            out.append(data)
             return
-    _feed_bytes(digest, b"I", str(value).encode("ascii"))
+    data = str(value).encode("ascii")
+    size = len(data)
+    out.append(_INT_PREFIX[size] if size < 256 else b"I" + _PACK_Q(size))
+    out.append(data)
 
 
-def _feed(digest: Any, value: Any, path: str) -> None:
+def _key(out: list[bytes], value: Any) -> None:
     kind = type(value)
     if value is None:
-        digest.update(b"N")
+        out.append(b"N")
     elif kind is bool:
-        digest.update(b"T" if value else b"F")
+        out.append(b"T" if value else b"F")
     elif kind is str:
-        _feed_str(digest, value)
+        _key_str(out, value)
     elif kind is int or kind is float:
-        _feed_number(digest, value)
+        _key_number(out, value)
     elif kind is dict:
-        digest.update(b"D" + struct.pack("<Q", len(value)))
-        for name in sorted(value):
-            _feed_str(digest, name)
-            _feed(digest, value[name], f"{path}.{name}")
+        _key_dict(out, value)
     elif kind is list or kind is tuple:
-        digest.update(b"L" + struct.pack("<Q", len(value)))
-        for i, item in enumerate(value):
-            _feed(digest, item, f"{path}[{i}]")
+        _key_list(out, value)
     else:
-        _feed_library_value(digest, value, path)
+        _key_library_value(out, value)
 
 
-def _feed_library_value(digest: Any, value: Any, path: str) -> None:
+def _key_dict(out: list[bytes], values: dict) -> None:
+    append = out.append
+    append(b"D" + _PACK_Q(len(values)))
+    name: Any = None
+    try:
+        for name in sorted(values):
+            append(_key_name(name))
+            value = values[name]
+            kind = type(value)
+            # the common cases of _key, inline (b"%d" and b"%r" are str() and repr() as ASCII)
+            if kind is str:
+                data = value.encode("utf-8")
+                size = len(data)
+                append(_STR_PREFIX[size] if size < 256 else b"S" + _PACK_Q(size))
+                append(data)
+            elif kind is int:
+                data = b"%d" % value
+                size = len(data)
+                append(_INT_PREFIX[size] if size < 256 else b"I" + _PACK_Q(size))
+                append(data)
+            elif kind is float and not value.is_integer():
+                data = b"%r" % value
+                size = len(data)
+                append(_REAL_PREFIX[size] if size < 256 else b"R" + _PACK_Q(size))
+                append(data)
+            else:
+                _key(out, value)
+    except _Invalid as error:
+        error.parts.append(f".{name}")
+        raise
+
+
+def _key_list(out: list[bytes], values: list | tuple) -> None:
+    out.append(b"L" + _PACK_Q(len(values)))
+    i = 0
+    try:
+        for i, item in enumerate(values):
+            _key(out, item)
+    except _Invalid as error:
+        error.parts.append(f"[{i}]")
+        raise
+
+
+def _key_library_value(out: _KeyBytes, value: Any) -> None:
     numpy = sys.modules.get("numpy")
     pandas = sys.modules.get("pandas")
     if numpy is not None and isinstance(value, numpy.generic):
         kind = value.dtype.kind
         if kind == "b":
-            _feed(digest, bool(value), path)
+            _key(out, bool(value))
         elif kind in "iuf":
-            _feed_number(digest, value.item())
+            _key_number(out, value.item())
         else:
-            _feed_array(digest, numpy.asarray(value))
+            _key_array(out, numpy.asarray(value))
     elif numpy is not None and isinstance(value, numpy.ndarray):
-        _feed_array(digest, value)
+        _key_array(out, value)
     elif pandas is not None and isinstance(value, pandas.DataFrame):
-        digest.update(b"P" + struct.pack("<Q", value.shape[1]))
+        out.append(b"P" + _PACK_Q(value.shape[1]))
         for i, name in enumerate(value.columns):
-            _feed_str(digest, str(name))
-            _feed_column(digest, value.iloc[:, i], f"{path}.{name}")
-        _feed_column(digest, value.index, f"{path}.index")
+            _key_str(out, str(name))
+            try:
+                _key_column(out, value.iloc[:, i])
+            except _Invalid as error:
+                error.parts.append(f".{name}")
+                raise
+        try:
+            _key_column(out, value.index)
+        except _Invalid as error:
+            error.parts.append(".index")
+            raise
     else:
-        raise InvalidResultValue(path, f"cannot key {_describe(value)}; supported: {SUPPORTED}")
+        raise _Invalid(f"cannot key {_describe(value)}; supported: {SUPPORTED}")
 
 
-def _feed_array(digest: Any, array: Any) -> None:
+def _key_array(out: _KeyBytes, array: Any) -> None:
     import numpy
 
     dtype = array.dtype if array.dtype.byteorder == "|" else array.dtype.newbyteorder("<")
     canonical = numpy.ascontiguousarray(array, dtype=dtype)
-    _feed_bytes(digest, b"A", dtype.str.encode("ascii"))
-    digest.update(struct.pack(f"<{1 + canonical.ndim}Q", canonical.ndim, *canonical.shape))
-    _feed_bytes(digest, b"B", canonical.tobytes())
+    dtype_name = dtype.str.encode("ascii")
+    out.append(b"A" + _PACK_Q(len(dtype_name)))
+    out.append(dtype_name)
+    out.append(struct.pack(f"<{1 + canonical.ndim}Q", canonical.ndim, *canonical.shape))
+    data = canonical.tobytes()
+    out.append(b"B" + _PACK_Q(len(data)))
+    if len(data) >= _LARGE:
+        out.feed_large(data)
+    else:
+        out.append(data)
 
 
-def _feed_column(digest: Any, column: Any, path: str) -> None:
+def _key_column(out: _KeyBytes, column: Any) -> None:
     """A Series or Index: its dtype, then its values (as an array when NumPy holds them)."""
     import numpy
 
-    _feed_str(digest, str(column.dtype))
+    _key_str(out, str(column.dtype))
     values = column.to_numpy()
     if isinstance(column.dtype, numpy.dtype) and not values.dtype.hasobject:
-        _feed_array(digest, values)
+        _key_array(out, values)
     else:
-        _feed(digest, values.tolist(), path)
+        _key(out, values.tolist())
