@@ -8,6 +8,7 @@ block and an artifact on the flow run page), runs the other version by number, r
 its stored result, and prints what it did.
 
 Run it twice: the second time every scan point is a cache hit and nothing is registered.
+``LUME_EXAMPLE_FRESH=1`` starts from an empty data directory; ``LUME_PREFECT_HOME`` moves it.
 """
 
 from __future__ import annotations
