@@ -102,9 +102,31 @@ class SlurmController:
         updates = {k: v for k, v in self.defaults.items() if getattr(job, k) is None}
         job = job.model_copy(update=updates) if updates else job
         job = SlurmJob.model_validate(job.model_dump())  # defaults are validated like user values
-        base = job.working_dir or self.working_dir
-        prefix = f"{base}/.lume-slurm/{job.name}-{uuid.uuid4().hex[:10]}"
+        prefix = f"{self.files_dir(job.working_dir)}/{job.name}-{uuid.uuid4().hex[:10]}"
         return job, prefix, render_script(job, prefix, self.setup)
+
+    def files_dir(self, working_dir: Optional[str] = None) -> str:
+        """Where jobs keep their scripts and ``.out``/``.err``/``.exit`` files."""
+        return f"{working_dir or self.working_dir}/.lume-slurm"
+
+    def find_job(self, job_id: str) -> Optional[SubmittedJob]:
+        """A job submitted into the working directory, rebuilt from its ``.out`` files (one per
+        element that started) so that it can be followed by id alone; None without output yet."""
+        files = self.backend.find_files(self.files_dir(), [f"*.{job_id}.out", f"*.{job_id}_*.out"])
+        if not files:
+            return None
+        prefixes: dict[str, list[str]] = {}
+        for path in files:
+            prefix, key = path[: -len(".out")].rsplit(".", 1)
+            prefixes.setdefault(prefix, []).append(key)
+        prefix, keys = sorted(prefixes.items())[0]
+        keys.sort(key=lambda k: [int(p) for p in k.split("_")])
+        name = prefix.rsplit("/", 1)[-1].rsplit("-", 1)[0]
+        return SubmittedJob(job_id=job_id, name=name, output_prefix=prefix, keys=keys)
+
+    def job_by_id(self, job_id: str) -> SubmittedJob:
+        """A job known only by its id (no files): Slurm's state, and nothing else, can be had."""
+        return SubmittedJob(job_id=job_id, name="", output_prefix=f"{self.files_dir()}/unknown-{job_id}", keys=[job_id])
 
     def submit(self, job: SlurmJob) -> SubmittedJob:
         """Submit ``job`` and start tracking it."""

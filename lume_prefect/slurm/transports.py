@@ -55,6 +55,10 @@ class SlurmBackend(abc.ABC):
         data = self.read_bytes(path)
         return None if data is None else data.decode(errors="replace")
 
+    @abc.abstractmethod
+    def find_files(self, directory: str, names: Sequence[str]) -> list[str]:
+        """Paths of the files directly in ``directory`` whose names match a glob of ``names``."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -75,6 +79,14 @@ class CommandRunner(abc.ABC):
     def write_bytes(self, path: str, data: bytes) -> None: ...
 
     def close(self) -> None: ...
+
+    def find(self, directory: str, names: Sequence[str]) -> list[str]:
+        """Paths of the files directly in ``directory`` whose names match a glob of ``names``."""
+        matches: list[str] = ["("]
+        for name in names:
+            matches += [*(["-o"] if len(matches) > 1 else []), "-name", name]
+        code, out, _ = self.run(["find", directory, "-maxdepth", "1", "-type", "f", *matches, ")"])
+        return sorted(line for line in out.splitlines() if line) if code == 0 else []
 
 
 class LocalRunner(CommandRunner):
@@ -247,6 +259,9 @@ class CommandBackend(SlurmBackend):
     def read_bytes(self, path: str) -> Optional[bytes]:
         return self.runner.read_bytes(path)
 
+    def find_files(self, directory: str, names: Sequence[str]) -> list[str]:
+        return self.runner.find(directory, names)
+
     def write_bytes(self, path: str, data: bytes) -> None:
         self.runner.write_bytes(path, data)
 
@@ -313,6 +328,9 @@ class RestBackend(SlurmBackend):
 
     def read_bytes(self, path: str) -> Optional[bytes]:
         return self._files.read_bytes(path)
+
+    def find_files(self, directory: str, names: Sequence[str]) -> list[str]:
+        return self._files.find(directory, names)
 
     def write_bytes(self, path: str, data: bytes) -> None:
         self._files.write_bytes(path, data)
@@ -431,6 +449,9 @@ class SubprocessBackend(SlurmBackend):
 
     def read_bytes(self, path: str) -> Optional[bytes]:
         return self._files.read_bytes(path)
+
+    def find_files(self, directory: str, names: Sequence[str]) -> list[str]:
+        return self._files.find(directory, names)
 
     def write_bytes(self, path: str, data: bytes) -> None:
         self._files.write_bytes(path, data)

@@ -349,3 +349,15 @@ def test_local_mode_has_the_same_job_control_without_slurm(workdir):
     assert cancelled.status.state == "CANCELLED"
     with pytest.raises(JobFailed, match="CANCELLED"):
         cancelled.raise_for_state()
+
+
+def test_a_job_is_found_again_by_its_id_from_another_process(make_cluster):
+    first = make_cluster()
+    job = first.submit(SlurmJob(name="found", array="0-2", time_limit="00:02:00", command=["true"]))
+    first.wait(job, progress=False)
+    other = make_cluster().controller()  # what a new process (the CLI) has: the id alone
+    found = other.find_job(job.job_id)
+    assert found is not None
+    assert (found.output_prefix, found.keys, found.name) == (job.output_prefix, job.keys, "found")
+    assert [r.status.state for r in other.wait(found, progress=False)] == ["COMPLETED"] * 3
+    assert other.find_job("999999999") is None
