@@ -1,0 +1,64 @@
+"""The error base of every lume-prefect service, and a wrapper for errors that cannot travel.
+
+An error raised in a Slurm job, a process pool, a Dask worker or a Prefect task is pickled on
+its way back to the caller. ``pickle`` rebuilds an exception by calling ``cls(*exc.args)``,
+and ``args`` holds the formatted message, not the constructor's arguments: any error class
+with its own ``__init__`` then arrives as a ``TypeError``. ``LumeError`` records the
+constructor's arguments so every subclass round-trips without writing ``__reduce__``.
+
+Standard library only: the job-side runner imports this.
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+
+class LumeError(Exception):
+    """Base class of every lume-prefect error; subclasses pickle with their own arguments."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> LumeError:
+        self = super().__new__(cls, *args)
+        self._init_args = (args, kwargs)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        args, kwargs = getattr(self, "_init_args", (self.args, {}))
+        state = {k: v for k, v in self.__dict__.items() if k != "_init_args"}
+        return (_rebuild, (type(self), args, kwargs), state or None)
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseException:
+    return cls(*args, **kwargs)
+
+
+class RemoteError(LumeError):
+    """An error raised elsewhere (a Slurm job, a worker process) whose own class could not be
+    sent back; it carries the original type's name, its message and its traceback text."""
+
+    def __init__(self, type_name: str, message: str, traceback_text: str = ""):
+        self.type_name, self.message, self.traceback_text = type_name, message, traceback_text
+        text = f"{type_name}: {message}" if message else type_name
+        if traceback_text:
+            text += f"\n\nRemote traceback:\n{traceback_text.rstrip()}"
+        super().__init__(text)
+
+
+def portable(
+    exc: BaseException,
+    dumps: Callable[[Any], bytes] = pickle.dumps,
+    loads: Callable[[bytes], Any] = pickle.loads,
+) -> BaseException:
+    """``exc`` if it survives a round trip through ``dumps``/``loads``, else a ``RemoteError``
+    with its type, message and traceback (the caller then still sees what went wrong)."""
+    try:
+        loads(dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any failure to round-trip means "send it as text"
+        kind = type(exc)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        text = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
+        return RemoteError(name, str(exc), text)
