@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from lume_prefect.core.errors import LumeError
 
-class PathOutsideRoot(ValueError):
+
+class FilesError(LumeError):
+    """Base class of the file service's errors."""
+
+
+class PathOutsideRoot(FilesError, ValueError):
     """A path resolves outside the root directory of a file block."""
 
     def __init__(self, path: str, root: str):
@@ -11,7 +17,7 @@ class PathOutsideRoot(ValueError):
         super().__init__(f"path {path!r} is outside the root {root!r}")
 
 
-class UnknownSerializer(ValueError):
+class UnknownSerializer(FilesError, ValueError):
     """No serializer is registered under a name, or for a file extension."""
 
     def __init__(self, what: str, known_names: list[str], known_extensions: list[str]):
@@ -23,7 +29,7 @@ class UnknownSerializer(ValueError):
         )
 
 
-class ChecksumMismatch(OSError):
+class ChecksumMismatch(FilesError, OSError):
     """A file no longer has the SHA-256 recorded in its FileRef."""
 
     def __init__(self, location: str, expected: str, actual: str):

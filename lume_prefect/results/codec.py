@@ -33,6 +33,7 @@ import struct
 import sys
 from typing import Any
 
+from lume_prefect.core.errors import LumeError
 from lume_prefect.results.errors import InvalidResultValue
 
 TAG = "__lume__"
@@ -56,7 +57,7 @@ _isfinite = math.isfinite
 # error travels up, and the public functions raise InvalidResultValue with the whole path.
 
 
-class _Invalid(Exception):
+class _Invalid(LumeError):
     """A value that cannot be stored or keyed, with its path gathered on the way up."""
 
     def __init__(self, message: str):

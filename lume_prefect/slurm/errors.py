@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from lume_prefect.core.errors import LumeError
 
-class SlurmError(RuntimeError):
+
+class SlurmError(LumeError, RuntimeError):
     """Base class of the Slurm service's errors."""
 
 
