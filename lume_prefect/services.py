@@ -15,8 +15,9 @@ from typing import Literal, Optional, Union
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from lume_prefect.files.blocks import DOCS_URL, LOGO_URL, LocalFiles, MountedFiles, S3Files
-from lume_prefect.home import data_dir
+from lume_prefect.core.blocks import docs_url, logo_url
+from lume_prefect.core.paths import data_dir
+from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files
 from lume_prefect.registry.blocks import ModelRegistry
 from lume_prefect.results.blocks import MongoResults, SQLResults
 from lume_prefect.slurm.blocks import SlurmCluster
@@ -47,8 +48,8 @@ class LumeServices(Block):
     _block_type_name = "LUME Services"
     _block_type_slug = "lume-services"
     _description = "The file system, model registry, results store and Slurm cluster of one environment (local, dev, prod)."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = docs_url("models-the-contract-running-cache-revert-reproduce-pipelines")
+    _logo_url = logo_url("filesystem")
 
     # Unions of the concrete types: Prefect cannot nest an abstract block type.
     files: Union[LocalFiles, MountedFiles, S3Files] = Field(description="Where model inputs and outputs are stored.")

@@ -11,53 +11,39 @@ convention); the explicit async twin is the same name with an ``a`` prefix.
 from __future__ import annotations
 
 import abc
-import functools
 import os
 from pathlib import Path
-from typing import IO, Any, Callable, Optional, TypeVar
+from typing import IO, Any, Optional
 
-from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.filesystems import WritableDeploymentStorage, WritableFileSystem
-from prefect.utilities.asyncutils import run_sync_in_worker_thread
 from prefect.utilities.filesystem import filter_files
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
+
+from lume_prefect.core.blocks import ServiceBlock, docs_url, logo_url, sync_or_async
 
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.files.rooted import LocalRootedFiles, RootedFiles, S3RootedFiles
 
-T = TypeVar("T")
 # Upload part size: bounds the memory of a streamed upload (one part is buffered at a time).
 S3_PART_SIZE = 8 * 1024 * 1024
-DOCS_URL = "https://github.com/lume-prefect/lume-prefect#file-service"
-LOGO_URL = "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/filesystem.png"
+DOCS = docs_url("file-service")
+LOGO = logo_url("filesystem")
 
 
-def sync_or_async(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run ``fn`` directly in sync code; in async code return an awaitable that runs it
-    in a worker thread, so file I/O never blocks the event loop."""
-
-    @functools.wraps(fn)
-    async def in_thread(self: Any, *args: Any, **kwargs: Any) -> T:
-        return await run_sync_in_worker_thread(fn, self, *args, **kwargs)
-
-    in_thread.__name__ = in_thread.__qualname__ = f"a{fn.__name__}"
-    return async_dispatch(in_thread)(fn)
-
-
-class FileBlock(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
-    """What the three file blocks share: the file API over a ``RootedFiles``."""
-
-    _files: Optional[RootedFiles] = PrivateAttr(None)
+class FileBlock(WritableFileSystem, WritableDeploymentStorage, ServiceBlock, abc.ABC):
+    """What the three file blocks share: the file API over a ``RootedFiles`` (built once per
+    configuration per process)."""
 
     # ---- configuration hooks ----------------------------------------------
 
     @abc.abstractmethod
     def _build_files(self) -> RootedFiles: ...
 
+    def _build(self) -> RootedFiles:
+        return self._build_files()
+
     def _rooted(self) -> RootedFiles:
-        if self._files is None:
-            self._files = self._build_files()
-        return self._files
+        return self._domain()
 
     def _label(self) -> str:
         if self._block_document_name and not self._is_anonymous:
@@ -205,8 +191,8 @@ class LocalFiles(FileBlock):
     _block_type_name = "LUME Local Files"
     _block_type_slug = "lume-local-files"
     _description = "Model inputs and outputs in a directory on this machine, with serializers, checksums and atomic writes."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     basepath: str = Field(
         description="Root directory of the files. Relative paths given to the block are resolved under it; nothing outside it can be reached.",
@@ -252,8 +238,8 @@ class MountedFiles(FileBlock):
     _block_type_name = "LUME Mounted Files"
     _block_type_slug = "lume-mounted-files"
     _description = "A host directory also mounted into containers or batch jobs at another path; maps paths both ways."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     host_path: str = Field(description="Absolute path of the directory on the host.", examples=["/scratch/lume"])
     mount_path: str = Field(
@@ -326,8 +312,8 @@ class S3Files(FileBlock):
     _block_type_name = "LUME S3 Files"
     _block_type_slug = "lume-s3-files"
     _description = "Model inputs and outputs in an S3 or S3-compatible bucket (AWS, MinIO, Ceph), streamed in chunks."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     bucket: str = Field(description="Bucket name.", examples=["lume-data"])
     prefix: str = Field(default="", description="Key prefix under which all paths of this block live.", examples=["runs"])

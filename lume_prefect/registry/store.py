@@ -13,8 +13,9 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.paths import sqlite_url
+from lume_prefect.core.sql import sql_engine
 from lume_prefect.registry import migrate, validation
-from lume_prefect.registry.engines import default_registry_url, registry_engine
 from lume_prefect.registry.errors import (
     AliasNotFound,
     ModelExists,
@@ -79,7 +80,7 @@ class SQLRegistry:
     """
 
     def __init__(self, url: str | sa.URL | None = None):
-        self._entry = registry_engine(url or default_registry_url())
+        self._entry = sql_engine(url or sqlite_url("registry.db"))
 
     @property
     def engine(self) -> sa.Engine:
@@ -94,16 +95,16 @@ class SQLRegistry:
 
     def _ready(self) -> None:
         entry = self._entry
-        if not entry.schema_checked:
-            with entry.lock:
-                if not entry.schema_checked:
-                    migrate.check_schema(entry.writer, entry.label)
-                    entry.schema_checked = True
+        if migrate.VERSION_TABLE not in entry.checked:
+            entry.ensure(migrate.MIGRATIONS, lambda e: migrate.check_schema(e.writer, e.label))
 
     def upgrade(self, revision: str = "head") -> tuple[Optional[str], str]:
         """Migrate the database to the latest schema (or ``revision``); returns (before, after)."""
         result = migrate.upgrade(self._entry.writer, revision)
-        self._entry.schema_checked = result[1] == migrate.head_revision()
+        if result[1] == migrate.head_revision():
+            self._entry.checked.add(migrate.VERSION_TABLE)
+        else:
+            self._entry.checked.discard(migrate.VERSION_TABLE)
         return result
 
     def schema_revision(self) -> tuple[Optional[str], str]:

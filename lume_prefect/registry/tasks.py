@@ -1,7 +1,7 @@
 """Prefect tasks of the model registry: ``get_live_version``, ``register_version``, ``promote_version``.
 
-They take a ``ModelRegistry`` block or the name of a saved one (None: the default local
-registry), so a flow's parameters stay plain strings. None is cached: the live version
+They take a ``ModelRegistry`` block, the name of a saved one (so a flow's parameters stay
+plain strings), or None: the current services' registry (``$LUME_SERVICES``, else ``local``). None is cached: the live version
 changes between runs, and registering is a side effect. Changes are recorded as made by
 the OS user via the flow run.
 """
@@ -13,6 +13,7 @@ from typing import Any, Optional
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from lume_prefect.core.resolve import resolve
 from lume_prefect.registry.blocks import ModelRegistry
 from lume_prefect.registry.records import AliasChange, ModelVersion
 from lume_prefect.registry.schema import NAME_LENGTH
@@ -20,15 +21,9 @@ from lume_prefect.registry.validation import who
 
 
 def resolve_registry(registry: ModelRegistry | str | None = None) -> ModelRegistry:
-    """A ModelRegistry block, the saved one named ``registry``, or (None) the default local one."""
-    if registry is None:
-        return ModelRegistry()
-    if isinstance(registry, ModelRegistry):
-        return registry
-    if not isinstance(registry, str) or not registry:
-        raise TypeError(f"registry must be a ModelRegistry block or a saved block's name, got {registry!r}")
-    name = registry.split("/", 1)[1] if registry.startswith(ModelRegistry.get_block_type_slug() + "/") else registry
-    return ModelRegistry.load(name, _sync=True)
+    """A ModelRegistry block, the saved one named ``registry``, or (None) the current services'
+    registry (see ``lume_prefect.core.resolve``)."""
+    return resolve(registry, "registry")
 
 
 def _changed_by() -> str:

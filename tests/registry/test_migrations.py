@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from lume_prefect.registry import SchemaOutdated, SQLRegistry, UnknownSchema, migrate
-from lume_prefect.registry.engines import create_registry_engine, dispose_engines
+from lume_prefect.core.sql import create_engine, dispose_engines
 from lume_prefect.registry.schema import Base
 
 
@@ -35,7 +35,7 @@ def test_migrations_build_exactly_the_orm_schema(registry):
 
 def _fill_first_revision(url: str) -> None:
     """Rows written by a lume-prefect that shipped only revision 0001, in its own SQL."""
-    engine = create_registry_engine(url)
+    engine = create_engine(url)
     assert migrate.upgrade(engine, "0001") == (None, "0001")
     when = {"when": datetime(2025, 1, 2, 3, 4, 5)}  # naive UTC, as the registry stores times
     with engine.begin() as conn:

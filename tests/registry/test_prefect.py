@@ -25,7 +25,7 @@ from lume_prefect.registry import (
     promote_version,
     register_version,
 )
-from lume_prefect.registry.engines import create_registry_engine
+from lume_prefect.core.sql import create_engine
 from tests.components import venv_script
 from tests.databases import fresh_database
 
@@ -191,7 +191,7 @@ def test_models_cli_errors_are_one_clear_line(saved_registry, capsys):
 
 def test_cli_processes_upgrade_an_old_database_through_a_saved_block(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_registry_engine(url)
+    engine = create_engine(url)
     migrate.upgrade(engine, "0001")  # as left by a release that shipped only the first revision
     engine.dispose()
     name = unique("old-registry")
