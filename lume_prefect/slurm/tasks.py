@@ -18,19 +18,17 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
+from lume_prefect.core.resolve import resolve
 from lume_prefect.slurm.blocks import SlurmCluster
 from lume_prefect.slurm.control import JobResult, ProgressCallback, SubmittedJob
 from lume_prefect.slurm.errors import JobFailed, RemoteTaskError
 from lume_prefect.slurm.job import SlurmJob
 
 
-def resolve_cluster(cluster: SlurmCluster | str) -> SlurmCluster:
-    """A SlurmCluster, or the saved one of that name."""
-    if isinstance(cluster, SlurmCluster):
-        return cluster
-    if not isinstance(cluster, str) or not cluster:
-        raise TypeError(f"cluster must be a SlurmCluster or a saved block's name, got {cluster!r}")
-    return SlurmCluster.load(cluster.removeprefix("lume-slurm-cluster/"), _sync=True)
+def resolve_cluster(cluster: SlurmCluster | str | None = None) -> SlurmCluster:
+    """A SlurmCluster, the saved one of that name, or (None) the current services' cluster
+    (see ``lume_prefect.core.resolve``)."""
+    return resolve(cluster, "slurm")
 
 
 def _job_from(job: SlurmJob | dict[str, Any] | None, **program: Any) -> SlurmJob:
