@@ -12,10 +12,10 @@ app = App(name="files", help="List, copy and delete files through a saved file b
 
 
 def _block(name: str):
-    from lume_prefect.files import resolve_file_block
+    from lume_prefect.core.resolve import resolve
 
     try:
-        return resolve_file_block(name)
+        return resolve(name, "files")
     except (ValueError, TypeError) as exc:
         fail(str(exc))
 

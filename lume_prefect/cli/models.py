@@ -1,7 +1,8 @@
 """``lume-prefect models``: browse the model registry, register versions, promote and revert.
 
 The registry is the saved ``ModelRegistry`` block named by ``--registry`` (or
-``$LUME_PREFECT_REGISTRY``); without either, the default local SQLite registry.
+``$LUME_PREFECT_REGISTRY``); without either, the registry of the current services
+(``$LUME_SERVICES``, else ``local``): the rule of ``lume_prefect.core.resolve``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ Registry = Annotated[
     Parameter(
         name="--registry",
         env_var="LUME_PREFECT_REGISTRY",
-        help="Name of a saved ModelRegistry block (default: the local SQLite registry).",
+        help="Name of a saved ModelRegistry block (default: the registry of $LUME_SERVICES, else of the local services).",
     ),
 ]
 Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
@@ -29,10 +30,10 @@ Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON in
 
 def open_registry(name: Optional[str]):  # type: ignore[no-untyped-def]
     """The ModelRegistry block to use; a missing block is a clean error, not a traceback."""
-    from lume_prefect.registry.tasks import resolve_registry
+    from lume_prefect.core.resolve import resolve
 
     try:
-        return resolve_registry(name)
+        return resolve(name, "registry")
     except (ValueError, TypeError) as exc:
         fail(f"cannot load registry block {name!r}: {exc}")
 

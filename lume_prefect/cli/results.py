@@ -2,7 +2,8 @@
 
 The store is a saved results block (``--store NAME``), a SQL URL (``--url`` or the
 ``LUME_RESULTS_URL`` environment variable, which keeps a password out of the process list),
-or the block named by ``LUME_RESULTS_STORE``.
+else the block named by ``LUME_RESULTS_STORE``, else the current services' results store
+(``LUME_SERVICES``, else ``local``): the rule of ``lume_prefect.core.resolve``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Selection:
         except (ValueError, TypeError) as exc:
             fail(str(exc))
         if store is None:
-            fail(f"no results store: pass --store NAME or --url URL, or set LUME_RESULTS_STORE or {RESULTS_URL_ENV}")
+            fail(f"no results store: LUME_RESULTS_STORE is 'none'; pass --store NAME or --url URL (or set {RESULTS_URL_ENV})")
         return store
 
     def query(self) -> dict[str, Any]:

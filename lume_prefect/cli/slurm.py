@@ -28,10 +28,10 @@ _JOB_ID = re.compile(r"[0-9]+")
 
 
 def _cluster(name: str):
-    from lume_prefect.slurm import SlurmCluster
+    from lume_prefect.core.resolve import resolve
 
     try:
-        return SlurmCluster.load(name)
+        return resolve(name, "slurm")
     except Exception as exc:  # unknown block, wrong type, unreachable API
         fail(f"cannot load SlurmCluster block {name!r}: {_message(exc)}")
 
@@ -137,6 +137,7 @@ def status(cluster: str, *job_ids: str, json: bool = False) -> None:
 @app.command(name="wait")
 def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bool = False) -> None:
     """Wait until JOB_ID ends; print its final state(s). Exit code 0 if every element COMPLETED, else 1."""
+    from lume_prefect.slurm.control import NOT_LISTED
     from lume_prefect.slurm.errors import SlurmError
 
     _check_ids([job_id])
@@ -150,7 +151,7 @@ def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bo
             placeholder = control.job_by_id(job_id)
             [current] = control.status(placeholder)
             control.forget(placeholder)
-            if current.reason == "not yet listed by Slurm":
+            if current.reason == NOT_LISTED:
                 fail(f"job {job_id} is unknown to Slurm and has no output under {block.working_dir} (a pending array job shows once its elements start)")
             job = control.find_job(job_id)
             if job is None and current.is_final:

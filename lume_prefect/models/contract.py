@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lume_prefect.core.names import MODEL_NAME_PATTERN, MODEL_NAME_RULE
 from lume_prefect.models.errors import InvalidInput, InvalidOutput
 
 VariableType = Literal["float", "int", "bool", "str", "array", "dict", "file", "any"]
@@ -156,7 +157,7 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Model name (also the Prefect flow name).")
+    name: str = Field(pattern=MODEL_NAME_PATTERN, description="Model name (also the Prefect flow name): " + MODEL_NAME_RULE[4:] + ".")
     version: str = Field(min_length=1, description="PEP 440 version of this code.")
     description: str = Field(default="", description="What the model computes.")
     inputs: list[Variable] = Field(default_factory=list, description="Inputs, in order.")

@@ -18,7 +18,8 @@ from typing import Any, Optional
 
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import SourceConflict
-from lume_prefect.services import SERVICES_ENV, LumeServices, load_services, services_name
+from lume_prefect.core.resolve import resolve
+from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
 
 IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", "node_modules"}
 
@@ -98,7 +99,7 @@ def register_model_version(entrypoint: str, source: str = ".", *, services: Lume
     """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
     from lume_prefect.models.run import load_model_flow
 
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     resolved = str(Path(source).resolve())
     return register_spec(env, _spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
 
@@ -137,7 +138,7 @@ def deploy_model(
     from prefect.flows import Flow
     from prefect.utilities.collections import get_from_dict
 
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
     # _sync=True: these Prefect methods return coroutines when called inside an event loop

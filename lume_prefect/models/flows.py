@@ -7,46 +7,23 @@ caller finds it by key without caring where it ran.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import keyword
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable
 
 from prefect import flow, get_run_logger
 from pydantic import Field
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from lume_prefect.core.resolve import current_services, using_services
 from lume_prefect.files.fileref import FileRef
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec, Variable
-    from lume_prefect.services import LumeServices
 
-_active_services: contextvars.ContextVar[Optional[LumeServices]] = contextvars.ContextVar("lume_services", default=None)
-
-
-@contextmanager
-def using_services(services: LumeServices) -> Iterator[LumeServices]:
-    """Make ``services`` what ``current_services()`` returns in this context (in-process runs)."""
-    token = _active_services.set(services)
-    try:
-        yield services
-    finally:
-        _active_services.reset(token)
-
-
-def current_services() -> LumeServices:
-    """The services of the running model: set by ``run_model``, else loaded by ``LUME_SERVICES``."""
-    services = _active_services.get()
-    if services is None:
-        from lume_prefect.services import load_services
-
-        services = load_services()
-        _active_services.set(services)
-    return services
+__all__ = ["current_services", "input_parameter", "model_flow", "persist", "using_services"]
 
 
 def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
@@ -56,12 +33,11 @@ def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]
 
 
 def persist(result: Any) -> None:
-    """Store ``result`` in the results store chosen by ``LUME_RESULTS_STORE`` or the services."""
-    import os
+    """Store ``result`` in the results store of ``resolve_results_store()`` (``LUME_RESULTS_STORE``
+    if set, else the current services')."""
+    from lume_prefect.results.tasks import resolve_results_store
 
-    from lume_prefect.results.tasks import RESULTS_STORE_ENV, resolve_results_store
-
-    store = resolve_results_store() if os.environ.get(RESULTS_STORE_ENV) else current_services().results.store()
+    store = resolve_results_store()
     if store is not None:
         store.insert(result, on_duplicate="replace")  # a refreshed run supersedes the stored one
 

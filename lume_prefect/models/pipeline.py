@@ -33,6 +33,8 @@ from typing import Any, Optional
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lume_prefect.core.names import MODEL_NAME_PATTERN, MODEL_NAME_RULE
+from lume_prefect.core.resolve import resolve
 from lume_prefect.models.contract import ModelSpec, Variable
 from lume_prefect.models.errors import PipelineError
 
@@ -66,7 +68,7 @@ class Pipeline(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Pipeline name (registered like a model).")
+    name: str = Field(pattern=MODEL_NAME_PATTERN, description="Pipeline name (registered like a model): " + MODEL_NAME_RULE[4:] + ".")
     version: str = Field(min_length=1, description="PEP 440 version of the pipeline.")
     description: str = Field(default="", description="What the pipeline computes.")
     inputs: list[Variable] = Field(default_factory=list, description="The pipeline's own inputs.")
@@ -167,12 +169,10 @@ def _resolve(value: Any, inputs: dict[str, Any], step_outputs: dict[str, dict[st
 @flow(name="lume-pipeline", log_prints=True)
 def pipeline_flow(pipeline: dict[str, Any], inputs: Optional[dict[str, Any]] = None, services: Optional[str] = None, mode: Optional[str] = None) -> dict[str, Any]:
     """Run a pipeline's steps in order as subflows; returns the pipeline's outputs (and each step's)."""
-    from lume_prefect.models.flows import current_services
     from lume_prefect.models.run import run_model
-    from lume_prefect.services import load_services
 
     chain = Pipeline.model_validate(pipeline)
-    env = load_services(services) if services else current_services()
+    env = resolve(services, "services")
     chain.validate_against(env.registry)
     values = chain.spec().validate_inputs(inputs)
     step_outputs: dict[str, dict[str, Any]] = {}
@@ -191,9 +191,8 @@ def register_pipeline(pipeline: Pipeline, services: Any = None) -> bool:
     import json
 
     from lume_prefect.models.deploy import register_spec
-    from lume_prefect.services import LumeServices, load_services
 
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     pipeline.validate_against(env.registry)
     definition = pipeline.model_dump(mode="json")
     digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()

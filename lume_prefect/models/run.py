@@ -15,9 +15,9 @@ from prefect.cache_policies import NO_CACHE
 
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
-from lume_prefect.models.flows import using_services
+from lume_prefect.core.resolve import resolve, using_services
 from lume_prefect.models.pipeline import PIPELINE_KEY
-from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, load_services, services_name
+from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, services_name
 
 _flows: dict[tuple[str, str], Any] = {}
 
@@ -93,7 +93,7 @@ def run_model(
     """
     from lume_prefect.results.codec import result_key
 
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     registry = env.registry
     registered = registry.get_version(name, version, _sync=True) if version else registry.live_version(name, _sync=True)
     spec = ModelSpec.from_parameters_schema(registered.parameters_schema, name, registered.version)

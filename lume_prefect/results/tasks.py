@@ -3,7 +3,7 @@
 Which store a flow uses is configuration, not code: every task takes ``store`` as a saved
 block's name (``lume-sql-results/name``, ``lume-mongo-results/name`` or a bare name), a
 block, or a store; left out, the ``LUME_RESULTS_STORE`` environment variable names it if set
-(``"none"`` or empty turns persistence off), else it is the current services' results store
+(``"none"`` turns persistence off), else it is the current services' results store
 (``LUME_SERVICES``, else ``local``), the rule of ``lume_prefect.core.resolve``.
 None of the tasks is cached: a write is a side effect and a query's answer changes.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import math
 import os
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Optional
 
@@ -36,15 +35,13 @@ TABLE_ROWS = 200  # rows of the plotted data published as a table artifact
 
 def resolve_results_store(store: ResultsStore | ResultsBlock | str | None = None) -> ResultsStore | None:
     """The store to use: given (a store, a block, or a saved block's name), else the one named
-    by ``LUME_RESULTS_STORE`` (``"none"`` or empty: persistence off, None), else the current
+    by ``LUME_RESULTS_STORE`` if set (``"none"``: persistence off, None), else the current
     services' results store (``lume_prefect.core.resolve``).
     """
     if isinstance(store, ResultsStore):
         return store
-    if store is None and RESULTS_STORE_ENV in os.environ:
-        store = os.environ[RESULTS_STORE_ENV]
-        if store.strip().lower() in NO_STORE:
-            return None
+    if store is None:
+        store = os.environ.get(RESULTS_STORE_ENV, "").strip() or None
     if isinstance(store, str) and store.strip().lower() in NO_STORE:
         return None
     if store is not None and not isinstance(store, (str, ResultsBlock)):
@@ -87,23 +84,11 @@ def load_result(key: str, store: ResultsStore | ResultsBlock | str | None = None
 
 
 @task(name="query-results", cache_policy=NO_CACHE)
-def query_results(
-    store: ResultsStore | ResultsBlock | str | None = None,
-    model: Optional[str] = None,
-    version: Optional[str] = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    inputs: Optional[dict[str, Any]] = None,
-    tags: str | Sequence[str] | None = None,
-    limit: Optional[int] = None,
-    newest_first: bool = True,
-    as_dataframe: bool = False,
-) -> Any:
-    """Results matching the filters (see ``ResultsStore.find``), as Results or a DataFrame."""
+def query_results(store: ResultsStore | ResultsBlock | str | None = None, as_dataframe: bool = False, **filters: Any) -> Any:
+    """Results matching the filters (those of ``ResultsStore.find``: model, version, since,
+    until, inputs, tags, limit, newest_first), as Results or (``as_dataframe``) a DataFrame."""
     resolved = _required_store(store)
-    if as_dataframe:
-        return resolved.to_dataframe(model, version, since, until, inputs, tags, limit, newest_first)
-    return resolved.find(model, version, since, until, inputs, tags, limit, newest_first)
+    return resolved.to_dataframe(**filters) if as_dataframe else resolved.find(**filters)
 
 
 @task(name="plot-results", cache_policy=NO_CACHE)

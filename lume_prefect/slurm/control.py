@@ -25,6 +25,8 @@ from lume_prefect.slurm.transports import SlurmBackend
 
 #: ``on_progress(done, total, counts)``: finished elements, all elements, elements per Slurm state.
 ProgressCallback = Callable[[int, int, dict[str, int]], None]
+#: The reason of a job element Slurm does not list (yet): submitted, or unknown to Slurm.
+NOT_LISTED = "not yet listed by Slurm"
 
 
 class SubmittedJob(BaseModel):
@@ -211,7 +213,7 @@ class SlurmController:
         """Current status of each element of ``job`` (one poll cycle unless all are final)."""
         self.track(job)
         statuses = self.poll()
-        return [statuses.get(key) or JobStatus(job_id=key, state="PENDING", reason="not yet listed by Slurm") for key in job.keys]
+        return [statuses.get(key) or JobStatus(job_id=key, state="PENDING", reason=NOT_LISTED) for key in job.keys]
 
     def final_status(self, job: SubmittedJob) -> list[JobStatus]:
         """The final status of each element of a finished job."""
