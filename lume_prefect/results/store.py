@@ -8,12 +8,14 @@ disagree on what a query means.
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
+from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar, get_args
 
 from lume_prefect.results.errors import DuplicateResult, InvalidQuery
 from lume_prefect.results.result import Result, as_utc
@@ -21,6 +23,7 @@ from lume_prefect.results.result import Result, as_utc
 if TYPE_CHECKING:
     import pandas
 
+T = TypeVar("T")
 OnDuplicate = Literal["error", "skip", "replace"]
 KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 BASE_COLUMNS = ["key", "model", "version", "created", "flow_run_id", "tags", "files"]
@@ -42,14 +45,14 @@ class Query:
     @classmethod
     def build(
         cls,
-        model: Any = None,
-        version: Any = None,
-        since: Any = None,
-        until: Any = None,
-        inputs: Any = None,
-        tags: Any = None,
-        limit: Any = None,
-        newest_first: Any = True,
+        model: Optional[str] = None,
+        version: Optional[str] = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        inputs: Optional[dict[str, Any]] = None,
+        tags: str | Sequence[str] | None = None,
+        limit: Optional[int] = None,
+        newest_first: bool = True,
     ) -> Query:
         """Check every argument; raises InvalidQuery naming the first one that is wrong."""
         for name, value in (("model", model), ("version", version)):
@@ -69,6 +72,20 @@ class Query:
             limit=limit,
             newest_first=newest_first,
         )
+
+
+def query_method(method: Callable[[Any, Query], T]) -> Callable[..., T]:
+    """``method(self, query)`` called with the filters of ``Query.build`` as its parameters
+    (and signature): the query is written once, for every store, block and task that takes it."""
+    parameters = list(inspect.signature(Query.build).parameters.values())
+    own = inspect.signature(method)
+
+    @functools.wraps(method)
+    def with_filters(self: Any, *args: Any, **filters: Any) -> T:
+        return method(self, Query.build(*args, **filters))
+
+    with_filters.__signature__ = own.replace(parameters=[next(iter(own.parameters.values())), *parameters])  # type: ignore[attr-defined]
+    return with_filters
 
 
 def _moment(name: str, value: Any) -> datetime | None:
@@ -196,52 +213,27 @@ class ResultsStore(abc.ABC):
             raise TypeError(f"result must be a Result, got {type(result).__name__}")
         return self.insert_many([result], on_duplicate)[0]
 
-    def find(
-        self,
-        model: Optional[str] = None,
-        version: Optional[str] = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        inputs: Optional[dict[str, Any]] = None,
-        tags: str | Sequence[str] | None = None,
-        limit: Optional[int] = None,
-        newest_first: bool = True,
-    ) -> list[Result]:
+    @query_method
+    def find(self, query: Query) -> list[Result]:
         """Results matching every given filter, newest first (or oldest first).
 
         ``since``/``until``: datetimes (naive means UTC) or ISO-8601 strings, ``since`` included,
         ``until`` excluded. ``inputs``: ``{"x": 1, "solenoid.b_T": 0.2}`` matches inputs equal to
         those values (numbers by value, nested inputs by dotted name; None also matches absent).
-        ``tags``: results carrying all of them.
+        ``tags``: results carrying all of them. ``limit``: at most this many.
         """
-        return self._find(Query.build(model, version, since, until, inputs, tags, limit, newest_first))
+        return self._find(query)
 
-    def count(
-        self,
-        model: Optional[str] = None,
-        version: Optional[str] = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        inputs: Optional[dict[str, Any]] = None,
-        tags: str | Sequence[str] | None = None,
-    ) -> int:
-        """How many results match (the filters of ``find``)."""
-        return self._count(Query.build(model, version, since, until, inputs, tags))
+    @query_method
+    def count(self, query: Query) -> int:
+        """How many results match (the filters of ``find``; ``limit`` and order do not apply)."""
+        return self._count(query)
 
-    def to_dataframe(
-        self,
-        model: Optional[str] = None,
-        version: Optional[str] = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        inputs: Optional[dict[str, Any]] = None,
-        tags: str | Sequence[str] | None = None,
-        limit: Optional[int] = None,
-        newest_first: bool = True,
-    ) -> pandas.DataFrame:
+    @query_method
+    def to_dataframe(self, query: Query) -> pandas.DataFrame:
         """The results of ``find`` as one row each, inputs and outputs flattened to
         columns such as ``inputs.x`` and ``outputs.solenoid.b_T``."""
-        return results_to_dataframe(self.find(model, version, since, until, inputs, tags, limit, newest_first))
+        return results_to_dataframe(self._find(query))
 
     def __enter__(self) -> ResultsStore:
         return self
