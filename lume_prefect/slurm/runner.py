@@ -32,11 +32,12 @@ def main(directory: str) -> int:
         args, kwargs = cloudpickle.loads((root / f"args-{index}.pkl").read_bytes())
         value = function(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+        from lume_prefect.core.errors import portable
+
         text = traceback.format_exc()
-        try:
-            cloudpickle.dumps(exc)
-            _write(target, ("error", exc, text))
-        except Exception:  # noqa: BLE001 - an exception that cannot be pickled travels as text
+        try:  # an exception the caller could not unpickle travels as a RemoteError
+            _write(target, ("error", portable(exc, cloudpickle.dumps, cloudpickle.loads), text))
+        except Exception:  # noqa: BLE001 - not even that: as text
             _write(target, ("error", None, text))
         print(text, file=sys.stderr)
         return 1
