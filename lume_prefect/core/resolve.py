@@ -68,14 +68,14 @@ def using_services(services: Any) -> Iterator[Any]:
 
 def current_services() -> Any:
     """The services of this context: those set by ``using_services``, else the ``LumeServices``
-    named by ``$LUME_SERVICES``, else ``local`` (kept for the rest of the context)."""
+    named by ``$LUME_SERVICES``, else ``local``."""
     services = _active.get()
-    if services is None:
-        from lume_prefect.services import load_services
+    return services if services is not None else _load_services(None)
 
-        services = load_services()
-        _active.set(services)
-    return services
+
+def _load_services(name: Optional[str]) -> Any:
+    # by dotted path, like the block types: LumeServices sits above every service
+    return importlib.import_module(BLOCK_TYPES["services"][0]).load_services(name)
 
 
 def resolve(value: Any, kind: Kind) -> Any:
@@ -97,9 +97,7 @@ def resolve(value: Any, kind: Kind) -> Any:
         raise TypeError(f"{kind} must be a {names} block, a saved block's name, or None, got {value!r}")
     name = value.strip()
     if kind == "services":
-        from lume_prefect.services import load_services
-
-        return load_services(name.removeprefix("lume-services/"))
+        return _load_services(name.removeprefix("lume-services/"))
     return load_block(name, kind)
 
 
