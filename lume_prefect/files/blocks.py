@@ -20,7 +20,9 @@ from prefect.utilities.filesystem import filter_files
 from pydantic import Field, SecretStr, field_validator
 
 from lume_prefect.core.blocks import ServiceBlock, docs_url, logo_url, sync_or_async
+from lume_prefect.core.resolve import resolve
 
+from lume_prefect.files.errors import ChecksumMismatch
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.files.rooted import LocalRootedFiles, RootedFiles, S3RootedFiles
 
@@ -95,6 +97,18 @@ class FileBlock(WritableFileSystem, WritableDeploymentStorage, ServiceBlock, abc
         """Stream ``path`` to a local file in chunks; returns the local file's absolute path."""
         return self._rooted().download(path, local_path)
 
+    @sync_or_async
+    def read_ref(self, ref: FileRef, verify: bool = True) -> Any:
+        """Load the object a FileRef points at, through this block. With ``verify`` (the
+        default) a file whose SHA-256 differs from the recorded one raises ChecksumMismatch
+        instead of being deserialized."""
+        files = self._rooted()
+        if verify:
+            actual = files.sha256(ref.path)
+            if actual != ref.sha256:
+                raise ChecksumMismatch(files.url(ref.path), ref.sha256, actual)
+        return files.read(ref.path, ref.serializer)
+
     def open(self, path: str | os.PathLike[str], mode: str = "rb") -> IO[Any]:
         """A stream on ``path`` (``rb``, ``r``, ``wb``, ``w``); writes appear atomically on close."""
         return self._rooted().open(path, mode)
@@ -109,6 +123,7 @@ class FileBlock(WritableFileSystem, WritableDeploymentStorage, ServiceBlock, abc
     als = ls.aio
     adelete = delete.aio
     aupload = upload.aio
+    aread_ref = read_ref.aio
     adownload = download.aio
 
     # ---- Prefect's WritableFileSystem (result storage) ---------------------
@@ -356,3 +371,20 @@ class S3Files(FileBlock):
     def _build_files(self) -> RootedFiles:
         label = f"{self._label()} (s3://{self.bucket}/{self.prefix})".replace("//)", "/)")
         return S3RootedFiles(self.filesystem(), self.bucket, self.prefix, label=label)
+
+
+def block_of(ref: FileRef) -> FileBlock:
+    """The file block ``ref`` was written through: the saved block it names, else (an unsaved
+    local block) a LocalFiles at the root its URL shows."""
+    if ref.block is None and ref.url and ref.url.startswith("file://"):
+        root = ref.url[len("file://"):]
+        return LocalFiles(basepath=root[: len(root) - len(ref.path)].rstrip("/") or "/")
+    if ref.block is None:
+        raise ValueError(f"FileRef for {ref.url or ref.path!r} names no saved block; pass block=... or write through a saved block")
+    return resolve(ref.block, "files")
+
+
+def read_ref(ref: FileRef, block: Optional[FileBlock] = None, *, verify: bool = True) -> Any:
+    """Load the object ``ref`` points at, through ``block`` or the block it was written
+    through (``block_of``); see ``FileBlock.read_ref``."""
+    return (block if block is not None else block_of(ref)).read_ref(ref, verify, _sync=True)

@@ -12,7 +12,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from lume_prefect.core.resolve import resolve
-from lume_prefect.files.blocks import FileBlock
+from lume_prefect.files.blocks import FileBlock, read_ref
 from lume_prefect.files.fileref import FileRef
 
 def resolve_file_block(block: FileBlock | str | None = None) -> FileBlock:
@@ -39,7 +39,7 @@ def load_file(block: FileBlock | str | None = None, path: str | FileRef | None =
     """Read the object at ``path`` through a file block (None: the current services'); ``path``
     may be a FileRef, read through the block it names unless ``block`` is given."""
     if isinstance(path, FileRef):
-        return path.read(resolve_file_block(block) if block is not None else None)
+        return read_ref(path, resolve_file_block(block) if block is not None else None)
     if path is None:
         raise ValueError("load_file needs a path or a FileRef")
     return resolve_file_block(block).read(path, serializer, _sync=True)
