@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import SourceConflict
+from lume_prefect.models.loading import load_model_flow, spec_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
 
@@ -97,18 +98,9 @@ def register_spec(
 
 def register_model_version(entrypoint: str, source: str = ".", *, services: LumeServices | str | None = None, image: Optional[str] = None) -> bool:
     """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
-    from lume_prefect.models.run import load_model_flow
-
     env = resolve(services, "services")
     resolved = str(Path(source).resolve())
-    return register_spec(env, _spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
-
-
-def _spec_of(model_flow: Any, entrypoint: str, source: str) -> ModelSpec:
-    spec: Optional[ModelSpec] = getattr(model_flow, "lume_spec", None)
-    if spec is None:
-        raise TypeError(f"{entrypoint} in {source} is not a model flow: decorate it with ModelSpec.flow")
-    return spec
+    return register_spec(env, spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
 
 
 def deploy_model(
@@ -143,7 +135,7 @@ def deploy_model(
     resolved_source = str(Path(source).resolve()) if local else source
     # _sync=True: these Prefect methods return coroutines when called inside an event loop
     model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
-    spec = _spec_of(model_flow, entrypoint, source)
+    spec = spec_of(model_flow, entrypoint, source)
     pool_name = work_pool or env.work_pool
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):

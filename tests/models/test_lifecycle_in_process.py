@@ -77,7 +77,7 @@ def test_files_written_by_a_model_travel_with_its_result(services):
     run = run_model("toy-beam", {"save_particles": True}, services=services)
     [ref] = run.result.files
     assert ref.serializer == "hdf5" and ref.path.startswith("toy-beam/1.0.0/particles-")
-    particles = ref.read(services.files)
+    particles = services.files.read_ref(ref)
     assert particles["x"].shape == (10_000,)
     assert run.outputs["particles"]["sha256"] == ref.sha256
 
