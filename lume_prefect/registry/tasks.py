@@ -8,7 +8,7 @@ the OS user via the flow run.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -41,22 +41,10 @@ def get_live_version(registry: ModelRegistry | str | None, name: str) -> ModelVe
 
 
 @task(name="register-version", cache_policy=NO_CACHE, task_run_name="register {name} {version}")
-def register_version(
-    registry: ModelRegistry | str | None,
-    name: str,
-    version: str,
-    *,
-    source: str,
-    entrypoint: str,
-    sha256: Optional[str] = None,
-    image: Optional[str] = None,
-    parameters_schema: Optional[dict[str, Any]] = None,
-) -> ModelVersion:
-    """Record a new version of model ``name`` (raises VersionExists if it is registered already)."""
-    return resolve_registry(registry).register_version(
-        name, version, source=source, entrypoint=entrypoint, sha256=sha256, image=image,
-        parameters_schema=parameters_schema, by=_changed_by(), _sync=True,
-    )
+def register_version(registry: ModelRegistry | str | None, name: str, version: str, **details: Any) -> ModelVersion:
+    """Record a new version of model ``name``; ``details`` are those of ``SQLRegistry.register_version``
+    (source, entrypoint, sha256, image, parameters_schema). Raises VersionExists if it is registered already."""
+    return resolve_registry(registry).register_version(name, version, by=_changed_by(), **details, _sync=True)
 
 
 @task(name="promote-version", cache_policy=NO_CACHE, task_run_name="promote {name} {version}")

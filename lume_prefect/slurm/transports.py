@@ -134,12 +134,11 @@ class SSHRunner(CommandRunner):
     def _load_key(self) -> Any:
         import paramiko
 
-        errors = []
         for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
             try:
                 return key_class.from_private_key(io.StringIO(self._key_text), password=self._passphrase)
-            except (paramiko.SSHException, ValueError) as exc:
-                errors.append(type(exc).__name__)
+            except (paramiko.SSHException, ValueError):
+                continue
         raise TransportError(f"private_key for {self._where()} is not an OpenSSH Ed25519, ECDSA or RSA private key (or the passphrase is wrong)")
 
     def _connect(self) -> Any:
