@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.sqltypes import JSON_TYPE, UTCDateTime
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, pack_blobs, unpack_blobs
 from lume_prefect.results.errors import DuplicateResult, UnsupportedBackend
@@ -44,7 +45,6 @@ MIGRATION_LOCK_ID = 0x6C756D65726573
 # the extra round trips cost a few milliseconds.
 ROWS_PER_EXECUTE = 1_000
 
-JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 metadata = sa.MetaData()
 results_table = sa.Table(
     TABLE,
@@ -53,7 +53,7 @@ results_table = sa.Table(
     sa.Column("key", sa.String(64), nullable=False),
     sa.Column("model", sa.String(255), nullable=False),
     sa.Column("version", sa.String(255), nullable=False),
-    sa.Column("created", sa.DateTime(), nullable=False),  # UTC, naive: the same on every backend
+    sa.Column("created", UTCDateTime(naive_is_utc=True), nullable=False),  # timestamptz on PostgreSQL
     sa.Column("flow_run_id", sa.String(36), nullable=True),
     sa.Column("tags", JSON_TYPE, nullable=False),
     sa.Column("inputs", JSON_TYPE, nullable=False),
@@ -63,6 +63,8 @@ results_table = sa.Table(
     sa.UniqueConstraint("key", name="uq_lume_results_key"),
     sa.Index("ix_lume_results_model_version_created", "model", "version", "created"),
     sa.Index("ix_lume_results_created", "created"),
+    # PostgreSQL only (revision 0002): serves find(inputs=...) as JSONB containment
+    sa.Index("ix_lume_results_inputs", "inputs", postgresql_using="gin", postgresql_ops={"inputs": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 WRITTEN_COLUMNS = [c.name for c in results_table.columns if c.name != "id"]
 READ_COLUMNS = [results_table.c[name] for name in WRITTEN_COLUMNS]
@@ -326,17 +328,24 @@ class _PostgresJSON:
         return sa.cast(sa.literal(json.dumps(value), sa.Text), postgresql.JSONB)
 
     @classmethod
+    def _contains(cls, column: Any, path: tuple[str, ...], value: Any) -> Any:
+        for name in reversed(path):
+            value = {name: value}
+        return sa.type_coerce(column, postgresql.JSONB).op("@>")(cls._jsonb(value))
+
+    @classmethod
     def input_equals(cls, column: Any, path: tuple[str, ...], value: Any) -> Any:
+        # Containment (@>) is what the GIN index on inputs serves; for a scalar it is equality
+        # (numbers by value), for an array or object only a prefilter of the exact comparison.
         at = cls._at(column, path)
         if value is None:
             return sa.or_(at.is_(None), at == cls._jsonb(None))
-        plain = at == cls._jsonb(value)
+        plain = cls._contains(column, path, value)
+        if isinstance(value, (list, dict)):
+            return sa.and_(plain, at == cls._jsonb(value))
         if isinstance(value, str):
             return plain
-        tagged = sa.and_(
-            cls._at(column, (*path, TAG)) == cls._jsonb("scalar"), cls._at(column, _scalar_path(path)) == cls._jsonb(value)
-        )
-        return sa.or_(plain, tagged)
+        return sa.or_(plain, cls._contains(column, path, {TAG: "scalar", "value": value}))
 
     @classmethod
     def has_tags(cls, column: Any, tags: tuple[str, ...]) -> Any:
