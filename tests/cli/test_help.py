@@ -52,3 +52,26 @@ def test_help_prints_for_every_command_without_prefect_noise():
         assert done.returncode == 0, done.stderr
         assert "--empty-" not in done.stdout
         assert "EventsWorker" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_tables_never_cut_values_at_80_columns(monkeypatch):
+    from rich.console import Console
+
+    from lume_prefect.cli import output
+
+    narrow = Console(width=80, record=True, file=open(os.devnull, "w"))
+    monkeypatch.setattr(output, "console", narrow)
+    key = "dc0022e409971cf17bd2ae61f200fd1ef537e9b3d809cf22e46725e8ee96318a"
+    wide_columns = ["key", "model", "version", "created"] + [f"inputs.quadrupole_{i}_k1" for i in range(8)] + ["outputs.emittance", "empty"]
+    output.print_table("12 results", wide_columns, [[key, "injector-surrogate", "1.0.0", "2026-11-29T00:21:31", *range(8), 1.5e-6, None]])
+    shown = narrow.export_text()
+    assert "…" not in shown
+    for value in [key, "injector-surrogate", "inputs.quadrupole_7_k1", "1.5e-06"]:
+        assert value in shown  # printed whole, record by record
+    assert "empty" not in shown  # a column empty in every row is left out
+
+    narrow = Console(width=80, record=True, file=open(os.devnull, "w"))
+    monkeypatch.setattr(output, "console", narrow)
+    output.print_table("versions", ["version", "aliases", "registered", "source"], [["1.0.0", "live", "2026-11-29 00:20:44", "/srv/models/toy_beam"]])
+    shown = narrow.export_text()
+    assert "…" not in shown and "┃ version" in shown  # a table that nearly fits stays a table
