@@ -21,4 +21,31 @@ app.command("lume_prefect.cli.runs:pipelines", name="pipelines", help="Pipelines
 
 
 def main() -> None:
-    app()
+    import os
+
+    # The embedded server's telemetry cannot reach the internet from most control rooms, and on
+    # a fresh database it races the migrations ("database is locked" tracebacks); a user who
+    # wants it sets the variable.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        app()
+    finally:
+        _flush_prefect_events()
+
+
+def _flush_prefect_events(timeout: float = 10.0) -> None:
+    """Let Prefect send the events a command emitted before the interpreter exits.
+
+    At exit Prefect stops its events worker with items still queued, and then warns "Still
+    processing items" after every command; waiting for the queue first makes that quiet.
+    """
+    import sys
+    import threading
+
+    worker = sys.modules.get("prefect.events.worker")
+    if worker is None:  # the command never touched Prefect
+        return
+    for service in list(getattr(worker.EventsWorker, "_instances", {}).values()):
+        waiter = threading.Thread(target=service.wait_until_empty, daemon=True)
+        waiter.start()
+        waiter.join(timeout)

@@ -77,6 +77,29 @@ def submit(
     """Submit COMMAND (after --) or --script shell code as a job on CLUSTER; prints the job id.
 
     Example: lume-prefect slurm submit hpc --time 10 -- python simulate.py --steps 100
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    command
+        Command and its arguments, after --.
+    script
+        Shell code to run instead of COMMAND.
+    name
+        Job name.
+    partition
+        Slurm partition (default: the block's).
+    time
+        Time limit, e.g. 10 (minutes), 1:30:00 or 2-00:00:00.
+    cpus
+        CPUs per task.
+    memory
+        Memory per node, e.g. 4G.
+    array
+        Job array indices, e.g. 0-9 or 1,3,5.
+    json
+        Print the job id, name and output files as JSON.
     """
     from pydantic import ValidationError
 
@@ -107,6 +130,15 @@ def status(cluster: str, *job_ids: str, json: bool = False) -> None:
 
     Exit codes come from the files jobs submitted through the block write under its working_dir;
     other jobs show Slurm's state while Slurm still lists them. Array elements appear once started.
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_ids
+        Job ids (an array's id shows every element).
+    json
+        Print JSON instead of a table.
     """
     from lume_prefect.slurm.errors import SlurmError
 
@@ -136,7 +168,19 @@ def status(cluster: str, *job_ids: str, json: bool = False) -> None:
 
 @app.command(name="wait")
 def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bool = False) -> None:
-    """Wait until JOB_ID ends; print its final state(s). Exit code 0 if every element COMPLETED, else 1."""
+    """Wait until JOB_ID ends; print its final state(s). Exit code 0 if every element COMPLETED, else 1.
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_id
+        Job id.
+    timeout
+        Give up after this many seconds.
+    json
+        Print JSON instead of a table.
+    """
     from lume_prefect.slurm.control import NOT_LISTED
     from lume_prefect.slurm.errors import SlurmError
 
@@ -172,7 +216,15 @@ def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bo
 
 @app.command(name="cancel")
 def cancel(cluster: str, *job_ids: str) -> None:
-    """Cancel each JOB_ID (one scancel)."""
+    """Cancel each JOB_ID (one scancel).
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_ids
+        Job ids to cancel.
+    """
     from lume_prefect.slurm.errors import SlurmError
 
     ids = _check_ids(job_ids)
@@ -186,7 +238,17 @@ def cancel(cluster: str, *job_ids: str) -> None:
 
 @app.command(name="output")
 def output(cluster: str, job_id: str, *, stderr: bool = False) -> None:
-    """Print the collected stdout (or --stderr) of a finished JOB_ID (every array element, in order)."""
+    """Print the collected stdout (or --stderr) of a finished JOB_ID (every array element, in order).
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_id
+        Job id.
+    stderr
+        Print standard error instead of standard output.
+    """
     import sys
 
     from lume_prefect.slurm.errors import SlurmError

@@ -81,10 +81,23 @@ class Variable(BaseModel):
             return f"one of {self.choices!r}"
         return self.type
 
+    def form_description(self) -> str:
+        """The description with units and allowed values, as the Prefect run form shows it
+        (the form displays ``description`` but neither ``x-units`` nor ``minimum``/``maximum``)."""
+        parts = [self.description.rstrip(".") + "." if self.description else ""]
+        if self.units:
+            parts.append(f"Units: {self.units}.")
+        if self.range is not None:
+            low, high = (f"{int(v):,}" if self.type == "int" else f"{v:g}" for v in self.range)
+            parts.append(f"Range: {low} to {high}{' ' + self.units if self.units else ''}.")
+        if self.choices is not None:
+            parts.append(f"One of: {', '.join(map(str, self.choices))}.")
+        return " ".join(p for p in parts if p)
+
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"title": self.name, **_JSON_TYPES[self.type]}
-        if self.description:
-            schema["description"] = self.description
+        if self.form_description():
+            schema["description"] = self.form_description()
         if self.default is not None:
             schema["default"] = self.default
         if self.range is not None:

@@ -91,6 +91,10 @@ def register_spec(
         return True
     except VersionExists:
         existing = registry.get_version(spec.name, spec.version, _sync=True)
+        if existing.sha256 == sha256 and existing.entrypoint == entrypoint and existing.source != source and sha256:
+            # the same code from a moved checkout: follow it, the version's code is unchanged
+            registry.registry().relocate_source(spec.name, spec.version, source=source, sha256=sha256)
+            return False
         if existing.source != source or existing.sha256 != sha256 or existing.entrypoint != entrypoint:
             raise SourceConflict(spec.name, spec.version, f"{existing.source} (sha256 {existing.sha256})", f"{source} (sha256 {sha256})") from None
         return False

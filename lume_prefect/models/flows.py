@@ -52,8 +52,9 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
 
     Prefect computes a flow's parameter schema from its signature (``parameter_schema``), for
     ``to_deployment`` as for ``prefect deploy``: the range is ``Field(ge=, le=)`` metadata of
-    the annotation; description and units (``x-units``) are on a ``Field`` default, the form
-    Prefect reads them from. A required input gets a ``Field`` without default: required in
+    the annotation; the description (with units and range written out, since the run form shows
+    only the description) and ``x-units`` are on a ``Field`` default, the form Prefect reads
+    them from. A required input gets a ``Field`` without default: required in
     the schema, yet a call without it still binds and is refused by the spec (InvalidInput).
     """
     metadata: dict[str, Any] = {}
@@ -63,7 +64,7 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
         metadata["json_schema_extra"] = {"enum": list(variable.choices)}
     base = _PYTHON_TYPES[variable.type]
     annotation = Annotated[base, Field(**metadata)] if metadata else base
-    documentation: dict[str, Any] = {"description": variable.description or None}
+    documentation: dict[str, Any] = {"description": variable.form_description() or None}
     if variable.units:
         documentation["json_schema_extra"] = {"x-units": variable.units}
     default = Field(**documentation) if variable.required else Field(default=variable.default, **documentation)

@@ -18,6 +18,7 @@ from lume_prefect.core.sql import sql_engine
 from lume_prefect.registry import migrate, validation
 from lume_prefect.registry.errors import (
     AliasNotFound,
+    InvalidValue,
     ModelExists,
     ModelNotFound,
     NoLiveVersion,
@@ -341,6 +342,24 @@ class SQLRegistry:
             )
             if done.rowcount == 0:
                 raise VersionNotFound(name, version)
+        return self.get_version(name, version)
+
+    def relocate_source(self, name: str, version: str, *, source: str, sha256: str) -> ModelVersion:
+        """Point a version at the same code in a new place (a moved checkout): allowed only when
+        ``sha256`` equals the one recorded, so the version's code cannot change."""
+        validation.model_name(name)
+        key = sort_key(parse_version(version, name))
+        source = validation.text("source", source, limit=None)
+        with self._write() as conn:
+            model_id = self._lock_model(conn, name)
+            done = conn.execute(
+                sa.update(versions)
+                .where(versions.c.model_id == model_id, versions.c.sort_key == key, versions.c.sha256 == sha256)
+                .values(source=source)
+            )
+            if done.rowcount == 0:
+                current = self.get_version(name, version)  # VersionNotFound if there is none
+                raise InvalidValue("sha256", sha256, f"differs from {current.sha256}, recorded for {name} {version}: the code changed, so it cannot be relocated")
         return self.get_version(name, version)
 
     def _require_model(self, name: str) -> None:

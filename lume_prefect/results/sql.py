@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.sql import MYSQL_DIALECTS, Migrations, SQLEngine, sql_engine
+from lume_prefect.core.sqltypes import JSON_TYPE, UTCDateTime
 
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, pack_blobs, unpack_blobs
@@ -42,7 +43,6 @@ SUPPORTED_DIALECTS = ("sqlite", "postgresql", "mysql", "mariadb")
 # the extra round trips cost a few milliseconds.
 ROWS_PER_EXECUTE = 1_000
 
-JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 # MariaDB/MySQL: exact (binary) string comparison as on the other backends, microseconds in
 # times, and blobs beyond BLOB's 64 KiB.
 _MYSQL = ("mysql", "mariadb")
@@ -52,7 +52,6 @@ def _text(length: int) -> Any:
     return sa.String(length).with_variant(mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), *_MYSQL)
 
 
-TIME_TYPE = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *_MYSQL)
 BLOB_TYPE = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
 metadata = sa.MetaData()
 results_table = sa.Table(
@@ -62,7 +61,7 @@ results_table = sa.Table(
     sa.Column("key", _text(64), nullable=False),
     sa.Column("model", _text(255), nullable=False),
     sa.Column("version", _text(255), nullable=False),
-    sa.Column("created", TIME_TYPE, nullable=False),  # UTC, naive: the same on every backend
+    sa.Column("created", UTCDateTime(naive_is_utc=True), nullable=False),  # timestamptz on PostgreSQL, naive UTC elsewhere
     sa.Column("flow_run_id", _text(36), nullable=True),
     sa.Column("tags", JSON_TYPE, nullable=False),
     sa.Column("inputs", JSON_TYPE, nullable=False),
@@ -72,6 +71,8 @@ results_table = sa.Table(
     sa.UniqueConstraint("key", name="uq_lume_results_key"),
     sa.Index("ix_lume_results_model_version_created", "model", "version", "created"),
     sa.Index("ix_lume_results_created", "created"),
+    # PostgreSQL only (revision 0002): serves find(inputs=...) as JSONB containment
+    sa.Index("ix_lume_results_inputs", "inputs", postgresql_using="gin", postgresql_ops={"inputs": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 WRITTEN_COLUMNS = [c.name for c in results_table.columns if c.name != "id"]
 READ_COLUMNS = [results_table.c[name] for name in WRITTEN_COLUMNS]
@@ -344,17 +345,24 @@ class _PostgresJSON:
         return sa.cast(sa.literal(json.dumps(value), sa.Text), postgresql.JSONB)
 
     @classmethod
+    def _contains(cls, column: Any, path: tuple[str, ...], value: Any) -> Any:
+        for name in reversed(path):
+            value = {name: value}
+        return sa.type_coerce(column, postgresql.JSONB).op("@>")(cls._jsonb(value))
+
+    @classmethod
     def input_equals(cls, column: Any, path: tuple[str, ...], value: Any) -> Any:
+        # Containment (@>) is what the GIN index on inputs serves; for a scalar it is equality
+        # (numbers by value), for an array or object only a prefilter of the exact comparison.
         at = cls._at(column, path)
         if value is None:
             return sa.or_(at.is_(None), at == cls._jsonb(None))
-        plain = at == cls._jsonb(value)
+        plain = cls._contains(column, path, value)
+        if isinstance(value, (list, dict)):
+            return sa.and_(plain, at == cls._jsonb(value))
         if isinstance(value, str):
             return plain
-        tagged = sa.and_(
-            cls._at(column, (*path, TAG)) == cls._jsonb("scalar"), cls._at(column, _scalar_path(path)) == cls._jsonb(value)
-        )
-        return sa.or_(plain, tagged)
+        return sa.or_(plain, cls._contains(column, path, {TAG: "scalar", "value": value}))
 
     @classmethod
     def has_tags(cls, column: Any, tags: tuple[str, ...]) -> Any:

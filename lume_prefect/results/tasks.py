@@ -10,7 +10,6 @@ None of the tasks is cached: a write is a side effect and a query's answer chang
 
 from __future__ import annotations
 
-import base64
 import math
 import os
 from datetime import datetime
@@ -109,10 +108,10 @@ def plot_results(
     The data is ``data`` (a DataFrame or a list of Results) or the results of ``query``
     (keyword arguments of ``find``) in ``store``. The PNG is written through the file block
     ``files`` at ``path`` (default ``plots/<y>-<kind>.png``) and its FileRef returned. On the
-    flow run page it appears as a markdown artifact (the image, embedded) and a table
-    artifact of the plotted values; an image artifact links the stored file.
+    flow run's Artifacts tab it appears as a markdown artifact whose card shows the image,
+    and a table artifact of the plotted values (both on the flow run, not under the task).
     """
-    from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+    from lume_prefect.results.artifacts import create_flow_run_artifact, publish_plot
 
     frame = as_frame(data) if data is not None else _required_store(store).to_dataframe(**(query or {}))
     figure, columns = plot_frame(frame, y, x, kind, title)
@@ -123,20 +122,11 @@ def plot_results(
         ref = resolve(files, "files").write(target, png, "bytes", _sync=True)
     key = artifact_key or f"results-{_slug(y)}-{kind}"
     caption = figure.axes[0].get_title()
-    location = f"\n\nSaved to `{ref.url}`" if ref is not None and ref.url else ""
-    create_markdown_artifact(
-        markdown=f"## {caption}\n\n![{caption}](data:image/png;base64,{base64.b64encode(png).decode()}){location}",
-        key=key,
-        description=f"{caption} ({len(frame)} results)",
-    )
     rows = frame[columns].head(TABLE_ROWS)
-    create_table_artifact(
-        table={c: [_cell(v) for v in rows[c]] for c in columns},
-        key=f"{key}-data",
-        description=f"Plotted values of {caption} (first {min(len(frame), TABLE_ROWS)} of {len(frame)} results)",
-    )
-    if ref is not None and ref.url:
-        create_image_artifact(image_url=ref.url, key=f"{key}-file", description=caption)
+    table = {c: [_cell(v) for v in rows[c]] for c in columns}
+    publish_plot(png, key, caption, table, count=len(frame), shown=len(rows), location=ref.url if ref is not None and ref.url else "")
+    if ref is not None and (ref.url or "").startswith(("http://", "https://")):  # only a browser-readable file
+        create_flow_run_artifact("image", f"{key}-file", ref.url, caption)
     return ref
 
 

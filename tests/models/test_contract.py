@@ -58,7 +58,7 @@ def test_lume_style_variables_are_accepted():
 def test_parameters_schema_carries_ranges_units_and_the_spec():
     schema = SPEC.parameters_schema()
     assert schema["properties"]["charge_pC"] == {
-        "title": "charge_pC", "type": "number", "default": 250.0, "minimum": 1.0, "maximum": 1000.0, "x-units": "pC",
+        "title": "charge_pC", "type": "number", "default": 250.0, "minimum": 1.0, "maximum": 1000.0, "x-units": "pC", "description": "Units: pC. Range: 1 to 1000 pC.",
     }
     assert schema["required"] == ["gun_phase_deg"]
     assert ModelSpec.from_parameters_schema(schema, "injector", "1.2") == SPEC
@@ -125,7 +125,7 @@ def test_the_flow_schema_has_descriptions_units_and_types_of_every_kind():
     properties = parameter_schema(model).model_dump_for_openapi()["properties"]
     assert properties["x"] | {"position": 0} == {
         "title": "x", "type": "number", "default": 1e-3, "minimum": 1e-6, "maximum": 0.1,
-        "x-units": "m", "description": "Initial rms size.", "position": 0,
+        "x-units": "m", "description": "Initial rms size. Units: m. Range: 1e-06 to 0.1 m.", "position": 0,
     }
     assert properties["flag"]["type"] == "boolean" and properties["flag"]["description"] == "A switch."
     assert properties["table"]["type"] == "array" and "default" not in properties["table"]

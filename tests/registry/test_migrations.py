@@ -15,14 +15,14 @@ from lume_prefect.registry.schema import Base
 
 
 def test_the_shipped_revisions():
-    assert migrate.revisions() == ["0001", "0002"]
-    assert migrate.head_revision() == "0002"
+    assert migrate.revisions() == ["0001", "0002", "0003"]
+    assert migrate.head_revision() == "0003"
 
 
 def test_fresh_database_is_initialised_on_first_use(registry):
-    assert registry.schema_revision() == (None, "0002")
+    assert registry.schema_revision() == (None, "0003")
     assert registry.list_models() == []
-    assert registry.schema_revision() == ("0002", "0002")
+    assert registry.schema_revision() == ("0003", "0003")
 
 
 def test_migrations_build_exactly_the_orm_schema(registry):
@@ -67,8 +67,8 @@ def test_first_revision_to_head_keeps_every_row(db_url):
     registry = SQLRegistry(db_url)
     with pytest.raises(SchemaOutdated, match=r"revision 0001.*run `lume-prefect registry upgrade`"):
         registry.get_model("injector")
-    assert registry.upgrade() == ("0001", "0002")
-    assert registry.upgrade() == ("0002", "0002")  # twice is harmless
+    assert registry.upgrade() == ("0001", "0003")
+    assert registry.upgrade() == ("0003", "0003")  # twice is harmless
 
     model = registry.get_model("injector")
     assert (model.tags, model.aliases) == ({"kind": "surrogate"}, {"live": "1.10"})
