@@ -23,6 +23,9 @@ from lume_prefect.slurm.job import SlurmJob, check_path, render_script
 from lume_prefect.slurm.states import FINAL_STATES, JobStatus, memory_kill
 from lume_prefect.slurm.transports import SlurmBackend
 
+#: Growth of the poll interval per cycle, while nothing changed and while something did.
+IDLE_BACKOFF, CHANGE_BACKOFF = 1.5, 1.15
+
 #: ``on_progress(done, total, counts)``: finished elements, all elements, elements per Slurm state.
 ProgressCallback = Callable[[int, int, dict[str, int]], None]
 
@@ -168,7 +171,10 @@ class SlurmController:
                         if self._last.get(key) != status:
                             changed = True
                         self._last[key] = status
-                self.interval = self.min_interval if changed else min(self.max_interval, self.interval * 1.5)
+                # Back off while nothing changes; keep backing off, more gently, while elements
+                # finish one after another, so a 100-element array is not polled at the minimum
+                # interval for its whole life (track() and cancel() reset it to the minimum).
+                self.interval = min(self.max_interval, self.interval * (CHANGE_BACKOFF if changed else IDLE_BACKOFF))
             self._last_poll = time.monotonic()
             return dict(self._last)
 
@@ -259,6 +265,10 @@ class SlurmController:
                     return [result for job in jobs for result in self.collect(job)]
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"jobs {', '.join(j.job_id for j in jobs)} not finished after {timeout} s")
+                if not threading.main_thread().is_alive():
+                    # The program is exiting (its main thread ended, e.g. on SIGTERM or Ctrl-C)
+                    # while this thread waits: stop, so the caller can cancel what it submitted.
+                    raise SlurmError(f"the program is exiting: stopped waiting for jobs {', '.join(j.job_id for j in jobs)}")
                 time.sleep(self.interval)
         finally:
             display.close()
@@ -293,10 +303,12 @@ class SlurmController:
 
     # ---- cancel and collect -----------------------------------------------------
 
-    def cancel(self, *jobs: SubmittedJob | str) -> None:
-        """Cancel jobs (objects or ids) with one scheduler call."""
-        self.backend.cancel([job.job_id if isinstance(job, SubmittedJob) else str(job) for job in jobs])
+    def cancel(self, *jobs: SubmittedJob | str) -> dict[str, str]:
+        """Cancel jobs (objects or ids) with one scheduler call; returns the ids Slurm reported
+        it did not cancel, each with why ("unknown" or "finished")."""
+        not_cancelled = self.backend.cancel([job.job_id if isinstance(job, SubmittedJob) else str(job) for job in jobs])
         self.interval = self.min_interval
+        return not_cancelled or {}
 
     def collect(self, job: SubmittedJob) -> list[JobResult]:
         """Final status, exit code, stdout and stderr of each element of a finished job."""

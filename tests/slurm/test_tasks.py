@@ -41,7 +41,7 @@ def test_python_call_and_mapped_call_as_one_array(cluster, workdir):
     @flow
     def scan():
         single = run_task_as_job(cluster, square, args=[7], job={"cpus_per_task": 1})
-        mapped = map_task_as_array(cluster, square, [1, 2, 3, 4])
+        mapped = map_task_as_array(cluster, square, [1, 2, 3, 4], items_per_job=1)
         return single, mapped
 
     single, mapped = scan()
@@ -119,7 +119,7 @@ def test_a_long_wait_shows_its_progress_in_the_prefect_ui(cluster):
 
     @flow
     def scan():
-        return map_task_as_array(cluster, slow_square, [1, 2, 3]), flow_run.get_id()
+        return map_task_as_array(cluster, slow_square, [1, 2, 3], items_per_job=1), flow_run.get_id()
 
     values, run_id = scan()
     assert values == [1, 4, 9]
