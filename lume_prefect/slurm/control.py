@@ -231,7 +231,7 @@ class SlurmController:
     # ---- wait -------------------------------------------------------------------
 
     def wait(self, *jobs: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None,
-             on_progress: Optional[ProgressCallback] = None) -> list[JobResult]:
+             on_progress: Optional[ProgressCallback] = None, stop: Optional[Callable[[], bool]] = None) -> list[JobResult]:
         """Block until every element of ``jobs`` is final; returns their results in order.
 
         Long waits show their progress; short ones stay quiet. A wait becomes long after
@@ -241,6 +241,9 @@ class SlurmController:
           terminal (``progress=None``, the default), always (``True``) or never (``False``);
         - ``on_progress(done, total, counts)`` is called whenever the counts change, so its last
           call reports every element finished (the Prefect tasks show it as a progress artifact).
+
+        ``stop()`` is asked every cycle; when it is true the wait ends with ``SlurmError`` (the
+        Prefect tasks pass their task runner's cancel signal, and cancel the jobs).
         """
         for job in jobs:
             self.track(job)
@@ -265,6 +268,8 @@ class SlurmController:
                     return [result for job in jobs for result in self.collect(job)]
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"jobs {', '.join(j.job_id for j in jobs)} not finished after {timeout} s")
+                if stop is not None and stop():
+                    raise SlurmError(f"stopped waiting for jobs {', '.join(j.job_id for j in jobs)}: the task run was cancelled")
                 if not threading.main_thread().is_alive():
                     # The program is exiting (its main thread ended, e.g. on SIGTERM or Ctrl-C)
                     # while this thread waits: stop, so the caller can cancel what it submitted.

@@ -39,7 +39,7 @@ class RemoteTaskError(SlurmError):
     """A Python function run as a Slurm job raised; the message carries its traceback."""
 
 
-class ItemsFailed(SlurmError, LumeError):
+class ItemsFailed(LumeError, SlurmError):
     """Some items of a mapped call failed; the others' values are kept.
 
     ``failed`` maps each failed item's index (in the order given) to its exception; ``results``

@@ -8,7 +8,10 @@ scripts on this machine without Slurm.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
@@ -131,6 +134,48 @@ def _cancel_on_exit(control: SlurmController, submitted: SubmittedJob) -> None:
         print(f"lume-prefect: could not cancel Slurm job {submitted.job_id}: {exc}", file=sys.stderr)
 
 
+# Jobs being waited for, in any thread of this process: a SIGTERM that ends the process
+# (Prefect's flow engine re-sends it to the default handler after recording the crash) cancels
+# them first, including those of tasks waiting in worker threads, which never see the signal.
+_ACTIVE: dict[int, tuple[SlurmController, SubmittedJob]] = {}
+_ACTIVE_LOCK = threading.RLock()  # re-entrant: the signal handler runs on the main thread
+
+
+def _cancel_active_then_terminate(signum: int, frame: Any) -> None:
+    with _ACTIVE_LOCK:
+        active = list(_ACTIVE.values())
+        _ACTIVE.clear()
+    for control, submitted in active:
+        _cancel_on_exit(control, submitted)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _task_runner_cancel_signal() -> Optional[Callable[[], bool]]:
+    """The task run's "cancelled" check, when it runs in a task runner's thread.
+
+    A flow that ends (SIGTERM, Ctrl-C, cancellation) sets each running task's cancel event in
+    Prefect's ThreadPoolTaskRunner, then waits for the threads; a waiting task must notice it and
+    stop. Prefect hands the event only to its task engine, which is on this thread's stack."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        engine = frame.f_locals.get("self")
+        if type(engine).__name__.endswith("TaskRunEngine") and callable(getattr(engine, "is_cancelled", None)):
+            return engine.is_cancelled
+        frame = frame.f_back
+    return None
+
+
+def _install_termination_hook() -> None:
+    """Put the hook under whatever handles SIGTERM later (Prefect's flow engine installs its own
+    for a flow's duration and hands the signal back to the previous handler: this one)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _cancel_active_then_terminate)
+
+
+_install_termination_hook()
+
+
 def _call_as_jobs(cluster: SlurmCluster, function: Callable[..., Any], calls: Sequence[tuple[tuple, dict]],
                   job: SlurmJob | dict[str, Any] | None, items_per_job: int = 1, max_running: Optional[int] = None,
                   ) -> tuple[list[Any], dict[int, BaseException]]:
@@ -154,12 +199,18 @@ def _call_as_jobs(cluster: SlurmCluster, function: Callable[..., Any], calls: Se
     if len(groups) > 1 or max_running or spec.array is not None:
         spec = spec.model_copy(update={"array": f"0-{len(groups) - 1}" + (f"%{max_running}" if max_running else "")})
     spec = SlurmJob.model_validate(spec.model_dump())
+    _install_termination_hook()
     submitted = control.submit(spec)
+    with _ACTIVE_LOCK:
+        _ACTIVE[id(submitted)] = (control, submitted)
     try:
-        results = control.wait(submitted, on_progress=progress_artifact(submitted))
+        results = control.wait(submitted, on_progress=progress_artifact(submitted), stop=_task_runner_cancel_signal())
     except BaseException:
         _cancel_on_exit(control, submitted)
         raise
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(id(submitted), None)
     values: list[Any] = [None] * len(calls)
     failed: dict[int, BaseException] = {}
     for element, (group, result) in enumerate(zip(groups, results)):
