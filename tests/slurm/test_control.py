@@ -239,7 +239,9 @@ def test_slurmd_killed_mid_job_ends_it_node_fail_with_the_reason(workdir, slurm)
     from tests.slurm.conftest import ensure_slurm_up, kill_job_processes
 
     control = SlurmController(CommandBackend(LocalRunner()), workdir, max_interval=1.0)
-    job = control.submit(SlurmJob(name="orphaned", script="sleep 300"))
+    # Not requeued: Slurm would otherwise put the job back in the queue (the cluster's default
+    # JobRequeue=1) and it would not end; the worker's jobs are --no-requeue too.
+    job = control.submit(SlurmJob(name="orphaned", requeue=False, script="sleep 300"))
     deadline = time.monotonic() + 60
     while control.status(job)[0].state != "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -255,6 +257,7 @@ def test_slurmd_killed_mid_job_ends_it_node_fail_with_the_reason(workdir, slurm)
     finally:
         kill_job_processes(job.job_id)  # the job's own processes outlive slurmd
         ensure_slurm_up()
+        control.cancel(job)
     assert subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.strip() == "idle"
 
 

@@ -145,7 +145,7 @@ def cube(x):
 @flow
 def on_a_laptop(workdir):
     cluster = SlurmCluster(transport="subprocess", working_dir=workdir, python=sys.executable)
-    return map_task_as_array(cluster, cube, [1, 2, 3]), run_task_as_job(cluster, cube, args=[4]), run_shell_job(cluster, "echo from-bash")
+    return map_task_as_array(cluster, cube, [1, 2, 3], items_per_job=1), run_task_as_job(cluster, cube, args=[4]), run_shell_job(cluster, "echo from-bash")
 
 
 print(json.dumps({"slurm": [shutil.which(c) for c in ("sbatch", "squeue", "scancel", "sinfo")], "result": on_a_laptop(sys.argv[1])}))
