@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 from cyclopts import App, Parameter
 
 from lume_prefect.cli.output import console, fail, print_json, print_table
+from lume_prefect.slurm.states import FINAL_STATES
 
 LIMITS = (
     "Jobs are addressed by id. Exit codes and output are found only for jobs the block submitted "
@@ -216,7 +217,8 @@ def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bo
 
 @app.command(name="cancel")
 def cancel(cluster: str, *job_ids: str) -> None:
-    """Cancel each JOB_ID (one scancel).
+    """Cancel each JOB_ID (one squeue, then one scancel). Exit code 1 if Slurm does not know a JOB_ID;
+    a job that had already ended is reported, not cancelled.
 
     Parameters
     ----------
@@ -229,11 +231,26 @@ def cancel(cluster: str, *job_ids: str) -> None:
 
     ids = _check_ids(job_ids)
     block = _cluster(cluster)
+    control = block.controller()
     try:
-        block.controller().cancel(*ids)
+        known = control.backend.query(ids)  # scancel says nothing about an id Slurm does not know
+        states = {job_id: [s.state for key, s in known.items() if key.split("_")[0] == job_id] for job_id in ids}
+        unknown = [job_id for job_id in ids if not states[job_id]]
+        ended = {job_id: sorted(set(found)) for job_id, found in states.items() if found and all(s in FINAL_STATES for s in found)}
+        active = [job_id for job_id in ids if job_id not in unknown and job_id not in ended]
+        not_cancelled = control.cancel(*active) if active else {}
     except (SlurmError, OSError) as exc:
         fail(f"cancelling {' '.join(ids)} on SlurmCluster {cluster!r}: {_message(exc)}")
-    console.print(f"cancelled {' '.join(ids)}", highlight=False)
+    for job_id, why in not_cancelled.items():
+        (unknown.append(job_id) if why == "unknown" else ended.setdefault(job_id, ["ended"]))
+    cancelled = [job_id for job_id in active if job_id not in not_cancelled]
+    if cancelled:
+        console.print(f"cancelled {' '.join(cancelled)}", highlight=False)
+    for job_id, found in ended.items():
+        console.print(f"job {job_id} had already ended ({', '.join(found)}): nothing to cancel", highlight=False)
+    if unknown:
+        fail(f"job {' '.join(unknown)} is unknown to Slurm on SlurmCluster {cluster!r}: nothing cancelled"
+             + (" for it" if cancelled or ended else ""))
 
 
 @app.command(name="output")

@@ -111,6 +111,8 @@ class SlurmCluster(Block):
         if missing:
             raise ValueError(f"transport {self.transport!r} needs {', '.join(missing)}")
         SlurmJob(partition=self.partition, account=self.account, qos=self.qos, command=["true"])  # same rules as jobs
+        if self.min_poll_interval > self.max_poll_interval:
+            raise ValueError(f"min_poll_interval ({self.min_poll_interval}) must not exceed max_poll_interval ({self.max_poll_interval})")
         return self
 
     def backend(self) -> SlurmBackend:
