@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
+from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import SourceConflict
 from lume_prefect.services import SERVICES_ENV, LumeServices, load_services, services_name
@@ -119,6 +120,7 @@ def deploy_model(
     cron: Optional[str] = None,
     interval: Optional[float | timedelta] = None,
     image: Optional[str] = None,
+    image_source: Optional[str] = None,
     tags: Optional[list[str]] = None,
     job_variables: Optional[dict[str, Any]] = None,
     paused: bool = False,
@@ -130,6 +132,11 @@ def deploy_model(
     deployment find their services through ``LUME_SERVICES`` set in the job's environment.
     The deployment's parameter schema is the one Prefect derives from the flow's signature,
     which ``ModelSpec.flow`` builds from the spec (defaults, ranges, units, descriptions).
+
+    On a container pool (docker, kubernetes) the code runs from ``image``: ``image_source``
+    is the directory inside the image that holds ``source``'s files (runs change to it),
+    and a ``MountedFiles`` files block of the services is mounted into the container
+    (``host_path:mount_path``, added to the ``volumes`` job variable where the pool has one).
 
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
@@ -147,8 +154,13 @@ def deploy_model(
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
+    if image_source and not image:
+        raise ValueError(f"image_source={image_source!r} names a directory inside an image: give image too")
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
     variables = dict(job_variables or {})
+    if isinstance(env.files, MountedFiles) and get_from_dict(pool.base_job_template, "variables.properties.volumes", False):
+        volumes = list(variables.get("volumes", []))
+        variables["volumes"] = volumes if env.files.volume in volumes else [*volumes, env.files.volume]
     variables["env"] = {**variables.get("env", {}), SERVICES_ENV: services_name(services if isinstance(services, str) else None) if not isinstance(services, LumeServices) else _saved_name(env)}
     deployment = model_flow.to_deployment(
         name=spec.version,
@@ -161,6 +173,10 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
+    if image_source:
+        from prefect.runner.storage import LocalStorage
+
+        deployment.storage = LocalStorage(image_source)  # its pull step: set_working_directory(image_source)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build the lume-prefect image (deployments/Dockerfile) with podman, on a base made offline.
+#
+#   scripts/build-images.sh          build what is missing; print the image name on stdout
+#   scripts/build-images.sh --name   only print the name the current sources give
+#
+# No registry serves images here, so the Dockerfile's default base (python:3.11-slim) cannot
+# be pulled. The base is made from Debian's packages instead: debootstrap bookworm (Python
+# 3.11) with python3-venv, imported as localhost/lume-base:bookworm and built once per
+# machine. The image is tagged by a hash of everything it copies, so an unchanged tree
+# reuses it (a second run takes about a second) and a changed one gets a new tag.
+# Needs podman (scripts/start-podman.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BASE=${LUME_BASE_IMAGE:-localhost/lume-base:bookworm}
+REPO=${LUME_IMAGE_REPO:-localhost/lume-prefect}
+INPUTS=(pyproject.toml README.md lume_prefect flows deployments/Dockerfile deployments/Dockerfile.dockerignore deployments/docker-entrypoint.sh)
+
+sources_hash() {
+    find "${INPUTS[@]}" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z \
+        | xargs -0 sha256sum | sha256sum | cut -c1-12
+}
+IMAGE="$REPO:src-$(sources_hash)"
+if [[ ${1:-} == --name ]]; then
+    echo "$IMAGE"
+    exit 0
+fi
+log() { echo "build-images: $*" >&2; }
+
+build_base() {
+    local mirror rootfs
+    # The Debian mirror apt is configured with (deb822 sources or a classic sources.list).
+    mirror=$(grep -h -m1 -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+    [[ -n $mirror ]] || mirror=$(grep -h -m1 -E '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' || true)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    rootfs=$(mktemp -d /var/tmp/lume-base.XXXXXX)
+    trap 'rm -rf "$rootfs"' RETURN
+    log "debootstrap bookworm from $mirror"
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/dev/null
+    # apt and TLS inside the chroot as on the host: its apt settings, resolver, and the
+    # host's extra CA certificates (an intercepting proxy's), for apt here and pip later.
+    cp -a /etc/apt/apt.conf.d/. "$rootfs/etc/apt/apt.conf.d/" 2>/dev/null || true
+    cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+    cp -a /usr/local/share/ca-certificates/. "$rootfs/usr/local/share/ca-certificates/" 2>/dev/null || true
+    chroot "$rootfs" sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv ca-certificates >/dev/null \
+        && update-ca-certificates >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
+    # pip verifies TLS against the system bundle (which now has the host's extra CAs).
+    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+    : >"$rootfs/etc/resolv.conf"
+    log "importing $BASE"
+    tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null
+}
+
+if podman image exists "$BASE"; then
+    log "base $BASE present"
+else
+    start=$SECONDS
+    build_base
+    log "base $BASE built in $((SECONDS - start)) s"
+fi
+
+if podman image exists "$IMAGE"; then
+    log "$IMAGE present (sources unchanged)"
+else
+    start=$SECONDS
+    podman build --pull=never --network=host --build-arg "BASE=$BASE" \
+        -f deployments/Dockerfile --ignorefile deployments/Dockerfile.dockerignore -t "$IMAGE" . >&2
+    log "$IMAGE built in $((SECONDS - start)) s"
+fi
+echo "$IMAGE"
