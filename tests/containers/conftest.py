@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.components import ROOT, require, venv_script
+from tests.models.conftest import real_api  # noqa: F401 - the module's client calls go to the real server
 
 PODMAN_SOCKET = os.environ.get("LUME_PODMAN_SOCKET", "/run/podman/podman.sock")
 DOCKER_HOST = f"unix://{PODMAN_SOCKET}"
