@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Build the lume-prefect image (deployments/Dockerfile) with podman, on a base made offline.
 #
-#   scripts/build-images.sh          build what is missing; print the image name on stdout
+#   scripts/build-images.sh          build what is missing; print the lume-prefect image's name
 #   scripts/build-images.sh --name   only print the name the current sources give
+#   scripts/build-images.sh --env    only print the names of all images as the variables
+#                                    deployments/compose.yaml reads (LUME_IMAGE=...)
+#   scripts/build-images.sh --stack  also build the compose stack's stand-ins for the official
+#                                    postgres and moto images (deployments/stack/)
 #
 # No registry serves images here, so the Dockerfile's default base (python:3.11-slim) cannot
 # be pulled. The base is made from Debian's packages instead: debootstrap bookworm (Python
@@ -18,14 +22,18 @@ REPO=${LUME_IMAGE_REPO:-localhost/lume-prefect}
 INPUTS=(pyproject.toml README.md lume_prefect flows deployments/Dockerfile deployments/Dockerfile.dockerignore deployments/docker-entrypoint.sh)
 
 sources_hash() {
-    find "${INPUTS[@]}" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z \
+    find "$@" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z \
         | xargs -0 sha256sum | sha256sum | cut -c1-12
 }
-IMAGE="$REPO:src-$(sources_hash)"
-if [[ ${1:-} == --name ]]; then
-    echo "$IMAGE"
-    exit 0
-fi
+IMAGE="$REPO:src-$(sources_hash "${INPUTS[@]}")"
+POSTGRES_IMAGE="localhost/lume-stack-postgres:15-$(sources_hash deployments/stack/postgres.Dockerfile deployments/stack/postgres-entrypoint.sh)"
+S3_IMAGE="localhost/lume-stack-moto:$(echo "$IMAGE" | cat - deployments/stack/moto.Dockerfile | sha256sum | cut -c1-12)"
+case ${1:-} in
+    --name) echo "$IMAGE"; exit 0 ;;
+    --env) printf 'LUME_IMAGE=%s\nLUME_POSTGRES_IMAGE=%s\nLUME_S3_IMAGE=%s\n' "$IMAGE" "$POSTGRES_IMAGE" "$S3_IMAGE"; exit 0 ;;
+    --stack | "") ;;
+    *) echo "usage: $0 [--name|--env|--stack]" >&2; exit 64 ;;
+esac
 log() { echo "build-images: $*" >&2; }
 
 build_base() {
@@ -67,5 +75,20 @@ else
     podman build --pull=never --network=host --build-arg "BASE=$BASE" \
         -f deployments/Dockerfile --ignorefile deployments/Dockerfile.dockerignore -t "$IMAGE" . >&2
     log "$IMAGE built in $((SECONDS - start)) s"
+fi
+
+# build_stand_in IMAGE DOCKERFILE BASE: the compose stack's stand-in for an official image.
+build_stand_in() {
+    if podman image exists "$1"; then
+        log "$1 present"
+        return
+    fi
+    start=$SECONDS
+    podman build --pull=never --network=host --build-arg "BASE=$3" -f "$2" -t "$1" deployments/stack >&2
+    log "$1 built in $((SECONDS - start)) s"
+}
+if [[ ${1:-} == --stack ]]; then
+    build_stand_in "$POSTGRES_IMAGE" deployments/stack/postgres.Dockerfile "$BASE"
+    build_stand_in "$S3_IMAGE" deployments/stack/moto.Dockerfile "$IMAGE"
 fi
 echo "$IMAGE"

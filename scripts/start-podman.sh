@@ -6,7 +6,7 @@
 set -euo pipefail
 
 SOCKET=${LUME_PODMAN_SOCKET:-/run/podman/podman.sock}
-PACKAGES=(podman podman-compose uidmap fuse-overlayfs slirp4netns crun runc catatonit debootstrap)
+PACKAGES=(podman uidmap fuse-overlayfs slirp4netns crun runc catatonit debootstrap)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -120,7 +120,7 @@ def deploy_model(
     cron: Optional[str] = None,
     interval: Optional[float | timedelta] = None,
     image: Optional[str] = None,
-    image_source: Optional[str] = None,
+    runs_from: Optional[str] = None,
     tags: Optional[list[str]] = None,
     job_variables: Optional[dict[str, Any]] = None,
     paused: bool = False,
@@ -133,10 +133,11 @@ def deploy_model(
     The deployment's parameter schema is the one Prefect derives from the flow's signature,
     which ``ModelSpec.flow`` builds from the spec (defaults, ranges, units, descriptions).
 
-    On a container pool (docker, kubernetes) the code runs from ``image``: ``image_source``
-    is the directory inside the image that holds ``source``'s files (runs change to it),
-    and a ``MountedFiles`` files block of the services is mounted into the container
-    (``host_path:mount_path``, added to the ``volumes`` job variable where the pool has one).
+    ``runs_from`` is the directory that holds ``source``'s files where the runs start, when
+    that is not ``source`` itself: inside ``image`` on a container pool, or on a worker's
+    own machine. On a container pool, a ``MountedFiles`` files block of the services is
+    mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
+    variable where the pool has one).
 
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
@@ -154,8 +155,6 @@ def deploy_model(
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
-    if image_source and not image:
-        raise ValueError(f"image_source={image_source!r} names a directory inside an image: give image too")
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
     variables = dict(job_variables or {})
     if isinstance(env.files, MountedFiles) and get_from_dict(pool.base_job_template, "variables.properties.volumes", False):
@@ -173,10 +172,10 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
-    if image_source:
+    if runs_from:
         from prefect.runner.storage import LocalStorage
 
-        deployment.storage = LocalStorage(image_source)  # its pull step: set_working_directory(image_source)
+        deployment.storage = LocalStorage(runs_from)  # its pull step: set_working_directory(runs_from)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)

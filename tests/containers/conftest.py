@@ -79,6 +79,13 @@ def docker_worker(real_api, docker_pool, docker_client, tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+    remove_flow_run_containers(docker_client, docker_pool)
+
+
+def remove_flow_run_containers(docker_client, pool: str) -> None:
+    """The exited flow-run containers of ``pool`` (the templates keep them, for their logs)."""
+    for container in docker_client.containers.list(all=True, filters={"label": f"io.prefect.work-pool-name={pool}"}):
+        container.remove(force=True)
 
 
 def build_model_image(base: str, versions: dict[str, Path], tag: str) -> str:

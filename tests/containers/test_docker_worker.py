@@ -56,8 +56,8 @@ def stack(real_api, docker_worker, lume_image, tmp_path_factory):
         }
         model_image = build_model_image(lume_image, sources, f"localhost/toy-beam-test:{uuid.uuid4().hex[:8]}")
         deployed = {
-            "1.0.0": deploy_model(ENTRY, str(ROOT / "flows/toy_beam"), services=name, image=lume_image, image_source="/opt/lume-prefect/flows/toy_beam"),
-            **{v: deploy_model(ENTRY, str(s), services=name, image=model_image, image_source=f"/opt/models/{v}") for v, s in sources.items()},
+            "1.0.0": deploy_model(ENTRY, str(ROOT / "flows/toy_beam"), services=name, image=lume_image, runs_from="/opt/lume-prefect/flows/toy_beam"),
+            **{v: deploy_model(ENTRY, str(s), services=name, image=model_image, runs_from=f"/opt/models/{v}") for v, s in sources.items()},
         }
         yield {"name": name, "data": data, "url": url, "deployed": deployed, "image": lume_image, "model_image": model_image}
         podman("rmi", "-f", model_image, check=False)
