@@ -5,6 +5,7 @@
 #   scripts/build-images.sh --name   only print the name the current sources give
 #   scripts/build-images.sh --env    only print the names of all images as the variables
 #                                    deployments/compose.yaml reads (LUME_IMAGE=...)
+#   scripts/build-images.sh --wait   wait for a build running in the background, then as --env
 #   scripts/build-images.sh --stack  also build the compose stack's stand-ins for the official
 #                                    postgres and moto images (deployments/stack/)
 #
@@ -28,12 +29,19 @@ sources_hash() {
 IMAGE="$REPO:src-$(sources_hash "${INPUTS[@]}")"
 POSTGRES_IMAGE="localhost/lume-stack-postgres:15-$(sources_hash deployments/stack/postgres.Dockerfile deployments/stack/postgres-entrypoint.sh)"
 S3_IMAGE="localhost/lume-stack-moto:$(echo "$IMAGE" | cat - deployments/stack/moto.Dockerfile | sha256sum | cut -c1-12)"
+# One build at a time; --wait blocks while one runs (scripts/ci-components.sh starts it in the background).
+LOCK=${LUME_BUILD_LOCK:-/tmp/lume-prefect-build-images.lock}
 case ${1:-} in
     --name) echo "$IMAGE"; exit 0 ;;
-    --env) printf 'LUME_IMAGE=%s\nLUME_POSTGRES_IMAGE=%s\nLUME_S3_IMAGE=%s\n' "$IMAGE" "$POSTGRES_IMAGE" "$S3_IMAGE"; exit 0 ;;
+    --env | --wait)
+        [[ $1 == --wait ]] && flock "$LOCK" true
+        printf 'LUME_IMAGE=%s\nLUME_POSTGRES_IMAGE=%s\nLUME_S3_IMAGE=%s\n' "$IMAGE" "$POSTGRES_IMAGE" "$S3_IMAGE"
+        exit 0 ;;
     --stack | "") ;;
-    *) echo "usage: $0 [--name|--env|--stack]" >&2; exit 64 ;;
+    *) echo "usage: $0 [--name|--env|--wait|--stack]" >&2; exit 64 ;;
 esac
+exec 9>"$LOCK"
+flock 9
 log() { echo "build-images: $*" >&2; }
 
 build_base() {
@@ -77,6 +85,15 @@ else
     log "$IMAGE built in $((SECONDS - start)) s"
 fi
 
+# untag_others IMAGE: drop the older tags of IMAGE's repository (images of earlier sources).
+untag_others() {
+    local old
+    for old in $(podman images --format '{{.Repository}}:{{.Tag}}' "${1%:*}"); do
+        [[ $old == "$1" ]] || podman untag "$old" "$old" 2>/dev/null || true
+    done
+}
+untag_others "$IMAGE"
+
 # build_stand_in IMAGE DOCKERFILE BASE: the compose stack's stand-in for an official image.
 build_stand_in() {
     if podman image exists "$1"; then
@@ -86,6 +103,7 @@ build_stand_in() {
     start=$SECONDS
     podman build --pull=never --network=host --build-arg "BASE=$3" -f "$2" -t "$1" deployments/stack >&2
     log "$1 built in $((SECONDS - start)) s"
+    untag_others "$1"
 }
 if [[ ${1:-} == --stack ]]; then
     build_stand_in "$POSTGRES_IMAGE" deployments/stack/postgres.Dockerfile "$BASE"

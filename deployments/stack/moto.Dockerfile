@@ -4,5 +4,6 @@
 # builds it; elsewhere deployments/compose.yaml uses the official image.
 ARG BASE=lume-prefect:latest
 FROM ${BASE}
-RUN pip install --quiet "moto[server]>=5,<6"
+# moto's S3 backend and the server's web framework only (moto[server] adds every service's).
+RUN pip install --quiet "moto[s3]>=5,<6" flask flask-cors
 ENTRYPOINT ["moto_server", "-H", "0.0.0.0"]

@@ -1,7 +1,8 @@
 # A stand-in for the official postgres:15 image, with the same interface (POSTGRES_USER,
 # POSTGRES_PASSWORD, POSTGRES_DB, PGDATA; arguments after "postgres" go to the server), for
 # machines where no registry serves images. scripts/build-images.sh builds it from Debian's
-# postgresql-15 package; elsewhere deployments/compose.yaml uses the official image.
+# postgresql-15 package (context: deployments/stack); elsewhere deployments/compose.yaml uses
+# the official image.
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 RUN mkdir -p /etc/postgresql-common \

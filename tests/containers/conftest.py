@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,47 +40,63 @@ def docker_client():
     client.close()
 
 
+BUILD_LOG = "/tmp/lume-prefect-build-images.log"  # where scripts/ci-components.sh's background build writes
+
+
 @pytest.fixture(scope="session")
-def lume_image(docker_client) -> str:
-    """The lume-prefect image of the current sources (tagged by their hash), built beforehand."""
-    name = subprocess.run(["bash", str(ROOT / "scripts/build-images.sh"), "--name"], capture_output=True, text=True, check=True).stdout.strip()
+def images(docker_client) -> dict[str, str]:
+    """The names of the images of the current sources (tagged by their hashes), once any
+    build running in the background has finished: LUME_IMAGE, LUME_POSTGRES_IMAGE, LUME_S3_IMAGE."""
+    out = subprocess.run(["bash", str(ROOT / "scripts/build-images.sh"), "--wait"], capture_output=True, text=True, check=True, timeout=1800).stdout
+    return dict(line.split("=", 1) for line in out.split())
+
+
+@pytest.fixture(scope="session")
+def lume_image(images) -> str:
+    """The lume-prefect image (deployments/Dockerfile) of the current sources."""
+    name = images["LUME_IMAGE"]
     if podman("image", "exists", name, check=False).returncode != 0:
-        require(f"the image {name} (deployments/Dockerfile at the current sources)", "scripts/build-images.sh")
+        require(f"the image {name} (deployments/Dockerfile at the current sources; a background build logs to {BUILD_LOG})", "scripts/build-images.sh")
     return name
 
 
-@pytest.fixture(scope="module")
-def docker_pool(real_api):
-    """A docker work pool created from deployments/docker.json with the real CLI, as the README says."""
-    name = f"lume-docker-{uuid.uuid4().hex[:6]}"
+def create_pool(server, pool_type: str, template: str) -> str:
+    """A work pool created from a committed template with the real CLI, as the README says."""
+    name = f"lume-{pool_type}-{uuid.uuid4().hex[:6]}"
     subprocess.run(
-        [venv_script("prefect"), "work-pool", "create", name, "--type", "docker", "--base-job-template", str(ROOT / "deployments/docker.json")],
-        env=real_api.env, check=True, capture_output=True, timeout=120,
+        [venv_script("prefect"), "work-pool", "create", name, "--type", pool_type, "--base-job-template", str(ROOT / "deployments" / template)],
+        env=server.env, check=True, capture_output=True, timeout=120,
     )
     return name
 
 
-@pytest.fixture(scope="module")
-def docker_worker(real_api, docker_pool, docker_client, tmp_path_factory):
-    """`prefect worker start --type docker` on podman's socket, polling every second."""
-    home = tmp_path_factory.mktemp("docker-worker")
-    env = {
-        **real_api.env, "DOCKER_HOST": DOCKER_HOST, "PREFECT_HOME": str(home),
-        "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
-    }
+@contextmanager
+def worker(server, pool: str, pool_type: str, home: Path, **env: str):
+    """`prefect worker start` of ``pool_type`` polling ``pool`` every second; stopped on exit."""
+    variables = {**server.env, "PREFECT_HOME": str(home), "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", **env}
     log_path = home / "worker.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [venv_script("prefect"), "worker", "start", "--pool", docker_pool, "--type", "docker"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", pool_type],
+            env=variables, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    yield {"process": process, "log": log_path, "pool": docker_pool}
-    process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    remove_flow_run_containers(docker_client, docker_pool)
+        yield {"process": process, "log": log_path, "pool": pool}
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def docker_worker(real_api, docker_client, tmp_path_factory):
+    """A docker pool from deployments/docker.json and its worker on podman's socket."""
+    pool = create_pool(real_api, "docker", "docker.json")
+    with worker(real_api, pool, "docker", tmp_path_factory.mktemp("docker-worker"), DOCKER_HOST=DOCKER_HOST) as started:
+        yield started
+    remove_flow_run_containers(docker_client, pool)
 
 
 def remove_flow_run_containers(docker_client, pool: str) -> None:

@@ -29,13 +29,11 @@ def compose(env: dict, project: str, *args: str, timeout: float = 300) -> subpro
 
 
 @pytest.fixture(scope="module")
-def stack(docker_client, lume_image, tmp_path_factory):
+def stack(docker_client, images, lume_image, tmp_path_factory):
     """The stack up on free ports with fresh passwords; down (containers removed) afterwards."""
     if venv_script("podman-compose") is None:
         require("podman-compose", "pip install -e '.[test]'")
-    names = dict(line.split("=", 1) for line in subprocess.run(
-        ["bash", str(ROOT / "scripts/build-images.sh"), "--env"], capture_output=True, text=True, check=True,
-    ).stdout.split())
+    names = images
     for image in names.values():
         if podman("image", "exists", image, check=False).returncode != 0:
             require(f"the compose stack's image {image}", "scripts/build-images.sh --stack")
