@@ -15,7 +15,7 @@ IDENTIFIER='^[A-Za-z_][A-Za-z0-9_]*$'
 if [[ ! -s $PGDATA/PG_VERSION ]]; then
     pwfile=$(mktemp)
     printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
-    "$BIN/initdb" -D "$PGDATA" -U "$USER_NAME" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    "$BIN/initdb" -D "$PGDATA" -U "$USER_NAME" --encoding=UTF8 --locale=C.UTF-8 --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
     rm -f "$pwfile"
     printf "listen_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
     printf 'host all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"

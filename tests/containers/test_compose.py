@@ -67,8 +67,11 @@ def client_settings(stack):
     """This process's Prefect client on the stack's server."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from prefect.events.worker import EventsWorker
+
     with temporary_settings(updates={PREFECT_API_URL: stack["env"]["PREFECT_API_URL"]}):
         yield
+        EventsWorker.drain_all(timeout=30, at_exit=False)  # send this process's events while the stack is up
 
 
 def wait_for_pools(*names: str, timeout: float = 240) -> None:

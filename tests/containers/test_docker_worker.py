@@ -129,7 +129,7 @@ def test_cancel_stops_the_container(stack, docker_client):
     assert container.status == "exited"  # stopped by the worker, not left sleeping
 
 
-def test_a_crashing_container_is_reported_as_crashed_with_its_exit_code(stack, docker_client):
+def test_a_crashing_run_in_a_container_is_reported_as_crashed_with_its_exit_code(stack, docker_client):
     from prefect.client.orchestration import get_client
 
     with pytest.raises(ModelRunFailed) as info:
@@ -138,4 +138,5 @@ def test_a_crashing_container_is_reported_as_crashed_with_its_exit_code(stack, d
     assert f"flow run {info.value.flow_run_id} ended Crashed: Process exited with status code: 3" in str(info.value)
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(info.value.flow_run_id)
-    assert docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1]).attrs["State"]["ExitCode"] == 3
+    # The engine in the container ran the flow in a child process, saw it die, and reported it.
+    assert docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1]).status == "exited"
