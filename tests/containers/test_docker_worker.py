@@ -138,5 +138,8 @@ def test_a_crashing_run_in_a_container_is_reported_as_crashed_with_its_exit_code
     assert f"flow run {info.value.flow_run_id} ended Crashed: Process exited with status code: 3" in str(info.value)
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(info.value.flow_run_id)
-    # The engine in the container ran the flow in a child process, saw it die, and reported it.
-    assert docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1]).status == "exited"
+    # The engine in the container ran the flow in a child process, saw it die, reported it, and ends.
+    container = docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1])
+    container.wait(timeout=60)
+    container.reload()
+    assert container.status == "exited"
