@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 BASE=${LUME_BASE_IMAGE:-localhost/lume-base:bookworm}
 REPO=${LUME_IMAGE_REPO:-localhost/lume-prefect}
-INPUTS=(pyproject.toml README.md lume_prefect flows deployments/Dockerfile deployments/Dockerfile.dockerignore deployments/docker-entrypoint.sh)
+INPUTS=(pyproject.toml lume_prefect flows deployments/Dockerfile deployments/Dockerfile.dockerignore deployments/docker-entrypoint.sh)
 
 sources_hash() {
     find "$@" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z \
