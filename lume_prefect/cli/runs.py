@@ -68,6 +68,7 @@ def deploy(
     cron: Optional[str] = None,
     interval: Annotated[Optional[float], Parameter(help="Seconds between scheduled runs.")] = None,
     image: Optional[str] = None,
+    runs_from: Annotated[Optional[str], Parameter(help="Directory holding the source's files where runs start (e.g. inside --image).")] = None,
     tag: Annotated[Optional[list[str]], Parameter(help="Extra deployment tag (repeatable).", negative=())] = None,
     no_deployment: Annotated[bool, Parameter(negative="", help="Only register the version (in-process use).")] = False,
 ) -> None:
@@ -89,7 +90,7 @@ def deploy(
             registered = register_model_version(entrypoint, source, services=services, image=image)
             console.print("registered" if registered else "already registered from the same source; nothing to do")
             return
-        done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, tags=tag)
+        done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, runs_from=runs_from, tags=tag)
     except _errors() as exc:
         fail(str(exc))
     state = "registered and deployed" if done.registered else "already registered from the same source; deployment updated"

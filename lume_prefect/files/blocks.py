@@ -288,6 +288,11 @@ class MountedFiles(FileBlock):
         other = self.mount_path if root == self.host_path else self.host_path
         return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other])
 
+    @property
+    def volume(self) -> str:
+        """The bind mount of this directory as a container engine writes it: ``host_path:mount_path``."""
+        return f"{self.host_path}:{self.mount_path}"
+
     def to_host(self, path: str | os.PathLike[str]) -> str:
         """The absolute host path of ``path`` (relative, or absolute in either form)."""
         rel = self._rooted().relative(path)

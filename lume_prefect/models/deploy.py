@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
+from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import SourceConflict
 from lume_prefect.models.loading import load_model_flow, spec_of
@@ -116,6 +117,7 @@ def deploy_model(
     cron: Optional[str] = None,
     interval: Optional[float | timedelta] = None,
     image: Optional[str] = None,
+    runs_from: Optional[str] = None,
     tags: Optional[list[str]] = None,
     job_variables: Optional[dict[str, Any]] = None,
     paused: bool = False,
@@ -127,6 +129,12 @@ def deploy_model(
     deployment find their services through ``LUME_SERVICES`` set in the job's environment.
     The deployment's parameter schema is the one Prefect derives from the flow's signature,
     which ``ModelSpec.flow`` builds from the spec (defaults, ranges, units, descriptions).
+
+    ``runs_from`` is the directory that holds ``source``'s files where the runs start, when
+    that is not ``source`` itself: inside ``image`` on a container pool, or on a worker's
+    own machine. On a container pool, a ``MountedFiles`` files block of the services is
+    mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
+    variable where the pool has one).
 
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
@@ -146,6 +154,9 @@ def deploy_model(
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
     variables = dict(job_variables or {})
+    if isinstance(env.files, MountedFiles) and get_from_dict(pool.base_job_template, "variables.properties.volumes", False):
+        volumes = list(variables.get("volumes", []))
+        variables["volumes"] = volumes if env.files.volume in volumes else [*volumes, env.files.volume]
     variables["env"] = {**variables.get("env", {}), SERVICES_ENV: services_name(services if isinstance(services, str) else None) if not isinstance(services, LumeServices) else _saved_name(env)}
     deployment = model_flow.to_deployment(
         name=spec.version,
@@ -158,6 +169,10 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
+    if runs_from:
+        from prefect.runner.storage import LocalStorage
+
+        deployment.storage = LocalStorage(runs_from)  # its pull step: set_working_directory(runs_from)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)
