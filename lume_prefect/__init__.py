@@ -30,6 +30,8 @@ _LAZY = {
     "load_result": "lume_prefect.results",
     "query_results": "lume_prefect.results",
     "plot_results": "lume_prefect.results",
+    "run_scan": "lume_prefect.scans",
+    "ScanResult": "lume_prefect.scans",
 }
 
 

@@ -144,7 +144,7 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
         values = spec.validate_inputs(given)
-        outputs, files = _split_files(spec.check_outputs(fn(**values)))
+        outputs, files = call_model(spec, fn, values)
         result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files)
         persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
@@ -158,4 +158,51 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
     }
     model = flow(**(options | flow_options))(run)
     model.lume_spec = spec
+    model.lume_function = fn  # the author's plain function: batches, tests, users call it without Prefect
+    model.evaluate = functools.partial(evaluate, spec, fn)
     return model
+
+
+def call_model(spec: ModelSpec, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them.
+
+    The one path every run takes (a flow run, a scan's batch, ``evaluate``), so outputs are
+    checked the same way wherever a model runs.
+    """
+    return _split_files(spec.check_outputs(fn(**values)))
+
+
+def evaluate(spec: ModelSpec, fn: Callable[..., Any], /, **inputs: Any) -> dict[str, Any]:
+    """The outputs of the model on ``inputs``, validated like a flow run's, without Prefect and
+    without storing anything: ``model.evaluate(sigma_x=1e-3)`` on any ``ModelSpec.flow``."""
+    outputs, _ = call_model(spec, fn, spec.validate_inputs(inputs))
+    return outputs
+
+
+def plain_function(model: Any) -> tuple[ModelSpec, Callable[..., Any]]:
+    """(spec, the author's function) of a model flow made by ``ModelSpec.flow``."""
+    spec, fn = getattr(model, "lume_spec", None), getattr(model, "lume_function", None)
+    if spec is None or fn is None:
+        raise TypeError(f"{getattr(model, 'name', model)!r} is not a model flow: decorate it with ModelSpec.flow")
+    return spec, fn
+
+
+@contextmanager
+def parent_heartbeats() -> Iterator[None]:
+    """Inside a flow run whose process already sends heartbeats, run a subflow without its own.
+
+    Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread
+    sleeps in 1 s steps: every in-process subflow would take about a second whatever it does.
+    The parent's heartbeats still show the process alive; what is lost is a heartbeat of the
+    subflow run itself, so if the process dies mid-subflow that subflow run is not marked
+    Crashed by heartbeat-based detection (its parent is).
+    """
+    from prefect.context import FlowRunContext
+    from prefect.settings import get_current_settings, temporary_settings
+
+    parent = FlowRunContext.get()
+    if parent is None or parent.flow_run is None or get_current_settings().flows.heartbeat_frequency is None:
+        yield
+        return
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
