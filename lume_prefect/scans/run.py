@@ -89,9 +89,21 @@ def run_scan(
     )
 
 
-@flow(name="lume-scan", validate_parameters=False, log_prints=True, flow_run_name="scan {model}")
-def _scan_flow(plan: _Plan, model: str, executor: str, points: int) -> ScanResult:
-    return plan.run()
+# Plans waiting for their flow run, by scan id. The flow's parameters stay small and plain
+# (they are recorded by the API and travel with the run context to process-pool tasks);
+# the plan, with its store and thousands of points, stays in this process.
+_plans: dict[str, _Plan] = {}
+
+
+@flow(name="lume-scan", validate_parameters=False, log_prints=True, flow_run_name="scan {model} {version}")
+def _scan_flow(scan_id: str, model: str, version: str, executor: str, points: int) -> ScanResult:
+    # through a function: the flow's function travels by value to process-pool tasks (in the
+    # run context), and must not take the plans (stores, engines) with it
+    return _planned(scan_id).run()
+
+
+def _planned(scan_id: str) -> _Plan:
+    return _plans[scan_id]
 
 
 def scan_flow(model: str, points: Any, version: Optional[str] = None, **options: Any) -> ScanResult:
@@ -105,8 +117,12 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     plan = _Plan.make(model, points, version, **options)
     runner = task_runner(plan.executor, plan.workers, plan.address)
     scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
-    with using_services(plan.env), parent_heartbeats():
-        return scan(plan, model=model, executor=plan.executor, points=plan.total)
+    _plans[plan.scan_id] = plan
+    try:
+        with using_services(plan.env), parent_heartbeats():
+            return scan(plan.scan_id, plan.model, plan.version, plan.executor, plan.total)
+    finally:
+        del _plans[plan.scan_id]
 
 
 @task(name="run-scan", cache_policy=NO_CACHE, task_run_name="scan {model}")

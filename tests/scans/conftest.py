@@ -63,3 +63,44 @@ def quad_services(tmp_path):
     register_model_version("model.py:quad", str(write_quad(tmp_path / "quad", name)), services=services)
     services.registry.promote(name, "1.0.0", _sync=True)
     return services, name
+
+
+from tests.results.conftest import mongo_server, sql_store, store  # noqa: E402,F401 - the stores on every backend
+
+
+def results_block(backend: str, request):
+    """A results block on a fresh, empty database of ``backend`` (sqlite, postgresql, mongo)."""
+    from pydantic import SecretStr
+
+    from lume_prefect.results import MongoResults, SQLResults
+    from tests.databases import fresh_database
+
+    if backend == "mongo":
+        server = request.getfixturevalue("mongo_server")
+        return MongoResults(url=SecretStr(server.url), database=f"scan_{uuid.uuid4().hex[:10]}")
+    context = fresh_database(backend)
+    url = context.__enter__()
+    block = SQLResults(url=SecretStr(url))
+    request.addfinalizer(lambda: (block.store().close(), context.__exit__(None, None, None)))
+    return block
+
+
+@pytest.fixture
+def services_on(tmp_path, request):
+    """Build saved services whose results live on ``backend``, with a live quad model; (services, model)."""
+    from lume_prefect.models.deploy import register_model_version
+    from lume_prefect.services import LumeServices
+
+    def make(backend: str = "sqlite"):
+        name = f"quad-{uuid.uuid4().hex[:6]}"
+        home = tmp_path / f"services-{uuid.uuid4().hex[:6]}"
+        services = temp_services(home)
+        services.results = results_block(backend, request)
+        block = f"scan-services-{uuid.uuid4().hex[:8]}"
+        services.save(block, _sync=True)
+        services = LumeServices.load(block, _sync=True)
+        register_model_version("model.py:quad", str(write_quad(home / "quad", name)), services=services)
+        services.registry.promote(name, "1.0.0", _sync=True)
+        return services, name
+
+    return make
