@@ -25,6 +25,7 @@ EXECUTORS: tuple[str, ...] = get_args(Executor)
 # points and show progress, few enough that per-batch costs (a task run, one insert) vanish
 BATCHES_PER_WORKER = 4
 IN_PROCESS_BATCHES = 10
+IN_PROCESS_MIN_BATCH = 100  # points: a batch's task run and insert cost milliseconds, a point of a fast model less
 
 
 def check_executor(executor: Any) -> str:
@@ -44,8 +45,9 @@ def batch_size_for(points: int, executor: str, workers: int, batch_size: Optiona
         if type(batch_size) is not int or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         return batch_size
-    batches = IN_PROCESS_BATCHES if executor == "in-process" else workers * BATCHES_PER_WORKER
-    return max(1, math.ceil(points / batches))
+    if executor == "in-process":
+        return max(1, min(points, IN_PROCESS_MIN_BATCH), math.ceil(points / IN_PROCESS_BATCHES))
+    return max(1, math.ceil(points / (workers * BATCHES_PER_WORKER)))
 
 
 @task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
