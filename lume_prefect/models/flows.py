@@ -95,6 +95,7 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
 
 
 _OTHER_INPUTS = "lume_other_inputs"  # pydantic (the schema) refuses a leading underscore
+SCAN_BATCH = "lume_scan_batch"  # a deployment run of a scan's batch (run_scan executor="deployment")
 
 
 def _is_parameter_name(name: str) -> bool:
@@ -108,7 +109,11 @@ def flow_signature(spec: ModelSpec) -> inspect.Signature:
     taken by keyword through a final ``**lume_other_inputs`` (and are not in the schema).
     """
     parameters = [input_parameter(v) for v in spec.inputs if _is_parameter_name(v.name)]
-    if len(parameters) < len(spec.inputs):
+    parameters.append(inspect.Parameter(
+        SCAN_BATCH, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[dict],
+        default=Field(default=None, description="Set by run_scan (executor='deployment'): a batch of scan points to run instead of one. Leave empty."),
+    ))
+    if len(parameters) - 1 < len(spec.inputs):
         parameters.append(inspect.Parameter(_OTHER_INPUTS, inspect.Parameter.VAR_KEYWORD))
     return inspect.Signature(parameters)
 
@@ -140,6 +145,11 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         from lume_prefect.results.result import Result
 
         bound = signature.bind_partial(*args, **kwargs)
+        batch = bound.arguments.pop(SCAN_BATCH, None)
+        if isinstance(batch, dict):
+            from lume_prefect.scans.deployment import run_batch_here
+
+            return run_batch_here(spec, fn, batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})

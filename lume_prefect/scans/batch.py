@@ -42,6 +42,7 @@ class Outcome:
     files: list[list[FileRef]] = field(default_factory=list)
     errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # position in the batch -> error
     seconds: float = 0.0
+    stored: Optional[list[Any]] = None  # Results the batch's own run already stored (a deployment run)
 
 
 def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]) -> Outcome:

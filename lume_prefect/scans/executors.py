@@ -74,7 +74,7 @@ def task_runner(executor: str, workers: int, address: Optional[str]) -> Any:
         if address:
             return DaskTaskRunner(address=address)
         # a local cluster of single-threaded worker processes: the GIL never serialises points
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"})
     return None
 
 
@@ -101,9 +101,10 @@ def run_on_slurm(batches: Sequence[Batch], cluster: SlurmCluster | str, job: Any
     yield from map_task_as_array(cluster, evaluate_batch, list(batches), job=job)
 
 
-def run_as_deployments(batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float]) -> Iterator[Outcome]:
+def run_as_deployments(batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],
+                       **reading: Any) -> Iterator[Outcome]:
     """Each batch as a flow run of the version's deployment (its work pool's workers run it);
     at most ``workers`` at once, yielded as they finish."""
     from lume_prefect.scans.deployment import run_batches_as_deployments
 
-    yield from run_batches_as_deployments(batches, deployment, services, workers, timeout)
+    yield from run_batches_as_deployments(batches, deployment, services, workers, timeout, **reading)

@@ -234,7 +234,12 @@ class _Plan:
             from lume_prefect.models.errors import NotDeployed
 
             raise NotDeployed(self.model, self.version)
-        return run_as_deployments(self.batches, deployment, self.services_name, self.workers, self.timeout)
+        if not self.services_name:
+            raise ValueError("executor='deployment' needs saved services (by name, or a loaded LumeServices block): the workers load them")
+        return run_as_deployments(
+            self.batches, deployment, self.services_name, self.workers, self.timeout, scan_tags=self.tags, refresh=self.refresh,
+            stored=self.store.get_many, keys_of=lambda batch: [self.keys[i] for i in batch.indices],
+        )
 
     def _keep(self, outcome: Outcome) -> None:
         """Store the points one batch computed (one bulk insert) and record its failures."""
@@ -244,6 +249,11 @@ class _Plan:
         ok = [p for p in range(len(batch)) if p not in outcome.errors]
         for position, (kind, message) in outcome.errors.items():
             self.failures.append(FailedPoint(batch.indices[position], batch.points[position], kind, message))
+        if outcome.stored is not None:  # stored by the batch's own flow run
+            for p in ok:
+                self.computed[self.keys[batch.indices[p]]] = outcome.stored[p]
+            self.stored += len(ok)
+            return
         keys = [self.keys[batch.indices[p]] for p in ok]
         try:
             results = trusted_results(self.model, self.version, keys, [batch.points[p] for p in ok], [outcome.outputs[p] for p in ok],
