@@ -112,14 +112,16 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     Points are checked and the store is asked for cached ones before the flow run starts,
     so a bad scan fails fast; the flow run then shows the batches as task runs.
     """
-    from lume_prefect.models.flows import parent_heartbeats, using_services
+    from lume_prefect.models.flows import heartbeats_off, parent_heartbeats, using_services
 
     plan = _Plan.make(model, points, version, **options)
     runner = task_runner(plan.executor, plan.workers, plan.address)
     scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
     _plans[plan.scan_id] = plan
     try:
-        with using_services(plan.env), parent_heartbeats():
+        # an all-cached scan computes nothing, so there is no crash to detect: no heartbeat
+        # thread, whose join at the end of a sync flow run would cost up to a second
+        with using_services(plan.env), (parent_heartbeats() if plan.batches else heartbeats_off()):
             return scan(plan.scan_id, plan.model, plan.version, plan.executor, plan.total)
     finally:
         del _plans[plan.scan_id]
