@@ -210,7 +210,10 @@ class _Plan:
             progress.close()
         if self.store_error is not None:
             raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
-        result = self._result()
+        from lume_prefect.results.store import collector_paused
+
+        with collector_paused():  # one row per point: thousands of dicts, no cycles
+            result = self._result()
         self._publish(result)
         log.info("scan %s: %s", self.scan_id, result)
         if self.raise_on_failure and self.failures:
