@@ -57,6 +57,9 @@ _LAZY = {
     "RemoteError": "lume_prefect.core.errors",
     "PortableCall": "lume_prefect.core.errors",
     "resolve": "lume_prefect.core.resolve",
+    # scans
+    "run_scan": "lume_prefect.scans",
+    "ScanResult": "lume_prefect.scans",
 }
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

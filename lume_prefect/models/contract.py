@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any, Literal, Optional
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -120,32 +121,34 @@ class Variable(BaseModel):
         return value
 
     def _coerce(self, model: str, value: Any) -> Any:
-        wrong = InvalidInput(model, self.name, f"must be {self.type}, got {type(value).__name__} {value!r}")
-        if self.type in ("float", "int"):
+        kind = self.type
+        if kind in ("float", "int"):
             if isinstance(value, bool) or not _is_number(value):
-                raise wrong
-            if self.type == "int":
+                raise self._wrong(model, value)
+            if kind == "int":
                 if float(value) != int(value):
-                    raise wrong
+                    raise self._wrong(model, value)
                 return int(value)
             return float(value)
-        if self.type == "bool":
+        if kind == "bool":
             if not isinstance(value, bool) and type(value).__name__ != "bool_":
-                raise wrong
+                raise self._wrong(model, value)
             return bool(value)
-        if self.type == "str" and not isinstance(value, str):
-            raise wrong
-        if self.type == "array" and not (isinstance(value, (list, tuple)) or hasattr(value, "__array__")):
-            raise wrong
-        if self.type in ("dict", "file") and not isinstance(value, Mapping):
-            raise wrong
+        if (
+            kind == "str" and not isinstance(value, str)
+            or kind == "array" and not (isinstance(value, (list, tuple)) or hasattr(value, "__array__"))
+            or kind in ("dict", "file") and not isinstance(value, Mapping)
+        ):
+            raise self._wrong(model, value)
         return value
+
+    def _wrong(self, model: str, value: Any) -> InvalidInput:
+        # built only on error: a scan checks every value of thousands of points
+        return InvalidInput(model, self.name, f"must be {self.type}, got {type(value).__name__} {value!r}")
 
 
 def _is_number(value: Any) -> bool:
-    import numbers
-
-    return isinstance(value, numbers.Real)
+    return isinstance(value, Real)
 
 
 class ModelSpec(BaseModel):
@@ -209,20 +212,35 @@ class ModelSpec(BaseModel):
 
     def validate_inputs(self, given: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
         """Inputs checked, converted and completed with defaults; InvalidInput names the culprit."""
-        given = dict(given or {})
+        values, problems = self.check_inputs(given)
+        if problems:
+            raise problems[0]
+        return values
+
+    def check_inputs(self, given: Optional[Mapping[str, Any]] = None) -> tuple[dict[str, Any], list[InvalidInput]]:
+        """Every problem of ``given`` at once: (the checked, completed values, one InvalidInput
+        per unknown, missing, mistyped or out-of-range input). ``validate_inputs`` raises the
+        first; a scan reports them all. The values are complete only without problems."""
+        given = given if isinstance(given, dict) else dict(given or {})
+        problems: list[InvalidInput] = []
         known = {v.name for v in self.inputs}
-        for name in given:
-            if name not in known:
-                raise InvalidInput(self.name, name, f"is not an input of this model; inputs: {', '.join(sorted(known)) or 'none'}")
+        if not known.issuperset(given):
+            for name in given:
+                if name not in known:
+                    problems.append(InvalidInput(self.name, name, f"is not an input of this model; inputs: {', '.join(sorted(known)) or 'none'}"))
         values: dict[str, Any] = {}
         for variable in self.inputs:
-            if variable.name in given and given[variable.name] is not None:
-                values[variable.name] = variable.check(self.name, given[variable.name])
+            value = given.get(variable.name)
+            if value is not None:
+                try:
+                    values[variable.name] = variable.check(self.name, value)
+                except InvalidInput as problem:
+                    problems.append(problem)
             elif variable.required:
-                raise InvalidInput(self.name, variable.name, f"is required ({variable.describe_range()})")
+                problems.append(InvalidInput(self.name, variable.name, f"is required ({variable.describe_range()})"))
             else:
                 values[variable.name] = variable.default
-        return values
+        return values, problems
 
     def check_outputs(self, outputs: Any) -> dict[str, Any]:
         if not isinstance(outputs, Mapping):

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
 from lume_prefect.core.resolve import resolve, using_services
+from lume_prefect.models.flows import parent_heartbeats
 from lume_prefect.models.loading import load_model_flow
 from lume_prefect.models.pipeline_spec import PIPELINE_KEY
 from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, services_name
@@ -95,7 +96,7 @@ def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], 
     model_flow = load_model_flow(registered.entrypoint, registered.source)
     if timeout is not None:
         model_flow = model_flow.with_options(timeout_seconds=timeout)
-    with using_services(env):
+    with using_services(env), parent_heartbeats():
         state = model_flow(**values, return_state=True)
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():

@@ -272,6 +272,8 @@ def _filter(query: Query) -> dict[str, Any]:
             conditions.append({"$or": [{field: value}, {f"{field}.{TAG}": "scalar", f"{field}.value": value}]})
     if query.tags:
         conditions.append({"tags": {"$all": list(query.tags)}})
+    if query.keys:
+        conditions.append({"key": {"$in": list(query.keys)}})  # the unique index on key answers it
     if not conditions:
         return {}
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}

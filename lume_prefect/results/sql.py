@@ -242,6 +242,8 @@ class SQLResultsStore(ResultsStore):
             conditions.append(json_filters.input_equals(c.inputs, path, value))
         if query.tags:
             conditions.append(json_filters.has_tags(c.tags, query.tags))
+        if query.keys:
+            conditions.append(c.key.in_(query.keys))  # the unique index on key answers it
         return conditions
 
 

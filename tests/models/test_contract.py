@@ -98,7 +98,8 @@ def test_the_flow_signature_gives_prefect_the_spec_schema():
         return {"emittance": 1.0}
 
     model = SPEC.flow(injector)
-    assert list(inspect.signature(model).parameters) == ["charge_pC", "n", "mode", "gun_phase_deg"]
+    # the inputs in the spec's order, then the optional batch of a scan run as a deployment
+    assert list(inspect.signature(model).parameters) == ["charge_pC", "n", "mode", "gun_phase_deg", "lume_scan_batch"]
     assert not model.should_validate_parameters  # the spec validates, naming the variable
     prefect = parameter_schema(model).model_dump_for_openapi()  # what to_deployment and `prefect deploy` send
     spec = SPEC.parameters_schema()
