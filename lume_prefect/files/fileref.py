@@ -54,10 +54,6 @@ class FileRef(BaseModel):
         return files.read(self.path, self.serializer)
 
     def _fallback_block(self) -> Any:
-        if self.block is None and self.url and self.url.startswith("file://"):
-            # an unsaved local block: its files are still where the URL says
-            from lume_prefect.files.blocks import LocalFiles
-
-            root = self.url[len("file://"):]
-            return LocalFiles(basepath=root[: len(root) - len(self.path)].rstrip("/") or "/")
+        # Only a block gives a root: a root guessed from ``url`` would let a crafted FileRef
+        # (url="file:///etc/passwd") read anything on the machine.
         return self.load_block()
