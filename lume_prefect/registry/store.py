@@ -13,6 +13,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.retry import retry_methods
 from lume_prefect.registry import migrate, validation
 from lume_prefect.registry.engines import default_registry_url, registry_engine
 from lume_prefect.registry.errors import (
@@ -516,3 +517,14 @@ class SQLRegistry:
             query = query.order_by(alias_history.c.id)
         return [AliasChange.model_validate(row._mapping) for row in conn.execute(query)]
 
+
+
+# A short outage (a server restart) is retried, never seen by the caller (see core/retry.py).
+retry_methods(
+    SQLRegistry,
+    (
+        "register_model", "update_model", "get_model", "list_models", "register_version", "get_version",
+        "list_versions", "latest_version", "set_deployment", "get_alias", "set_alias", "remove_alias",
+        "revert", "history", "schema_revision",
+    ),
+)

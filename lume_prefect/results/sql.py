@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.retry import retry_methods
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, pack_blobs, unpack_blobs
 from lume_prefect.results.errors import DuplicateResult, UnsupportedBackend
@@ -413,3 +414,8 @@ def _sqlite_file_lock(engine: sa.Engine) -> Iterator[None]:
     with open(f"{os.path.abspath(database)}.migrate-lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         yield
+
+
+# A short outage (a server restart) is retried, never seen by the caller: writes are
+# idempotent because the key is unique (see core/retry.py).
+retry_methods(SQLResultsStore, ("insert_many", "delete", "get", "_find", "_count"))

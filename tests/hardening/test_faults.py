@@ -103,3 +103,52 @@ def test_files_gc_aborts_stale_uploads_under_the_prefix_only(s3_server, s3_bucke
     assert done.returncode == 0, done.stderr
     assert "removed: a/state.bin" in done.stdout
     assert open_uploads(files, s3_bucket) == ["elsewhere/x.bin"]
+
+
+# ---- item 14: a PostgreSQL restart under 4 writers ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_postgres():
+    from tests.hardening.postgres_cluster import PrivatePostgres
+
+    server = PrivatePostgres()
+    yield server
+    server.remove()
+
+
+@pytest.mark.slow
+def test_postgres_restart_under_four_writers_loses_and_duplicates_nothing(private_postgres):
+    import multiprocessing
+    import time
+
+    import sqlalchemy as sa
+
+    from lume_prefect.results.sql import SQLResultsStore
+    from tests.hardening.workers import write_results
+
+    writers, per_writer, batch = 4, 2_000, 20
+    SQLResultsStore(private_postgres.url).close()  # schema first: the writers only write
+    spawn = multiprocessing.get_context("spawn")
+    progress, answers = spawn.Value("i", 0), spawn.Queue()
+    processes = [
+        spawn.Process(target=write_results, args=(private_postgres.url, w, per_writer, batch, progress, answers))
+        for w in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    deadline = time.monotonic() + 120
+    while progress.value < writers * per_writer // 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert progress.value < writers * per_writer, "the writers finished before the restart"
+    outage = private_postgres.restart(down_for=2.0)
+    reports = sorted(answers.get(timeout=180) for _ in processes)
+    for process in processes:
+        process.join(timeout=30)
+    assert [error for _, error, _ in reports] == [None] * writers, reports
+    assert sum(retried for *_, retried in reports) >= 1, "no writer met the outage"
+    engine = sa.create_engine(private_postgres.url)
+    with engine.connect() as conn:
+        rows, keys = conn.execute(sa.text("SELECT count(*), count(DISTINCT key) FROM lume_results")).one()
+    engine.dispose()
+    assert (rows, keys) == (writers * per_writer, writers * per_writer), f"after an outage of {outage:.1f} s"

@@ -1,0 +1,93 @@
+"""Retrying a database call through a short outage (a server restart, a failover, a dropped
+connection), bounded in time, with exponential backoff and jitter.
+
+Only errors that mean "the connection went away or could not be made" are retried; a
+constraint violation, a syntax error or a locked SQLite file is raised at once. The first
+attempt runs without any retry machinery, so a call that succeeds costs nothing extra; a
+decorated call made inside another one does not retry on its own (the outermost retries
+the whole call, so the retry window is not multiplied). Retried writes must be idempotent:
+the stores make them so with unique keys (a result's key, a model's name and version).
+
+Standard library and tenacity only.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+F = TypeVar("F", bound=Callable[..., Any])
+RETRY_WINDOW_S = 60.0  # an outage shorter than this never reaches the caller
+FIRST_WAIT_S, LONGEST_WAIT_S = 0.1, 2.0
+# What drivers say when the connection is gone or cannot be made (PostgreSQL, MariaDB/MySQL).
+CONNECTION_LOST = (
+    "connection refused",
+    "could not connect",
+    "connection to server",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "connection reset",
+    "connection timed out",
+    "broken pipe",
+    "ssl connection has been closed",
+    "consuming input failed",
+    "server has gone away",
+    "lost connection to",
+    "can't connect to",
+)
+_log = logging.getLogger("lume_prefect.retry")
+_inside = threading.local()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (a SQLAlchemy or driver error) means the connection was lost or refused."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    if type(exc).__name__ not in ("OperationalError", "InterfaceError"):
+        return False
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(marker in text for marker in CONNECTION_LOST)
+
+
+def retry_transient(fn: F, window: float = RETRY_WINDOW_S) -> F:
+    """``fn`` retried on transient connection errors for up to ``window`` seconds."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if getattr(_inside, "active", False):
+            return fn(*args, **kwargs)
+        _inside.active = True
+        try:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                _log.warning("%s: database connection lost (%s); retrying for up to %g s", fn.__qualname__, type(exc).__name__, window)
+            for attempt in Retrying(
+                retry=retry_if_exception(is_transient),
+                stop=stop_after_delay(window),
+                wait=wait_exponential_jitter(initial=FIRST_WAIT_S, max=LONGEST_WAIT_S),
+                reraise=True,
+            ):
+                with attempt:
+                    return fn(*args, **kwargs)
+        finally:
+            _inside.active = False
+        raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
+
+    return wrapper  # type: ignore[return-value]
+
+
+def retry_methods(cls: type, names: tuple[str, ...]) -> None:
+    """Wrap the methods ``names`` of ``cls`` with ``retry_transient`` (done once, at import)."""
+    for name in names:
+        setattr(cls, name, retry_transient(getattr(cls, name)))
