@@ -27,8 +27,6 @@ FIRST_WAIT_S, LONGEST_WAIT_S = 0.1, 2.0
 # What drivers say when the connection is gone or cannot be made (PostgreSQL, MariaDB/MySQL).
 CONNECTION_LOST = (
     "connection refused",
-    "could not connect",
-    "connection to server",
     "server closed the connection",
     "terminating connection",
     "the database system is shutting down",

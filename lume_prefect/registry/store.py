@@ -8,6 +8,8 @@ right "from".
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -18,6 +20,7 @@ from lume_prefect.registry import migrate, validation
 from lume_prefect.registry.engines import default_registry_url, registry_engine
 from lume_prefect.registry.errors import (
     AliasNotFound,
+    InvalidRegistryURL,
     ModelExists,
     ModelNotFound,
     NoLiveVersion,
@@ -71,6 +74,32 @@ def _version(row: sa.Row[Any]) -> ModelVersion:
     return ModelVersion.model_construct(**row._mapping)
 
 
+@functools.lru_cache(maxsize=64)  # a block method call must not pay for parsing its URL again
+def checked_url(url: str | sa.URL) -> str | sa.URL:
+    """``url`` if it is a database URL the registry can open without side effects, else
+    InvalidRegistryURL saying why (a SQLite file's directory must exist: it is created only
+    for the default location)."""
+    import re
+
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = sa.make_url(url)
+        parsed.port  # noqa: B018 - parsing the port is what raises for "host:notaport"
+    except (ArgumentError, ValueError) as exc:
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))  # no password, even unparsed
+        reason = "the port must be a number" if "int()" in str(exc) else "not a SQLAlchemy database URL (e.g. sqlite:////path/registry.db)"
+        raise InvalidRegistryURL(shown, reason) from None
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        directory = Path(database).expanduser().parent
+        if not directory.is_dir():
+            raise InvalidRegistryURL(
+                parsed.render_as_string(hide_password=True), f"directory {str(directory)!r} does not exist; create it first"
+            )
+    return url
+
+
 class SQLRegistry:
     """Models, versions, aliases and their history in one SQL database.
 
@@ -80,7 +109,7 @@ class SQLRegistry:
     """
 
     def __init__(self, url: str | sa.URL | None = None):
-        self._entry = registry_engine(url or default_registry_url())
+        self._entry = registry_engine(checked_url(url) if url else default_registry_url())
 
     @property
     def engine(self) -> sa.Engine:

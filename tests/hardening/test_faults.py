@@ -108,15 +108,6 @@ def test_files_gc_aborts_stale_uploads_under_the_prefix_only(s3_server, s3_bucke
 # ---- item 14: a PostgreSQL restart under 4 writers ---------------------------------------
 
 
-@pytest.fixture(scope="module")
-def private_postgres():
-    from tests.hardening.postgres_cluster import PrivatePostgres
-
-    server = PrivatePostgres()
-    yield server
-    server.remove()
-
-
 @pytest.mark.slow
 def test_postgres_restart_under_four_writers_loses_and_duplicates_nothing(private_postgres):
     import multiprocessing
