@@ -66,6 +66,11 @@ class Variable(BaseModel):
                 raise ValueError(f"variable {self.name!r}: range low {low} is above high {high}")
             if self.type not in ("float", "int"):
                 raise ValueError(f"variable {self.name!r}: a range needs type float or int, not {self.type}")
+        if self.default is not None:
+            try:
+                self.check("the spec", self.default)
+            except InvalidInput as exc:
+                raise ValueError(f"variable {self.name!r}: its default {exc.problem}") from None
         return self
 
     @property
@@ -110,11 +115,15 @@ class Variable(BaseModel):
         if self.type in ("float", "int"):
             if isinstance(value, bool) or not _is_number(value):
                 raise wrong
+            if not math.isfinite(value):
+                raise InvalidInput(model, self.name, f"= {value!r} is not a finite number")
             if self.type == "int":
                 if float(value) != int(value):
                     raise wrong
                 return int(value)
             return float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(model, self.name, f"= {value!r} is not a finite number")
         if self.type == "bool":
             if not isinstance(value, bool) and type(value).__name__ != "bool_":
                 raise wrong
@@ -195,6 +204,8 @@ class ModelSpec(BaseModel):
 
     def validate_inputs(self, given: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
         """Inputs checked, converted and completed with defaults; InvalidInput names the culprit."""
+        if given is not None and not isinstance(given, Mapping):
+            raise TypeError(f"model {self.name!r}: inputs must be a dict of input names to values, got {type(given).__name__} {given!r}")
         given = dict(given or {})
         known = {v.name for v in self.inputs}
         for name in given:
