@@ -21,4 +21,15 @@ app.command("lume_prefect.cli.runs:pipelines", name="pipelines", help="Pipelines
 
 
 def main() -> None:
-    app()
+    """Run the command; an error no command handled is one line and exit code 1 (see cli/errors.py)."""
+    import os
+
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: every error gets one line
+        from lume_prefect.cli.errors import DEBUG_ENV, one_line
+        from lume_prefect.cli.output import fail
+
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        fail(one_line(exc))

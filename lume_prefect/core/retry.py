@@ -5,7 +5,9 @@ Only errors that mean "the connection went away or could not be made" are retrie
 constraint violation, a syntax error or a locked SQLite file is raised at once. The first
 attempt runs without any retry machinery, so a call that succeeds costs nothing extra; a
 decorated call made inside another one does not retry on its own (the outermost retries
-the whole call, so the retry window is not multiplied). Retried writes must be idempotent:
+the whole call, so the retry window is not multiplied). Only a database that has answered
+once in this process is waited for: one never reached is down or misconfigured, and its
+error is raised at once. Retried writes must be idempotent:
 the stores make them so with unique keys (a result's key, a model's name and version).
 
 Standard library and tenacity only.
@@ -43,6 +45,7 @@ CONNECTION_LOST = (
 )
 _log = logging.getLogger("lume_prefect.retry")
 _inside = threading.local()
+_reached: set[str] = set()  # databases answered at least once in this process: worth waiting for
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -56,20 +59,24 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def retry_transient(fn: F, window: float = RETRY_WINDOW_S) -> F:
-    """``fn`` retried on transient connection errors for up to ``window`` seconds."""
+    """The method ``fn`` retried on transient connection errors for up to ``window`` seconds;
+    a driver error that escapes gets a note naming the database (``target``)."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(_inside, "active", False):
-            return fn(*args, **kwargs)
+            return fn(self, *args, **kwargs)
         _inside.active = True
+        database = target(self)
         try:
             try:
-                return fn(*args, **kwargs)
+                answer = fn(self, *args, **kwargs)
+                _reached.add(database)
+                return answer
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                _log.warning("%s: database connection lost (%s); retrying for up to %g s", fn.__qualname__, type(exc).__name__, window)
+                if not is_transient(exc) or database not in _reached:
+                    raise  # a database never reached is down or misconfigured: no use waiting
+                _log.warning("%s: lost the connection to %s (%s); retrying for up to %g s", fn.__qualname__, database, type(exc).__name__, window)
             for attempt in Retrying(
                 retry=retry_if_exception(is_transient),
                 stop=stop_after_delay(window),
@@ -77,12 +84,21 @@ def retry_transient(fn: F, window: float = RETRY_WINDOW_S) -> F:
                 reraise=True,
             ):
                 with attempt:
-                    return fn(*args, **kwargs)
+                    return fn(self, *args, **kwargs)
+        except Exception as exc:
+            if hasattr(exc, "orig") and not getattr(exc, "__notes__", None):
+                exc.add_note(f"database: {database}")  # a driver error does not say which database
+            raise
         finally:
             _inside.active = False
         raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
 
     return wrapper  # type: ignore[return-value]
+
+
+def target(store: Any) -> str:
+    """How a store names its database in messages (its URL, password hidden)."""
+    return str(getattr(store, "label", None) or repr(store))
 
 
 def retry_methods(cls: type, names: tuple[str, ...]) -> None:

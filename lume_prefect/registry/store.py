@@ -554,6 +554,6 @@ retry_methods(
     (
         "register_model", "update_model", "get_model", "list_models", "register_version", "get_version",
         "list_versions", "latest_version", "set_deployment", "get_alias", "set_alias", "remove_alias",
-        "revert", "history", "schema_revision",
+        "revert", "history", "schema_revision", "upgrade",
     ),
 )
