@@ -84,16 +84,23 @@ def retry_transient(fn: F, window: float = RETRY_WINDOW_S) -> F:
                 reraise=True,
             ):
                 with attempt:
+                    _inside.retrying = True
                     return fn(self, *args, **kwargs)
         except Exception as exc:
             if hasattr(exc, "orig") and not getattr(exc, "__notes__", None):
                 exc.add_note(f"database: {database}")  # a driver error does not say which database
             raise
         finally:
-            _inside.active = False
+            _inside.active = _inside.retrying = False
         raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
 
     return wrapper  # type: ignore[return-value]
+
+
+def retrying() -> bool:
+    """Whether this call is a retry: a write that finds its own row may have committed
+    just before the connection dropped (the acknowledgement was lost, not the write)."""
+    return getattr(_inside, "retrying", False)
 
 
 def target(store: Any) -> str:

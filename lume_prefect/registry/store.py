@@ -15,7 +15,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lume_prefect.core.retry import retry_methods
+from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.registry import migrate, validation
 from lume_prefect.registry.engines import default_registry_url, registry_engine
 from lume_prefect.registry.errors import (
@@ -183,7 +183,7 @@ class SQLRegistry:
         except IntegrityError:
             if self._model_id_or_none(name) is None:
                 raise
-            if not exist_ok:
+            if not exist_ok and not retrying():  # on a retry: our own write, committed before the drop
                 raise ModelExists(name) from None
         return self.get_model(name)
 
@@ -318,6 +318,8 @@ class SQLRegistry:
             existing = self._version_or_none(name, row["sort_key"])
             if existing is None:
                 raise
+            if retrying() and all(getattr(existing, k) == row[k] for k in ("source", "entrypoint", "sha256", "image", "registered_by")):
+                return existing  # our own write, committed before the connection dropped
             raise VersionExists(name, version, existing.version) from None
         return self.get_version(name, row["version"])
 

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from lume_prefect.core.retry import retry_methods
+from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, pack_blobs, unpack_blobs
 from lume_prefect.results.errors import DuplicateResult, UnsupportedBackend
@@ -157,6 +157,8 @@ class SQLResultsStore(ResultsStore):
             stored = self._stored_keys([r.key for r in batch])
             if not stored:
                 raise
+            if retrying() and len(stored) == len(batch):
+                return keys  # the whole batch is there: our commit landed before the connection dropped
             first = next(r for r in batch if r.key == stored[0])
             raise DuplicateResult(stored[0], first.model, stored[1:]) from None
         return keys
