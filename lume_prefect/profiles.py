@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from lume_prefect.core.errors import LumeError
 
 MASK = "**********"
+MAX_PROFILE_BYTES = 1024 * 1024  # a profile is a few dozen lines; anything near this is a mistake
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
@@ -83,6 +84,7 @@ class Profile:
 def read_profile(path: str | os.PathLike[str]) -> Profile:
     """Read a profile file and check its shape; raise ProfileError listing every problem."""
     path = Path(path)
+    _check_readable(path)
     try:
         document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
@@ -104,6 +106,20 @@ def read_profile(path: str | os.PathLike[str]) -> Profile:
     if problems:
         raise ProfileError(path, problems)
     return Profile(path, str(document.get("description") or ""), _saving_order(path, entries))
+
+
+def _check_readable(path: Path) -> None:
+    """Refuse what is not a profile before reading it: a device, a pipe, a huge file."""
+    import stat
+
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ProfileError(path, [f"cannot read: {exc.strerror or exc}"]) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ProfileError(path, ["not a regular file (a profile is a YAML file)"])
+    if info.st_size > MAX_PROFILE_BYTES:
+        raise ProfileError(path, [f"{info.st_size} bytes is too large for a profile (at most {MAX_PROFILE_BYTES})"])
 
 
 def build_blocks(profile: Profile, environ: Optional[Mapping[str, str]] = None) -> dict[str, Block]:
@@ -129,7 +145,10 @@ def build_blocks(profile: Profile, environ: Optional[Mapping[str, str]] = None) 
                 else:
                     values[field_name] = target
             elif field_name in secrets and not _all_from_environment(raw):
-                problems.append(f"{where} is secret: take it from the environment, e.g. ${{VARIABLE}}, never write it in the file")
+                problems.append(
+                    f"{where} is secret: take it from the environment, e.g. ${{VARIABLE}}, never write it in the file "
+                    "(nor around a variable, nor as a ${NAME:-default}; in a URL, take the password from a variable)"
+                )
             else:
                 values[field_name] = _substitute(raw, environ, where, problems)
             if len(problems) > before:
@@ -329,9 +348,33 @@ def _substitute(value: Any, environ: Mapping[str, str], where: str, problems: li
 
 
 def _all_from_environment(value: Any) -> bool:
-    """Whether every string in ``value`` takes something from a variable (no literal secrets)."""
+    """Whether every string in ``value`` takes its secret from a variable: no literal
+    secrets, none written around a variable, none in a ``${NAME:-default}``."""
     if isinstance(value, str):
-        return any(m.group(1) is not None for m in _REFERENCE.finditer(value))
+        return any(m.group(1) is not None for m in _REFERENCE.finditer(value)) and not _writes_a_secret(value)
     if isinstance(value, dict):
         return bool(value) and all(_all_from_environment(v) for v in value.values())
     return False
+
+
+_FROM_VARIABLE = "\x00"  # stands for a value taken from the environment
+_URL_PASSWORD = re.compile(r"://[^/@\s]*?:([^@/\s]*)@")
+
+
+def _writes_a_secret(value: str) -> bool:
+    """Whether the text of a secret field written in the file (literal parts and defaults)
+    holds a secret: a URL's password, or, for anything but a URL, any text at all."""
+
+    def written(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        variable = _VARIABLE.fullmatch(match.group(1) or "")
+        if variable is None:
+            return ""
+        default = variable.group(2)
+        return f"{_FROM_VARIABLE}{default}" if default else _FROM_VARIABLE
+
+    text = _REFERENCE.sub(written, value)
+    if "://" in text:
+        return any(password.replace(_FROM_VARIABLE, "") for password in _URL_PASSWORD.findall(text))
+    return bool(text.replace(_FROM_VARIABLE, "").strip())

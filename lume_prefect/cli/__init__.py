@@ -22,6 +22,7 @@ app.command("lume_prefect.cli.runs:pipelines", name="pipelines", help="Pipelines
 
 
 def main() -> None:
+    """Run the command; an error no command handled is one line and exit code 1 (see cli/errors.py)."""
     import os
 
     # The embedded server's telemetry cannot reach the internet from most control rooms, and on
@@ -30,6 +31,13 @@ def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         app()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: every error gets one line
+        from lume_prefect.cli.errors import DEBUG_ENV, one_line
+        from lume_prefect.cli.output import fail
+
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        fail(one_line(exc))
     finally:
         _flush_prefect_events()
 

@@ -131,3 +131,32 @@ def rm(block: str, path: str, *, recursive: Annotated[bool, Parameter(name=["--r
         files.delete(path, recursive=recursive, _sync=True)
     except (OSError, ValueError) as exc:
         fail(str(exc))
+
+
+@app.command(name="gc")
+def gc(
+    block: str,
+    *,
+    older_than: Annotated[float, Parameter(name="--older-than", help="S3: keep uploads started within this many seconds (they may still run).")] = 3600.0,
+    json: bool = False,
+) -> None:
+    """Remove what killed writers left in BLOCK: stale hidden temporary files, unfinished S3 uploads.
+
+    Parameters
+    ----------
+    block
+        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    json
+        Print a JSON list of what was removed.
+    """
+    files = _block(block)
+    try:
+        removed = files.collect_garbage(older_than if files.get_block_type_slug() == "lume-s3-files" else None)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    if json:
+        print_json(removed)
+    else:
+        for path in removed:
+            console.print(f"removed: {path}", highlight=False, markup=False)
+        console.print(f"{len(removed)} left-overs removed", highlight=False, markup=False)

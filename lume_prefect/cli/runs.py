@@ -35,6 +35,8 @@ def _parse_inputs(pairs: Optional[list[str]], inputs_json: Optional[str]) -> dic
         name, sep, text = pair.partition("=")
         if not sep or not name:
             fail(f"--input takes NAME=VALUE, got {pair!r}")
+        if name in values:
+            fail(f"input {name!r} is given twice; give each input once")
         try:
             values[name] = jsonlib.loads(text)  # numbers, booleans, lists as JSON
         except ValueError:

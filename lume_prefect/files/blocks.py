@@ -177,6 +177,19 @@ class FileBlock(WritableFileSystem, WritableDeploymentStorage, ServiceBlock, abc
     aget_directory = get_directory.aio
     aput_directory = put_directory.aio
 
+    # ---- housekeeping ------------------------------------------------------
+
+    def collect_garbage(self, older_than: float | None = None) -> list[str]:
+        """Remove what killed writers left behind; returns the paths cleaned.
+
+        Local and mounted: hidden temporary files that no live writer holds (a writer locks
+        its own), whatever their age. S3: unfinished multipart uploads under the prefix
+        started more than ``older_than`` seconds ago (default an hour: younger ones may
+        still be running). ``lume-prefect files gc`` runs it.
+        """
+        files = self._rooted()
+        return files.collect_garbage() if older_than is None else files.collect_garbage(older_than)
+
 
 class LocalFiles(FileBlock):
     """Files in a directory on this machine.
@@ -217,7 +230,10 @@ class LocalFiles(FileBlock):
     @field_validator("basepath", mode="before")
     @classmethod
     def _stringify_basepath(cls, value: Any) -> Any:
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
+        value = os.fspath(value) if isinstance(value, os.PathLike) else value
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("basepath must name a directory, got an empty string (it would be the current directory)")
+        return value
 
     def _build_files(self) -> RootedFiles:
         return LocalRootedFiles(self.basepath, label=f"{self._label()} ({self.basepath})")
@@ -286,7 +302,7 @@ class MountedFiles(FileBlock):
     def _build_files(self) -> RootedFiles:
         root = self._active_root()
         other = self.mount_path if root == self.host_path else self.host_path
-        return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other])
+        return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other], create_root=self.create)
 
     @property
     def volume(self) -> str:
@@ -347,6 +363,12 @@ class S3Files(FileBlock):
     )
     aws_secret_access_key: SecretStr = Field(default=SecretStr(""), description="Secret access key; empty to use the environment.")
     region_name: str = Field(default="", description="Region, e.g. eu-west-1; empty for the default.")
+    # appended last: Prefect's block schema checksum depends on the order of fields
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the S3 server to accept a connection.")
+    read_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for each answer of the S3 server.")
+    max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Attempts of each request before giving up (timeouts and connection errors are retried)."
+    )
 
     @field_validator("bucket")
     @classmethod
@@ -364,26 +386,34 @@ class S3Files(FileBlock):
             client_kwargs["endpoint_url"] = self.endpoint_url
         if self.region_name:
             client_kwargs["region_name"] = self.region_name
-        return s3fs.S3FileSystem(
+        fs = s3fs.S3FileSystem(
             key=self.aws_access_key_id.get_secret_value() or None,
             secret=self.aws_secret_access_key.get_secret_value() or None,
             client_kwargs=client_kwargs,
+            # s3fs retries (with backoff) what botocore does not: one layer of retries, bounded
+            config_kwargs={
+                "connect_timeout": self.connect_timeout,
+                "read_timeout": self.read_timeout,
+                "retries": {"total_max_attempts": 1},
+            },
             use_listings_cache=False,
             skip_instance_cache=True,
             default_block_size=S3_PART_SIZE,
         )
+        fs.retries = self.max_attempts
+        return fs
 
     def _build_files(self) -> RootedFiles:
         label = f"{self._label()} (s3://{self.bucket}/{self.prefix})".replace("//)", "/)")
-        return S3RootedFiles(self.filesystem(), self.bucket, self.prefix, label=label)
+        patience = f"connect {self.connect_timeout:g} s, read {self.read_timeout:g} s, {self.max_attempts} attempts"
+        endpoint = self.endpoint_url or "AWS S3"
+        return S3RootedFiles(self.filesystem(), self.bucket, self.prefix, label=label, endpoint=endpoint, patience=patience)
 
 
 def block_of(ref: FileRef) -> FileBlock:
-    """The file block ``ref`` was written through: the saved block it names, else (an unsaved
-    local block) a LocalFiles at the root its URL shows."""
-    if ref.block is None and ref.url and ref.url.startswith("file://"):
-        root = ref.url[len("file://"):]
-        return LocalFiles(basepath=root[: len(root) - len(ref.path)].rstrip("/") or "/")
+    """The saved file block ``ref`` was written through. Only a block gives a root: a root
+    guessed from ``ref.url`` would let a crafted FileRef (``url="file:///etc/passwd"``) read
+    anything on the machine, so a ref of an unsaved block needs ``block=``."""
     if ref.block is None:
         raise ValueError(f"FileRef for {ref.url or ref.path!r} names no saved block; pass block=... or write through a saved block")
     return resolve(ref.block, "files")

@@ -37,3 +37,25 @@ class ChecksumMismatch(FilesError, OSError):
         super().__init__(
             f"{location} changed since it was written: sha256 {actual} != recorded {expected}"
         )
+
+
+class CorruptFile(LumeError, ValueError):
+    """A file's bytes cannot be read by its serializer (truncated, or not the format it claims)."""
+
+    def __init__(self, block: str, location: str, serializer: str, reason: str):
+        self.block, self.location, self.serializer, self.reason = block, location, serializer, reason
+        super().__init__(f"{block}: cannot read {location} as {serializer}: {reason}")
+
+
+class S3Unreachable(LumeError, ConnectionError):
+    """An S3 server did not answer within the block's timeouts and attempts."""
+
+    def __init__(self, block: str, endpoint: str, patience: str, reason: str):
+        self.block, self.endpoint, self.patience, self.reason = block, endpoint, patience, reason
+        within = f" within {patience}" if patience else ""
+        self.message = f"{block}: no answer from the S3 server at {endpoint}{within} ({reason})"
+        super().__init__(self.message)
+        self.errno = self.strerror = self.filename = None  # OSError's __new__ took the arguments for those
+
+    def __str__(self) -> str:
+        return self.message

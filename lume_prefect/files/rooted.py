@@ -12,18 +12,19 @@ the old content or the new, never a part.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import io
 import os
 import posixpath
 import shutil
 import tempfile
-import uuid
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from lume_prefect.files.errors import PathOutsideRoot
+from lume_prefect.files.errors import CorruptFile, PathOutsideRoot, S3Unreachable
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.files.serializers import CHUNK_SIZE, get_serializer
 
@@ -33,6 +34,12 @@ SPOOL_MEMORY = 16 * 1024 * 1024
 # Remote transfers of whole files: parts in flight at once, and their size (memory bound).
 TRANSFER_CHUNK = 8 * 1024 * 1024
 TRANSFER_CONCURRENCY = 2
+# Longest file name (bytes) of the filesystems we write to, and of a whole path.
+NAME_MAX = 255
+PATH_MAX = 4096
+# An empty temporary file younger than this may belong to a writer that has created it
+# and not yet locked it: never taken for stale.
+FRESH_TEMP_S = 2.0
 
 
 class AtomicWriter(io.RawIOBase):
@@ -237,7 +244,10 @@ class RootedFiles:
         rel = self.relative(path)
         chosen = get_serializer(serializer, rel)
         with self.open(rel, "rb") as f:
-            return chosen.load(f)
+            try:
+                return chosen.load(f)
+            except Exception as exc:  # noqa: BLE001 - any failure to decode: the file is not what it claims
+                raise CorruptFile(self.label, self.url(rel), chosen.name, f"{type(exc).__name__}: {exc}") from exc
 
     def upload(self, local_path: str | os.PathLike[str], path: str | os.PathLike[str], serializer: str | None = None) -> FileRef:
         """Copy a local file to ``path`` atomically, in bounded memory, and return its FileRef.
@@ -331,6 +341,10 @@ class RootedFiles:
                 names.append(rel)
         return sorted(names)
 
+    def collect_garbage(self, older_than: float = 3600.0) -> list[str]:
+        """Remove what killed writers left behind; the paths removed (see the subclasses)."""
+        return []
+
     def delete(self, path: str | os.PathLike[str], recursive: bool = False) -> None:
         """Delete a file (or, with ``recursive=True``, a directory and everything in it)."""
         full = self.full_path(path)
@@ -348,7 +362,7 @@ class LocalRootedFiles(RootedFiles):
 
     local = True
 
-    def __init__(self, root: str, *, label: str, aliases: Iterable[str] = ()):
+    def __init__(self, root: str, *, label: str, aliases: Iterable[str] = (), create_root: bool = True):
         from fsspec.implementations.local import LocalFileSystem
 
         super().__init__(
@@ -358,8 +372,13 @@ class LocalRootedFiles(RootedFiles):
             aliases=[os.path.abspath(os.path.expanduser(a)) for a in aliases],
         )
         self._real_root = os.path.realpath(self.root)
+        self.create_root = create_root
 
     def _check(self, original: str, rel: str) -> str:
+        too_long = [part for part in rel.split("/") if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX]
+        if too_long or len(posixpath.join(self.root, rel).encode("utf-8", "surrogateescape")) > PATH_MAX:
+            what = f"file name {too_long[0][:40]!r}... is longer than {NAME_MAX} bytes" if too_long else f"path is longer than {PATH_MAX} bytes"
+            raise OSError(errno.ENAMETOOLONG, f"{self.label}: {what}", original)
         real = os.path.realpath(posixpath.join(self.root, rel))
         if self._under(real, self._real_root) is None:
             raise PathOutsideRoot(original, self.root)
@@ -368,34 +387,93 @@ class LocalRootedFiles(RootedFiles):
     def _open_atomic(self, full: str) -> AtomicWriter:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp = self._temp_beside(full)
-        raw = open(temp, "xb")  # noqa: SIM115 - closed by commit/discard
+        temp, fd = self._temp_beside(full)
+        raw = os.fdopen(fd, "wb")
 
         def commit() -> None:
+            raw.flush()
+            os.replace(temp, full)  # while still locked: a stale-temp sweep never sees it unlocked
             raw.close()
-            os.replace(temp, full)
 
         def discard() -> None:
-            raw.close()
             _remove_quietly(temp)
+            raw.close()
 
         return AtomicWriter(raw, commit, discard)
 
-    def _temp_beside(self, full: str) -> str:
+    def _temp_beside(self, full: str) -> tuple[str, int]:
+        """A new temporary file beside ``full``, created and locked: (its path, its descriptor).
+
+        Temporary files of a path are numbered; a writer holds an exclusive ``flock`` on its
+        own until it is renamed or removed, and the kernel drops the lock when the writer
+        dies (even by SIGKILL). A numbered file that can be locked is therefore stale: it is
+        removed and its number reused, so the next write of a path cleans up after a killed
+        writer without listing the directory.
+        """
         directory, name = posixpath.split(full)
-        os.makedirs(directory, exist_ok=True)
-        return posixpath.join(directory, f".{name}{TEMP_MARKER}{uuid.uuid4().hex}")
+        if not self.create_root and not os.path.isdir(self.root):
+            raise FileNotFoundError(
+                errno.ENOENT, f"{self.label}: the root directory does not exist (create it, or set create=True)", self.root
+            )
+        created: list[str] = []
+        stem = temp_stem(name)
+        try:
+            created = _make_directories(directory)
+            for number in range(10_000):
+                temp = posixpath.join(directory, f"{stem}{number}")
+                try:
+                    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                except FileExistsError:
+                    if remove_if_stale(temp):
+                        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                    else:
+                        continue
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return temp, fd
+            raise FileExistsError(errno.EEXIST, f"{self.label}: too many writers of {full} at once", full)
+        except OSError as exc:
+            for made in reversed(created):  # leave no empty directories behind
+                _rmdir_quietly(made)
+            if isinstance(exc, FileExistsError) and exc.filename == full:
+                raise
+            raise type(exc)(exc.errno, f"{self.label}: cannot write {full}: {exc.strerror}", full) from None
 
     def _put_local_file(self, source: str, full: str) -> None:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp = self._temp_beside(full)
+        temp, fd = self._temp_beside(full)
         try:
-            shutil.copyfile(source, temp)  # sendfile: no copy through Python
+            shutil.copyfile(source, temp)  # sendfile: no copy through Python; fd keeps the lock
             os.replace(temp, full)
         except BaseException:
             _remove_quietly(temp)
             raise
+        finally:
+            os.close(fd)
+
+    def collect_garbage(self, older_than: float = 0.0) -> list[str]:
+        """Remove the temporary files that killed writers left under the root; their paths.
+
+        A temporary file still locked by its (live) writer is kept, whatever its age;
+        ``older_than`` keeps files modified in the last that-many seconds as well.
+        """
+        removed = []
+        if not os.path.isdir(self.root):
+            return removed
+        now = time.time()
+        for directory, _dirs, names in os.walk(self.root):
+            for name in names:
+                if TEMP_MARKER not in name:
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    if now - os.stat(path).st_mtime < older_than:
+                        continue
+                except FileNotFoundError:
+                    continue
+                if remove_if_stale(path):
+                    removed.append(posixpath.relpath(path, self.root))
+        return sorted(removed)
 
     def _get_local_file(self, full: str, temp: str) -> None:
         if os.path.isdir(full):
@@ -404,15 +482,22 @@ class LocalRootedFiles(RootedFiles):
 
 
 class S3RootedFiles(RootedFiles):
-    """A bucket and key prefix through s3fs; objects appear only when their upload completes."""
+    """A bucket and key prefix through s3fs; objects appear only when their upload completes.
 
-    def __init__(self, fs: Any, bucket: str, prefix: str, *, label: str):
+    ``endpoint`` and ``patience`` (the timeouts and attempts in words) name the server in
+    the error raised when it does not answer.
+    """
+
+    def __init__(self, fs: Any, bucket: str, prefix: str, *, label: str, endpoint: str = "AWS S3", patience: str = ""):
         super().__init__(fs, posixpath.join(bucket, prefix.strip("/")) if prefix.strip("/") else bucket, label=label, protocol="s3")
+        self.bucket, self.endpoint, self.patience = bucket, endpoint, patience
+        self._bucket_seen = False
 
     def _absolute_form(self, root: str) -> str:
         return "/" + root
 
     def _open_atomic(self, full: str) -> AtomicWriter:
+        self._abort_uploads(full)
         raw = self.fs.open(full, "wb")
 
         def discard() -> None:
@@ -424,18 +509,107 @@ class S3RootedFiles(RootedFiles):
     def _put_local_file(self, source: str, full: str) -> None:
         # s3fs uploads parts concurrently and aborts the multipart upload on failure;
         # chunk size x concurrency bounds the memory.
+        self._abort_uploads(full)
         self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
 
     def _get_local_file(self, full: str, temp: str) -> None:
         self.fs.get_file(full, temp, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
 
+    def _uploads(self, key_prefix: str) -> list[dict[str, Any]]:
+        """Unfinished multipart uploads of the bucket whose key starts with ``key_prefix``."""
+        uploads: list[dict[str, Any]] = []
+        marker: dict[str, str] = {}
+        while True:
+            page = self.fs.call_s3("list_multipart_uploads", Bucket=self.bucket, Prefix=key_prefix, **marker)
+            uploads.extend(page.get("Uploads", []))
+            if not page.get("IsTruncated"):
+                return uploads
+            marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def _abort(self, upload: dict[str, Any]) -> None:
+        try:
+            self.fs.call_s3("abort_multipart_upload", Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        except FileNotFoundError:
+            pass  # finished or aborted meanwhile
+
+    def _abort_uploads(self, full: str) -> None:
+        # A writer killed mid-upload leaves its multipart upload open (and billed) forever;
+        # a new write of the same key supersedes it, so it is aborted here.
+        key = full.split("/", 1)[1]
+        for upload in self._uploads(key):
+            if upload["Key"] == key:
+                self._abort(upload)
+
+    def collect_garbage(self, older_than: float = 3600.0) -> list[str]:
+        """Abort the unfinished multipart uploads under the prefix started more than
+        ``older_than`` seconds ago (younger ones may still be running); their paths."""
+        from datetime import datetime, timezone
+
+        prefix = self.root.split("/", 1)[1] + "/" if "/" in self.root else ""
+        now = datetime.now(timezone.utc)
+        aborted = []
+        for upload in self._uploads(prefix):
+            if (now - upload["Initiated"]).total_seconds() >= older_than:
+                self._abort(upload)
+                aborted.append(upload["Key"][len(prefix):])
+        return sorted(aborted)
+
     def exists(self, path: str | os.PathLike[str] = "") -> bool:
         self.fs.invalidate_cache()
-        return super().exists(path)
+        found = super().exists(path)
+        if not found:
+            self._require_bucket()
+        return found
 
     def ls(self, path: str | os.PathLike[str] = "", recursive: bool = False) -> list[str]:
         self.fs.invalidate_cache()
-        return super().ls(path, recursive)
+        names = super().ls(path, recursive)
+        if not names:
+            self._require_bucket()
+        return names
+
+    def _require_bucket(self) -> None:
+        # S3 lists a missing bucket as empty: "no such file" must not hide "no such bucket"
+        if self._bucket_seen:
+            return
+        try:
+            self.fs.call_s3("head_bucket", Bucket=self.bucket)
+        except (FileNotFoundError, PermissionError) as exc:
+            if isinstance(exc, PermissionError):
+                return  # may list keys but not see the bucket itself: not our question
+            raise FileNotFoundError(
+                errno.ENOENT, f"{self.label}: bucket {self.bucket!r} does not exist at {self.endpoint}", self.bucket
+            ) from None
+        self._bucket_seen = True
+
+
+def _naming_the_endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` with a server that does not answer reported as S3Unreachable, naming it."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self: S3RootedFiles, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, CorruptFile) else exc
+            if cause is not None and _is_unreachable(cause):
+                raise S3Unreachable(self.label, self.endpoint, self.patience, f"{type(cause).__name__}: {cause}") from exc
+            raise
+
+    return wrapper
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+    from fsspec.exceptions import FSTimeoutError
+
+    return isinstance(exc, (HTTPClientError, BotoConnectionError, FSTimeoutError, TimeoutError, ConnectionError))
+
+
+for _name in ("exists", "isdir", "ls", "read", "write", "upload", "download", "delete", "sha256", "collect_garbage"):
+    setattr(S3RootedFiles, _name, _naming_the_endpoint(getattr(S3RootedFiles, _name)))
 
 
 def file_sha256(path: str) -> tuple[str, int]:
@@ -446,6 +620,61 @@ def file_sha256(path: str) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def temp_stem(name: str) -> str:
+    """The hidden name prefix of the temporary files of file ``name`` (numbered after it)."""
+    stem = f".{name}{TEMP_MARKER}"
+    if len(stem.encode("utf-8", "surrogateescape")) + 5 > NAME_MAX:  # a long name: a digest keeps it unique
+        stem = f".{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:32]}{TEMP_MARKER}"
+    return stem
+
+
+def remove_if_stale(temp: str) -> bool:
+    """Remove the temporary file ``temp`` if no live writer holds its lock; whether it did."""
+    try:
+        fd = os.open(temp, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    try:
+        info = os.fstat(fd)
+        if info.st_size == 0 and time.time() - info.st_mtime < FRESH_TEMP_S:
+            return False  # just created: its writer may not have locked it yet
+        _remove_quietly(temp)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _make_directories(directory: str) -> list[str]:
+    """Create ``directory`` and missing parents; the ones created, outermost first."""
+    missing = []
+    current = directory
+    while current and not os.path.isdir(current):
+        missing.append(current)
+        parent = posixpath.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        for made in missing:  # innermost first
+            _rmdir_quietly(made)
+        raise
+    return list(reversed(missing))
+
+
+def _rmdir_quietly(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _remove_quietly(path: str) -> None:

@@ -68,6 +68,11 @@ class Variable(BaseModel):
                 raise ValueError(f"variable {self.name!r}: range low {low} is above high {high}")
             if self.type not in ("float", "int"):
                 raise ValueError(f"variable {self.name!r}: a range needs type float or int, not {self.type}")
+        if self.default is not None:
+            try:
+                self.check("the spec", self.default)
+            except InvalidInput as exc:
+                raise ValueError(f"variable {self.name!r}: its default {exc.problem}") from None
         return self
 
     @property
@@ -125,11 +130,15 @@ class Variable(BaseModel):
         if kind in ("float", "int"):
             if isinstance(value, bool) or not _is_number(value):
                 raise self._wrong(model, value)
+            if not math.isfinite(value):
+                raise InvalidInput(model, self.name, f"= {value!r} is not a finite number")
             if kind == "int":
                 if float(value) != int(value):
                     raise self._wrong(model, value)
                 return int(value)
             return float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(model, self.name, f"= {value!r} is not a finite number")
         if kind == "bool":
             if not isinstance(value, bool) and type(value).__name__ != "bool_":
                 raise self._wrong(model, value)
@@ -221,6 +230,8 @@ class ModelSpec(BaseModel):
         """Every problem of ``given`` at once: (the checked, completed values, one InvalidInput
         per unknown, missing, mistyped or out-of-range input). ``validate_inputs`` raises the
         first; a scan reports them all. The values are complete only without problems."""
+        if given is not None and not isinstance(given, Mapping):
+            raise TypeError(f"model {self.name!r}: inputs must be a dict of input names to values, got {type(given).__name__} {given!r}")
         given = given if isinstance(given, dict) else dict(given or {})
         problems: list[InvalidInput] = []
         known = {v.name for v in self.inputs}

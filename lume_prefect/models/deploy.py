@@ -10,6 +10,7 @@ refused with SourceConflict.
 from __future__ import annotations
 
 import hashlib
+import errno
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -101,8 +102,20 @@ def register_spec(
         return False
 
 
+def check_entrypoint(entrypoint: str, source: str) -> None:
+    """Refuse, before loading anything, an entrypoint that is not ``path.py:flow`` (or
+    ``module:flow``), or whose file is not in a local ``source``."""
+    from lume_prefect.registry.validation import entrypoint as valid_entrypoint
+
+    valid_entrypoint(entrypoint)
+    path = entrypoint.rpartition(":")[0]
+    if path.endswith(".py") and os.path.isdir(source) and not os.path.isfile(os.path.join(source, path)):
+        raise FileNotFoundError(errno.ENOENT, f"entrypoint {entrypoint!r}: no file {path!r} in {source!r}", os.path.join(source, path))
+
+
 def register_model_version(entrypoint: str, source: str = ".", *, services: LumeServices | str | None = None, image: Optional[str] = None) -> bool:
     """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
+    check_entrypoint(entrypoint, source)
     env = resolve(services, "services")
     resolved = str(Path(source).resolve())
     return register_spec(env, spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
@@ -142,6 +155,7 @@ def deploy_model(
     from prefect.flows import Flow
     from prefect.utilities.collections import get_from_dict
 
+    check_entrypoint(entrypoint, source)
     env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 from uuid import UUID
@@ -49,6 +50,13 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in values.items()}
 
 
+def check_mode(mode: Any) -> None:
+    """ValueError unless ``mode`` is None or one of the run modes."""
+    modes = typing.get_args(RunMode)
+    if mode is not None and mode not in modes:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, modes))} (or None: the services' run_mode), got {mode!r}")
+
+
 def run_model(
     name: str,
     inputs: Optional[dict[str, Any]] = None,
@@ -72,6 +80,7 @@ def run_model(
     """
     from lume_prefect.results.codec import result_key
 
+    check_mode(mode)
     env = resolve(services, "services")
     registry = env.registry
     registered = registry.get_version(name, version, _sync=True) if version else registry.live_version(name, _sync=True)

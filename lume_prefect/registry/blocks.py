@@ -82,9 +82,11 @@ class ModelRegistry(ServiceBlock):
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(value.get_secret_value())
+            make_url(value.get_secret_value()).port  # noqa: B018 - a port that is not a number raises here
         except ArgumentError:
             raise ValueError("url is not a SQLAlchemy database URL (e.g. sqlite:////path/registry.db)") from None
+        except ValueError:
+            raise ValueError("url: the port must be a number") from None
         return value
 
     def _build(self) -> SQLRegistry:

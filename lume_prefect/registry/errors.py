@@ -132,3 +132,11 @@ class UnknownSchema(RegistryError):
     def __init__(self, url: str, detail: str):
         self.url, self.detail = url, detail
         super().__init__(f"the registry database {url} {detail}")
+
+
+class InvalidRegistryURL(LumeError, ValueError):
+    """The registry's database URL cannot be used; the message never shows its password."""
+
+    def __init__(self, shown_url: str, reason: str):
+        self.shown_url, self.reason = shown_url, reason
+        super().__init__(f"registry url {shown_url!r}: {reason}")

@@ -8,16 +8,20 @@ right "from".
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from lume_prefect.core.paths import sqlite_url
+from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import sql_engine
 from lume_prefect.registry import migrate, validation
 from lume_prefect.registry.errors import (
     AliasNotFound,
+    InvalidRegistryURL,
     InvalidValue,
     ModelExists,
     ModelNotFound,
@@ -72,6 +76,32 @@ def _version(row: sa.Row[Any]) -> ModelVersion:
     return ModelVersion.model_construct(**row._mapping)
 
 
+@functools.lru_cache(maxsize=64)  # a block method call must not pay for parsing its URL again
+def checked_url(url: str | sa.URL) -> str | sa.URL:
+    """``url`` if it is a database URL the registry can open without side effects, else
+    InvalidRegistryURL saying why (a SQLite file's directory must exist: it is created only
+    for the default location)."""
+    import re
+
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = sa.make_url(url)
+        parsed.port  # noqa: B018 - parsing the port is what raises for "host:notaport"
+    except (ArgumentError, ValueError) as exc:
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))  # no password, even unparsed
+        reason = "the port must be a number" if "int()" in str(exc) else "not a SQLAlchemy database URL (e.g. sqlite:////path/registry.db)"
+        raise InvalidRegistryURL(shown, reason) from None
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        directory = Path(database).expanduser().parent
+        if not directory.is_dir():
+            raise InvalidRegistryURL(
+                parsed.render_as_string(hide_password=True), f"directory {str(directory)!r} does not exist; create it first"
+            )
+    return url
+
+
 class SQLRegistry:
     """Models, versions, aliases and their history in one SQL database.
 
@@ -81,7 +111,7 @@ class SQLRegistry:
     """
 
     def __init__(self, url: str | sa.URL | None = None):
-        self._entry = sql_engine(url or sqlite_url("registry.db"))
+        self._entry = sql_engine(checked_url(url) if url else sqlite_url("registry.db"))
 
     @property
     def engine(self) -> sa.Engine:
@@ -155,7 +185,7 @@ class SQLRegistry:
         except IntegrityError:
             if self._model_id_or_none(name) is None:
                 raise
-            if not exist_ok:
+            if not exist_ok and not retrying():  # on a retry: our own write, committed before the drop
                 raise ModelExists(name) from None
         return self.get_model(name)
 
@@ -290,6 +320,8 @@ class SQLRegistry:
             existing = self._version_or_none(name, row["sort_key"])
             if existing is None:
                 raise
+            if retrying() and all(getattr(existing, k) == row[k] for k in ("source", "entrypoint", "sha256", "image", "registered_by")):
+                return existing  # our own write, committed before the connection dropped
             raise VersionExists(name, version, existing.version) from None
         return self.get_version(name, row["version"])
 
@@ -536,3 +568,14 @@ class SQLRegistry:
             query = query.order_by(alias_history.c.id)
         return [AliasChange.model_validate(row._mapping) for row in conn.execute(query)]
 
+
+
+# A short outage (a server restart) is retried, never seen by the caller (see core/retry.py).
+retry_methods(
+    SQLRegistry,
+    (
+        "register_model", "update_model", "get_model", "list_models", "register_version", "get_version",
+        "list_versions", "latest_version", "set_deployment", "get_alias", "set_alias", "remove_alias",
+        "revert", "history", "schema_revision", "upgrade",
+    ),
+)

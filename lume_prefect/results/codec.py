@@ -46,6 +46,7 @@ SUPPORTED = (
 )
 
 _PLAIN = (str, bool, type(None))
+TOO_DEEP = "nested too deeply, or a dict or list that contains itself; store at most a few hundred levels"
 _isfinite = math.isfinite
 
 
@@ -81,6 +82,8 @@ def encode_values(values: Any, field: str, blobs: list[bytes], *, allow_nonfinit
         return _encode_dict(values, blobs, allow_nonfinite)
     except _Invalid as error:
         raise error.at(field) from error.__cause__
+    except RecursionError:
+        raise InvalidResultValue(field, TOO_DEEP) from None
 
 
 def _encode_dict(values: dict, blobs: list[bytes], allow_nonfinite: bool) -> dict[str, Any]:
@@ -88,10 +91,14 @@ def _encode_dict(values: dict, blobs: list[bytes], allow_nonfinite: bool) -> dic
     name: Any = None
     try:
         for name, value in values.items():
-            if type(name) is not str or not name or "." in name or name[0] == "$" or name == TAG:
+            if type(name) is not str or not name or "." in name or name[0] == "$" or name == TAG or not name.isascii() or "\x00" in name:
                 _check_name(name)
             kind = type(value)
-            if kind is str or kind is bool or value is None:
+            if kind is str:
+                if "\x00" in value or not value.isascii():
+                    _check_text(value)
+                tree[name] = value
+            elif kind is bool or value is None:
                 tree[name] = value
             elif kind is float and _isfinite(value):
                 tree[name] = value
@@ -114,7 +121,11 @@ def _encode_list(values: list | tuple, blobs: list[bytes], allow_nonfinite: bool
             kind = type(value)
             if kind is float and _isfinite(value):
                 append(value)
-            elif kind is str or kind is bool or value is None:
+            elif kind is str:
+                if "\x00" in value or not value.isascii():
+                    _check_text(value)
+                append(value)
+            elif kind is bool or value is None:
                 append(value)
             elif kind is int and INT64_MIN <= value <= INT64_MAX:
                 append(value)
@@ -131,10 +142,27 @@ def _check_name(name: Any) -> None:
         raise _Invalid(f"dict keys must be str, got {type(name).__name__} {name!r}")
     if not name or "." in name or name.startswith("$") or name == TAG:
         raise _Invalid("names must be non-empty, contain no '.', not start with '$' and not be '__lume__'")
+    try:
+        _check_text(name)
+    except _Invalid as error:
+        raise _Invalid(f"name {name!r}: {error.message}") from None
+
+
+def _check_text(text: str) -> None:
+    """Refuse a str no database stores faithfully: a NUL character, or a lone surrogate."""
+    if "\x00" in text:
+        raise _Invalid("contains a NUL character (\\x00), which the databases cannot store")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _Invalid(f"is not valid Unicode: lone surrogate {text[error.start]!r} at index {error.start}") from None
 
 
 def _encode(value: Any, blobs: list[bytes], allow_nonfinite: bool) -> Any:
     kind = type(value)
+    if kind is str:
+        _check_text(value)
+        return value
     if kind in _PLAIN:
         return value
     if kind is int:

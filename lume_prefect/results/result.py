@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from datetime import datetime, timezone
@@ -12,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from lume_prefect.core.names import MODEL_NAME_LENGTH
 from lume_prefect.files.fileref import FileRef
-from lume_prefect.results.codec import decode_values, encode_values, result_key
+from lume_prefect.results.codec import TOO_DEEP, decode_values, encode_values, result_key
+from lume_prefect.results.errors import InvalidResultValue
 
 
 _run_contexts: tuple[Any, Any] | None = None
@@ -45,6 +47,31 @@ def utc_now() -> datetime:
     # down, as as_utc does) of the same clock; a float of milliseconds / 1000 is always
     # within a microsecond of the exact value, which fromtimestamp rounds to
     return datetime.fromtimestamp(time.time_ns() // 1_000_000 / 1000, timezone.utc)
+
+
+def storable_text(field: str, text: str) -> str:
+    """``text`` if every database stores it (no NUL, no lone surrogate), else InvalidResultValue naming ``field``."""
+    if "\x00" in text:
+        raise InvalidResultValue(field, f"contains a NUL character (\\x00), which the databases cannot store: {text!r}")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InvalidResultValue(field, f"is not valid Unicode: lone surrogate at index {error.start} of {text!r}") from None
+    return text
+
+
+@functools.lru_cache(maxsize=1024)
+def pep440(version: str) -> str:
+    """``version`` if it is a PEP 440 version (as the registry requires), else InvalidResultValue."""
+    from packaging.version import InvalidVersion, Version
+
+    storable_text("version", version)
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise InvalidResultValue("version", f"{version!r} is not a PEP 440 version (e.g. 1.2.0)") from None
+    return version
 
 
 def as_utc(value: datetime) -> datetime:
@@ -115,7 +142,18 @@ class Result(BaseModel):
         for i, tag in enumerate(tags):
             if not tag or len(tag) > 255:
                 raise ValueError(f"tags[{i}] must be a non-empty str of at most 255 characters, got {tag!r}")
+            storable_text(f"tags[{i}]", tag)
         return list(dict.fromkeys(tags))
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, model: str) -> str:
+        return storable_text("model", model)
+
+    @field_validator("version")
+    @classmethod
+    def _check_version(cls, version: str) -> str:
+        return pep440(version)
 
     @field_validator("created")
     @classmethod
@@ -128,7 +166,10 @@ class Result(BaseModel):
         inputs = encode_values(self.inputs, "inputs", blobs, allow_nonfinite=False)
         outputs = encode_values(self.outputs, "outputs", blobs, allow_nonfinite=True)
         self._stored = (inputs, outputs, tuple(blobs))
-        self._key = result_key(self.model, self.version, self.inputs)
+        try:
+            self._key = result_key(self.model, self.version, self.inputs)
+        except RecursionError:
+            raise InvalidResultValue("inputs", TOO_DEEP) from None
         return self
 
     @property

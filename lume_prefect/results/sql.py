@@ -23,6 +23,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from lume_prefect.core.paths import sqlite_url
+from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import MYSQL_DIALECTS, Migrations, SQLEngine, sql_engine
 from lume_prefect.core.sqltypes import JSON_TYPE, UTCDateTime
 
@@ -169,6 +170,8 @@ class SQLResultsStore(ResultsStore):
             stored = self._stored_keys([r.key for r in batch])
             if not stored:
                 raise
+            if retrying() and len(stored) == len(batch):
+                return keys  # the whole batch is there: our commit landed before the connection dropped
             first = next(r for r in batch if r.key == stored[0])
             raise DuplicateResult(stored[0], first.model, stored[1:]) from None
         return keys
@@ -419,3 +422,8 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     if revision == "head" and current_revision(engine) == head_revision():
         return
     MIGRATIONS.upgrade(engine, revision)
+
+
+# A short outage (a server restart) is retried, never seen by the caller: writes are
+# idempotent because the key is unique (see core/retry.py).
+retry_methods(SQLResultsStore, ("insert_many", "delete", "get", "_find", "_count"))

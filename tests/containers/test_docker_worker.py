@@ -12,6 +12,7 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
+from lume_prefect.files import read_ref
 from lume_prefect.models import ModelRunFailed
 from lume_prefect.models.deploy import deploy_model
 from lume_prefect.models.run import cancel_flow_run, run_model, wait_for_flow_run
@@ -97,7 +98,7 @@ def test_versions_run_in_containers_promote_and_revert(stack, docker_client):
     assert ref.url.startswith("file:///data/toy-beam/1.0.0/particles-")  # the container's side of the mount
     particles = stack["data"] / ref.path
     assert particles.is_file() and particles.stat().st_uid == IMAGE_USER_UID
-    assert ref.read(env.files)["x"].shape == (10_000,)  # read back on the host through the same block
+    assert read_ref(ref, env.files)["x"].shape == (10_000,)  # read back on the host through the same block
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(v1.flow_run_id)
     container = docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1])

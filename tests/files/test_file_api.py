@@ -130,9 +130,12 @@ def test_fileref_is_json_round_trippable_and_detects_changes(files):
     assert files.read_ref(again, verify=False) == [1, 2, 4]
 
 
-def test_fileref_of_an_unsaved_local_block_reads_without_a_block(tmp_path):
+def test_fileref_of_an_unsaved_local_block_reads_through_a_block_given(tmp_path):
     ref = LocalFiles(basepath=str(tmp_path)).write("x/y.yaml", {"a": 1})
-    assert FileRef.model_validate_json(ref.model_dump_json()).read() == {"a": 1}
+    again = FileRef.model_validate_json(ref.model_dump_json())
+    assert again.read(LocalFiles(basepath=str(tmp_path))) == {"a": 1}
+    with pytest.raises(ValueError, match="names no saved block"):  # never a root guessed from its url
+        again.read()
 
 
 def test_prefect_storage_interface_round_trip(files):

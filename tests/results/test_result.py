@@ -273,13 +273,13 @@ _FILE = FileRef(path="a.h5", serializer="hdf5", sha256="0" * 64, size=1)
     [
         {"model": "m", "version": "1"},
         {"model": "m", "version": "1", "inputs": {"x": 1, "y": 2.5, "name": "a"}, "outputs": {"z": 2.0}},
-        {"model": "é" * 255, "version": "v", "inputs": {"a": [1, (2, {"b": None})], "c": np.arange(3)}, "tags": ["t", "u", "t"]},
+        {"model": "é" * 255, "version": "1", "inputs": {"a": [1, (2, {"b": None})], "c": np.arange(3)}, "tags": ["t", "u", "t"]},
         {"model": "m", "version": "1", "tags": ("a",), "outputs": {"nan": float("nan"), "df": pd.DataFrame({"a": [1]})}},
         {"model": "m", "version": "1", "created": datetime(2026, 1, 2, 3, 4, 5, 678901), "flow_run_id": None},
         {"model": "m", "version": "1", "created": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))},
         {"model": "m", "version": "1", "flow_run_id": "12345678-1234-5678-1234-567812345678", "created": "2026-01-02T03:04:05Z"},
         {"model": "m", "version": "1", "flow_run_id": __import__("uuid").UUID(int=7), "files": []},
-        {"model": "m", "version": "1", "outputs": {"\ud800": "\udfff"}},
+        {"model": "m", "version": "1", "outputs": {"ε": "🚀"}},  # a lone surrogate is refused (tests/hardening)
         {"model": "m", "version": "1", "files": [_FILE], "tags": ["a", "b"]},
         {"model": "m", "version": "1", "files": (_FILE, _FILE.model_copy(update={"path": "b"})), "created": datetime(2026, 1, 1, tzinfo=timezone.utc)},
         {"model": "m", "version": "1", "files": [_FILE.model_dump()]},

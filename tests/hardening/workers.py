@@ -1,0 +1,34 @@
+"""Code run in separate processes by the hardening fault tests (importable under spawn)."""
+
+from __future__ import annotations
+
+import logging
+
+
+class _Count(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def write_results(url: str, writer: int, total: int, batch: int, progress, answers) -> None:
+    """Insert ``total`` results of this writer in batches; report (writer, error or None, retries)."""
+    retries = _Count()
+    logging.getLogger("lume_prefect.retry").addHandler(retries)
+    try:
+        from lume_prefect.results import Result
+        from lume_prefect.results.sql import SQLResultsStore
+
+        store = SQLResultsStore(url)
+        for start in range(0, total, batch):
+            rows = [Result(model="restart", version="1", inputs={"writer": writer, "i": i}, outputs={"y": i}) for i in range(start, start + batch)]
+            store.insert_many(rows, on_duplicate="skip")
+            with progress.get_lock():
+                progress.value += len(rows)
+        store.close()
+        answers.put((writer, None, retries.count))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test, which fails on it
+        answers.put((writer, f"{type(exc).__name__}: {exc}", retries.count))
