@@ -91,7 +91,7 @@ def worker(server, pool: str, pool_type: str, home: Path, **env: str):
 
 
 @pytest.fixture(scope="module")
-def docker_worker(real_api, docker_client, tmp_path_factory):
+def docker_worker(real_api, docker_client, tmp_path_factory):  # noqa: F811 - real_api is the imported fixture
     """A docker pool from deployments/docker.json and its worker on podman's socket."""
     pool = create_pool(real_api, "docker", "docker.json")
     with worker(real_api, pool, "docker", tmp_path_factory.mktemp("docker-worker"), DOCKER_HOST=DOCKER_HOST) as started:
