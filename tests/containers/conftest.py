@@ -99,6 +99,18 @@ def docker_worker(real_api, docker_client, tmp_path_factory):  # noqa: F811 - re
     remove_flow_run_containers(docker_client, pool)
 
 
+def ended_container(docker_client, flow_run_id):
+    """The container of a flow run once it has ended (its state may be reported a moment before)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+    container = docker_client.containers.get(flow_run.infrastructure_pid.rsplit(":", 1)[1])
+    container.wait(timeout=60)
+    container.reload()
+    return container
+
+
 def remove_flow_run_containers(docker_client, pool: str) -> None:
     """The exited flow-run containers of ``pool`` (the templates keep them, for their logs)."""
     for container in docker_client.containers.list(all=True, filters={"label": f"io.prefect.work-pool-name={pool}"}):
