@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from lume_prefect.registry import SQLRegistry
-from lume_prefect.registry.engines import dispose_engines
+from lume_prefect.core.sql import dispose_engines
 from lume_prefect.registry.schema import alias_history, aliases, models, versions
 from lume_prefect.registry.versions import sort_key
 

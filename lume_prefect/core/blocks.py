@@ -103,6 +103,21 @@ class ServiceBlock(Block, abc.ABC):
         self._service = (pid, built)
         return built
 
+    # The domain object holds connections and locks: a pickled or deep-copied block (a task
+    # argument sent to a worker, a Slurm job, a copy) carries its configuration only.
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        private = state.get("__pydantic_private__") or {}
+        if private.get("_service") is not None:
+            state = {**state, "__pydantic_private__": {**private, "_service": None}}
+        return state
+
+    def __deepcopy__(self, memo: Optional[dict[int, Any]] = None) -> Any:
+        memo = {} if memo is None else memo
+        if self._service is not None:
+            memo[id(self._service)] = None
+        return super().__deepcopy__(memo)
+
 
 def delegate(interface: type, *names: str) -> Callable[[B], B]:
     """Give a ``ServiceBlock`` class the methods ``names`` of its domain ``interface``: each

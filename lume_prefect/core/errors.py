@@ -89,7 +89,9 @@ class PortableCall:
             carried = portable(exc, _dumps(), _loads())
             if carried is exc:
                 raise
-            raise carried from None
+        # raised outside the except block, so it has no __context__: a pickler that sends the
+        # context along (tblib, which Dask installs) must not meet the original error again
+        raise carried
 
     def __repr__(self) -> str:
         return f"PortableCall({self.function!r})"

@@ -35,11 +35,12 @@ class ResultsBlock(ServiceBlock, abc.ABC):
 
 
 class SQLResults(ResultsBlock):
-    """Results in SQLite or PostgreSQL.
+    """Results in SQLite, PostgreSQL or MariaDB/MySQL.
 
     The schema is created (and later upgraded) by the store's Alembic migrations on first
     use, with their own version table, so one database can hold both the results and the
-    model registry. Without a URL the store is a SQLite file in the user's data directory.
+    model registry. Without a URL the store is ``results.db`` in the lume-prefect data directory
+    (``$LUME_PREFECT_HOME``), the results of the ``local`` services.
 
     Examples:
         Configure once, then use by name in any flow:
@@ -57,15 +58,16 @@ class SQLResults(ResultsBlock):
 
     _block_type_name = "LUME SQL Results"
     _block_type_slug = "lume-sql-results"
-    _description = "Model run results (inputs, outputs, files) in SQLite or PostgreSQL: deduplicated by key, queryable, exportable."
+    _description = "Model run results (inputs, outputs, files) in SQLite, PostgreSQL or MariaDB: deduplicated by key, queryable, exportable."
     _documentation_url = DOCS
     _logo_url = LOGO
 
     url: Optional[SecretStr] = Field(
         default=None,
         description=(
-            "SQLAlchemy URL of the database, e.g. postgresql+psycopg://user:password@host:5432/lume "
-            "or sqlite:////data/results.sqlite. Empty: a SQLite file in the user's data directory."
+            "SQLAlchemy URL of the database, e.g. postgresql+psycopg://user:password@host:5432/lume, "
+            "mysql+pymysql://user:password@host:3306/lume or sqlite:////data/results.db. "
+            "Empty: results.db in the lume-prefect data directory ($LUME_PREFECT_HOME), as the local services use."
         ),
     )
 

@@ -3,14 +3,19 @@ and Dask pickle them by reference and Slurm jobs by value)."""
 
 from __future__ import annotations
 
+import threading
+
 from lume_prefect.slurm.errors import JobFailed
 
 
 class UsersOwnError(Exception):
-    """A user's error whose __init__ does not take its message: pickle cannot rebuild it."""
+    """A user's error that cannot travel: its __init__ does not take its message (pickle cannot
+    rebuild it), and it holds a lock (pickle cannot even write it; this holds also where tblib,
+    which Dask installs, rebuilds errors of the first kind)."""
 
     def __init__(self, charge: float, limit: float):
         self.charge, self.limit = charge, limit
+        self.guard = threading.Lock()
         super().__init__(f"charge {charge} above {limit}")
 
 

@@ -150,15 +150,9 @@ def test_the_registry_errors_need_no_reduce_of_their_own():
     assert all("__reduce__" not in vars(cls) for cls in CLASSES if cls.__module__ == errors.__name__)
 
 
-class UsersOwnError(Exception):
-    """A user's exception whose __init__ does not take its message: pickle cannot rebuild it."""
-
-    def __init__(self, charge: float, limit: float):
-        self.charge, self.limit = charge, limit
-        super().__init__(f"charge {charge} above {limit}")
-
-
 def test_an_error_that_cannot_travel_becomes_a_remote_error_with_its_traceback():
+    from tests.core.raisers import UsersOwnError
+
     try:
         raise UsersOwnError(2.0, 1.0)
     except UsersOwnError as exc:
@@ -166,7 +160,7 @@ def test_an_error_that_cannot_travel_becomes_a_remote_error_with_its_traceback()
             pickle.loads(pickle.dumps(exc))
         carried = portable(exc)
     assert isinstance(carried, RemoteError)
-    assert carried.type_name == f"{__name__}.UsersOwnError"
+    assert carried.type_name == "tests.core.raisers.UsersOwnError"
     assert carried.message == "charge 2.0 above 1.0"
     assert "raise UsersOwnError(2.0, 1.0)" in carried.traceback_text
     copy = pickle.loads(pickle.dumps(carried))

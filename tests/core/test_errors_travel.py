@@ -12,6 +12,7 @@ import pytest
 from lume_prefect.core.errors import PortableCall, RemoteError
 from lume_prefect.slurm.errors import JobFailed
 from tests.core.raisers import fail_like_slurm, simulate
+from tests.slurm.conftest import ensure_slurm_up, workdir  # noqa: F401 - workdir is a fixture
 
 USERS_ERROR = "tests.core.raisers.UsersOwnError"
 
@@ -65,7 +66,6 @@ def test_dask_local_cluster(dask_client):
 @pytest.mark.prefect
 def test_slurm_job(workdir):
     from lume_prefect.slurm import SlurmCluster, run_task_as_job
-    from tests.slurm.conftest import ensure_slurm_up
 
     ensure_slurm_up()
     cluster = SlurmCluster(working_dir=workdir, python=sys.executable, max_poll_interval=0.5)
@@ -76,15 +76,3 @@ def test_slurm_job(workdir):
     with pytest.raises(RemoteError) as remote:
         run_task_as_job(cluster, simulate, args=[2.0])  # no wrapper needed: the job's runner carries it
     check_remote(remote.value)
-
-
-@pytest.fixture
-def workdir():
-    import os
-    import shutil
-    import tempfile
-
-    path = tempfile.mkdtemp(prefix="lume-errors-slurm-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)

@@ -109,3 +109,18 @@ async def test_delegated_methods_are_awaitable_in_async_code(tmp_path):
     await registry.register_model("m", author="a", laboratory="l", facility="f", beampath="b")
     assert [m.name for m in await registry.alist_models()] == ["m"]
     assert registry.list_models(_sync=True)[0].name == "m"
+
+
+def test_a_used_block_pickles_and_copies_with_its_configuration_only(tmp_path):
+    import copy
+    import pickle
+
+    import cloudpickle
+
+    registry = ModelRegistry(url=SecretStr(f"sqlite:///{tmp_path / 'p.db'}"))
+    registry.register_model("m", author="a", laboratory="l", facility="f", beampath="b")  # built: engine, lock
+    for clone in (pickle.loads(pickle.dumps(registry)), pickle.loads(cloudpickle.dumps(registry)), copy.deepcopy(registry)):
+        assert clone.url.get_secret_value() == registry.url.get_secret_value()
+        assert [m.name for m in clone.list_models()] == ["m"]
+        assert clone.registry() is registry.registry()  # in this process: the same registry again
+    assert registry.list_models()[0].name == "m"

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from lume_prefect.files import ChecksumMismatch, FileRef, LocalFiles, UnknownSerializer
+from lume_prefect.files import ChecksumMismatch, FileRef, LocalFiles, UnknownSerializer, read_ref
 
 
 def test_write_read_round_trip_with_fileref(files):
@@ -133,9 +133,9 @@ def test_fileref_is_json_round_trippable_and_detects_changes(files):
 def test_fileref_of_an_unsaved_local_block_reads_through_a_block_given(tmp_path):
     ref = LocalFiles(basepath=str(tmp_path)).write("x/y.yaml", {"a": 1})
     again = FileRef.model_validate_json(ref.model_dump_json())
-    assert again.read(LocalFiles(basepath=str(tmp_path))) == {"a": 1}
+    assert read_ref(again, LocalFiles(basepath=str(tmp_path))) == {"a": 1}
     with pytest.raises(ValueError, match="names no saved block"):  # never a root guessed from its url
-        again.read()
+        read_ref(again)
 
 
 def test_prefect_storage_interface_round_trip(files):
