@@ -118,10 +118,15 @@ def batches(count: int, items_per_job: int) -> list[range]:
     return [range(start, min(start + items_per_job, count)) for start in range(0, count, items_per_job)]
 
 
+#: Most elements an automatic choice makes: Slurm's default MaxArraySize (1001) allows indices 0-1000.
+MAX_AUTO_ELEMENTS = 1000
+
+
 def choose_items_per_job(count: int, slots: Optional[int], max_running: Optional[int] = None) -> int:
     """Items per array element when the caller gives none: one element per free slot of the
-    cluster (never more elements than items), so each element's start-up is paid once per slot."""
-    jobs = max(1, slots or 1)
+    cluster (never more elements than items, nor than ``MAX_AUTO_ELEMENTS``), so each element's
+    start-up is paid once per slot."""
+    jobs = min(max(1, slots or 1), MAX_AUTO_ELEMENTS)
     if max_running:
         jobs = min(jobs, max_running)
     jobs = min(jobs, count)
