@@ -271,11 +271,12 @@ def test_bad_batching_values_name_the_parameter(cluster):
         map_task_as_array.fn(cluster, half, [1, 2], max_running=0)
 
 
-def test_the_runner_imports_nothing_heavy():
+def test_the_runner_imports_nothing_heavy(tmp_path):
     """``python -m lume_prefect.slurm.runner`` imports lume_prefect and lume_prefect.slurm
     (both lazy), the runner, cloudpickle and the core errors: no Prefect, no pydantic."""
     code = ("import sys, lume_prefect.slurm.runner as r, cloudpickle, lume_prefect.core.errors; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'pydantic', 'lume_prefect', 'sqlalchemy')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # -I: no current directory or PYTHONPATH on sys.path, only this environment's install.
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert json.loads(done.stdout.replace("'", '"')) == [
         "lume_prefect", "lume_prefect.core", "lume_prefect.core.errors", "lume_prefect.slurm", "lume_prefect.slurm.runner"]
