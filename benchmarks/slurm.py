@@ -16,9 +16,11 @@ order from one repeat to the next. Sides:
   MaxArraySize, 1001 by default, limits it to 1,000 calls);
 - ``raw batched``: the same by hand, one element per free slot, each running a slice in one Python;
 - ``lume``: ``map_task_as_array`` with its defaults (one element per free slot), and with
-  ``items_per_job=1`` at 100 calls (one element per call, like the raw script);
-- ``submitit``: ``map_array`` of one call per job, and of one chunk per free slot, and (trivial at
-  100) of all the calls in one job; its status comes from result files (no slurmdbd here).
+  ``items_per_job=1`` at 100 trivial calls (one element per call, like the raw script);
+- ``submitit``: ``map_array`` of one chunk per free slot, and (100 trivial calls) of one call
+  per job and of all the calls in one job; its status comes from result files (no slurmdbd here).
+
+Each side starts on an idle cluster (no CPU allocated), so none inherits the last one's clean-up.
 
 Prints wall times (medians), ratios to raw, and the scheduler calls lume-prefect made in total
 and per poll cycle, and what an element's Python start-up costs (the runner vs importing Prefect).
@@ -121,6 +123,17 @@ def submitit_side(kind: str, count: int, chunks: int, directory: str) -> tuple[l
     return values, {}
 
 
+def wait_until_idle(timeout: float = 30) -> None:
+    """Until no CPU is allocated: a side must not start while the last side's elements are still
+    being cleaned up (its free-slot count, and its speed, would depend on who ran before)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cpus = subprocess.run(["sinfo", "-h", "-o", "%C"], capture_output=True, text=True).stdout.split("/")
+        if cpus and cpus[0].strip() == "0":
+            return
+        time.sleep(0.2)
+
+
 def startup() -> dict[str, float]:
     """Best of 5 wall times of each element's interpreter start-up, in ms."""
     def best(code: str) -> float:
@@ -186,10 +199,10 @@ def main() -> None:
             sides["raw per call"] = lambda k=kind, n=count: raw(k, n, n, directory)
         sides[f"raw batched ({min(slots, count)} elements)"] = lambda k=kind, n=count: raw(k, n, min(slots, n), directory)
         sides["lume default"] = lambda k=kind, n=count: lume(k, n, None, directory)
-        if count <= 100:
+        if count <= 100 and kind == "trivial":
             sides["lume items_per_job=1"] = lambda k=kind, n=count: lume(k, n, 1, directory)
         if have_submitit:
-            if count <= 100:
+            if count <= 100 and kind == "trivial":
                 sides["submitit 1 call per job"] = lambda k=kind, n=count: submitit_side(k, n, n, directory)
             sides[f"submitit {min(slots, count)} jobs"] = lambda k=kind, n=count: submitit_side(k, n, min(slots, n), directory)
             if kind == "trivial" and count <= 100:
@@ -202,6 +215,7 @@ def main() -> None:
         for repeat in range(repeats):
             order = names[repeat % len(names):] + names[:repeat % len(names)]  # rotate who goes first
             for name in order:
+                wait_until_idle()
                 start = time.perf_counter()
                 values, info = sides[name]()
                 elapsed = time.perf_counter() - start

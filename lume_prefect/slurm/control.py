@@ -23,6 +23,9 @@ from lume_prefect.slurm.job import SlurmJob, check_path, render_script
 from lume_prefect.slurm.states import FINAL_STATES, JobStatus, memory_kill
 from lume_prefect.slurm.transports import SlurmBackend
 
+#: Seconds between ``done()`` checks of a wait (file checks, not scheduler calls).
+DONE_CHECK = 0.1
+
 #: Growth of the poll interval per cycle, while nothing changed and while something did.
 IDLE_BACKOFF, CHANGE_BACKOFF = 1.5, 1.15
 
@@ -233,7 +236,8 @@ class SlurmController:
     # ---- wait -------------------------------------------------------------------
 
     def wait(self, *jobs: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None,
-             on_progress: Optional[ProgressCallback] = None, stop: Optional[Callable[[], bool]] = None) -> list[JobResult]:
+             on_progress: Optional[ProgressCallback] = None, stop: Optional[Callable[[], bool]] = None,
+             done: Optional[Callable[[], bool]] = None) -> list[JobResult]:
         """Block until every element of ``jobs`` is final; returns their results in order.
 
         Long waits show their progress; short ones stay quiet. A wait becomes long after
@@ -246,6 +250,11 @@ class SlurmController:
 
         ``stop()`` is asked every cycle; when it is true the wait ends with ``SlurmError`` (the
         Prefect tasks pass their task runner's cancel signal, and cancel the jobs).
+
+        ``done()`` is asked every ``DONE_CHECK`` seconds between the scheduler polls, which keep
+        their own backoff: when it is true the wait ends at once, returning each element's latest
+        status, final or not. It is for callers whose own files say that the work is over (the
+        Python tasks' result files), so they need not wait for the next poll to see it.
         """
         for job in jobs:
             self.track(job)
@@ -257,7 +266,8 @@ class SlurmController:
         reported: Optional[dict[str, int]] = None
         try:
             while True:
-                self.poll()
+                if time.monotonic() - self._last_poll >= self.interval * 0.99:
+                    self.poll()
                 finished = all(self.is_finished(job) for job in jobs)
                 long_wait = long_wait or time.monotonic() - started >= self.progress_after
                 if long_wait and (progress is not False or on_progress is not None):
@@ -276,9 +286,20 @@ class SlurmController:
                     # The program is exiting (its main thread ended, e.g. on SIGTERM or Ctrl-C)
                     # while this thread waits: stop, so the caller can cancel what it submitted.
                     raise SlurmError(f"the program is exiting: stopped waiting for jobs {', '.join(j.job_id for j in jobs)}")
-                time.sleep(self.interval)
+                if done is not None and done():
+                    if long_wait and (progress is not False or on_progress is not None):
+                        counts = {"DONE": total}  # the caller's files say so; Slurm may still say RUNNING
+                        display.update(counts)
+                        if on_progress is not None:
+                            on_progress(total, total, counts)
+                    return [self._latest(job, key) for job in jobs for key in job.keys]
+                time.sleep(self.interval if done is None else min(DONE_CHECK, self.interval))
         finally:
             display.close()
+
+    def _latest(self, job: SubmittedJob, key: str) -> JobResult:
+        status = self._final.get(key) or self._last.get(key) or JobStatus(job_id=key, state="PENDING", reason="not yet listed by Slurm")
+        return JobResult(status=status, exit_code=status.exit_code)
 
     async def await_finished(self, job: SubmittedJob, timeout: Optional[float] = None) -> list[JobStatus]:
         """Async wait for one job; concurrent waiters share one scheduler call per poll cycle."""
@@ -371,7 +392,7 @@ class _Progress:
                                       TimeElapsedColumn(), console=console, transient=False)
             self._progress.start()
             self._task = self._progress.add_task("", total=self.total)
-        done = sum(n for state, n in counts.items() if state in FINAL_STATES)
+        done = sum(n for state, n in counts.items() if state in FINAL_STATES or state == "DONE")
         summary = " ".join(f"{state.lower()}={n}" for state, n in sorted(counts.items()))
         self._progress.update(self._task, completed=done, description=summary)
 

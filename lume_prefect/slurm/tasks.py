@@ -71,11 +71,12 @@ def run_job(cluster: SlurmCluster | str, job: SlurmJob, raise_on_failure: bool =
     """Submit ``job``, wait for it, and return each element's state, exit code and output.
 
     Unless ``raise_on_failure=False``, an element that did not complete raises ``JobFailed``
-    with Slurm's state and reason (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, ...).
+    with Slurm's state and reason (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, ...). If the task times
+    out, is cancelled or its process is stopped, the job is cancelled.
     """
     cluster = resolve_cluster(cluster)
-    submitted = cluster.submit(job, _sync=True)
-    results = cluster.controller().wait(submitted, on_progress=progress_artifact(submitted))
+    control = cluster.controller()
+    results = _submit_and_wait(control, job)
     if raise_on_failure:
         for result in results:
             result.raise_for_state()
@@ -115,10 +116,15 @@ def batches(count: int, items_per_job: int) -> list[range]:
     return [range(start, min(start + items_per_job, count)) for start in range(0, count, items_per_job)]
 
 
+#: Most elements an automatic choice makes: Slurm's default MaxArraySize (1001) allows indices 0-1000.
+MAX_AUTO_ELEMENTS = 1000
+
+
 def choose_items_per_job(count: int, slots: Optional[int], max_running: Optional[int] = None) -> int:
     """Items per array element when the caller gives none: one element per free slot of the
-    cluster (never more elements than items), so each element's start-up is paid once per slot."""
-    jobs = max(1, slots or 1)
+    cluster (never more elements than items, nor than ``MAX_AUTO_ELEMENTS``), so each element's
+    start-up is paid once per slot."""
+    jobs = min(max(1, slots or 1), MAX_AUTO_ELEMENTS)
     if max_running:
         jobs = min(jobs, max_running)
     jobs = min(jobs, count)
@@ -174,6 +180,24 @@ def _install_termination_hook() -> None:
 _install_termination_hook()
 
 
+def _submit_and_wait(control: SlurmController, job: SlurmJob, done: Optional[Callable[[SubmittedJob], bool]] = None) -> list[JobResult]:
+    """Submit ``job`` and wait for it; whatever ends the wait early (a timeout, a cancelled or
+    interrupted flow, SIGTERM, the interpreter shutting down) cancels the job before it propagates."""
+    _install_termination_hook()
+    submitted = control.submit(job)
+    with _ACTIVE_LOCK:
+        _ACTIVE[id(submitted)] = (control, submitted)
+    try:
+        return control.wait(submitted, on_progress=progress_artifact(submitted), stop=_task_runner_cancel_signal(),
+                            done=None if done is None else lambda: done(submitted))
+    except BaseException:
+        _cancel_on_exit(control, submitted)
+        raise
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(id(submitted), None)
+
+
 def _call_as_jobs(cluster: SlurmCluster, function: Callable[..., Any], calls: Sequence[tuple[tuple, dict]],
                   job: SlurmJob | dict[str, Any] | None, items_per_job: int = 1, max_running: Optional[int] = None,
                   ) -> tuple[list[Any], dict[int, BaseException]]:
@@ -197,18 +221,11 @@ def _call_as_jobs(cluster: SlurmCluster, function: Callable[..., Any], calls: Se
     if len(groups) > 1 or max_running or spec.array is not None:
         spec = spec.model_copy(update={"array": f"0-{len(groups) - 1}" + (f"%{max_running}" if max_running else "")})
     spec = SlurmJob.model_validate(spec.model_dump())
-    _install_termination_hook()
-    submitted = control.submit(spec)
-    with _ACTIVE_LOCK:
-        _ACTIVE[id(submitted)] = (control, submitted)
-    try:
-        results = control.wait(submitted, on_progress=progress_artifact(submitted), stop=_task_runner_cancel_signal())
-    except BaseException:
-        _cancel_on_exit(control, submitted)
-        raise
-    finally:
-        with _ACTIVE_LOCK:
-            _ACTIVE.pop(id(submitted), None)
+    # Every element renames its result file when its batch is done: seeing them all ends the
+    # wait without waiting for the scheduler's next poll to report the elements COMPLETED.
+    elements = len(groups)
+    results = _submit_and_wait(control, spec, done=lambda submitted: len(
+        control.backend.find_files(directory, ["result-*.pkl"])) == elements)
     values: list[Any] = [None] * len(calls)
     failed: dict[int, BaseException] = {}
     for element, (group, result) in enumerate(zip(groups, results)):

@@ -70,6 +70,21 @@ def test_a_timeout_cancels_the_array(workdir, python, scope):
     all_stopped(name, 3)
 
 
+def test_a_timed_out_shell_job_is_cancelled(workdir, python):
+    from lume_prefect.slurm import run_shell_job
+
+    cluster = SlurmCluster(working_dir=workdir, python=python, max_poll_interval=0.5)
+    name = f"shell-timeout-{uuid.uuid4().hex[:8]}"
+
+    @flow
+    def shell():
+        return run_shell_job.with_options(timeout_seconds=5)(cluster, "sleep 300", job={"name": name})
+
+    with pytest.raises(Exception, match="(?i)timed out|timeout"):
+        shell()
+    all_stopped(name, 1)
+
+
 SCRIPT = '''
 import sys, time
 from prefect import flow

@@ -242,3 +242,18 @@ def test_poll_intervals_must_be_in_order():
     with pytest.raises(ValidationError, match=r"min_poll_interval \(10.0\) must not exceed max_poll_interval \(1.0\)"):
         SlurmCluster(working_dir="/scratch", min_poll_interval=10, max_poll_interval=1)
     assert SlurmCluster(working_dir="/scratch", min_poll_interval=2, max_poll_interval=2).max_poll_interval == 2
+
+
+def test_automatic_batching_fills_the_free_slots():
+    from lume_prefect.slurm.tasks import batches, choose_items_per_job
+    from lume_prefect.slurm.transports import free_slots_from_sinfo
+
+    sinfo = "debug*|0/2/0/2|FORCE:4\nlong|2/0/0/2|NO\n"
+    assert free_slots_from_sinfo(sinfo, None) == 8  # 2 idle CPUs, 4 jobs each
+    assert free_slots_from_sinfo(sinfo, "long") == 2  # none idle: all its CPUs, jobs queue for them
+    assert free_slots_from_sinfo(sinfo, "gpu") is None
+    assert [choose_items_per_job(n, 8) for n in (1, 8, 100, 10_000)] == [1, 1, 13, 1250]
+    assert choose_items_per_job(100, 8, max_running=2) == 50
+    assert choose_items_per_job(10**6, 50_000) == 1000  # at most 1000 elements (MaxArraySize)
+    assert choose_items_per_job(5, None) == 5
+    assert [list(b) for b in batches(7, 3)] == [[0, 1, 2], [3, 4, 5], [6]]

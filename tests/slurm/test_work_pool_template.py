@@ -33,3 +33,16 @@ def test_template_exposes_every_job_setting_as_a_variable():
         assert template["job_configuration"][field] == f"{{{{ {field} }}}}", field
         assert field in variables and variables[field].get("description"), field
     assert template["variables"]["required"] == ["cluster"]
+
+
+def test_the_worker_type_is_our_own():
+    """prefect-slurm (PyPI) registers the worker type ``slurm``; two types of one name silently
+    replace each other, so ours is ``lume-slurm`` and Prefect finds it under that name."""
+    from prefect.workers.base import BaseWorker
+
+    from lume_prefect.slurm.worker import SlurmWorker
+
+    assert SlurmWorker.type == "lume-slurm"
+    assert BaseWorker.get_worker_class_from_type("lume-slurm") is SlurmWorker
+    assert BaseWorker.get_worker_class_from_type("slurm") is not SlurmWorker
+    assert json.loads(TEMPLATE.read_text())["variables"]["definitions"]["SlurmCluster"]["block_type_slug"] == "lume-slurm-cluster"
