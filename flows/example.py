@@ -2,8 +2,8 @@
 
 Prefect's ephemeral API, SQLite registry and results store, local files under ./lume-data.
 It registers two versions of the toy-beam model, promotes the newer one, reverts to the
-older one, runs a scan of the live version as subflows, runs the scan again (every point a
-cache hit), stores the particles of one run as HDF5, plots the scan (a PNG through the file
+older one, scans the live version with ``run_scan`` (one flow run, the points in a batch,
+every result stored), runs the scan again (every point a cache hit), stores the particles of one run as HDF5, plots the scan (a PNG through the file
 block and an artifact on the flow run page), runs the other version by number, reproduces
 its stored result, and prints what it did.
 
@@ -29,6 +29,7 @@ from lume_prefect.models.deploy import register_model_version  # noqa: E402
 from lume_prefect.models.reproduce import reproduce  # noqa: E402
 from lume_prefect.models.run import run_model  # noqa: E402
 from lume_prefect.results.tasks import plot_results  # noqa: E402
+from lume_prefect.scans import run_scan  # noqa: E402
 from lume_prefect.services import LumeServices, local_services  # noqa: E402
 
 SIGMAS = (0.5e-3, 1e-3, 2e-3, 4e-3)
@@ -51,10 +52,10 @@ def beam_scan(drift_m: float = 2.0) -> list[dict]:
     """Scan the live toy-beam version over the initial beam size; store, cache, plot."""
     logger = get_run_logger()
     services = LumeServices.load(SERVICES)
-    rows = []
-    for sigma_x in SIGMAS:
-        run = run_model("toy-beam", {"sigma_x": sigma_x, "drift_m": drift_m}, services=services)
-        rows.append({"sigma_x": sigma_x, "rms_x": run.outputs["rms_x"], "version": run.version, "how": "cache hit" if run.cached else run.mode})
+    scan = run_scan("toy-beam", {"sigma_x": list(SIGMAS), "drift_m": drift_m}, services=services)
+    how = {"computed": scan.executor, "cached": "cache hit", "failed": "failed"}
+    rows = [{"sigma_x": row["inputs.sigma_x"], "rms_x": row["outputs.rms_x"], "version": scan.version, "how": how[row["status"]]}
+            for row in scan.frame.to_dict(orient="records")]
     particles = run_model("toy-beam", {"sigma_x": 1e-3, "drift_m": drift_m, "save_particles": True}, services=services)
     ref = particles.result.files[0]
     logger.info("particles of the 1 mm run stored at %s (%d bytes, sha256 %s…)", ref.url, ref.size, ref.sha256[:12])

@@ -15,7 +15,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 import numpy as np  # noqa: E402
 from prefect import flow, get_run_logger  # noqa: E402
 
-from lume_prefect.files import FileRef, LocalFiles, load_file, save_file  # noqa: E402
+from lume_prefect.files import FileRef, LocalFiles, load_file, read_ref, save_file  # noqa: E402
 
 DATA = Path(os.environ.get("LUME_QUICKSTART_DATA", "lume-data")).resolve()
 
@@ -60,7 +60,7 @@ def main() -> None:
     print(f"\nWrote through block lume-local-files/quickstart (root {DATA}):")
     for ref in refs:
         print(f"  {ref.path:<24} {ref.serializer:<5} {ref.size:>8} bytes  sha256 {ref.sha256[:12]}…")
-    print("Read back:", refs[2].read())
+    print("Read back:", read_ref(refs[2]))
     print("Files now in the block:", ", ".join(LocalFiles.load("quickstart").ls("run-1")))
 
 

@@ -2,7 +2,7 @@
 
 Importing the block classes registers them, so a Prefect server or client started in an
 environment where lume-prefect is installed knows every lume block type (and the worker
-type ``slurm``).
+type ``lume-slurm``).
 """
 
 from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files

@@ -38,13 +38,15 @@ import yaml
 from prefect.blocks.core import Block
 from pydantic import ValidationError
 
+from lume_prefect.core.errors import LumeError
+
 MASK = "**********"
 MAX_PROFILE_BYTES = 1024 * 1024  # a profile is a few dozen lines; anything near this is a mistake
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-class ProfileError(ValueError):
+class ProfileError(LumeError, ValueError):
     """A profile that cannot be applied; ``problems`` holds one line per problem found."""
 
     def __init__(self, path: Path | str, problems: list[str]) -> None:

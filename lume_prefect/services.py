@@ -10,13 +10,15 @@ lume-prefect data directory), so the same flow code runs on a laptop and in prod
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal, Optional, Union
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from lume_prefect.files.blocks import DOCS_URL, LOGO_URL, LocalFiles, MountedFiles, S3Files
-from lume_prefect.home import data_dir
+from lume_prefect.core.blocks import docs_url, logo_url
+from lume_prefect.core.paths import data_dir
+from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files
 from lume_prefect.registry.blocks import ModelRegistry
 from lume_prefect.results.blocks import MongoResults, SQLResults
 from lume_prefect.slurm.blocks import SlurmCluster
@@ -47,8 +49,8 @@ class LumeServices(Block):
     _block_type_name = "LUME Services"
     _block_type_slug = "lume-services"
     _description = "The file system, model registry, results store and Slurm cluster of one environment (local, dev, prod)."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = docs_url("models-the-contract-running-cache-revert-reproduce-pipelines")
+    _logo_url = logo_url("filesystem")
 
     # Unions of the concrete types: Prefect cannot nest an abstract block type.
     files: Union[LocalFiles, MountedFiles, S3Files] = Field(description="Where model inputs and outputs are stored.")
@@ -79,10 +81,16 @@ def local_services() -> LumeServices:
 
 
 def load_services(name: Optional[str] = None) -> LumeServices:
-    """Load the services block by name (see ``services_name``); ``local`` is created on first use."""
+    """Load the services block by name (see ``services_name``); ``local`` is created on first use.
+
+    ``local`` follows ``LUME_PREFECT_HOME``: a saved ``local`` block whose files live elsewhere is
+    re-pointed (and a warning names both places). Without the variable an existing ``local``
+    block is used as saved, and a warning says where it points when that is not the default.
+    """
     chosen = services_name(name)
     try:
-        return LumeServices.load(chosen, _sync=True)
+        services = LumeServices.load(chosen, _sync=True)
+        return _follow_home(services) if chosen == DEFAULT_SERVICES else services
     except ValueError:
         if chosen != DEFAULT_SERVICES:
             raise ValueError(
@@ -92,3 +100,26 @@ def load_services(name: Optional[str] = None) -> LumeServices:
     services = local_services()
     services.save(DEFAULT_SERVICES, overwrite=True, _sync=True)
     return LumeServices.load(DEFAULT_SERVICES, _sync=True)
+
+
+def _follow_home(saved: LumeServices) -> LumeServices:
+    import logging
+
+    expected = str(data_dir() / "files")
+    where = getattr(saved.files, "basepath", None)
+    if where is None or where == expected:
+        return saved
+    logger = logging.getLogger("lume_prefect.services")
+    if os.environ.get("LUME_PREFECT_HOME"):
+        logger.warning(
+            "the %r services pointed at %s; LUME_PREFECT_HOME now says %s: re-pointed (the old data stays where it is)",
+            DEFAULT_SERVICES, Path(where).parent, data_dir(),
+        )
+        local_services().save(DEFAULT_SERVICES, overwrite=True, _sync=True)
+        return LumeServices.load(DEFAULT_SERVICES, _sync=True)
+    logger.warning(
+        "using the %r services saved earlier, with data under %s (the default is now %s); set LUME_PREFECT_HOME, "
+        "or delete the block (prefect block delete lume-services/%s) to re-point it",
+        DEFAULT_SERVICES, Path(where).parent, data_dir(), DEFAULT_SERVICES,
+    )
+    return saved

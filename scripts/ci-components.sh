@@ -21,4 +21,12 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 # Slurm (munge, slurmctld, slurmd; slurmrestd and sshd packages for the transport tests).
 bash "$(dirname "$0")/start-slurm.sh" || echo "scripts/start-slurm.sh failed: Slurm tests will fail" >&2
+# Podman (real containers, a Docker-compatible API) and the images of the container tests.
+# The images build in the background while .ci/run installs the project; the tests wait for
+# the build (scripts/build-images.sh --wait) before they look for them.
+if bash "$(dirname "$0")/start-podman.sh"; then
+  setsid bash "$(dirname "$0")/build-images.sh" --stack >/tmp/lume-prefect-build-images.log 2>&1 </dev/null &
+else
+  echo "scripts/start-podman.sh failed: container tests will fail" >&2
+fi
 exit 0

@@ -58,7 +58,8 @@ chown munge:munge /etc/munge/munge.key && chmod 600 /etc/munge/munge.key
 [ -s "$STATE/jwt_hs256.key" ] || dd if=/dev/urandom of="$STATE/jwt_hs256.key" bs=32 count=1 status=none
 chmod 600 "$STATE/jwt_hs256.key"
 
-CPUS=$(nproc)
+# Not plain nproc: it honours OMP_NUM_THREADS, which a test process (numpy, pytest plugins) may set to 1.
+CPUS=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 REAL_MEMORY=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))  # MB, half of this machine's
 DEF_MEM_PER_CPU=$(( REAL_MEMORY / (CPUS * 4) ))  # OverSubscribe=FORCE:4 below
 [ "$DEF_MEM_PER_CPU" -ge 1024 ] || DEF_MEM_PER_CPU=$(( REAL_MEMORY < 1024 ? REAL_MEMORY : 1024 ))

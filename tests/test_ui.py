@@ -85,3 +85,62 @@ def test_secrets_entered_in_the_ui_are_stored_but_never_shown(page, server_api):
     assert SECRET not in page.content()
     block = S3Files.load(name, _sync=True)
     assert block.aws_secret_access_key.get_secret_value() == SECRET
+
+
+def off_the_browser_thread(function):
+    """Run Prefect code in a thread of its own: Playwright's sync API keeps an event loop here."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    context = contextvars.copy_context()  # keeps the test's Prefect settings (the real server)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(context.run, function).result(timeout=300)
+
+
+def test_the_run_form_shows_each_inputs_units_and_range(page, server_api):
+    from pathlib import Path
+
+    from prefect.flows import Flow
+
+    source = Path(__file__).resolve().parents[1] / "flows" / "toy_beam"
+
+    def deploy():
+        model = Flow.from_source(source=str(source), entrypoint="model.py:toy_beam")
+        return model.to_deployment(name=f"form-{uuid.uuid4().hex[:8]}").apply()
+
+    deployment_id = off_the_browser_thread(deploy)
+    page.goto(f"{server_api.url}/deployments/deployment/{deployment_id}/run")
+    for text in (
+        "Initial rms size. Units: m. Range: 1e-06 to 0.1 m.",
+        "Initial rms divergence. Units: rad. Range: 0 to 0.01 rad.",
+        "Macro-particles. Range: 10 to 10,000,000.",
+    ):
+        shown = page.get_by_text(text, exact=True).first
+        shown.wait_for(timeout=60_000)
+        assert shown.is_visible()
+
+
+def test_a_plot_shows_on_the_flow_run_page_without_opening_an_artifact(page, server_api):
+    from prefect import flow
+
+    from lume_prefect.results import Result
+    from lume_prefect.results.tasks import plot_results
+
+    @flow(name="ui-plot")
+    def scan_report():
+        from prefect.runtime import flow_run
+
+        data = [Result(model="quad", version="1", inputs={"k1": float(k)}, outputs={"sigma": 1.0 + k * k}) for k in range(-4, 5)]
+        plot_results("sigma", x="k1", data=data, title="sigma vs k1")
+        return flow_run.id
+
+    run_id = off_the_browser_thread(scan_report)
+    page.goto(f"{server_api.url}/runs/flow-run/{run_id}")
+    page.get_by_text("Artifacts", exact=True).first.click()
+    section = page.locator(".flow-run-artifacts")
+    image = section.locator(".artifact-card img[src^='data:image/png;base64,']").first
+    image.wait_for(timeout=60_000)
+    assert image.is_visible()
+    assert image.evaluate("img => img.complete && img.naturalWidth") > 100  # decoded, not a broken image
+    assert "sigma vs k1" in image.get_attribute("alt")
+    assert "Flow run" in section.inner_text() and "None" not in section.inner_text().split("Task runs")[0]

@@ -17,6 +17,7 @@ app.command("lume_prefect.cli.slurm:app", name="slurm", help="Slurm jobs through
 app.command("lume_prefect.cli.profiles:app", name="profiles", help="Block documents as code: show and apply a profile (local, dev, prod).")
 app.command("lume_prefect.cli.runs:deploy", name="deploy", help="Register a model version and create its Prefect deployment.")
 app.command("lume_prefect.cli.runs:run", name="run", help="Run a model (its live version unless --version) and print its outputs.")
+app.command("lume_prefect.cli.scan:scan", name="scan", help="Scan a model over a grid or a file of points: batched, cached, stored.")
 app.command("lume_prefect.cli.runs:pipelines", name="pipelines", help="Pipelines (flows of flows): register and run.")
 
 
@@ -24,6 +25,10 @@ def main() -> None:
     """Run the command; an error no command handled is one line and exit code 1 (see cli/errors.py)."""
     import os
 
+    # The embedded server's telemetry cannot reach the internet from most control rooms, and on
+    # a fresh database it races the migrations ("database is locked" tracebacks); a user who
+    # wants it sets the variable.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         app()
     except Exception as exc:  # noqa: BLE001 - the last line of defence: every error gets one line
@@ -33,3 +38,23 @@ def main() -> None:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         fail(one_line(exc))
+    finally:
+        _flush_prefect_events()
+
+
+def _flush_prefect_events(timeout: float = 10.0) -> None:
+    """Let Prefect send the events a command emitted before the interpreter exits.
+
+    At exit Prefect stops its events worker with items still queued, and then warns "Still
+    processing items" after every command; waiting for the queue first makes that quiet.
+    """
+    import sys
+    import threading
+
+    worker = sys.modules.get("prefect.events.worker")
+    if worker is None:  # the command never touched Prefect
+        return
+    for service in list(getattr(worker.EventsWorker, "_instances", {}).values()):
+        waiter = threading.Thread(target=service.wait_until_empty, daemon=True)
+        waiter.start()
+        waiter.join(timeout)

@@ -12,17 +12,29 @@ app = App(name="files", help="List, copy and delete files through a saved file b
 
 
 def _block(name: str):
-    from lume_prefect.files import resolve_file_block
+    from lume_prefect.core.resolve import resolve
 
     try:
-        return resolve_file_block(name)
+        return resolve(name, "files")
     except (ValueError, TypeError) as exc:
         fail(str(exc))
 
 
 @app.command(name="ls")
 def ls(block: str, path: str = "", *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False, json: bool = False) -> None:
-    """List the entries of PATH (default: the root) of BLOCK."""
+    """List the entries of PATH (default: the root) of BLOCK.
+
+    Parameters
+    ----------
+    block
+        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    path
+        Directory inside the block's root (default: the root).
+    recursive
+        List every file below PATH.
+    json
+        Print a JSON list of paths.
+    """
     files = _block(block)
     try:
         names = files.ls(path, recursive=recursive, _sync=True)
@@ -37,7 +49,15 @@ def ls(block: str, path: str = "", *, recursive: Annotated[bool, Parameter(name=
 
 @app.command(name="info")
 def info(block: str, *, json: bool = False) -> None:
-    """Show BLOCK's type and settings (secrets masked)."""
+    """Show BLOCK's type and settings (secrets masked).
+
+    Parameters
+    ----------
+    block
+        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    json
+        Print JSON instead of a table.
+    """
     files = _block(block)
     settings = {name: _shown(getattr(files, name)) for name in type(files).model_fields}
     if json:
@@ -53,7 +73,17 @@ def _shown(value: object) -> str | None:
 
 @app.command(name="put")
 def put(block: str, source: str, path: str) -> None:
-    """Upload the local file SOURCE to PATH in BLOCK (streamed, atomic); prints its FileRef."""
+    """Upload the local file SOURCE to PATH in BLOCK (streamed, atomic); prints its FileRef.
+
+    Parameters
+    ----------
+    block
+        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    source
+        Local file to upload.
+    path
+        Destination path inside the block's root.
+    """
     files = _block(block)
     try:
         ref = files.upload(source, path, _sync=True)
@@ -64,7 +94,17 @@ def put(block: str, source: str, path: str) -> None:
 
 @app.command(name="get")
 def get(block: str, path: str, dest: str) -> None:
-    """Download PATH of BLOCK to the local file DEST (streamed, atomic)."""
+    """Download PATH of BLOCK to the local file DEST (streamed, atomic).
+
+    Parameters
+    ----------
+    block
+        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    path
+        Path inside the block's root.
+    dest
+        Local file to write (replaced atomically).
+    """
     files = _block(block)
     try:
         target = files.download(path, dest, _sync=True)
@@ -75,7 +115,17 @@ def get(block: str, path: str, dest: str) -> None:
 
 @app.command(name="rm")
 def rm(block: str, path: str, *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False) -> None:
-    """Delete PATH of BLOCK (a directory only with --recursive)."""
+    """Delete PATH of BLOCK (a directory only with --recursive).
+
+    Parameters
+    ----------
+    block
+        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    path
+        Path inside the block's root.
+    recursive
+        Delete a directory and everything in it.
+    """
     files = _block(block)
     try:
         files.delete(path, recursive=recursive, _sync=True)

@@ -1,7 +1,8 @@
 """``lume-prefect models``: browse the model registry, register versions, promote and revert.
 
 The registry is the saved ``ModelRegistry`` block named by ``--registry`` (or
-``$LUME_PREFECT_REGISTRY``); without either, the default local SQLite registry.
+``$LUME_PREFECT_REGISTRY``); without either, the registry of the current services
+(``$LUME_SERVICES``, else ``local``): the rule of ``lume_prefect.core.resolve``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ Registry = Annotated[
     Parameter(
         name="--registry",
         env_var="LUME_PREFECT_REGISTRY",
-        help="Name of a saved ModelRegistry block (default: the local SQLite registry).",
+        help="Name of a saved ModelRegistry block (default: the registry of $LUME_SERVICES, else of the local services).",
     ),
 ]
 Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
@@ -29,10 +30,10 @@ Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON in
 
 def open_registry(name: Optional[str]):  # type: ignore[no-untyped-def]
     """The ModelRegistry block to use; a missing block is a clean error, not a traceback."""
-    from lume_prefect.registry.tasks import resolve_registry
+    from lume_prefect.core.resolve import resolve
 
     try:
-        return resolve_registry(name)
+        return resolve(name, "registry")
     except (ValueError, TypeError) as exc:
         fail(f"cannot load registry block {name!r}: {exc}")
 
@@ -66,11 +67,23 @@ def list_models(
     laboratory: Optional[str] = None,
     facility: Optional[str] = None,
     beampath: Optional[str] = None,
-    tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE (or KEY: has the tag); repeatable.")] = None,
+    tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE (or KEY: has the tag); repeatable.", negative=())] = None,
     registry: Registry = None,
     json: Json = False,
 ) -> None:
-    """List models, optionally only those matching the metadata and tags given."""
+    """List models, optionally only those matching the metadata and tags given.
+
+    Parameters
+    ----------
+    author
+        Only models by this author.
+    laboratory
+        Only models of this laboratory.
+    facility
+        Only models of this facility.
+    beampath
+        Only models of this beam path.
+    """
     filters: dict[str, Any] = {
         k: v for k, v in {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}.items() if v is not None
     }
@@ -92,7 +105,13 @@ def list_models(
 
 @app.command(name="show")
 def show(name: str, *, registry: Registry = None, json: Json = False) -> None:
-    """Show a model: metadata, tags, aliases and its latest version."""
+    """Show a model: metadata, tags, aliases and its latest version.
+
+    Parameters
+    ----------
+    name
+        Model name.
+    """
     block = open_registry(registry)
     model = run(block.get_model, name)
     versions = run(block.list_versions, name)
@@ -119,7 +138,13 @@ def show(name: str, *, registry: Registry = None, json: Json = False) -> None:
 
 @app.command(name="versions")
 def versions(name: str, *, registry: Registry = None, json: Json = False) -> None:
-    """List a model's versions, newest first (PEP 440 order), with their aliases."""
+    """List a model's versions, newest first (PEP 440 order), with their aliases.
+
+    Parameters
+    ----------
+    name
+        Model name.
+    """
     block = open_registry(registry)
     model = run(block.get_model, name)
     found = run(block.list_versions, name)
@@ -155,12 +180,38 @@ def register(
     facility: Optional[str] = None,
     beampath: Optional[str] = None,
     description: str = "",
-    tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE tag of a new model; repeatable.")] = None,
+    tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE tag of a new model; repeatable.", negative=())] = None,
     registry: Registry = None,
     json: Json = False,
 ) -> None:
     """Register model NAME (with --author, --laboratory, --facility, --beampath) and/or its
-    VERSION (with --source and --entrypoint). Metadata given for an existing model is ignored."""
+    VERSION (with --source and --entrypoint). Metadata given for an existing model is ignored.
+
+    Parameters
+    ----------
+    name
+        Model name (letters, digits, '.', '_', '-').
+    version
+        PEP 440 version to register (e.g. 1.2.0).
+    source
+        Where the version's code is: a path, a git URL, or a package requirement.
+    entrypoint
+        The flow inside SOURCE: path/to/file.py:flow_function or module:flow.
+    sha256
+        SHA-256 of the source, to refuse a later registration from changed code.
+    image
+        Container image the version runs in.
+    author
+        Author of a new model.
+    laboratory
+        Laboratory of a new model.
+    facility
+        Facility of a new model.
+    beampath
+        Beam path of a new model.
+    description
+        What a new model computes.
+    """
     block = open_registry(registry)
     metadata = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}
     given = [k for k, v in metadata.items() if v is not None]
@@ -206,21 +257,47 @@ def _print_change(change: Any, json: bool) -> None:
 
 @app.command(name="promote")
 def promote(name: str, version: str, *, alias: str = "live", registry: Registry = None, json: Json = False) -> None:
-    """Make VERSION the live version of NAME (or point --alias at it)."""
+    """Make VERSION the live version of NAME (or point --alias at it).
+
+    Parameters
+    ----------
+    name
+        Model name.
+    version
+        Version to make live (PEP 440 equal versions match: 1.0 finds 1.0.0).
+    alias
+        Alias to move (default: live).
+    """
     block = open_registry(registry)
     _print_change(run(block.set_alias, name, alias, version), json)
 
 
 @app.command(name="revert")
 def revert(name: str, *, alias: str = "live", registry: Registry = None, json: Json = False) -> None:
-    """Point the live alias of NAME (or --alias) back at the version it pointed at before."""
+    """Point the live alias of NAME (or --alias) back at the version it pointed at before.
+
+    Parameters
+    ----------
+    name
+        Model name.
+    alias
+        Alias to move back (default: live).
+    """
     block = open_registry(registry)
     _print_change(run(block.revert, name, alias), json)
 
 
 @app.command(name="history")
 def history(name: str, *, alias: Optional[str] = None, registry: Registry = None, json: Json = False) -> None:
-    """Every alias change of NAME (who, when, from, to), oldest first."""
+    """Every alias change of NAME (who, when, from, to), oldest first.
+
+    Parameters
+    ----------
+    name
+        Model name.
+    alias
+        Only changes of this alias.
+    """
     changes = run(open_registry(registry).history, name, alias)
     if json:
         print_json([c.model_dump(mode="json") for c in changes])

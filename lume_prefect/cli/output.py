@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 console = Console()
@@ -19,12 +20,31 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A table when it fits the terminal; else one block of ``column  value`` lines per row.
+
+    Nothing is cut to an ellipsis: a column empty in every row is left out, long values wrap,
+    and a table far wider than the terminal is printed record by record (like psql's expanded mode).
+    """
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    keep = [i for i, _ in enumerate(columns) if i == 0 or any(row[i] for row in cells)]
+    columns = [columns[i] for i in keep]
+    cells = [[row[i] for i in keep] for row in cells]
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+        table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if not cells or natural <= console.width * 1.5:  # a little folding reads better than records
+        console.print(table)
+        return
+    if title:
+        console.print(title, style="bold", highlight=False, markup=False)
+    label_width = max(len(c) for c in columns)
+    for number, row in enumerate(cells, 1):
+        console.rule(f"{number}", align="left", characters="-")
+        for column, value in zip(columns, row):
+            console.print(f"{column:<{label_width}}  {value}", highlight=False, markup=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> None:

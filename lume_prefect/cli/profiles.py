@@ -25,6 +25,11 @@ def apply(
 
     Values written ${NAME} come from the environment; nothing is saved unless every block
     is valid and every variable is set. Secret values are never printed.
+
+    Parameters
+    ----------
+    file
+        Profile YAML file (e.g. blocks/dev.yaml).
     """
     from lume_prefect.profiles import ProfileError, apply_profile
 
@@ -41,7 +46,13 @@ def apply(
 
 @app.command(name="show")
 def show(file: Path) -> None:
-    """Show the blocks of FILE with the environment substituted and every secret masked."""
+    """Show the blocks of FILE with the environment substituted and every secret masked.
+
+    Parameters
+    ----------
+    file
+        Profile YAML file (e.g. blocks/dev.yaml).
+    """
     from lume_prefect.profiles import ProfileError, build_blocks, describe, read_profile
 
     try:

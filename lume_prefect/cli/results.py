@@ -2,7 +2,8 @@
 
 The store is a saved results block (``--store NAME``), a SQL URL (``--url`` or the
 ``LUME_RESULTS_URL`` environment variable, which keeps a password out of the process list),
-or the block named by ``LUME_RESULTS_STORE``.
+else the block named by ``LUME_RESULTS_STORE``, else the current services' results store
+(``LUME_SERVICES``, else ``local``): the rule of ``lume_prefect.core.resolve``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Selection:
         except (ValueError, TypeError) as exc:
             fail(str(exc))
         if store is None:
-            fail(f"no results store: pass --store NAME or --url URL, or set LUME_RESULTS_STORE or {RESULTS_URL_ENV}")
+            fail(f"no results store: LUME_RESULTS_STORE is 'none'; pass --store NAME or --url URL (or set {RESULTS_URL_ENV})")
         return store
 
     def query(self) -> dict[str, Any]:
@@ -89,7 +90,15 @@ def list_results(
     limit: int = 20,
     json: bool = False,
 ) -> None:
-    """The newest matching results: key, model, version, created, and their inputs and outputs."""
+    """The newest matching results: key, model, version, created, and their inputs and outputs.
+
+    Parameters
+    ----------
+    limit
+        At most this many results (newest first).
+    json
+        Print JSON instead of a table.
+    """
     frame = _frame(selection, limit)
     if json:
         print_json([{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")])
@@ -101,7 +110,15 @@ def list_results(
 
 @app.command(name="show")
 def show(key: str, selection: Selection = Selection(), *, json: bool = False) -> None:
-    """One result in full: inputs, outputs, files, tags and where it came from."""
+    """One result in full: inputs, outputs, files, tags and where it came from.
+
+    Parameters
+    ----------
+    key
+        The result's key (64 hex characters, as `results list` shows its first 12).
+    json
+        Print JSON instead of a table.
+    """
     from lume_prefect.results import ResultsError
 
     store = selection.open()
@@ -148,6 +165,15 @@ def export(
 
     The format follows OUTPUT's extension unless --format is given. Arrays, DataFrames,
     lists and dicts become JSON text in CSV and Parquet cells, and JSON in a JSON file.
+
+    Parameters
+    ----------
+    output
+        File to write: .csv, .parquet or .json.
+    format
+        csv, parquet or json (default: OUTPUT's extension).
+    limit
+        At most this many results (oldest first).
     """
     chosen = format or output.suffix.lstrip(".").lower()
     if chosen not in ("csv", "parquet", "json"):
@@ -176,7 +202,19 @@ def plot(
     title: Optional[str] = None,
     limit: Optional[int] = None,
 ) -> None:
-    """Save a PNG of Y against X (scatter or line) or of Y over time (history) to OUTPUT."""
+    """Save a PNG of Y against X (scatter or line) or of Y over time (history) to OUTPUT.
+
+    Parameters
+    ----------
+    output
+        PNG file to write.
+    kind
+        scatter or line (Y against X), or history (Y over time).
+    title
+        Title of the figure (default: Y vs X).
+    limit
+        At most this many results (newest first).
+    """
     from lume_prefect.results.plots import plot_frame
 
     frame = _frame(selection, limit)

@@ -70,10 +70,21 @@ def deploy(
     cron: Optional[str] = None,
     interval: Annotated[Optional[float], Parameter(help="Seconds between scheduled runs.")] = None,
     image: Optional[str] = None,
-    tag: Annotated[Optional[list[str]], Parameter(help="Extra deployment tag (repeatable).")] = None,
+    runs_from: Annotated[Optional[str], Parameter(help="Directory holding the source's files where runs start (e.g. inside --image).")] = None,
+    tag: Annotated[Optional[list[str]], Parameter(help="Extra deployment tag (repeatable).", negative=())] = None,
     no_deployment: Annotated[bool, Parameter(negative="", help="Only register the version (in-process use).")] = False,
 ) -> None:
-    """Register the model version at ENTRYPOINT (path.py:flow) and create its Prefect deployment."""
+    """Register the model version at ENTRYPOINT (path.py:flow) and create its Prefect deployment.
+
+    Parameters
+    ----------
+    entrypoint
+        The model's flow: path/to/model.py:flow_function, relative to --source.
+    cron
+        Cron schedule of runs with default inputs (e.g. '0 * * * *').
+    image
+        Container image of the deployment (Docker and Kubernetes pools).
+    """
     from lume_prefect.models.deploy import deploy_model, register_model_version
 
     try:
@@ -81,7 +92,7 @@ def deploy(
             registered = register_model_version(entrypoint, source, services=services, image=image)
             console.print("registered" if registered else "already registered from the same source; nothing to do")
             return
-        done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, tags=tag)
+        done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, runs_from=runs_from, tags=tag)
     except _errors() as exc:
         fail(str(exc))
     state = "registered and deployed" if done.registered else "already registered from the same source; deployment updated"
@@ -92,7 +103,7 @@ def run(
     model: str,
     *,
     version: Optional[str] = None,
-    input: Annotated[Optional[list[str]], Parameter(name=["--input", "-i"], help="NAME=VALUE (VALUE as JSON if it parses; repeatable).")] = None,
+    input: Annotated[Optional[list[str]], Parameter(name=["--input", "-i"], help="NAME=VALUE (VALUE as JSON if it parses; repeatable).", negative=())] = None,
     inputs: Annotated[Optional[str], Parameter(help="All inputs as one JSON object.")] = None,
     services: Services = None,
     mode: Annotated[Optional[Literal["in-process", "remote"]], Parameter(help="Override the services' run mode.")] = None,
@@ -100,7 +111,15 @@ def run(
     timeout: Annotated[Optional[float], Parameter(help="Seconds to wait for a remote run (cancelled after).")] = None,
     json: Json = False,
 ) -> None:
-    """Run MODEL (its live version unless --version) and print its outputs."""
+    """Run MODEL (its live version unless --version) and print its outputs.
+
+    Parameters
+    ----------
+    model
+        Model (or pipeline) name in the registry.
+    version
+        Version to run (default: the live version).
+    """
     from lume_prefect.models.run import run_model
 
     values = _parse_inputs(input, inputs)
@@ -113,7 +132,13 @@ def run(
 
 @pipelines.command(name="register")
 def register_pipeline_file(path: str, *, services: Services = None) -> None:
-    """Validate the pipeline in the YAML file PATH against the registry and register it like a model."""
+    """Validate the pipeline in the YAML file PATH against the registry and register it like a model.
+
+    Parameters
+    ----------
+    path
+        Pipeline YAML file.
+    """
     from lume_prefect.models.pipeline import Pipeline, register_pipeline
 
     try:
@@ -124,8 +149,60 @@ def register_pipeline_file(path: str, *, services: Services = None) -> None:
     console.print(f"{chain.name} {chain.version}: {'registered' if registered else 'already registered, unchanged'}", highlight=False)
 
 
+@pipelines.command(name="run")
+def run_pipeline(
+    name: str,
+    *,
+    version: Optional[str] = None,
+    input: Annotated[Optional[list[str]], Parameter(name=["--input", "-i"], help="NAME=VALUE (VALUE as JSON if it parses; repeatable).", negative=())] = None,
+    inputs: Annotated[Optional[str], Parameter(help="All inputs as one JSON object.")] = None,
+    services: Services = None,
+    mode: Annotated[Optional[Literal["in-process", "remote"]], Parameter(help="Override the services' run mode for every step.")] = None,
+    refresh: Annotated[bool, Parameter(negative="", help="Recompute even if the result is stored.")] = False,
+    json: Json = False,
+) -> None:
+    """Run the registered pipeline NAME (its live version unless --version): every step in order, each a model run.
+
+    Parameters
+    ----------
+    name
+        Pipeline name, as registered by `lume-prefect pipelines register`.
+    version
+        Version to run (default: the live version).
+    """
+    from lume_prefect.models.pipeline import PIPELINE_KEY
+    from lume_prefect.models.run import run_model
+    from lume_prefect.services import load_services
+
+    values = _parse_inputs(input, inputs)
+    try:
+        env = load_services(services)
+        registered = env.registry.get_version(name, version, _sync=True) if version else env.registry.live_version(name, _sync=True)
+    except _errors() as exc:
+        fail(str(exc))
+    if PIPELINE_KEY not in (registered.parameters_schema or {}):
+        fail(f"{name} {registered.version} is a model, not a pipeline: run it with `lume-prefect run {name}`")
+    try:
+        outcome = run_model(name, values, registered.version, services=env, mode=mode, refresh=refresh)
+    except _errors() as exc:
+        fail(str(exc))
+    _show_run(outcome, json)
+
+
 def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: float = 0.0, json: Json = False) -> None:
-    """Re-run the exact model version and inputs of the stored result KEY and compare outputs."""
+    """Re-run the exact model version and inputs of the stored result KEY and compare outputs.
+
+    Parameters
+    ----------
+    key
+        Key of the stored result to reproduce.
+    rtol
+        Relative tolerance when comparing numeric outputs.
+    atol
+        Absolute tolerance when comparing numeric outputs.
+    json
+        Print JSON instead of a table.
+    """
     from lume_prefect.models.reproduce import reproduce as reproduce_result
 
     try:

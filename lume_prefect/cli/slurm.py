@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 from cyclopts import App, Parameter
 
 from lume_prefect.cli.output import console, fail, print_json, print_table
+from lume_prefect.slurm.states import FINAL_STATES
 
 LIMITS = (
     "Jobs are addressed by id. Exit codes and output are found only for jobs the block submitted "
@@ -28,10 +29,10 @@ _JOB_ID = re.compile(r"[0-9]+")
 
 
 def _cluster(name: str):
-    from lume_prefect.slurm import SlurmCluster
+    from lume_prefect.core.resolve import resolve
 
     try:
-        return SlurmCluster.load(name)
+        return resolve(name, "slurm")
     except Exception as exc:  # unknown block, wrong type, unreachable API
         fail(f"cannot load SlurmCluster block {name!r}: {_message(exc)}")
 
@@ -77,6 +78,29 @@ def submit(
     """Submit COMMAND (after --) or --script shell code as a job on CLUSTER; prints the job id.
 
     Example: lume-prefect slurm submit hpc --time 10 -- python simulate.py --steps 100
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    command
+        Command and its arguments, after --.
+    script
+        Shell code to run instead of COMMAND.
+    name
+        Job name.
+    partition
+        Slurm partition (default: the block's).
+    time
+        Time limit, e.g. 10 (minutes), 1:30:00 or 2-00:00:00.
+    cpus
+        CPUs per task.
+    memory
+        Memory per node, e.g. 4G.
+    array
+        Job array indices, e.g. 0-9 or 1,3,5.
+    json
+        Print the job id, name and output files as JSON.
     """
     from pydantic import ValidationError
 
@@ -107,6 +131,15 @@ def status(cluster: str, *job_ids: str, json: bool = False) -> None:
 
     Exit codes come from the files jobs submitted through the block write under its working_dir;
     other jobs show Slurm's state while Slurm still lists them. Array elements appear once started.
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_ids
+        Job ids (an array's id shows every element).
+    json
+        Print JSON instead of a table.
     """
     from lume_prefect.slurm.errors import SlurmError
 
@@ -136,7 +169,20 @@ def status(cluster: str, *job_ids: str, json: bool = False) -> None:
 
 @app.command(name="wait")
 def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bool = False) -> None:
-    """Wait until JOB_ID ends; print its final state(s). Exit code 0 if every element COMPLETED, else 1."""
+    """Wait until JOB_ID ends; print its final state(s). Exit code 0 if every element COMPLETED, else 1.
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_id
+        Job id.
+    timeout
+        Give up after this many seconds.
+    json
+        Print JSON instead of a table.
+    """
+    from lume_prefect.slurm.control import NOT_LISTED
     from lume_prefect.slurm.errors import SlurmError
 
     _check_ids([job_id])
@@ -150,7 +196,7 @@ def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bo
             placeholder = control.job_by_id(job_id)
             [current] = control.status(placeholder)
             control.forget(placeholder)
-            if current.reason == "not yet listed by Slurm":
+            if current.reason == NOT_LISTED:
                 fail(f"job {job_id} is unknown to Slurm and has no output under {block.working_dir} (a pending array job shows once its elements start)")
             job = control.find_job(job_id)
             if job is None and current.is_final:
@@ -171,21 +217,55 @@ def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bo
 
 @app.command(name="cancel")
 def cancel(cluster: str, *job_ids: str) -> None:
-    """Cancel each JOB_ID (one scancel)."""
+    """Cancel each JOB_ID (one squeue, then one scancel). Exit code 1 if Slurm does not know a JOB_ID;
+    a job that had already ended is reported, not cancelled.
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_ids
+        Job ids to cancel.
+    """
     from lume_prefect.slurm.errors import SlurmError
 
     ids = _check_ids(job_ids)
     block = _cluster(cluster)
+    control = block.controller()
     try:
-        block.controller().cancel(*ids)
+        known = control.backend.query(ids)  # scancel says nothing about an id Slurm does not know
+        states = {job_id: [s.state for key, s in known.items() if key.split("_")[0] == job_id] for job_id in ids}
+        unknown = [job_id for job_id in ids if not states[job_id]]
+        ended = {job_id: sorted(set(found)) for job_id, found in states.items() if found and all(s in FINAL_STATES for s in found)}
+        active = [job_id for job_id in ids if job_id not in unknown and job_id not in ended]
+        not_cancelled = control.cancel(*active) if active else {}
     except (SlurmError, OSError) as exc:
         fail(f"cancelling {' '.join(ids)} on SlurmCluster {cluster!r}: {_message(exc)}")
-    console.print(f"cancelled {' '.join(ids)}", highlight=False)
+    for job_id, why in not_cancelled.items():
+        (unknown.append(job_id) if why == "unknown" else ended.setdefault(job_id, ["ended"]))
+    cancelled = [job_id for job_id in active if job_id not in not_cancelled]
+    if cancelled:
+        console.print(f"cancelled {' '.join(cancelled)}", highlight=False)
+    for job_id, found in ended.items():
+        console.print(f"job {job_id} had already ended ({', '.join(found)}): nothing to cancel", highlight=False)
+    if unknown:
+        fail(f"job {' '.join(unknown)} is unknown to Slurm on SlurmCluster {cluster!r}: nothing cancelled"
+             + (" for it" if cancelled or ended else ""))
 
 
 @app.command(name="output")
 def output(cluster: str, job_id: str, *, stderr: bool = False) -> None:
-    """Print the collected stdout (or --stderr) of a finished JOB_ID (every array element, in order)."""
+    """Print the collected stdout (or --stderr) of a finished JOB_ID (every array element, in order).
+
+    Parameters
+    ----------
+    cluster
+        Saved SlurmCluster block name.
+    job_id
+        Job id.
+    stderr
+        Print standard error instead of standard output.
+    """
     import sys
 
     from lume_prefect.slurm.errors import SlurmError

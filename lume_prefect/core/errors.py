@@ -21,9 +21,15 @@ class LumeError(Exception):
     """Base class of every lume-prefect error; subclasses pickle with their own arguments."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> LumeError:
-        self = super().__new__(cls, *args)
+        # OSError.__new__ reads (errno, strerror, filename) from its arguments when a subclass
+        # overrides __new__: give it none, and let __init__ below set the message.
+        self = super().__new__(cls) if issubclass(cls, OSError) else super().__new__(cls, *args)
         self._init_args = (args, kwargs)
         return self
+
+    def __init__(self, *args: Any) -> None:
+        # BaseException's own __init__: OSError's would do nothing here (see __new__)
+        BaseException.__init__(self, *args)
 
     def __reduce__(self) -> tuple[Any, ...]:
         args, kwargs = getattr(self, "_init_args", (self.args, {}))
@@ -62,3 +68,41 @@ def portable(
         name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
         text = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
         return RemoteError(name, str(exc), text)
+
+
+class PortableCall:
+    """``function`` wrapped so that what it raises can always be sent back to the caller:
+    an error that would not survive pickling is raised as a ``RemoteError`` instead.
+
+    Give this (not the bare function) to a process pool, a Dask cluster or any executor that
+    pickles errors on their way back; it pickles like the function it wraps.
+    """
+
+    def __init__(self, function: Callable[..., Any]):
+        self.function = function
+        self.__name__ = getattr(function, "__name__", type(self).__name__)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.function(*args, **kwargs)
+        except Exception as exc:
+            carried = portable(exc, _dumps(), _loads())
+            if carried is exc:
+                raise
+            raise carried from None
+
+    def __repr__(self) -> str:
+        return f"PortableCall({self.function!r})"
+
+
+def _dumps() -> Callable[[Any], bytes]:
+    # cloudpickle when installed: it is what Dask and Slurm jobs send errors with
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - a declared dependency, absent only in a bare job env
+        return pickle.dumps
+    return cloudpickle.dumps
+
+
+def _loads() -> Callable[[bytes], Any]:
+    return pickle.loads

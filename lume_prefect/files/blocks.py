@@ -11,53 +11,41 @@ convention); the explicit async twin is the same name with an ``a`` prefix.
 from __future__ import annotations
 
 import abc
-import functools
 import os
 from pathlib import Path
-from typing import IO, Any, Callable, Optional, TypeVar
+from typing import IO, Any, Optional
 
-from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.filesystems import WritableDeploymentStorage, WritableFileSystem
-from prefect.utilities.asyncutils import run_sync_in_worker_thread
 from prefect.utilities.filesystem import filter_files
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
+from lume_prefect.core.blocks import ServiceBlock, docs_url, logo_url, sync_or_async
+from lume_prefect.core.resolve import resolve
+
+from lume_prefect.files.errors import ChecksumMismatch
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.files.rooted import LocalRootedFiles, RootedFiles, S3RootedFiles
 
-T = TypeVar("T")
 # Upload part size: bounds the memory of a streamed upload (one part is buffered at a time).
 S3_PART_SIZE = 8 * 1024 * 1024
-DOCS_URL = "https://github.com/lume-prefect/lume-prefect#file-service"
-LOGO_URL = "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/filesystem.png"
+DOCS = docs_url("file-service")
+LOGO = logo_url("filesystem")
 
 
-def sync_or_async(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run ``fn`` directly in sync code; in async code return an awaitable that runs it
-    in a worker thread, so file I/O never blocks the event loop."""
-
-    @functools.wraps(fn)
-    async def in_thread(self: Any, *args: Any, **kwargs: Any) -> T:
-        return await run_sync_in_worker_thread(fn, self, *args, **kwargs)
-
-    in_thread.__name__ = in_thread.__qualname__ = f"a{fn.__name__}"
-    return async_dispatch(in_thread)(fn)
-
-
-class FileBlock(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
-    """What the three file blocks share: the file API over a ``RootedFiles``."""
-
-    _files: Optional[RootedFiles] = PrivateAttr(None)
+class FileBlock(WritableFileSystem, WritableDeploymentStorage, ServiceBlock, abc.ABC):
+    """What the three file blocks share: the file API over a ``RootedFiles`` (built once per
+    configuration per process)."""
 
     # ---- configuration hooks ----------------------------------------------
 
     @abc.abstractmethod
     def _build_files(self) -> RootedFiles: ...
 
+    def _build(self) -> RootedFiles:
+        return self._build_files()
+
     def _rooted(self) -> RootedFiles:
-        if self._files is None:
-            self._files = self._build_files()
-        return self._files
+        return self._domain()
 
     def _label(self) -> str:
         if self._block_document_name and not self._is_anonymous:
@@ -109,6 +97,18 @@ class FileBlock(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
         """Stream ``path`` to a local file in chunks; returns the local file's absolute path."""
         return self._rooted().download(path, local_path)
 
+    @sync_or_async
+    def read_ref(self, ref: FileRef, verify: bool = True) -> Any:
+        """Load the object a FileRef points at, through this block. With ``verify`` (the
+        default) a file whose SHA-256 differs from the recorded one raises ChecksumMismatch
+        instead of being deserialized."""
+        files = self._rooted()
+        if verify:
+            actual = files.sha256(ref.path)
+            if actual != ref.sha256:
+                raise ChecksumMismatch(files.url(ref.path), ref.sha256, actual)
+        return files.read(ref.path, ref.serializer)
+
     def open(self, path: str | os.PathLike[str], mode: str = "rb") -> IO[Any]:
         """A stream on ``path`` (``rb``, ``r``, ``wb``, ``w``); writes appear atomically on close."""
         return self._rooted().open(path, mode)
@@ -123,6 +123,7 @@ class FileBlock(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
     als = ls.aio
     adelete = delete.aio
     aupload = upload.aio
+    aread_ref = read_ref.aio
     adownload = download.aio
 
     # ---- Prefect's WritableFileSystem (result storage) ---------------------
@@ -218,8 +219,8 @@ class LocalFiles(FileBlock):
     _block_type_name = "LUME Local Files"
     _block_type_slug = "lume-local-files"
     _description = "Model inputs and outputs in a directory on this machine, with serializers, checksums and atomic writes."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     basepath: str = Field(
         description="Root directory of the files. Relative paths given to the block are resolved under it; nothing outside it can be reached.",
@@ -268,8 +269,8 @@ class MountedFiles(FileBlock):
     _block_type_name = "LUME Mounted Files"
     _block_type_slug = "lume-mounted-files"
     _description = "A host directory also mounted into containers or batch jobs at another path; maps paths both ways."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     host_path: str = Field(description="Absolute path of the directory on the host.", examples=["/scratch/lume"])
     mount_path: str = Field(
@@ -302,6 +303,11 @@ class MountedFiles(FileBlock):
         root = self._active_root()
         other = self.mount_path if root == self.host_path else self.host_path
         return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other], create_root=self.create)
+
+    @property
+    def volume(self) -> str:
+        """The bind mount of this directory as a container engine writes it: ``host_path:mount_path``."""
+        return f"{self.host_path}:{self.mount_path}"
 
     def to_host(self, path: str | os.PathLike[str]) -> str:
         """The absolute host path of ``path`` (relative, or absolute in either form)."""
@@ -342,8 +348,8 @@ class S3Files(FileBlock):
     _block_type_name = "LUME S3 Files"
     _block_type_slug = "lume-s3-files"
     _description = "Model inputs and outputs in an S3 or S3-compatible bucket (AWS, MinIO, Ceph), streamed in chunks."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     bucket: str = Field(description="Bucket name.", examples=["lume-data"])
     prefix: str = Field(default="", description="Key prefix under which all paths of this block live.", examples=["runs"])
@@ -402,3 +408,20 @@ class S3Files(FileBlock):
         patience = f"connect {self.connect_timeout:g} s, read {self.read_timeout:g} s, {self.max_attempts} attempts"
         endpoint = self.endpoint_url or "AWS S3"
         return S3RootedFiles(self.filesystem(), self.bucket, self.prefix, label=label, endpoint=endpoint, patience=patience)
+
+
+def block_of(ref: FileRef) -> FileBlock:
+    """The saved file block ``ref`` was written through.
+
+    Only a block gives a root: a root guessed from ``ref.url`` would let a crafted FileRef
+    (``url="file:///etc/passwd"``) read anything on the machine, so a FileRef of an unsaved
+    block is read by passing its block."""
+    if ref.block is None:
+        raise ValueError(f"FileRef for {ref.url or ref.path!r} names no saved block; pass block=... or write through a saved block")
+    return resolve(ref.block, "files")
+
+
+def read_ref(ref: FileRef, block: Optional[FileBlock] = None, *, verify: bool = True) -> Any:
+    """Load the object ``ref`` points at, through ``block`` or the block it was written
+    through (``block_of``); see ``FileBlock.read_ref``."""
+    return (block if block is not None else block_of(ref)).read_ref(ref, verify, _sync=True)

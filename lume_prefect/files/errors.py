@@ -5,7 +5,11 @@ from __future__ import annotations
 from lume_prefect.core.errors import LumeError
 
 
-class PathOutsideRoot(ValueError):
+class FilesError(LumeError):
+    """Base class of the file service's errors."""
+
+
+class PathOutsideRoot(FilesError, ValueError):
     """A path resolves outside the root directory of a file block."""
 
     def __init__(self, path: str, root: str):
@@ -13,7 +17,7 @@ class PathOutsideRoot(ValueError):
         super().__init__(f"path {path!r} is outside the root {root!r}")
 
 
-class UnknownSerializer(ValueError):
+class UnknownSerializer(FilesError, ValueError):
     """No serializer is registered under a name, or for a file extension."""
 
     def __init__(self, what: str, known_names: list[str], known_extensions: list[str]):
@@ -25,7 +29,7 @@ class UnknownSerializer(ValueError):
         )
 
 
-class ChecksumMismatch(OSError):
+class ChecksumMismatch(FilesError, OSError):
     """A file no longer has the SHA-256 recorded in its FileRef."""
 
     def __init__(self, location: str, expected: str, actual: str):
@@ -35,7 +39,7 @@ class ChecksumMismatch(OSError):
         )
 
 
-class CorruptFile(LumeError, ValueError):
+class CorruptFile(FilesError, ValueError):
     """A file's bytes cannot be read by its serializer (truncated, or not the format it claims)."""
 
     def __init__(self, block: str, location: str, serializer: str, reason: str):
@@ -43,7 +47,7 @@ class CorruptFile(LumeError, ValueError):
         super().__init__(f"{block}: cannot read {location} as {serializer}: {reason}")
 
 
-class S3Unreachable(LumeError, ConnectionError):
+class S3Unreachable(FilesError, ConnectionError):
     """An S3 server did not answer within the block's timeouts and attempts."""
 
     def __init__(self, block: str, endpoint: str, patience: str, reason: str):

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from lume_prefect.files.errors import CorruptFile, PathOutsideRoot, S3Unreachable
 from lume_prefect.files.fileref import FileRef
-from lume_prefect.files.serializers import CHUNK_SIZE, get_serializer, registry
+from lume_prefect.files.serializers import CHUNK_SIZE, get_serializer
 
 TEMP_MARKER = ".lume-tmp-"
 # Formats that must seek while writing are spooled; beyond this size the spool is on disk.
@@ -682,7 +682,3 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
     except FileNotFoundError:
         pass
-
-
-def known_serializers() -> list[str]:
-    return registry.names()

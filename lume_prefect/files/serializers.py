@@ -10,7 +10,6 @@ Heavy libraries (NumPy, h5py, Pillow, matplotlib) are imported on first use.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from importlib.metadata import entry_points
@@ -380,10 +379,3 @@ def get_serializer(name: str | None = None, path: str | None = None) -> Serializ
 def register_serializer(serializer: Serializer | type[Serializer]) -> Serializer:
     """Register a serializer in this process (entry points do it for every process)."""
     return registry.register(serializer)
-
-
-def dumps(obj: Any, name: str | None = None, path: str | None = None) -> bytes:
-    """Serialize to bytes in memory (for small objects; files stream instead)."""
-    buffer = io.BytesIO()
-    get_serializer(name, path).dump(obj, buffer)
-    return buffer.getvalue()

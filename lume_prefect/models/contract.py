@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any, Literal, Optional
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lume_prefect.core.names import MODEL_NAME_PATTERN, MODEL_NAME_RULE
 from lume_prefect.models.errors import InvalidInput, InvalidOutput
 
 VariableType = Literal["float", "int", "bool", "str", "array", "dict", "file", "any"]
@@ -85,10 +87,23 @@ class Variable(BaseModel):
             return f"one of {self.choices!r}"
         return self.type
 
+    def form_description(self) -> str:
+        """The description with units and allowed values, as the Prefect run form shows it
+        (the form displays ``description`` but neither ``x-units`` nor ``minimum``/``maximum``)."""
+        parts = [self.description.rstrip(".") + "." if self.description else ""]
+        if self.units:
+            parts.append(f"Units: {self.units}.")
+        if self.range is not None:
+            low, high = (f"{int(v):,}" if self.type == "int" else f"{v:g}" for v in self.range)
+            parts.append(f"Range: {low} to {high}{' ' + self.units if self.units else ''}.")
+        if self.choices is not None:
+            parts.append(f"One of: {', '.join(map(str, self.choices))}.")
+        return " ".join(p for p in parts if p)
+
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"title": self.name, **_JSON_TYPES[self.type]}
-        if self.description:
-            schema["description"] = self.description
+        if self.form_description():
+            schema["description"] = self.form_description()
         if self.default is not None:
             schema["default"] = self.default
         if self.range is not None:
@@ -111,36 +126,38 @@ class Variable(BaseModel):
         return value
 
     def _coerce(self, model: str, value: Any) -> Any:
-        wrong = InvalidInput(model, self.name, f"must be {self.type}, got {type(value).__name__} {value!r}")
-        if self.type in ("float", "int"):
+        kind = self.type
+        if kind in ("float", "int"):
             if isinstance(value, bool) or not _is_number(value):
-                raise wrong
+                raise self._wrong(model, value)
             if not math.isfinite(value):
                 raise InvalidInput(model, self.name, f"= {value!r} is not a finite number")
-            if self.type == "int":
+            if kind == "int":
                 if float(value) != int(value):
-                    raise wrong
+                    raise self._wrong(model, value)
                 return int(value)
             return float(value)
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidInput(model, self.name, f"= {value!r} is not a finite number")
-        if self.type == "bool":
+        if kind == "bool":
             if not isinstance(value, bool) and type(value).__name__ != "bool_":
-                raise wrong
+                raise self._wrong(model, value)
             return bool(value)
-        if self.type == "str" and not isinstance(value, str):
-            raise wrong
-        if self.type == "array" and not (isinstance(value, (list, tuple)) or hasattr(value, "__array__")):
-            raise wrong
-        if self.type in ("dict", "file") and not isinstance(value, Mapping):
-            raise wrong
+        if (
+            kind == "str" and not isinstance(value, str)
+            or kind == "array" and not (isinstance(value, (list, tuple)) or hasattr(value, "__array__"))
+            or kind in ("dict", "file") and not isinstance(value, Mapping)
+        ):
+            raise self._wrong(model, value)
         return value
+
+    def _wrong(self, model: str, value: Any) -> InvalidInput:
+        # built only on error: a scan checks every value of thousands of points
+        return InvalidInput(model, self.name, f"must be {self.type}, got {type(value).__name__} {value!r}")
 
 
 def _is_number(value: Any) -> bool:
-    import numbers
-
-    return isinstance(value, numbers.Real)
+    return isinstance(value, Real)
 
 
 class ModelSpec(BaseModel):
@@ -165,7 +182,7 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Model name (also the Prefect flow name).")
+    name: str = Field(pattern=MODEL_NAME_PATTERN, description="Model name (also the Prefect flow name): " + MODEL_NAME_RULE[4:] + ".")
     version: str = Field(min_length=1, description="PEP 440 version of this code.")
     description: str = Field(default="", description="What the model computes.")
     inputs: list[Variable] = Field(default_factory=list, description="Inputs, in order.")
@@ -204,22 +221,37 @@ class ModelSpec(BaseModel):
 
     def validate_inputs(self, given: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
         """Inputs checked, converted and completed with defaults; InvalidInput names the culprit."""
+        values, problems = self.check_inputs(given)
+        if problems:
+            raise problems[0]
+        return values
+
+    def check_inputs(self, given: Optional[Mapping[str, Any]] = None) -> tuple[dict[str, Any], list[InvalidInput]]:
+        """Every problem of ``given`` at once: (the checked, completed values, one InvalidInput
+        per unknown, missing, mistyped or out-of-range input). ``validate_inputs`` raises the
+        first; a scan reports them all. The values are complete only without problems."""
         if given is not None and not isinstance(given, Mapping):
             raise TypeError(f"model {self.name!r}: inputs must be a dict of input names to values, got {type(given).__name__} {given!r}")
-        given = dict(given or {})
+        given = given if isinstance(given, dict) else dict(given or {})
+        problems: list[InvalidInput] = []
         known = {v.name for v in self.inputs}
-        for name in given:
-            if name not in known:
-                raise InvalidInput(self.name, name, f"is not an input of this model; inputs: {', '.join(sorted(known)) or 'none'}")
+        if not known.issuperset(given):
+            for name in given:
+                if name not in known:
+                    problems.append(InvalidInput(self.name, name, f"is not an input of this model; inputs: {', '.join(sorted(known)) or 'none'}"))
         values: dict[str, Any] = {}
         for variable in self.inputs:
-            if variable.name in given and given[variable.name] is not None:
-                values[variable.name] = variable.check(self.name, given[variable.name])
+            value = given.get(variable.name)
+            if value is not None:
+                try:
+                    values[variable.name] = variable.check(self.name, value)
+                except InvalidInput as problem:
+                    problems.append(problem)
             elif variable.required:
-                raise InvalidInput(self.name, variable.name, f"is required ({variable.describe_range()})")
+                problems.append(InvalidInput(self.name, variable.name, f"is required ({variable.describe_range()})"))
             else:
                 values[variable.name] = variable.default
-        return values
+        return values, problems
 
     def check_outputs(self, outputs: Any) -> dict[str, Any]:
         if not isinstance(outputs, Mapping):

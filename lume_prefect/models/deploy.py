@@ -17,9 +17,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
+from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import SourceConflict
-from lume_prefect.services import SERVICES_ENV, LumeServices, load_services, services_name
+from lume_prefect.models.loading import load_model_flow, spec_of
+from lume_prefect.core.resolve import resolve
+from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
 
 IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", "node_modules"}
 
@@ -90,6 +93,10 @@ def register_spec(
         return True
     except VersionExists:
         existing = registry.get_version(spec.name, spec.version, _sync=True)
+        if existing.sha256 == sha256 and existing.entrypoint == entrypoint and existing.source != source and sha256:
+            # the same code from a moved checkout: follow it, the version's code is unchanged
+            registry.registry().relocate_source(spec.name, spec.version, source=source, sha256=sha256)
+            return False
         if existing.source != source or existing.sha256 != sha256 or existing.entrypoint != entrypoint:
             raise SourceConflict(spec.name, spec.version, f"{existing.source} (sha256 {existing.sha256})", f"{source} (sha256 {sha256})") from None
         return False
@@ -108,20 +115,10 @@ def check_entrypoint(entrypoint: str, source: str) -> None:
 
 def register_model_version(entrypoint: str, source: str = ".", *, services: LumeServices | str | None = None, image: Optional[str] = None) -> bool:
     """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
-    from lume_prefect.models.run import load_model_flow
-
     check_entrypoint(entrypoint, source)
-
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     resolved = str(Path(source).resolve())
-    return register_spec(env, _spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
-
-
-def _spec_of(model_flow: Any, entrypoint: str, source: str) -> ModelSpec:
-    spec: Optional[ModelSpec] = getattr(model_flow, "lume_spec", None)
-    if spec is None:
-        raise TypeError(f"{entrypoint} in {source} is not a model flow: decorate it with ModelSpec.flow")
-    return spec
+    return register_spec(env, spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
 
 
 def deploy_model(
@@ -133,6 +130,7 @@ def deploy_model(
     cron: Optional[str] = None,
     interval: Optional[float | timedelta] = None,
     image: Optional[str] = None,
+    runs_from: Optional[str] = None,
     tags: Optional[list[str]] = None,
     job_variables: Optional[dict[str, Any]] = None,
     paused: bool = False,
@@ -145,6 +143,12 @@ def deploy_model(
     The deployment's parameter schema is the one Prefect derives from the flow's signature,
     which ``ModelSpec.flow`` builds from the spec (defaults, ranges, units, descriptions).
 
+    ``runs_from`` is the directory that holds ``source``'s files where the runs start, when
+    that is not ``source`` itself: inside ``image`` on a container pool, or on a worker's
+    own machine. On a container pool, a ``MountedFiles`` files block of the services is
+    mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
+    variable where the pool has one).
+
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
     """
@@ -152,18 +156,21 @@ def deploy_model(
     from prefect.utilities.collections import get_from_dict
 
     check_entrypoint(entrypoint, source)
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
     # _sync=True: these Prefect methods return coroutines when called inside an event loop
     model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
-    spec = _spec_of(model_flow, entrypoint, source)
+    spec = spec_of(model_flow, entrypoint, source)
     pool_name = work_pool or env.work_pool
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
     variables = dict(job_variables or {})
+    if isinstance(env.files, MountedFiles) and get_from_dict(pool.base_job_template, "variables.properties.volumes", False):
+        volumes = list(variables.get("volumes", []))
+        variables["volumes"] = volumes if env.files.volume in volumes else [*volumes, env.files.volume]
     variables["env"] = {**variables.get("env", {}), SERVICES_ENV: services_name(services if isinstance(services, str) else None) if not isinstance(services, LumeServices) else _saved_name(env)}
     deployment = model_flow.to_deployment(
         name=spec.version,
@@ -176,6 +183,10 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
+    if runs_from:
+        from prefect.runner.storage import LocalStorage
+
+        deployment.storage = LocalStorage(runs_from)  # its pull step: set_working_directory(runs_from)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)

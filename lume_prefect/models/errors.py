@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, Optional
 from uuid import UUID
 
+from lume_prefect.core.errors import LumeError
 
-class ModelError(Exception):
+
+class ModelError(LumeError):
     """Base of the model service's errors."""
 
 

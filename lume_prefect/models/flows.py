@@ -7,46 +7,24 @@ caller finds it by key without caring where it ran.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import keyword
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator
 
 from prefect import flow, get_run_logger
 from pydantic import Field
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from lume_prefect.core.resolve import current_services, using_services
 from lume_prefect.files.fileref import FileRef
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec, Variable
-    from lume_prefect.services import LumeServices
 
-_active_services: contextvars.ContextVar[Optional[LumeServices]] = contextvars.ContextVar("lume_services", default=None)
-
-
-@contextmanager
-def using_services(services: LumeServices) -> Iterator[LumeServices]:
-    """Make ``services`` what ``current_services()`` returns in this context (in-process runs)."""
-    token = _active_services.set(services)
-    try:
-        yield services
-    finally:
-        _active_services.reset(token)
-
-
-def current_services() -> LumeServices:
-    """The services of the running model: set by ``run_model``, else loaded by ``LUME_SERVICES``."""
-    services = _active_services.get()
-    if services is None:
-        from lume_prefect.services import load_services
-
-        services = load_services()
-        _active_services.set(services)
-    return services
+__all__ = ["current_services", "input_parameter", "model_flow", "persist", "using_services"]
 
 
 def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
@@ -56,12 +34,11 @@ def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]
 
 
 def persist(result: Any) -> None:
-    """Store ``result`` in the results store chosen by ``LUME_RESULTS_STORE`` or the services."""
-    import os
+    """Store ``result`` in the results store of ``resolve_results_store()`` (``LUME_RESULTS_STORE``
+    if set, else the current services')."""
+    from lume_prefect.results.tasks import resolve_results_store
 
-    from lume_prefect.results.tasks import RESULTS_STORE_ENV, resolve_results_store
-
-    store = resolve_results_store() if os.environ.get(RESULTS_STORE_ENV) else current_services().results.store()
+    store = resolve_results_store()
     if store is not None:
         store.insert(result, on_duplicate="replace")  # a refreshed run supersedes the stored one
 
@@ -76,8 +53,9 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
 
     Prefect computes a flow's parameter schema from its signature (``parameter_schema``), for
     ``to_deployment`` as for ``prefect deploy``: the range is ``Field(ge=, le=)`` metadata of
-    the annotation; description and units (``x-units``) are on a ``Field`` default, the form
-    Prefect reads them from. A required input gets a ``Field`` without default: required in
+    the annotation; the description (with units and range written out, since the run form shows
+    only the description) and ``x-units`` are on a ``Field`` default, the form Prefect reads
+    them from. A required input gets a ``Field`` without default: required in
     the schema, yet a call without it still binds and is refused by the spec (InvalidInput).
     """
     metadata: dict[str, Any] = {}
@@ -87,7 +65,7 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
         metadata["json_schema_extra"] = {"enum": list(variable.choices)}
     base = _PYTHON_TYPES[variable.type]
     annotation = Annotated[base, Field(**metadata)] if metadata else base
-    documentation: dict[str, Any] = {"description": variable.description or None}
+    documentation: dict[str, Any] = {"description": variable.form_description() or None}
     if variable.units:
         documentation["json_schema_extra"] = {"x-units": variable.units}
     default = Field(**documentation) if variable.required else Field(default=variable.default, **documentation)
@@ -95,6 +73,7 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
 
 
 _OTHER_INPUTS = "lume_other_inputs"  # pydantic (the schema) refuses a leading underscore
+SCAN_BATCH = "lume_scan_batch"  # a deployment run of a scan's batch (run_scan executor="deployment")
 
 
 def _is_parameter_name(name: str) -> bool:
@@ -108,7 +87,11 @@ def flow_signature(spec: ModelSpec) -> inspect.Signature:
     taken by keyword through a final ``**lume_other_inputs`` (and are not in the schema).
     """
     parameters = [input_parameter(v) for v in spec.inputs if _is_parameter_name(v.name)]
-    if len(parameters) < len(spec.inputs):
+    parameters.append(inspect.Parameter(
+        SCAN_BATCH, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[dict],
+        default=Field(default=None, description="Set by run_scan (executor='deployment'): a batch of scan points to run instead of one. Leave empty."),
+    ))
+    if len(parameters) - 1 < len(spec.inputs):
         parameters.append(inspect.Parameter(_OTHER_INPUTS, inspect.Parameter.VAR_KEYWORD))
     return inspect.Signature(parameters)
 
@@ -140,11 +123,16 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         from lume_prefect.results.result import Result
 
         bound = signature.bind_partial(*args, **kwargs)
+        batch = bound.arguments.pop(SCAN_BATCH, None)
+        if isinstance(batch, dict):
+            from lume_prefect.models.batch import run_batch_here
+
+            return run_batch_here(spec, lambda values: call_model(spec, fn, values), batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
         values = spec.validate_inputs(given)
-        outputs, files = _split_files(spec.check_outputs(fn(**values)))
+        outputs, files = call_model(spec, fn, values)
         result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files)
         persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
@@ -158,4 +146,78 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
     }
     model = flow(**(options | flow_options))(run)
     model.lume_spec = spec
+    model.lume_function = fn  # the author's plain function: batches, tests, users call it without Prefect
+    model.evaluate = functools.partial(evaluate, spec, fn)
     return model
+
+
+def call_model(spec: ModelSpec, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them.
+
+    The one path every run takes (a flow run, a scan's batch, ``evaluate``), so outputs are
+    checked the same way wherever a model runs.
+    """
+    return _split_files(spec.check_outputs(fn(**values)))
+
+
+def evaluate(spec: ModelSpec, fn: Callable[..., Any], /, **inputs: Any) -> dict[str, Any]:
+    """The outputs of the model on ``inputs``, validated like a flow run's, without Prefect and
+    without storing anything: ``model.evaluate(sigma_x=1e-3)`` on any ``ModelSpec.flow``."""
+    outputs, _ = call_model(spec, fn, spec.validate_inputs(inputs))
+    return outputs
+
+
+def plain_function(model: Any) -> tuple[ModelSpec, Callable[..., Any]]:
+    """(spec, the author's function) of a model flow made by ``ModelSpec.flow``."""
+    spec, fn = getattr(model, "lume_spec", None), getattr(model, "lume_function", None)
+    if spec is None or fn is None:
+        raise TypeError(f"{getattr(model, 'name', model)!r} is not a model flow: decorate it with ModelSpec.flow")
+    return spec, fn
+
+
+_quiet_settings: dict[int, tuple[Any, Any]] = {}  # id(settings) -> (settings, the same without heartbeats)
+
+
+@contextmanager
+def parent_heartbeats() -> Iterator[None]:
+    """Inside a flow run whose process already sends heartbeats, run a subflow without its own.
+
+    Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread
+    sleeps in 1 s steps: every in-process subflow would take about a second whatever it does.
+    The parent's heartbeats still show the process alive; what is lost is a heartbeat of the
+    subflow run itself, so if the process dies mid-subflow that subflow run is not marked
+    Crashed by heartbeat-based detection (its parent is).
+    """
+    from prefect.context import FlowRunContext
+
+    parent = FlowRunContext.get()
+    if parent is None or parent.flow_run is None:
+        yield
+        return
+    with heartbeats_off():
+        yield
+
+
+@contextmanager
+def heartbeats_off() -> Iterator[None]:
+    """Flow runs started in this context send no heartbeats (see ``parent_heartbeats``)."""
+    from prefect.context import SettingsContext
+
+    context = SettingsContext.get()
+    if context is None or context.settings.flows.heartbeat_frequency is None:
+        yield
+        return
+    with SettingsContext(profile=context.profile, settings=without_heartbeats(context.settings)):
+        yield
+
+
+def without_heartbeats(settings: Any) -> Any:
+    """``settings`` with flow run heartbeats off, made once per settings object: Prefect's
+    ``temporary_settings`` rebuilds every setting from the environment (~0.1 s a call)."""
+    cached = _quiet_settings.get(id(settings))
+    if cached is None or cached[0] is not settings:
+        quiet = settings.model_copy(update={"flows": settings.flows.model_copy(update={"heartbeat_frequency": None})})
+        if len(_quiet_settings) > 64:
+            _quiet_settings.clear()
+        cached = _quiet_settings[id(settings)] = (settings, quiet)
+    return cached[1]

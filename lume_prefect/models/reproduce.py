@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from lume_prefect.models.run import ModelRun, run_model
-from lume_prefect.services import LumeServices, load_services
+from lume_prefect.core.resolve import resolve
+from lume_prefect.services import LumeServices
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def reproduce(
     """Re-run the version and inputs stored under ``key`` (never from the cache) and compare outputs."""
     from lume_prefect.results.errors import ResultNotFound
 
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     stored = env.results.get(key, _sync=True)
     if stored is None:
         raise ResultNotFound(key, f"the results store of {env._block_document_name or 'these services'}")

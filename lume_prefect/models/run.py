@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import time
 import typing
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -16,12 +13,11 @@ from prefect.cache_policies import NO_CACHE
 
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
-from lume_prefect.models.flows import using_services
-from lume_prefect.models.pipeline import PIPELINE_KEY
-from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, load_services, services_name
-
-_flows: dict[tuple[str, str], Any] = {}
-
+from lume_prefect.core.resolve import resolve, using_services
+from lume_prefect.models.flows import parent_heartbeats
+from lume_prefect.models.loading import load_model_flow
+from lume_prefect.models.pipeline_spec import PIPELINE_KEY
+from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, services_name
 
 @dataclass(frozen=True)
 class ModelRun:
@@ -48,23 +44,6 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
     from prefect.logging import get_logger
 
     return get_logger("lume_prefect.models")  # Prefect's handlers: shown like run logs
-
-
-def load_model_flow(entrypoint: str, source: str) -> Any:
-    """The flow at ``entrypoint`` (``path.py:flow`` or ``module:flow``), relative to a local ``source`` directory."""
-    from prefect.flows import load_flow_from_entrypoint
-
-    key = (source, entrypoint)
-    if key not in _flows:
-        target = entrypoint
-        if os.path.isdir(source):
-            path, _, name = entrypoint.rpartition(":")
-            if path.endswith(".py"):
-                target = f"{os.path.join(source, path)}:{name}"
-            elif source not in sys.path:
-                sys.path.insert(0, source)
-        _flows[key] = load_flow_from_entrypoint(target, use_placeholder_flow=False)
-    return _flows[key]
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +81,7 @@ def run_model(
     from lume_prefect.results.codec import result_key
 
     check_mode(mode)
-    env = services if isinstance(services, LumeServices) else load_services(services)
+    env = resolve(services, "services")
     registry = env.registry
     registered = registry.get_version(name, version, _sync=True) if version else registry.live_version(name, _sync=True)
     spec = ModelSpec.from_parameters_schema(registered.parameters_schema, name, registered.version)
@@ -126,7 +105,7 @@ def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], 
     model_flow = load_model_flow(registered.entrypoint, registered.source)
     if timeout is not None:
         model_flow = model_flow.with_options(timeout_seconds=timeout)
-    with using_services(env):
+    with using_services(env), parent_heartbeats():
         state = model_flow(**values, return_state=True)
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():
@@ -135,9 +114,9 @@ def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], 
 
 
 def _run_pipeline(env: LumeServices, registered: Any, values: dict[str, Any], mode: Optional[RunMode]) -> ModelRun:
-    from lume_prefect.models.pipeline import pipeline_flow
     from lume_prefect.results.result import Result
 
+    pipeline_flow = load_model_flow(registered.entrypoint, registered.source)  # pipeline.pipeline_flow
     with using_services(env):
         state = pipeline_flow(pipeline=registered.parameters_schema[PIPELINE_KEY], inputs=values, mode=mode, return_state=True)
     flow_run_id = state.state_details.flow_run_id
@@ -192,20 +171,17 @@ def _run_remote(
     return ModelRun(registered.model, registered.version, result, flow_run.id, mode="remote")
 
 
-def wait_for_flow_run(flow_run_id: UUID, timeout: Optional[float], poll: float = 0.5) -> Any:
-    """The final state of a flow run, or None if it is not final after ``timeout`` seconds."""
-    from prefect.client.orchestration import get_client
+def wait_for_flow_run(flow_run_id: UUID, timeout: Optional[float]) -> Any:
+    """The final state of a flow run, or None if it is not final after ``timeout`` seconds
+    (Prefect's own wait: it follows the run's events instead of polling)."""
+    from prefect.exceptions import FlowRunWaitTimeout
+    from prefect.flow_runs import wait_for_flow_run as wait_for_final
+    from prefect.utilities.asyncutils import run_coro_as_sync
 
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while True:
-            state = client.read_flow_run(flow_run_id).state
-            if state is not None and state.is_final():
-                return state
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            time.sleep(poll)
-            poll = min(poll * 1.5, 5.0)
+    try:
+        return run_coro_as_sync(wait_for_final(flow_run_id, timeout=timeout)).state  # type: ignore[arg-type]
+    except FlowRunWaitTimeout:
+        return None
 
 
 def cancel_flow_run(flow_run_id: UUID) -> None:
@@ -218,14 +194,6 @@ def cancel_flow_run(flow_run_id: UUID) -> None:
 
 
 @task(name="run-model", cache_policy=NO_CACHE, task_run_name="run {name}")
-def run_model_task(
-    name: str,
-    inputs: Optional[dict[str, Any]] = None,
-    version: Optional[str] = None,
-    refresh: bool = False,
-    services: Optional[str] = None,
-    mode: Optional[RunMode] = None,
-    timeout: Optional[float] = None,
-) -> Any:
-    """``run_model`` as a Prefect task; returns the Result."""
-    return run_model(name, inputs, version, refresh=refresh, services=services, mode=mode, timeout=timeout).result
+def run_model_task(name: str, inputs: Optional[dict[str, Any]] = None, version: Optional[str] = None, **options: Any) -> Any:
+    """``run_model`` as a Prefect task (``options``: refresh, services, mode, timeout); returns the Result."""
+    return run_model(name, inputs, version, **options).result

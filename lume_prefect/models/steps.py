@@ -34,7 +34,8 @@ from typing import Optional
 from typing_extensions import TypedDict
 
 from lume_prefect.models.contract import ModelSpec
-from lume_prefect.models.deploy import _spec_of, register_spec
+from lume_prefect.models.deploy import register_spec
+from lume_prefect.models.loading import load_model_flow, spec_of
 from lume_prefect.services import load_services, services_name
 
 
@@ -96,11 +97,9 @@ def register_model_version(
     Returns:
         A dict with the keys of ``RegisteredModelVersion``.
     """
-    from lume_prefect.models.run import load_model_flow
-
     source_dir, model_entrypoint = _split_entrypoint(entrypoint, source)
     env = load_services(services)
-    spec: ModelSpec = _spec_of(load_model_flow(model_entrypoint, source_dir), model_entrypoint, source_dir)
+    spec: ModelSpec = spec_of(load_model_flow(model_entrypoint, source_dir), model_entrypoint, source_dir)
     registered = register_spec(env, spec, source=source_dir, entrypoint=model_entrypoint, image=image)
     deployment_name = f"{spec.name}/{spec.version}"
     deployment_id = _reserve_deployment(spec.name, spec.version)

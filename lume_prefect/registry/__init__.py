@@ -7,9 +7,7 @@ The block and tasks are imported on first use so the domain code loads without P
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from lume_prefect.core.lazy import lazy_names
 from lume_prefect.registry.errors import (
     AliasNotFound,
     InvalidValue,
@@ -36,13 +34,7 @@ _LAZY = {
     "promote_version": "lume_prefect.registry.tasks",
     "resolve_registry": "lume_prefect.registry.tasks",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lume_prefect.registry' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Errors of the model registry. Each message names the model, version, alias or field at fault.
 
-Every error keeps its constructor arguments so that it pickles (Prefect persists task
-failures), and subclasses the builtin that fits (``LookupError``, ``ValueError``) so that
+Every error is a ``LumeError`` (so it pickles with its constructor's arguments, as Prefect
+does with task failures) and subclasses the builtin that fits (``LookupError``, ``ValueError``) so that
 callers who do not know this module can still catch it sensibly.
 """
 
@@ -14,19 +14,8 @@ from lume_prefect.core.errors import LumeError
 UPGRADE_COMMAND = "lume-prefect registry upgrade"
 
 
-class RegistryError(Exception):
+class RegistryError(LumeError):
     """Base class of every model-registry error."""
-
-    def __init__(self, *args: Any, message: str):
-        self._init_args = args
-        super().__init__(message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self._init_args))
-
-
-def _rebuild(cls: type[RegistryError], args: tuple[Any, ...]) -> RegistryError:
-    return cls(*args)
 
 
 class ModelNotFound(RegistryError, LookupError):
@@ -34,7 +23,7 @@ class ModelNotFound(RegistryError, LookupError):
 
     def __init__(self, model: str):
         self.model = model
-        super().__init__(model, message=f"model {model!r} is not registered")
+        super().__init__(f"model {model!r} is not registered")
 
 
 class VersionNotFound(RegistryError, LookupError):
@@ -42,7 +31,7 @@ class VersionNotFound(RegistryError, LookupError):
 
     def __init__(self, model: str, version: str):
         self.model, self.version = model, version
-        super().__init__(model, version, message=f"model {model!r} has no version {version!r}")
+        super().__init__(f"model {model!r} has no version {version!r}")
 
 
 class NoVersions(VersionNotFound):
@@ -50,7 +39,7 @@ class NoVersions(VersionNotFound):
 
     def __init__(self, model: str):
         self.model, self.version = model, "latest"
-        RegistryError.__init__(self, model, message=f"model {model!r} has no registered version")
+        RegistryError.__init__(self, f"model {model!r} has no registered version")
 
 
 class AliasNotFound(RegistryError, LookupError):
@@ -58,7 +47,7 @@ class AliasNotFound(RegistryError, LookupError):
 
     def __init__(self, model: str, alias: str):
         self.model, self.alias = model, alias
-        super().__init__(model, alias, message=f"model {model!r} has no alias {alias!r}")
+        super().__init__(f"model {model!r} has no alias {alias!r}")
 
 
 class NoLiveVersion(AliasNotFound):
@@ -67,7 +56,7 @@ class NoLiveVersion(AliasNotFound):
     def __init__(self, model: str):
         self.model, self.alias = model, "live"
         RegistryError.__init__(
-            self, model, message=f"model {model!r} has no live version; promote one with promote({model!r}, VERSION)"
+            self, f"model {model!r} has no live version; promote one with promote({model!r}, VERSION)"
         )
 
 
@@ -76,7 +65,7 @@ class ModelExists(RegistryError):
 
     def __init__(self, model: str):
         self.model = model
-        super().__init__(model, message=f"model {model!r} is already registered (pass exist_ok=True to reuse it)")
+        super().__init__(f"model {model!r} is already registered (pass exist_ok=True to reuse it)")
 
 
 class VersionExists(RegistryError):
@@ -85,7 +74,7 @@ class VersionExists(RegistryError):
     def __init__(self, model: str, version: str, existing: str | None = None):
         self.model, self.version, self.existing = model, version, existing or version
         same = "" if self.existing == version else f" (as {self.existing!r}, an equal PEP 440 version)"
-        super().__init__(model, version, existing, message=f"model {model!r} already has version {version!r}{same}")
+        super().__init__(f"model {model!r} already has version {version!r}{same}")
 
 
 class NothingToRevert(RegistryError):
@@ -94,7 +83,7 @@ class NothingToRevert(RegistryError):
     def __init__(self, model: str, alias: str = "live"):
         self.model, self.alias = model, alias
         super().__init__(
-            model, alias, message=f"model {model!r}: alias {alias!r} has no earlier version to revert to"
+            f"model {model!r}: alias {alias!r} has no earlier version to revert to"
         )
 
 
@@ -103,7 +92,7 @@ class InvalidValue(RegistryError, ValueError):
 
     def __init__(self, field: str, value: Any, reason: str):
         self.field, self.value, self.reason = field, value, reason
-        super().__init__(field, value, reason, message=f"invalid {field} {value!r}: {reason}")
+        super().__init__(f"invalid {field} {value!r}: {reason}")
 
 
 class InvalidVersion(InvalidValue):
@@ -114,7 +103,6 @@ class InvalidVersion(InvalidValue):
         where = f" for model {model!r}" if model else ""
         reason = reason or "not a PEP 440 version (e.g. 1.0, 2.1.3, 1.0rc1, 1.0.post2, 2024.11.25)"
         InvalidValue.__init__(self, "version", version, reason + where)
-        self._init_args = (version, model, reason)
 
 
 class UnknownFilter(InvalidValue):
@@ -123,7 +111,6 @@ class UnknownFilter(InvalidValue):
     def __init__(self, field: str, known: list[str]):
         self.known = known
         InvalidValue.__init__(self, "filter field", field, f"known filters: {', '.join(known)}")
-        self._init_args = (field, known)
 
 
 class SchemaOutdated(RegistryError):
@@ -132,10 +119,7 @@ class SchemaOutdated(RegistryError):
     def __init__(self, url: str, current: str, head: str):
         self.url, self.current, self.head = url, current, head
         super().__init__(
-            url,
-            current,
-            head,
-            message=(
+            (
                 f"the registry database {url} is at schema revision {current}, older than this "
                 f"lume-prefect ({head}); run `{UPGRADE_COMMAND}` (or ModelRegistry.upgrade())"
             ),
@@ -147,10 +131,10 @@ class UnknownSchema(RegistryError):
 
     def __init__(self, url: str, detail: str):
         self.url, self.detail = url, detail
-        super().__init__(url, detail, message=f"the registry database {url} {detail}")
+        super().__init__(f"the registry database {url} {detail}")
 
 
-class InvalidRegistryURL(LumeError, ValueError):
+class InvalidRegistryURL(RegistryError, ValueError):
     """The registry's database URL cannot be used; the message never shows its password."""
 
     def __init__(self, shown_url: str, reason: str):

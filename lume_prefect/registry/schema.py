@@ -1,7 +1,8 @@
 """The registry's tables (SQLAlchemy 2 ORM), identical on SQLite, PostgreSQL and MariaDB.
 
 Migrations in ``migrations/versions`` build exactly this schema; a test compares the two.
-Times are stored as naive UTC (SQLite and MariaDB keep no zone) and read back aware.
+Times are UTC instants (timestamptz on PostgreSQL, naive UTC on SQLite and MariaDB, which
+keep no zone; see ``core.sqltypes``) and read back aware; JSON is jsonb on PostgreSQL.
 Every MariaDB table uses ``utf8mb4_bin`` so that names compare case-sensitively, as they
 do on the other backends.
 """
@@ -12,37 +13,15 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from lume_prefect.core.sqltypes import JSON_TYPE, UTCDateTime
 from lume_prefect.registry.versions import MAX_VERSION_LENGTH, SORT_KEY_LENGTH
 
 NAME_LENGTH = 100
 ALIAS_LENGTH = 50
 TEXT_LENGTH = 500
 MYSQL_TABLE = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
-
-
-class UTCDateTime(sa.TypeDecorator[datetime]):
-    """A timestamp stored as naive UTC with microseconds; returned timezone-aware."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return dialect.type_descriptor(sa.DateTime())
-
-    def process_bind_param(self, value: Optional[datetime], dialect: sa.Dialect) -> Optional[datetime]:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: registry times must be timezone-aware")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value: Optional[datetime], dialect: sa.Dialect) -> Optional[datetime]:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
 def utcnow() -> datetime:
@@ -101,7 +80,7 @@ class VersionRow(Base):
     sha256: Mapped[Optional[str]] = mapped_column(sa.String(64))
     image: Mapped[Optional[str]] = mapped_column(sa.String(TEXT_LENGTH))
     entrypoint: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH), nullable=False)
-    parameters_schema: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
+    parameters_schema: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON_TYPE)
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     registered_by: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), nullable=False)
     # added by revision 0002: filled in once the version is deployed (issue 5)

@@ -15,12 +15,14 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
+from lume_prefect.core.sql import sql_engine
 from lume_prefect.registry import migrate, validation
-from lume_prefect.registry.engines import default_registry_url, registry_engine
 from lume_prefect.registry.errors import (
     AliasNotFound,
     InvalidRegistryURL,
+    InvalidValue,
     ModelExists,
     ModelNotFound,
     NoLiveVersion,
@@ -109,7 +111,7 @@ class SQLRegistry:
     """
 
     def __init__(self, url: str | sa.URL | None = None):
-        self._entry = registry_engine(checked_url(url) if url else default_registry_url())
+        self._entry = sql_engine(checked_url(url) if url else sqlite_url("registry.db"))
 
     @property
     def engine(self) -> sa.Engine:
@@ -124,16 +126,16 @@ class SQLRegistry:
 
     def _ready(self) -> None:
         entry = self._entry
-        if not entry.schema_checked:
-            with entry.lock:
-                if not entry.schema_checked:
-                    migrate.check_schema(entry.writer, entry.label)
-                    entry.schema_checked = True
+        if migrate.VERSION_TABLE not in entry.checked:
+            entry.ensure(migrate.MIGRATIONS, lambda e: migrate.check_schema(e.writer, e.label))
 
     def upgrade(self, revision: str = "head") -> tuple[Optional[str], str]:
         """Migrate the database to the latest schema (or ``revision``); returns (before, after)."""
         result = migrate.upgrade(self._entry.writer, revision)
-        self._entry.schema_checked = result[1] == migrate.head_revision()
+        if result[1] == migrate.head_revision():
+            self._entry.checked.add(migrate.VERSION_TABLE)
+        else:
+            self._entry.checked.discard(migrate.VERSION_TABLE)
         return result
 
     def schema_revision(self) -> tuple[Optional[str], str]:
@@ -372,6 +374,24 @@ class SQLRegistry:
             )
             if done.rowcount == 0:
                 raise VersionNotFound(name, version)
+        return self.get_version(name, version)
+
+    def relocate_source(self, name: str, version: str, *, source: str, sha256: str) -> ModelVersion:
+        """Point a version at the same code in a new place (a moved checkout): allowed only when
+        ``sha256`` equals the one recorded, so the version's code cannot change."""
+        validation.model_name(name)
+        key = sort_key(parse_version(version, name))
+        source = validation.text("source", source, limit=None)
+        with self._write() as conn:
+            model_id = self._lock_model(conn, name)
+            done = conn.execute(
+                sa.update(versions)
+                .where(versions.c.model_id == model_id, versions.c.sort_key == key, versions.c.sha256 == sha256)
+                .values(source=source)
+            )
+            if done.rowcount == 0:
+                current = self.get_version(name, version)  # VersionNotFound if there is none
+                raise InvalidValue("sha256", sha256, f"differs from {current.sha256}, recorded for {name} {version}: the code changed, so it cannot be relocated")
         return self.get_version(name, version)
 
     def _require_model(self, name: str) -> None:

@@ -1,18 +1,19 @@
 """Prefect tasks of the model registry: ``get_live_version``, ``register_version``, ``promote_version``.
 
-They take a ``ModelRegistry`` block or the name of a saved one (None: the default local
-registry), so a flow's parameters stay plain strings. None is cached: the live version
+They take a ``ModelRegistry`` block, the name of a saved one (so a flow's parameters stay
+plain strings), or None: the current services' registry (``$LUME_SERVICES``, else ``local``). None is cached: the live version
 changes between runs, and registering is a side effect. Changes are recorded as made by
 the OS user via the flow run.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from lume_prefect.core.resolve import resolve
 from lume_prefect.registry.blocks import ModelRegistry
 from lume_prefect.registry.records import AliasChange, ModelVersion
 from lume_prefect.registry.schema import NAME_LENGTH
@@ -20,15 +21,9 @@ from lume_prefect.registry.validation import who
 
 
 def resolve_registry(registry: ModelRegistry | str | None = None) -> ModelRegistry:
-    """A ModelRegistry block, the saved one named ``registry``, or (None) the default local one."""
-    if registry is None:
-        return ModelRegistry()
-    if isinstance(registry, ModelRegistry):
-        return registry
-    if not isinstance(registry, str) or not registry:
-        raise TypeError(f"registry must be a ModelRegistry block or a saved block's name, got {registry!r}")
-    name = registry.split("/", 1)[1] if registry.startswith(ModelRegistry.get_block_type_slug() + "/") else registry
-    return ModelRegistry.load(name, _sync=True)
+    """A ModelRegistry block, the saved one named ``registry``, or (None) the current services'
+    registry (see ``lume_prefect.core.resolve``)."""
+    return resolve(registry, "registry")
 
 
 def _changed_by() -> str:
@@ -46,22 +41,10 @@ def get_live_version(registry: ModelRegistry | str | None, name: str) -> ModelVe
 
 
 @task(name="register-version", cache_policy=NO_CACHE, task_run_name="register {name} {version}")
-def register_version(
-    registry: ModelRegistry | str | None,
-    name: str,
-    version: str,
-    *,
-    source: str,
-    entrypoint: str,
-    sha256: Optional[str] = None,
-    image: Optional[str] = None,
-    parameters_schema: Optional[dict[str, Any]] = None,
-) -> ModelVersion:
-    """Record a new version of model ``name`` (raises VersionExists if it is registered already)."""
-    return resolve_registry(registry).register_version(
-        name, version, source=source, entrypoint=entrypoint, sha256=sha256, image=image,
-        parameters_schema=parameters_schema, by=_changed_by(), _sync=True,
-    )
+def register_version(registry: ModelRegistry | str | None, name: str, version: str, **details: Any) -> ModelVersion:
+    """Record a new version of model ``name``; ``details`` are those of ``SQLRegistry.register_version``
+    (source, entrypoint, sha256, image, parameters_schema). Raises VersionExists if it is registered already."""
+    return resolve_registry(registry).register_version(name, version, by=_changed_by(), **details, _sync=True)
 
 
 @task(name="promote-version", cache_policy=NO_CACHE, task_run_name="promote {name} {version}")

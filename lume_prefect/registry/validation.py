@@ -11,11 +11,12 @@ import json
 import re
 from typing import Any, Optional
 
+from lume_prefect.core.names import MODEL_NAME_PATTERN, MODEL_NAME_RULE
 from lume_prefect.registry.errors import InvalidValue
 from lume_prefect.registry.schema import ALIAS_LENGTH, NAME_LENGTH, TEXT_LENGTH
 
 # Model names become parts of Prefect deployment names and CLI arguments: keep them plain.
-_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_LENGTH - 1}}}")
+_NAME = re.compile(MODEL_NAME_PATTERN)
 _ALIAS = re.compile(rf"[a-z][a-z0-9_-]{{0,{ALIAS_LENGTH - 1}}}")
 _TAG_KEY = re.compile(rf"[A-Za-z0-9_.:/-]{{1,{NAME_LENGTH}}}")
 _ENTRYPOINT = re.compile(r"[^\s:][^:]*:[A-Za-z_][A-Za-z0-9_]*")
@@ -28,7 +29,7 @@ def model_name(value: Any) -> str:
         reason = (
             "a model name must not be empty"
             if value == "" or (isinstance(value, str) and not value.strip())
-            else f"use 1-{NAME_LENGTH} letters, digits, '.', '_' or '-', starting with a letter or digit"
+            else MODEL_NAME_RULE
         )
         raise InvalidValue("model name", value, reason)
     return value

@@ -8,108 +8,30 @@ and awaitable in async code, with an explicit ``a``-prefixed async twin.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Optional
 
-from prefect.blocks.core import Block
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, SecretStr
 
-from lume_prefect.files.blocks import sync_or_async
-from lume_prefect.results.result import Result
-from lume_prefect.results.store import OnDuplicate, ResultsStore
+from lume_prefect.core.blocks import ServiceBlock, delegate, docs_url, logo_url
+from lume_prefect.results.store import ResultsStore
 
-if TYPE_CHECKING:
-    import pandas
-
-DOCS_URL = "https://github.com/lume-prefect/lume-prefect#results-store"
-LOGO_URL = "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/sqlalchemy.png"
+DOCS = docs_url("results-store")
+LOGO = logo_url("sqlalchemy")
 
 
-class ResultsBlock(Block, abc.ABC):
+@delegate(ResultsStore, "insert", "insert_many", "get", "find", "count", "to_dataframe", "delete")
+class ResultsBlock(ServiceBlock, abc.ABC):
     """What the results blocks share: the ResultsStore methods over the store they configure."""
-
-    _results_store: Optional[ResultsStore] = PrivateAttr(None)
 
     @abc.abstractmethod
     def _build_store(self) -> ResultsStore: ...
 
+    def _build(self) -> ResultsStore:
+        return self._build_store()
+
     def store(self) -> ResultsStore:
-        """The ResultsStore this block configures (built once per block instance)."""
-        if self._results_store is None:
-            self._results_store = self._build_store()
-        return self._results_store
-
-    @sync_or_async
-    def insert(self, result: Result, on_duplicate: OnDuplicate = "error") -> str:
-        """Store one result and return its key; ``on_duplicate``: 'error', 'skip' or 'replace'."""
-        return self.store().insert(result, on_duplicate)
-
-    @sync_or_async
-    def insert_many(self, results: Sequence[Result], on_duplicate: OnDuplicate = "error") -> list[str]:
-        """Store results in one bulk round-trip (all or nothing under 'error'); returns their keys."""
-        return self.store().insert_many(results, on_duplicate)
-
-    @sync_or_async
-    def get(self, key: str) -> Result | None:
-        """The result stored under ``key``, or None."""
-        return self.store().get(key)
-
-    @sync_or_async
-    def find(
-        self,
-        model: Optional[str] = None,
-        version: Optional[str] = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        inputs: Optional[dict[str, Any]] = None,
-        tags: str | Sequence[str] | None = None,
-        limit: Optional[int] = None,
-        newest_first: bool = True,
-    ) -> list[Result]:
-        """Results matching every given filter (see ``ResultsStore.find``)."""
-        return self.store().find(model, version, since, until, inputs, tags, limit, newest_first)
-
-    @sync_or_async
-    def count(
-        self,
-        model: Optional[str] = None,
-        version: Optional[str] = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        inputs: Optional[dict[str, Any]] = None,
-        tags: str | Sequence[str] | None = None,
-    ) -> int:
-        """How many results match."""
-        return self.store().count(model, version, since, until, inputs, tags)
-
-    @sync_or_async
-    def to_dataframe(
-        self,
-        model: Optional[str] = None,
-        version: Optional[str] = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        inputs: Optional[dict[str, Any]] = None,
-        tags: str | Sequence[str] | None = None,
-        limit: Optional[int] = None,
-        newest_first: bool = True,
-    ) -> pandas.DataFrame:
-        """Matching results, one row each, with ``inputs.*``/``outputs.*`` columns."""
-        return self.store().to_dataframe(model, version, since, until, inputs, tags, limit, newest_first)
-
-    @sync_or_async
-    def delete(self, key: str) -> bool:
-        """Delete the result under ``key``; whether there was one."""
-        return self.store().delete(key)
-
-    ainsert = insert.aio
-    ainsert_many = insert_many.aio
-    aget = get.aio
-    afind = find.aio
-    acount = count.aio
-    ato_dataframe = to_dataframe.aio
-    adelete = delete.aio
+        """The ResultsStore this block configures (one per configuration in a process)."""
+        return self._domain()
 
 
 class SQLResults(ResultsBlock):
@@ -136,8 +58,8 @@ class SQLResults(ResultsBlock):
     _block_type_name = "LUME SQL Results"
     _block_type_slug = "lume-sql-results"
     _description = "Model run results (inputs, outputs, files) in SQLite or PostgreSQL: deduplicated by key, queryable, exportable."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     url: Optional[SecretStr] = Field(
         default=None,
@@ -173,8 +95,8 @@ class MongoResults(ResultsBlock):
     _block_type_name = "LUME MongoDB Results"
     _block_type_slug = "lume-mongo-results"
     _description = "Model run results (inputs, outputs, files) in a MongoDB collection: deduplicated by key, queryable, exportable."
-    _documentation_url = DOCS_URL
-    _logo_url = LOGO_URL
+    _documentation_url = DOCS
+    _logo_url = LOGO
 
     url: SecretStr = Field(
         description="MongoDB connection string, e.g. mongodb://user:password@host:27017/?authSource=admin.",

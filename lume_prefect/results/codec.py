@@ -31,8 +31,10 @@ import io
 import math
 import struct
 import sys
+from collections.abc import Iterable
 from typing import Any
 
+from lume_prefect.core.errors import LumeError
 from lume_prefect.results.errors import InvalidResultValue
 
 TAG = "__lume__"
@@ -57,7 +59,7 @@ _isfinite = math.isfinite
 # error travels up, and the public functions raise InvalidResultValue with the whole path.
 
 
-class _Invalid(Exception):
+class _Invalid(LumeError):
     """A value that cannot be stored or keyed, with its path gathered on the way up."""
 
     def __init__(self, message: str):
@@ -359,6 +361,28 @@ def result_key(model: str, version: str, inputs: dict[str, Any]) -> str:
     except _Invalid as error:
         raise error.at("inputs") from error.__cause__
     return out.hexdigest()
+
+
+def result_keys(model: str, version: str, inputs: Iterable[dict[str, Any]]) -> list[str]:
+    """``result_key`` of each inputs dict of one model version (a scan's points), in order.
+
+    The same bytes as ``result_key`` (pinned by tests): the scheme, model and version are
+    encoded once for all, and each point's canonical bytes are joined and hashed in one call.
+    A value that cannot be keyed raises InvalidResultValue naming ``points[i]`` and the input.
+    """
+    head = KEY_SCHEME + _key_name(model) + _key_name(version)
+    sha256 = hashlib.sha256
+    keys = []
+    for index, values in enumerate(inputs):
+        out = _KeyBytes((head,))
+        try:
+            if type(values) is not dict:
+                raise _Invalid(f"must be a dict of names to values, got {type(values).__name__}")
+            _key_dict(out, values)
+        except _Invalid as error:
+            raise error.at(f"points[{index}].inputs") from error.__cause__
+        keys.append(sha256(b"".join(out)).hexdigest() if out.digest is None else out.hexdigest())
+    return keys
 
 
 def _key_str(out: list[bytes], text: str) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lume_prefect.core.errors import LumeError
 
-class ResultsError(Exception):
+
+class ResultsError(LumeError):
     """Base class of the results store's errors."""
 
 

@@ -9,20 +9,20 @@ this project is tested against) has no multi-document transactions, so ``insert_
 ``on_duplicate="error"`` writes the batch in order and, when the unique index refuses a
 document, deletes the ones this call had inserted before raising DuplicateResult. Another
 client reading at that instant may briefly see those documents. Writes refused as a transient
-WriteConflict (code 112) are retried with backoff; documents carry ``_id``s made by this
+WriteConflict (code 112) are retried with backoff (tenacity); documents carry ``_id``s made by this
 client, so a retried or compensated batch touches only its own documents.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
+import tenacity
 from pydantic import SecretStr
-from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure, ServerSelectionTimeoutError
 
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG
@@ -40,17 +40,27 @@ RETRIES = 10
 PROJECTION = {"_id": 0}
 
 
-class _Attempt:
-    def __init__(self, number: int):
-        self.number, self.last = number, number == RETRIES - 1
+def _retryable(exc: BaseException) -> bool:
+    """A write conflict, a connection lost mid-command (not: no server at all), or a bulk write
+    whose refused documents were refused only for a conflict or a duplicate key (the callers
+    drop what is done, or decide about duplicates, before trying again)."""
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors") or []
+        return bool(errors) and all(e.get("code") in (DUPLICATE_KEY, *TRANSIENT) for e in errors)
+    if isinstance(exc, AutoReconnect):
+        return not isinstance(exc, ServerSelectionTimeoutError)
+    return isinstance(exc, OperationFailure) and exc.code in TRANSIENT
 
 
-def _attempts() -> Iterator[_Attempt]:
-    """Numbered attempts with exponential backoff between them (10 ms, 20 ms, ... 2.6 s)."""
-    for number in range(RETRIES):
-        if number:
-            time.sleep(0.01 * 2 ** (number - 1))
-        yield _Attempt(number)
+def _attempts() -> tenacity.Retrying:
+    """Up to RETRIES attempts of what is retryable, backing off 10 ms, 20 ms, ... 2.6 s; the
+    last error is raised as it is."""
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(RETRIES),
+        wait=tenacity.wait_exponential(multiplier=0.01),
+        retry=tenacity.retry_if_exception(_retryable),
+        reraise=True,
+    )
 
 
 class MongoResultsStore(ResultsStore):
@@ -137,33 +147,30 @@ from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeo
         return keys
 
     def _insert_all_or_nothing(self, batch: list[Result], documents: list[dict[str, Any]]) -> None:
-        from pymongo.errors import BulkWriteError
-
         pending, maybe_written = documents, False
         try:
             for attempt in _attempts():
-                try:
-                    self.collection.insert_many(pending, ordered=True)
-                    return
-                except BulkWriteError as exc:
-                    # ordered: the first nInserted of ``pending`` were written, then one failed
-                    written = exc.details.get("nInserted", 0)
-                    maybe_written = maybe_written or written > 0
-                    error = (exc.details.get("writeErrors") or [{}])[0]
-                    failed = pending[written]
-                    pending = pending[written:]
-                    if error.get("code") == DUPLICATE_KEY:
-                        if not (maybe_written and self._written_by_us(failed)):
-                            raise DuplicateResult(failed["key"], failed["model"]) from None
-                        pending = pending[1:]  # an attempt that reported failure had written it
-                    elif error.get("code") not in TRANSIENT or attempt.last:
+                with attempt:
+                    try:
+                        self.collection.insert_many(pending, ordered=True)
+                        return
+                    except BulkWriteError as exc:
+                        # ordered: the first nInserted of ``pending`` were written, then one failed
+                        written = exc.details.get("nInserted", 0)
+                        maybe_written = maybe_written or written > 0
+                        error = (exc.details.get("writeErrors") or [{}])[0]
+                        failed = pending[written]
+                        pending = pending[written:]
+                        if error.get("code") == DUPLICATE_KEY:
+                            if not (maybe_written and self._written_by_us(failed)):
+                                raise DuplicateResult(failed["key"], failed["model"]) from None
+                            pending = pending[1:]  # an attempt that reported failure had written it
+                        if pending:
+                            raise
+                        return
+                    except (OperationFailure, AutoReconnect):
+                        maybe_written = True  # a failed command (or lost connection) may have written part
                         raise
-                except (OperationFailure, AutoReconnect) as exc:
-                    maybe_written = True  # a failed command (or lost connection) may have written part
-                    if not _transient(exc) or attempt.last:
-                        raise
-                if not pending:
-                    return
         except BaseException:
             if maybe_written:
                 # every _id was made by this call, so this removes exactly what it wrote
@@ -176,42 +183,28 @@ from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeo
         return found is not None
 
     def _insert_skipping_stored(self, documents: list[dict[str, Any]]) -> None:
-        from pymongo.errors import BulkWriteError
-
         pending = documents
         for attempt in _attempts():
-            try:
-                self.collection.insert_many(pending, ordered=False)
-                return
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                retry = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-                if any(e.get("code") not in TRANSIENT for e in retry) or (retry and attempt.last):
-                    raise
-                pending = [pending[e["index"]] for e in retry]
-            except (OperationFailure, AutoReconnect) as exc:
-                if not _transient(exc) or attempt.last:
-                    raise
-            if not pending:
-                return
+            with attempt:
+                try:
+                    self.collection.insert_many(pending, ordered=False)
+                except BulkWriteError as exc:
+                    again = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+                    if again:  # what is left after the duplicates, which are skipped
+                        pending = [pending[e["index"]] for e in again]
+                        raise
 
     def _replace(self, documents: list[dict[str, Any]]) -> None:
         from pymongo import ReplaceOne
-        from pymongo.errors import BulkWriteError
 
         requests = [ReplaceOne({"key": doc["key"]}, {k: v for k, v in doc.items() if k != "_id"}, upsert=True) for doc in documents]
         for attempt in _attempts():
-            try:
-                self.collection.bulk_write(requests, ordered=False)
-                return
-            except BulkWriteError as exc:
-                # two upserts of one new key racing: the loser retries and then replaces
-                errors = exc.details.get("writeErrors", [])
-                if attempt.last or any(e.get("code") not in (DUPLICATE_KEY, *TRANSIENT) for e in errors):
-                    raise
-                requests = [requests[e["index"]] for e in errors]
-            except (OperationFailure, AutoReconnect) as exc:
-                if not _transient(exc) or attempt.last:
+            with attempt:
+                try:
+                    self.collection.bulk_write(requests, ordered=False)
+                except BulkWriteError as exc:
+                    # two upserts of one new key racing: the loser retries and then replaces
+                    requests = [requests[e["index"]] for e in exc.details.get("writeErrors", [])]
                     raise
 
     def delete(self, key: str) -> bool:
@@ -241,21 +234,8 @@ from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeo
 
 
 def _retrying(call: Callable[[], T]) -> T:
-    """``call()``, tried again while the server answers with a transient WriteConflict."""
-    for attempt in _attempts():
-        try:
-            return call()
-        except (OperationFailure, AutoReconnect) as exc:
-            if not _transient(exc) or attempt.last:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _transient(exc: Exception) -> bool:
-    """A write conflict, or a connection lost mid-command (not: no server at all)."""
-    if isinstance(exc, AutoReconnect):
-        return not isinstance(exc, ServerSelectionTimeoutError)
-    return getattr(exc, "code", None) in TRANSIENT
+    """``call()``, tried again while the server answers with a transient error (see ``_retryable``)."""
+    return _attempts()(call)
 
 
 def _ensure_indexes(collection: Any) -> None:
@@ -292,6 +272,8 @@ def _filter(query: Query) -> dict[str, Any]:
             conditions.append({"$or": [{field: value}, {f"{field}.{TAG}": "scalar", f"{field}.value": value}]})
     if query.tags:
         conditions.append({"tags": {"$all": list(query.tags)}})
+    if query.keys:
+        conditions.append({"key": {"$in": list(query.keys)}})  # the unique index on key answers it
     if not conditions:
         return {}
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}

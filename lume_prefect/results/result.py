@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from lume_prefect.core.names import MODEL_NAME_LENGTH
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TOO_DEEP, decode_values, encode_values, result_key
 from lume_prefect.results.errors import InvalidResultValue
@@ -115,7 +116,7 @@ class Result(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    model: str = Field(min_length=1, max_length=255, description="Name of the model that produced the result.")
+    model: str = Field(min_length=1, max_length=MODEL_NAME_LENGTH, description="Name of the model that produced the result.")
     version: str = Field(min_length=1, max_length=255, description="Version of the model (as registered).")
     inputs: dict[str, Any] = Field(default_factory=dict, description="The model's inputs, by name.")
     outputs: dict[str, Any] = Field(default_factory=dict, description="The model's outputs, by name.")

@@ -1,31 +1,31 @@
-"""SQLResultsStore: results in SQLite or PostgreSQL through SQLAlchemy Core.
+"""SQLResultsStore: results in SQLite, PostgreSQL or MariaDB/MySQL through SQLAlchemy Core.
 
 One table, ``lume_results``: the key under a unique constraint (so duplicates are refused by
 the database, not by a read-then-write race), model/version/created indexed for queries,
 inputs/outputs/tags/files as JSON (JSONB on PostgreSQL) and all arrays and DataFrames of a
 result packed into one binary column (``.npy`` and Parquet bytes, see ``codec``). The schema
 is created and upgraded by the Alembic migrations in ``migrations/`` on first use, with their
-own version table so the store can share a database with the model registry.
+own version table so the store can share a database with the model registry. Engines and
+migrations are the SQL foundation's (``lume_prefect.core.sql``), shared with the registry.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timezone
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
+from lume_prefect.core.sql import MYSQL_DIALECTS, Migrations, SQLEngine, sql_engine
+from lume_prefect.core.sqltypes import JSON_TYPE, UTCDateTime
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, pack_blobs, unpack_blobs
 from lume_prefect.results.errors import DuplicateResult, UnsupportedBackend
@@ -34,10 +34,8 @@ from lume_prefect.results.store import OnDuplicate, Query, ResultsStore, check_k
 
 TABLE = "lume_results"
 VERSION_TABLE = "lume_results_alembic_version"
-MIGRATIONS = Path(__file__).with_name("migrations")
-SUPPORTED_DIALECTS = ("sqlite", "postgresql")
-# pg_advisory_xact_lock id that serialises concurrent first-use migrations ("lumeres" in ASCII)
-MIGRATION_LOCK_ID = 0x6C756D65726573
+MIGRATIONS = Migrations("lume_prefect.results:migrations", VERSION_TABLE)
+SUPPORTED_DIALECTS = ("sqlite", "postgresql", "mysql", "mariadb")
 # Rows per executemany. Small enough that the rows of one slice (and the driver's objects for
 # them) are gone before the garbage collector's middle generation promotes them: 5,000-row
 # slices pushed enough objects into the oldest generation to trigger a full collection
@@ -45,44 +43,56 @@ MIGRATION_LOCK_ID = 0x6C756D65726573
 # the extra round trips cost a few milliseconds.
 ROWS_PER_EXECUTE = 1_000
 
-JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# MariaDB/MySQL: exact (binary) string comparison as on the other backends, microseconds in
+# times, and blobs beyond BLOB's 64 KiB.
+_MYSQL = ("mysql", "mariadb")
+
+
+def _text(length: int) -> Any:
+    return sa.String(length).with_variant(mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), *_MYSQL)
+
+
+BLOB_TYPE = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
 metadata = sa.MetaData()
 results_table = sa.Table(
     TABLE,
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(64), nullable=False),
-    sa.Column("model", sa.String(255), nullable=False),
-    sa.Column("version", sa.String(255), nullable=False),
-    sa.Column("created", sa.DateTime(), nullable=False),  # UTC, naive: the same on every backend
-    sa.Column("flow_run_id", sa.String(36), nullable=True),
+    sa.Column("key", _text(64), nullable=False),
+    sa.Column("model", _text(255), nullable=False),
+    sa.Column("version", _text(255), nullable=False),
+    sa.Column("created", UTCDateTime(naive_is_utc=True), nullable=False),  # timestamptz on PostgreSQL, naive UTC elsewhere
+    sa.Column("flow_run_id", _text(36), nullable=True),
     sa.Column("tags", JSON_TYPE, nullable=False),
     sa.Column("inputs", JSON_TYPE, nullable=False),
     sa.Column("outputs", JSON_TYPE, nullable=False),
     sa.Column("files", JSON_TYPE, nullable=False),
-    sa.Column("blobs", sa.LargeBinary(), nullable=True),
+    sa.Column("blobs", BLOB_TYPE, nullable=True),
     sa.UniqueConstraint("key", name="uq_lume_results_key"),
     sa.Index("ix_lume_results_model_version_created", "model", "version", "created"),
     sa.Index("ix_lume_results_created", "created"),
+    # PostgreSQL only (revision 0002): serves find(inputs=...) as JSONB containment
+    sa.Index("ix_lume_results_inputs", "inputs", postgresql_using="gin", postgresql_ops={"inputs": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 WRITTEN_COLUMNS = [c.name for c in results_table.columns if c.name != "id"]
 READ_COLUMNS = [results_table.c[name] for name in WRITTEN_COLUMNS]
+_BY_KEY = sa.select(*READ_COLUMNS).where(results_table.c.key == sa.bindparam("key"))
 
 
 def default_sqlite_url() -> str:
-    """``sqlite:///`` + ``results.sqlite`` in the user's data directory (created if missing)."""
-    from platformdirs import user_data_dir
-
-    return f"sqlite:///{Path(user_data_dir('lume-prefect', appauthor=False)) / 'results.sqlite'}"
+    """``sqlite:///<data dir>/results.db``: the ``local`` services' results (see ``core.paths``)."""
+    return sqlite_url("results.db")
 
 
 class SQLResultsStore(ResultsStore):
-    """Results in a SQL database: SQLite (a file, the default) or PostgreSQL.
+    """Results in a SQL database: SQLite (a file, the default), PostgreSQL or MariaDB/MySQL.
 
     Args:
-        url: SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pw@host/db`` or
-            ``sqlite:////data/results.sqlite``; default: a SQLite file in the user's data
-            directory. Kept as a secret: it is never shown in reprs, logs or errors.
+        url: SQLAlchemy URL, e.g. ``postgresql+psycopg://user:pw@host/db``,
+            ``mysql+pymysql://user:pw@host/db`` or ``sqlite:////data/results.db``; default:
+            ``results.db`` in the lume-prefect data directory (``$LUME_PREFECT_HOME``), where
+            the ``local`` services keep their results. Kept as a secret: it is never shown in
+            reprs, logs or errors.
         migrate: create or upgrade the schema on first use (Alembic). With False the
             schema must already be at the current revision.
 
@@ -104,13 +114,12 @@ class SQLResultsStore(ResultsStore):
         parsed = sa.make_url(self._url.get_secret_value())
         if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
             raise UnsupportedBackend(
-                f"url: the SQL results store supports {' and '.join(SUPPORTED_DIALECTS)}, "
+                f"url: the SQL results store supports {', '.join(SUPPORTED_DIALECTS)}, "
                 f"got {parsed.get_backend_name()!r} ({parsed.render_as_string(hide_password=True)})"
             )
         self._safe_url = parsed.render_as_string(hide_password=True)
         self._migrate = migrate
-        self._engine: sa.Engine | None = None
-        self._lock = threading.Lock()
+        self._sql: SQLEngine | None = None
 
     def __repr__(self) -> str:
         return f"SQLResultsStore({self._safe_url})"
@@ -118,25 +127,28 @@ class SQLResultsStore(ResultsStore):
     # ---- connection and schema ---------------------------------------------------
 
     @property
+    def sql(self) -> SQLEngine:
+        """The process-wide engines for this URL, the schema migrated on first use."""
+        sql = self._sql
+        if sql is None:
+            sql = self._sql = sql_engine(self._url.get_secret_value())
+        if VERSION_TABLE not in sql.checked and self._migrate:
+            sql.ensure(MIGRATIONS, lambda e: migrate(e.writer))
+        return sql
+
+    @property
     def engine(self) -> sa.Engine:
-        """The SQLAlchemy engine, created (and the schema migrated) on first use."""
-        if self._engine is None:
-            with self._lock:
-                if self._engine is None:
-                    engine = _create_engine(self._url.get_secret_value())
-                    if self._migrate:
-                        migrate(engine)
-                    self._engine = engine
-        return self._engine
+        """The SQLAlchemy engine (the schema migrated on first use)."""
+        return self.sql.engine
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self.sql.dialect
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        """Close pooled connections (the engine is shared per URL; it reconnects on next use)."""
+        if self._sql is not None:
+            self._sql.dispose()
 
     # ---- writing -----------------------------------------------------------------
 
@@ -146,7 +158,7 @@ class SQLResultsStore(ResultsStore):
             return keys
         statement = self._insert_statement(on_duplicate)
         try:
-            with self.engine.begin() as connection:  # one transaction: all rows or none
+            with self.sql.writer.begin() as connection:  # one transaction: all rows or none
                 # executemany in slices: rows are built just before they are sent, so a large
                 # batch never holds every row dict at once (memory, and GC time, stay flat)
                 for start in range(0, len(batch), ROWS_PER_EXECUTE):
@@ -166,6 +178,11 @@ class SQLResultsStore(ResultsStore):
     def _insert_statement(self, on_duplicate: OnDuplicate) -> Any:
         if on_duplicate == "error":
             return results_table.insert()
+        if self.dialect in MYSQL_DIALECTS:
+            insert = mysql.insert(results_table)
+            if on_duplicate == "skip":  # a no-op update (INSERT IGNORE would also hide other errors)
+                return insert.on_duplicate_key_update(key=insert.inserted.key)
+            return insert.on_duplicate_key_update({name: insert.inserted[name] for name in WRITTEN_COLUMNS if name != "key"})
         insert = (sqlite if self.dialect == "sqlite" else postgresql).insert(results_table)
         if on_duplicate == "skip":
             return insert.on_conflict_do_nothing(index_elements=["key"])
@@ -183,15 +200,15 @@ class SQLResultsStore(ResultsStore):
 
     def delete(self, key: str) -> bool:
         check_key(key)
-        with self.engine.begin() as connection:
+        with self.sql.writer.begin() as connection:
             return connection.execute(sa.delete(results_table).where(results_table.c.key == key)).rowcount > 0
 
     # ---- reading -----------------------------------------------------------------
 
     def get(self, key: str) -> Result | None:
         check_key(key)
-        with self.engine.connect() as connection:
-            row = connection.execute(sa.select(*READ_COLUMNS).where(results_table.c.key == key)).first()
+        with self.sql.reader.connect() as connection:
+            row = connection.execute(_BY_KEY, {"key": key}).first()
         return None if row is None else _result(row)
 
     def _find(self, query: Query) -> list[Result]:
@@ -203,12 +220,12 @@ class SQLResultsStore(ResultsStore):
         )
         if query.limit is not None:
             statement = statement.limit(query.limit)
-        with self.engine.connect() as connection:
+        with self.sql.reader.connect() as connection:
             return [_result(row) for row in connection.execute(statement)]
 
     def _count(self, query: Query) -> int:
         statement = sa.select(sa.func.count()).select_from(results_table).where(*self._conditions(query))
-        with self.engine.connect() as connection:
+        with self.sql.reader.connect() as connection:
             return connection.scalar(statement) or 0
 
     def _conditions(self, query: Query) -> list[Any]:
@@ -222,11 +239,13 @@ class SQLResultsStore(ResultsStore):
             conditions.append(c.created >= _naive_utc(query.since))
         if query.until is not None:
             conditions.append(c.created < _naive_utc(query.until))
-        json_filters = _PostgresJSON if self.dialect == "postgresql" else _SQLiteJSON
+        json_filters = _JSON_FILTERS[self.dialect]
         for path, value in query.inputs:
             conditions.append(json_filters.input_equals(c.inputs, path, value))
         if query.tags:
             conditions.append(json_filters.has_tags(c.tags, query.tags))
+        if query.keys:
+            conditions.append(c.key.in_(query.keys))  # the unique index on key answers it
         return conditions
 
 
@@ -302,11 +321,12 @@ class _SQLiteJSON:
         plain = cls._plain(column, path, value)
         if value is None or isinstance(value, str):
             return plain
-        tagged = sa.and_(
-            sa.func.json_extract(column, cls._path((*path, TAG))) == "scalar",
-            cls._plain(column, _scalar_path(path), value),
-        )
+        tagged = sa.and_(cls._tag(column, path) == "scalar", cls._plain(column, _scalar_path(path), value))
         return sa.or_(plain, tagged)
+
+    @classmethod
+    def _tag(cls, column: Any, path: tuple[str, ...]) -> Any:
+        return sa.func.json_extract(column, cls._path((*path, TAG)))
 
     @staticmethod
     def has_tags(column: Any, tags: tuple[str, ...]) -> Any:
@@ -329,93 +349,78 @@ class _PostgresJSON:
         return sa.cast(sa.literal(json.dumps(value), sa.Text), postgresql.JSONB)
 
     @classmethod
+    def _contains(cls, column: Any, path: tuple[str, ...], value: Any) -> Any:
+        for name in reversed(path):
+            value = {name: value}
+        return sa.type_coerce(column, postgresql.JSONB).op("@>")(cls._jsonb(value))
+
+    @classmethod
     def input_equals(cls, column: Any, path: tuple[str, ...], value: Any) -> Any:
+        # Containment (@>) is what the GIN index on inputs serves; for a scalar it is equality
+        # (numbers by value), for an array or object only a prefilter of the exact comparison.
         at = cls._at(column, path)
         if value is None:
             return sa.or_(at.is_(None), at == cls._jsonb(None))
-        plain = at == cls._jsonb(value)
+        plain = cls._contains(column, path, value)
+        if isinstance(value, (list, dict)):
+            return sa.and_(plain, at == cls._jsonb(value))
         if isinstance(value, str):
             return plain
-        tagged = sa.and_(
-            cls._at(column, (*path, TAG)) == cls._jsonb("scalar"), cls._at(column, _scalar_path(path)) == cls._jsonb(value)
-        )
-        return sa.or_(plain, tagged)
+        return sa.or_(plain, cls._contains(column, path, {TAG: "scalar", "value": value}))
 
     @classmethod
     def has_tags(cls, column: Any, tags: tuple[str, ...]) -> Any:
         return sa.type_coerce(column, postgresql.JSONB).op("@>")(cls._jsonb(list(tags)))
 
 
-# ---- engine and migrations ------------------------------------------------------------
+class _MySQLJSON(_SQLiteJSON):
+    """JSON_TYPE/JSON_EXTRACT (MariaDB and MySQL): type-exact matches, JSON_CONTAINS for tags."""
+
+    _NUMBERS = ("INTEGER", "DOUBLE", "DECIMAL", "UNSIGNED INTEGER")
+
+    @classmethod
+    def _plain(cls, column: Any, path: tuple[str, ...], value: Any) -> Any:
+        at = sa.func.json_extract(column, cls._path(path))
+        kind = sa.func.json_type(at)
+        if value is None:  # absent (SQL NULL) or a JSON null
+            return sa.or_(at.is_(None), kind == "NULL")
+        if isinstance(value, bool):
+            return sa.and_(kind == "BOOLEAN", at == ("true" if value else "false"))
+        if isinstance(value, str):
+            return sa.and_(kind == "STRING", sa.func.json_unquote(at) == value)
+        return sa.and_(kind.in_(cls._NUMBERS), at == value)
+
+    @classmethod
+    def _tag(cls, column: Any, path: tuple[str, ...]) -> Any:
+        return sa.func.json_unquote(sa.func.json_extract(column, cls._path((*path, TAG))))
+
+    @classmethod
+    def has_tags(cls, column: Any, tags: tuple[str, ...]) -> Any:
+        return sa.func.json_contains(column, json.dumps(list(tags))) == 1
 
 
-def _create_engine(url: str) -> sa.Engine:
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    database = parsed.database or ""
-    if database in ("", ":memory:"):
-        return sa.create_engine(parsed, poolclass=sa.StaticPool, connect_args={"check_same_thread": False})
-    os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
-    # writers wait for each other (up to 60 s) instead of failing with "database is locked"
-    engine = sa.create_engine(parsed, connect_args={"timeout": 60})
-
-    @sa.event.listens_for(engine, "connect")
-    def _wal(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-
-    return engine
+_JSON_FILTERS: dict[str, Any] = {"sqlite": _SQLiteJSON, "postgresql": _PostgresJSON, "mysql": _MySQLJSON, "mariadb": _MySQLJSON}
 
 
-_head_revision: str | None = None
+# ---- migrations ------------------------------------------------------------------------
 
 
 def head_revision() -> str:
     """The newest revision shipped in ``migrations/versions``."""
-    global _head_revision
-    if _head_revision is None:
-        from alembic.script import ScriptDirectory
-
-        _head_revision = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    return _head_revision
+    return MIGRATIONS.head()
 
 
 def current_revision(engine: sa.Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
-        return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        return MIGRATIONS.current(connection)
 
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the results schema to ``revision``; concurrent first uses are serialised
-    (PostgreSQL: an advisory lock; a SQLite file: an exclusive lock on a file beside it)."""
+    """Bring the results schema to ``revision``; processes doing it at once queue on the
+    migration lock (see ``lume_prefect.core.sql.Migrations``)."""
     if revision == "head" and current_revision(engine) == head_revision():
         return
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with _sqlite_file_lock(engine):
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)  # a no-op when another process got there first
-
-
-@contextlib.contextmanager
-def _sqlite_file_lock(engine: sa.Engine) -> Iterator[None]:
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:":
-        yield
-        return
-    import fcntl
-
-    with open(f"{os.path.abspath(database)}.migrate-lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        yield
+    MIGRATIONS.upgrade(engine, revision)
 
 
 # A short outage (a server restart) is retried, never seen by the caller: writes are

@@ -2,18 +2,16 @@
 
 Which store a flow uses is configuration, not code: every task takes ``store`` as a saved
 block's name (``lume-sql-results/name``, ``lume-mongo-results/name`` or a bare name), a
-block, or a store; left out, the name comes from the ``LUME_RESULTS_STORE`` environment
-variable (set it in a deployment's ``job_variables.env`` or a work pool); ``"none"`` or an
-empty value turns persistence off, so the same flow runs with or without a database.
+block, or a store; left out, the ``LUME_RESULTS_STORE`` environment variable names it if set
+(``"none"`` turns persistence off), else it is the current services' results store
+(``LUME_SERVICES``, else ``local``), the rule of ``lume_prefect.core.resolve``.
 None of the tasks is cached: a write is a side effect and a query's answer changes.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import os
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Optional
 
@@ -22,7 +20,8 @@ from prefect.cache_policies import NO_CACHE
 
 from lume_prefect.files.blocks import FileBlock
 from lume_prefect.files.fileref import FileRef
-from lume_prefect.results.blocks import MongoResults, ResultsBlock, SQLResults
+from lume_prefect.core.resolve import resolve
+from lume_prefect.results.blocks import ResultsBlock
 from lume_prefect.results.errors import ResultNotFound
 from lume_prefect.results.plots import PlotKind, as_frame, plot_frame, png_bytes
 from lume_prefect.results.result import Result
@@ -30,54 +29,29 @@ from lume_prefect.results.store import OnDuplicate, ResultsStore
 
 RESULTS_STORE_ENV = "LUME_RESULTS_STORE"
 NO_STORE = ("", "none")
-RESULTS_BLOCK_TYPES: tuple[type[ResultsBlock], ...] = (SQLResults, MongoResults)
 TABLE_ROWS = 200  # rows of the plotted data published as a table artifact
 
 
 def resolve_results_store(store: ResultsStore | ResultsBlock | str | None = None) -> ResultsStore | None:
-    """The store to use: given, or named (a saved block), or named by ``LUME_RESULTS_STORE``.
-
-    Returns None when persistence is off (the name is ``"none"`` or empty, or nothing is set).
-    A bare block name is looked up among the lume results block types and must match one.
+    """The store to use: given (a store, a block, or a saved block's name), else the one named
+    by ``LUME_RESULTS_STORE`` if set (``"none"``: persistence off, None), else the current
+    services' results store (``lume_prefect.core.resolve``).
     """
     if isinstance(store, ResultsStore):
         return store
-    if isinstance(store, ResultsBlock):
-        return store.store()
     if store is None:
-        store = os.environ.get(RESULTS_STORE_ENV, "")
-    if not isinstance(store, str):
-        raise TypeError(f"store must be a results store, a results block or a saved block's name, got {type(store).__name__}")
-    if store.strip().lower() in NO_STORE:
+        store = os.environ.get(RESULTS_STORE_ENV, "").strip() or None
+    if isinstance(store, str) and store.strip().lower() in NO_STORE:
         return None
-    return _load_block(store.strip()).store()
-
-
-def _load_block(name: str) -> ResultsBlock:
-    from prefect.blocks.core import Block
-
-    if "/" in name:
-        block = Block.load(name, _sync=True)
-        if not isinstance(block, ResultsBlock):
-            raise TypeError(f"block {name!r} is a {type(block).__name__}, not a lume results block")
-        return block
-    found = []
-    for cls in RESULTS_BLOCK_TYPES:
-        try:
-            found.append(cls.load(name, _sync=True))
-        except ValueError:
-            continue
-    if len(found) != 1:
-        slugs = ", ".join(cls.get_block_type_slug() for cls in RESULTS_BLOCK_TYPES)
-        what = "no" if not found else "more than one"
-        raise ValueError(f"{what} results block named {name!r} among {slugs}; use 'type-slug/{name}'")
-    return found[0]
+    if store is not None and not isinstance(store, (str, ResultsBlock)):
+        raise TypeError(f"store must be a results store, a results block or a saved block's name, got {type(store).__name__}")
+    return resolve(store, "results").store()
 
 
 def _required_store(store: ResultsStore | ResultsBlock | str | None) -> ResultsStore:
     resolved = resolve_results_store(store)
     if resolved is None:
-        raise ValueError(f"no results store: pass store=<block name> or set {RESULTS_STORE_ENV}")
+        raise ValueError(f"no results store: {RESULTS_STORE_ENV} turns persistence off; pass store=<block name>")
     return resolved
 
 
@@ -93,7 +67,7 @@ def save_result(
     """
     resolved = resolve_results_store(store)
     if resolved is None:
-        get_run_logger().info("results persistence is off (%s is not set): result %s not stored", RESULTS_STORE_ENV, result.key)
+        get_run_logger().info("results persistence is off (%s=none): result %s not stored", RESULTS_STORE_ENV, result.key)
         return result.key
     return resolved.insert(result, on_duplicate)
 
@@ -109,23 +83,11 @@ def load_result(key: str, store: ResultsStore | ResultsBlock | str | None = None
 
 
 @task(name="query-results", cache_policy=NO_CACHE)
-def query_results(
-    store: ResultsStore | ResultsBlock | str | None = None,
-    model: Optional[str] = None,
-    version: Optional[str] = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    inputs: Optional[dict[str, Any]] = None,
-    tags: str | Sequence[str] | None = None,
-    limit: Optional[int] = None,
-    newest_first: bool = True,
-    as_dataframe: bool = False,
-) -> Any:
-    """Results matching the filters (see ``ResultsStore.find``), as Results or a DataFrame."""
+def query_results(store: ResultsStore | ResultsBlock | str | None = None, as_dataframe: bool = False, **filters: Any) -> Any:
+    """Results matching the filters (those of ``ResultsStore.find``: model, version, since,
+    until, inputs, tags, limit, newest_first), as Results or (``as_dataframe``) a DataFrame."""
     resolved = _required_store(store)
-    if as_dataframe:
-        return resolved.to_dataframe(model, version, since, until, inputs, tags, limit, newest_first)
-    return resolved.find(model, version, since, until, inputs, tags, limit, newest_first)
+    return resolved.to_dataframe(**filters) if as_dataframe else resolved.find(**filters)
 
 
 @task(name="plot-results", cache_policy=NO_CACHE)
@@ -146,36 +108,25 @@ def plot_results(
     The data is ``data`` (a DataFrame or a list of Results) or the results of ``query``
     (keyword arguments of ``find``) in ``store``. The PNG is written through the file block
     ``files`` at ``path`` (default ``plots/<y>-<kind>.png``) and its FileRef returned. On the
-    flow run page it appears as a markdown artifact (the image, embedded) and a table
-    artifact of the plotted values; an image artifact links the stored file.
+    flow run's Artifacts tab it appears as a markdown artifact whose card shows the image,
+    and a table artifact of the plotted values (both on the flow run, not under the task).
     """
-    from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+    from lume_prefect.results.artifacts import create_flow_run_artifact, publish_plot
 
     frame = as_frame(data) if data is not None else _required_store(store).to_dataframe(**(query or {}))
     figure, columns = plot_frame(frame, y, x, kind, title)
     png = png_bytes(figure)
     ref = None
     if files is not None:
-        from lume_prefect.files.tasks import resolve_file_block
-
         target = path or f"plots/{_slug(y)}-{kind}.png"
-        ref = resolve_file_block(files).write(target, png, "bytes", _sync=True)
+        ref = resolve(files, "files").write(target, png, "bytes", _sync=True)
     key = artifact_key or f"results-{_slug(y)}-{kind}"
     caption = figure.axes[0].get_title()
-    location = f"\n\nSaved to `{ref.url}`" if ref is not None and ref.url else ""
-    create_markdown_artifact(
-        markdown=f"## {caption}\n\n![{caption}](data:image/png;base64,{base64.b64encode(png).decode()}){location}",
-        key=key,
-        description=f"{caption} ({len(frame)} results)",
-    )
     rows = frame[columns].head(TABLE_ROWS)
-    create_table_artifact(
-        table={c: [_cell(v) for v in rows[c]] for c in columns},
-        key=f"{key}-data",
-        description=f"Plotted values of {caption} (first {min(len(frame), TABLE_ROWS)} of {len(frame)} results)",
-    )
-    if ref is not None and ref.url:
-        create_image_artifact(image_url=ref.url, key=f"{key}-file", description=caption)
+    table = {c: [_cell(v) for v in rows[c]] for c in columns}
+    publish_plot(png, key, caption, table, count=len(frame), shown=len(rows), location=ref.url if ref is not None and ref.url else "")
+    if ref is not None and (ref.url or "").startswith(("http://", "https://")):  # only a browser-readable file
+        create_flow_run_artifact("image", f"{key}-file", ref.url, caption)
     return ref
 
 

@@ -7,14 +7,14 @@ from typing import Literal, Optional
 from prefect.blocks.core import Block
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from lume_prefect.files.blocks import sync_or_async
+from lume_prefect.core.blocks import docs_url, logo_url, sync_or_async
 from lume_prefect.slurm.control import JobResult, ProgressCallback, SlurmController, SubmittedJob
 from lume_prefect.slurm.job import SlurmJob, check_path
 from lume_prefect.slurm.states import JobStatus
 from lume_prefect.slurm.transports import CommandBackend, LocalRunner, RestBackend, SlurmBackend, SSHRunner, SubprocessBackend
 
-DOCS_URL = "https://github.com/lume-prefect/lume-prefect#slurm-service"
-LOGO_URL = "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/shell.png"
+DOCS_URL = docs_url("slurm-service")
+LOGO_URL = logo_url("shell")
 
 
 class SlurmCluster(Block):
@@ -111,6 +111,8 @@ class SlurmCluster(Block):
         if missing:
             raise ValueError(f"transport {self.transport!r} needs {', '.join(missing)}")
         SlurmJob(partition=self.partition, account=self.account, qos=self.qos, command=["true"])  # same rules as jobs
+        if self.min_poll_interval > self.max_poll_interval:
+            raise ValueError(f"min_poll_interval ({self.min_poll_interval}) must not exceed max_poll_interval ({self.max_poll_interval})")
         return self
 
     def backend(self) -> SlurmBackend:

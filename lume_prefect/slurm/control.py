@@ -23,8 +23,13 @@ from lume_prefect.slurm.job import SlurmJob, check_path, render_script
 from lume_prefect.slurm.states import FINAL_STATES, JobStatus, memory_kill
 from lume_prefect.slurm.transports import SlurmBackend
 
+#: Growth of the poll interval per cycle, while nothing changed and while something did.
+IDLE_BACKOFF, CHANGE_BACKOFF = 1.5, 1.15
+
 #: ``on_progress(done, total, counts)``: finished elements, all elements, elements per Slurm state.
 ProgressCallback = Callable[[int, int, dict[str, int]], None]
+#: The reason of a job element Slurm does not list (yet): submitted, or unknown to Slurm.
+NOT_LISTED = "not yet listed by Slurm"
 
 
 class SubmittedJob(BaseModel):
@@ -168,7 +173,10 @@ class SlurmController:
                         if self._last.get(key) != status:
                             changed = True
                         self._last[key] = status
-                self.interval = self.min_interval if changed else min(self.max_interval, self.interval * 1.5)
+                # Back off while nothing changes; keep backing off, more gently, while elements
+                # finish one after another, so a 100-element array is not polled at the minimum
+                # interval for its whole life (track() and cancel() reset it to the minimum).
+                self.interval = min(self.max_interval, self.interval * (CHANGE_BACKOFF if changed else IDLE_BACKOFF))
             self._last_poll = time.monotonic()
             return dict(self._last)
 
@@ -211,7 +219,7 @@ class SlurmController:
         """Current status of each element of ``job`` (one poll cycle unless all are final)."""
         self.track(job)
         statuses = self.poll()
-        return [statuses.get(key) or JobStatus(job_id=key, state="PENDING", reason="not yet listed by Slurm") for key in job.keys]
+        return [statuses.get(key) or JobStatus(job_id=key, state="PENDING", reason=NOT_LISTED) for key in job.keys]
 
     def final_status(self, job: SubmittedJob) -> list[JobStatus]:
         """The final status of each element of a finished job."""
@@ -225,7 +233,7 @@ class SlurmController:
     # ---- wait -------------------------------------------------------------------
 
     def wait(self, *jobs: SubmittedJob, timeout: Optional[float] = None, progress: Optional[bool] = None,
-             on_progress: Optional[ProgressCallback] = None) -> list[JobResult]:
+             on_progress: Optional[ProgressCallback] = None, stop: Optional[Callable[[], bool]] = None) -> list[JobResult]:
         """Block until every element of ``jobs`` is final; returns their results in order.
 
         Long waits show their progress; short ones stay quiet. A wait becomes long after
@@ -235,6 +243,9 @@ class SlurmController:
           terminal (``progress=None``, the default), always (``True``) or never (``False``);
         - ``on_progress(done, total, counts)`` is called whenever the counts change, so its last
           call reports every element finished (the Prefect tasks show it as a progress artifact).
+
+        ``stop()`` is asked every cycle; when it is true the wait ends with ``SlurmError`` (the
+        Prefect tasks pass their task runner's cancel signal, and cancel the jobs).
         """
         for job in jobs:
             self.track(job)
@@ -259,6 +270,12 @@ class SlurmController:
                     return [result for job in jobs for result in self.collect(job)]
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"jobs {', '.join(j.job_id for j in jobs)} not finished after {timeout} s")
+                if stop is not None and stop():
+                    raise SlurmError(f"stopped waiting for jobs {', '.join(j.job_id for j in jobs)}: the task run was cancelled")
+                if not threading.main_thread().is_alive():
+                    # The program is exiting (its main thread ended, e.g. on SIGTERM or Ctrl-C)
+                    # while this thread waits: stop, so the caller can cancel what it submitted.
+                    raise SlurmError(f"the program is exiting: stopped waiting for jobs {', '.join(j.job_id for j in jobs)}")
                 time.sleep(self.interval)
         finally:
             display.close()
@@ -293,10 +310,12 @@ class SlurmController:
 
     # ---- cancel and collect -----------------------------------------------------
 
-    def cancel(self, *jobs: SubmittedJob | str) -> None:
-        """Cancel jobs (objects or ids) with one scheduler call."""
-        self.backend.cancel([job.job_id if isinstance(job, SubmittedJob) else str(job) for job in jobs])
+    def cancel(self, *jobs: SubmittedJob | str) -> dict[str, str]:
+        """Cancel jobs (objects or ids) with one scheduler call; returns the ids Slurm reported
+        it did not cancel, each with why ("unknown" or "finished")."""
+        not_cancelled = self.backend.cancel([job.job_id if isinstance(job, SubmittedJob) else str(job) for job in jobs])
         self.interval = self.min_interval
+        return not_cancelled or {}
 
     def collect(self, job: SubmittedJob) -> list[JobResult]:
         """Final status, exit code, stdout and stderr of each element of a finished job."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from lume_prefect.core.errors import LumeError
 
-class SlurmError(RuntimeError):
+
+class SlurmError(LumeError, RuntimeError):
     """Base class of the Slurm service's errors."""
 
 
@@ -35,3 +37,17 @@ class JobLost(SlurmError):
 
 class RemoteTaskError(SlurmError):
     """A Python function run as a Slurm job raised; the message carries its traceback."""
+
+
+class ItemsFailed(SlurmError):
+    """Some items of a mapped call failed; the others' values are kept.
+
+    ``failed`` maps each failed item's index (in the order given) to its exception; ``results``
+    holds every item's value in order, with the exception in place of each failed item's value."""
+
+    def __init__(self, function: str, failed: dict[int, BaseException], results: list):
+        self.function, self.failed, self.results = function, failed, results
+        first = min(failed)
+        more = f" (and {len(failed) - 1} more: items {', '.join(map(str, sorted(failed)[1:11]))}{'...' if len(failed) > 11 else ''})" if len(failed) > 1 else ""
+        super().__init__(f"{len(failed)} of {len(results)} calls of {function} failed; item {first}: "
+                         f"{type(failed[first]).__name__}: {failed[first]}{more}")

@@ -27,7 +27,9 @@ _DEPENDENCY_TYPES = ("after", "afterany", "afterok", "afternotok", "aftercorr", 
 _DEPENDENCY = re.compile(r"[a-z]+(:[0-9]+(_[0-9]+)?(\+[0-9]+)?)*")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PATH = re.compile(r"/[A-Za-z0-9_.,+@%=:/-]*")
-_COMMENT = re.compile(r"[A-Za-z0-9_.:=,+/-]{0,250}")
+# Comments are free text for people: spaces are allowed (the #SBATCH line double-quotes them,
+# which sbatch's script parser understands); quotes, backslashes and control characters are not.
+_COMMENT = re.compile(r"[A-Za-z0-9 _.:=,+/@#()!?'-]{0,250}")
 
 
 def _check(pattern: re.Pattern[str], value: str, field: str, what: str) -> str:
@@ -163,7 +165,7 @@ class SlurmJob(BaseModel):
     @field_validator("comment")
     @classmethod
     def _comment(cls, value: Optional[str]) -> Optional[str]:
-        return None if value is None else _check(_COMMENT, value, "comment", "a comment of letters, digits and _.:=,+/-")
+        return None if value is None else _check(_COMMENT, value, "comment", "a comment of at most 250 letters, digits, spaces and _.:=,+/@#()!?'- (no double quotes or backslashes)")
 
     @field_validator("environment")
     @classmethod
@@ -236,7 +238,7 @@ def sbatch_options(job: SlurmJob, output_prefix: str) -> list[str]:
         ("gpus", job.gpus),
         ("array", job.array),
         ("dependency", job.dependency),
-        ("comment", job.comment),
+        ("comment", f'"{job.comment}"' if job.comment and not re.fullmatch(r"[A-Za-z0-9_.:=,+/-]*", job.comment) else job.comment),
         ("chdir", job.working_dir),
     ):
         if value is not None:

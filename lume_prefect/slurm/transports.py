@@ -12,6 +12,7 @@ import abc
 import io
 import itertools
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -40,8 +41,14 @@ class SlurmBackend(abc.ABC):
         """Statuses of ``job_ids`` (array elements expanded) in one scheduler call; unknown ids are absent."""
 
     @abc.abstractmethod
-    def cancel(self, job_ids: Sequence[str]) -> None:
-        """Cancel jobs; already finished or unknown ones are ignored."""
+    def cancel(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Cancel jobs; returns the ids that were not cancelled, each with why ("unknown": Slurm
+        does not know it; "finished": it had already ended)."""
+
+    def free_slots(self, partition: Optional[str] = None) -> Optional[int]:
+        """How many one-CPU jobs the partition (default: the cluster's default) can start now;
+        None when unknown. Used to spread mapped calls over the cluster."""
+        return None
 
     @abc.abstractmethod
     def read_bytes(self, path: str) -> Optional[bytes]:
@@ -61,6 +68,40 @@ class SlurmBackend(abc.ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+_SCANCEL_ERROR = re.compile(r"on job id (\S+): (.*)")
+
+
+def parse_scancel_errors(stderr: str) -> dict[str, str]:
+    """Job ids scancel did not cancel, from its stderr: "unknown" or "finished"."""
+    not_cancelled = {}
+    for match in _SCANCEL_ERROR.finditer(stderr):
+        job_id, why = match.group(1), match.group(2).lower()
+        if "invalid job id" in why:
+            not_cancelled[job_id] = "unknown"
+        elif "already complet" in why:
+            not_cancelled[job_id] = "finished"
+    return not_cancelled
+
+
+def free_slots_from_sinfo(output: str, partition: Optional[str]) -> Optional[int]:
+    """Free one-CPU job slots from ``sinfo --format=%P|%C|%h``: the partition's idle CPUs (all its
+    CPUs when none is idle: jobs queue for them) times its oversubscription (``FORCE:4`` → 4)."""
+    for line in output.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) != 3:
+            continue
+        name, cpus, oversubscribe = fields
+        if (partition and name.rstrip("*") != partition) or (not partition and not name.endswith("*")):
+            continue
+        try:
+            _allocated, idle, _other, total = (int(n) for n in cpus.split("/"))
+        except ValueError:
+            return None
+        factor = oversubscribe.partition(":")[2] if oversubscribe.upper().startswith(("FORCE", "YES")) else ""
+        return (idle or total) * (int(factor) if factor.isdigit() else 1)
+    return None
 
 
 # ---- command runners: this machine or SSH ------------------------------------
@@ -134,12 +175,11 @@ class SSHRunner(CommandRunner):
     def _load_key(self) -> Any:
         import paramiko
 
-        errors = []
         for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
             try:
                 return key_class.from_private_key(io.StringIO(self._key_text), password=self._passphrase)
-            except (paramiko.SSHException, ValueError) as exc:
-                errors.append(type(exc).__name__)
+            except (paramiko.SSHException, ValueError):
+                continue
         raise TransportError(f"private_key for {self._where()} is not an OpenSSH Ed25519, ECDSA or RSA private key (or the passphrase is wrong)")
 
     def _connect(self) -> Any:
@@ -248,13 +288,20 @@ class CommandBackend(SlurmBackend):
             raise SlurmCommandError("squeue", code, err)
         return parse_squeue(out)
 
-    def cancel(self, job_ids: Sequence[str]) -> None:
+    def cancel(self, job_ids: Sequence[str]) -> dict[str, str]:
         if not job_ids:
-            return
+            return {}
         self.scheduler_calls += 1
         code, _, err = self.runner.run(["scancel", *job_ids])
-        if code and "Invalid job id" not in err and "already completing" not in err:
+        not_cancelled = parse_scancel_errors(err)
+        if code and not not_cancelled:
             raise SlurmCommandError(f"scancel {' '.join(job_ids)}", code, err)
+        return not_cancelled
+
+    def free_slots(self, partition: Optional[str] = None) -> Optional[int]:
+        self.scheduler_calls += 1
+        code, out, _ = self.runner.run(["sinfo", "--noheader", "--format=%P|%C|%h", *([f"--partition={partition}"] if partition else [])])
+        return free_slots_from_sinfo(out, partition) if code == 0 else None
 
     def read_bytes(self, path: str) -> Optional[bytes]:
         return self.runner.read_bytes(path)
@@ -318,13 +365,28 @@ class RestBackend(SlurmBackend):
         statuses = parse_rest_jobs(self._request("GET", "/jobs", "job list"))
         return {key: status for key, status in statuses.items() if key.split("_")[0] in wanted}
 
-    def cancel(self, job_ids: Sequence[str]) -> None:
+    def cancel(self, job_ids: Sequence[str]) -> dict[str, str]:
+        not_cancelled = {}
         for job_id in job_ids:
             try:
                 self._request("DELETE", f"/job/{job_id}", f"cancel of job {job_id}")
             except SlurmCommandError as exc:
-                if "already completed" not in str(exc).lower() and "invalid job id" not in str(exc).lower():
+                text = str(exc).lower()
+                if "invalid job id" in text:
+                    not_cancelled[str(job_id)] = "unknown"
+                elif "already complet" in text:
+                    not_cancelled[str(job_id)] = "finished"
+                else:
                     raise
+        return not_cancelled
+
+    def free_slots(self, partition: Optional[str] = None) -> Optional[int]:
+        try:
+            nodes = self._request("GET", "/nodes", "node list").get("nodes", [])
+        except SlurmCommandError:
+            return None
+        idle = sum(int(node.get("idle_cpus") or 0) for node in nodes if not partition or partition in (node.get("partitions") or []))
+        return idle or sum(int(node.get("cpus") or 0) for node in nodes) or None
 
     def read_bytes(self, path: str) -> Optional[bytes]:
         return self._files.read_bytes(path)
@@ -364,7 +426,9 @@ def rest_job_properties(job: SlurmJob, output_prefix: str) -> dict[str, Any]:
             properties[flag.replace("-", "_")] = True
             continue
         converted: Any = value
-        if flag == "time":
+        if flag == "comment":
+            converted = job.comment  # unquoted: the quotes are for the #SBATCH line's parser
+        elif flag == "time":
             converted = _minutes(value)
         elif flag in ("ntasks", "cpus-per-task"):
             converted = int(value)
@@ -440,12 +504,18 @@ class SubprocessBackend(SlurmBackend):
                                       signal=-code if code is not None and code < 0 else None, name=job.name, comment=job.comment or "")
         return statuses
 
-    def cancel(self, job_ids: Sequence[str]) -> None:
-        wanted = set(job_ids)
+    def cancel(self, job_ids: Sequence[str]) -> dict[str, str]:
+        wanted, found = set(job_ids), set()
         for key, (process, _) in self._processes.items():
-            if (key in wanted or key.split("_")[0] in wanted) and process.poll() is None:
-                self._states[key] = "CANCELLED"
-                os.killpg(process.pid, signal.SIGTERM)
+            if key in wanted or key.split("_")[0] in wanted:
+                found.add(key.split("_")[0])
+                if process.poll() is None:
+                    self._states[key] = "CANCELLED"
+                    os.killpg(process.pid, signal.SIGTERM)
+        return {job_id: "unknown" for job_id in wanted - found}
+
+    def free_slots(self, partition: Optional[str] = None) -> Optional[int]:
+        return os.cpu_count()
 
     def read_bytes(self, path: str) -> Optional[bytes]:
         return self._files.read_bytes(path)

@@ -1,7 +1,9 @@
-"""The ``slurm`` worker type: each flow run becomes a Slurm batch job, followed to its end.
+"""The ``lume-slurm`` worker type: each flow run becomes a Slurm batch job, followed to its end.
 
-``prefect work-pool create hpc --type slurm`` then ``prefect worker start --pool hpc``. The job
-runs ``prefect flow-run execute`` on the cluster (which reports the run's states itself); the
+``prefect work-pool create hpc --type lume-slurm`` then ``prefect worker start --pool hpc``. (The
+type is not ``slurm``: the public prefect-slurm package registers that name, and two workers of
+one type silently replace each other.) The job runs ``<cluster python> -m prefect flow-run
+execute`` on the cluster with the cluster block's ``python`` (which reports the run's states itself); the
 worker watches the job with one scheduler call per poll cycle for all its jobs, marks the run
 Crashed with Slurm's reason when the job ends badly (TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, ...),
 turns a cancellation in Prefect into ``scancel``, and after a restart re-attaches to the jobs
@@ -10,9 +12,10 @@ of its pool's running flow runs (the flow run id travels in the job's comment).
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import anyio
 import anyio.abc
@@ -47,7 +50,7 @@ def _description(text: str) -> Any:
 class SlurmJobConfiguration(BaseJobConfiguration):
     """What one flow run's Slurm job looks like, after the pool's and deployment's variables are applied."""
 
-    cluster: str = Field(default="", description="Name of the saved SlurmCluster block that reaches the cluster.")
+    cluster: Union[SlurmCluster, str] = Field(default="", description="The SlurmCluster block that reaches the cluster, or a saved one's name.")
     partition: Optional[str] = _description("Partition; empty for the cluster block's default.")
     account: Optional[str] = _description("Account charged; empty for the cluster block's default.")
     qos: Optional[str] = _description("Quality of service; empty for the cluster block's default.")
@@ -60,15 +63,21 @@ class SlurmJobConfiguration(BaseJobConfiguration):
     working_dir: Optional[str] = _description("Working directory of the job; empty for the cluster block's.")
     cancel_check_seconds: float = Field(default=2.0, description="How often the worker checks whether Prefect cancelled the run.")
 
-    def slurm_job(self, flow_run: "FlowRun") -> SlurmJob:
-        """The job spec of this flow run; raises ValueError naming any invalid value."""
+    def slurm_job(self, flow_run: "FlowRun", python: str = "python3") -> SlurmJob:
+        """The job spec of this flow run; raises ValueError naming any invalid value.
+
+        Prefect's default command runs with the cluster's ``python`` (``python -m prefect
+        flow-run execute``), so the job needs no ``prefect`` on the login PATH."""
         name = re.sub(r"[^A-Za-z0-9_.+-]", "-", f"prefect-{self.name or flow_run.name}")[:128]
+        command = shlex.split(self.command or self._base_flow_run_command())
+        if command == shlex.split(self._base_flow_run_command()):
+            command = [python, "-m", *command]
         return SlurmJob(
             name=name,
             comment=f"{COMMENT_PREFIX}{flow_run.id}",
             requeue=False,  # a requeued job would run the flow a second time from its start
             environment={key: value for key, value in self.env.items() if value is not None},
-            command=shlex.split(self.command or "prefect flow-run execute"),
+            command=command,
             working_dir=self.working_dir or None,
             **{key: getattr(self, key) for key in _RESOURCES},
         )
@@ -77,7 +86,11 @@ class SlurmJobConfiguration(BaseJobConfiguration):
 class SlurmVariables(BaseVariables):
     """The variables of a slurm work pool, editable per pool and per deployment (job_variables)."""
 
-    cluster: str = Field(description="Name of the saved SlurmCluster block (lume-slurm-cluster) to submit to.", examples=["hpc"])
+    cluster: Union[SlurmCluster, str] = Field(
+        description="The SlurmCluster block (lume-slurm-cluster) to submit to: pick a saved block, or give a saved block's name. "
+                    "It is read for every flow run, so an edited block takes effect without restarting the worker.",
+        examples=["hpc"],
+    )
     partition: Optional[str] = Field(default=None, description="Partition; empty for the cluster block's default.")
     account: Optional[str] = Field(default=None, description="Account charged; empty for the cluster block's default.")
     qos: Optional[str] = Field(default=None, description="Quality of service; empty for the cluster block's default.")
@@ -98,11 +111,11 @@ class SlurmWorkerResult(BaseWorkerResult):
 class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerResult]):
     """Runs each flow run as a Slurm batch job on the cluster named by the ``cluster`` variable."""
 
-    type = "slurm"
+    type = "lume-slurm"
     job_configuration = SlurmJobConfiguration
     job_configuration_variables = SlurmVariables
     _description = "Run flow runs as Slurm batch jobs (sbatch locally, over SSH or through slurmrestd), with cancellation and re-attachment after restarts."
-    _display_name = "Slurm"
+    _display_name = "LUME Slurm"
     _documentation_url = DOCS_URL
     _logo_url = LOGO_URL
 
@@ -111,19 +124,23 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
         self._clusters: dict[str, SlurmCluster] = {}
         self._followed: set[str] = set()
 
-    async def _cluster(self, name: str) -> SlurmCluster:
-        # One block instance per cluster: all runs share its controller, hence its poll cycles.
-        if not name:
-            raise ValueError("the 'cluster' job variable is empty: set it to the name of a saved SlurmCluster block")
-        if name not in self._clusters:
-            self._clusters[name] = await SlurmCluster.aload(name.removeprefix("lume-slurm-cluster/"))
-        return self._clusters[name]
+    async def _cluster(self, cluster: SlurmCluster | str) -> SlurmCluster:
+        """The cluster of a flow run, as saved now (a block picked in the pool or deployment is
+        read with each flow run; a name is loaded each time), so edits need no worker restart.
+        Runs on clusters with the same settings share one block instance, hence one controller
+        and one scheduler call per poll cycle."""
+        if isinstance(cluster, str):
+            if not cluster:
+                raise ValueError("the 'cluster' job variable is empty: pick a saved SlurmCluster block or give its name")
+            cluster = await SlurmCluster.aload(cluster.removeprefix("lume-slurm-cluster/"))
+        settings = json.dumps(cluster.model_dump(mode="json", context={"include_secrets": True}), sort_keys=True, default=str)
+        return self._clusters.setdefault(settings, cluster)
 
     async def run(self, flow_run: "FlowRun", configuration: SlurmJobConfiguration,
                   task_status: Optional[anyio.abc.TaskStatus[str]] = None) -> SlurmWorkerResult:
         logger = self.get_flow_run_logger(flow_run)
         cluster = await self._cluster(configuration.cluster)
-        job = configuration.slurm_job(flow_run)
+        job = configuration.slurm_job(flow_run, cluster.python)
         submitted = await anyio.to_thread.run_sync(cluster.controller().submit, job)
         logger.info(f"Submitted flow run as Slurm job {submitted.job_id} ({submitted.output_prefix}.{submitted.job_id}.out)")
         if task_status is not None:

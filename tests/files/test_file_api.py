@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from lume_prefect.files import ChecksumMismatch, FileRef, LocalFiles, UnknownSerializer
+from lume_prefect.files import ChecksumMismatch, FileRef, LocalFiles, UnknownSerializer, read_ref
 
 
 def test_write_read_round_trip_with_fileref(files):
@@ -18,7 +18,7 @@ def test_write_read_round_trip_with_fileref(files):
     assert ref.size == len(json.dumps({"emittance": 1.5e-6, "ok": True}, indent=2).encode())
     assert ref.sha256 == files._rooted().sha256("run-1/out.json")
     assert ref.block is None  # not saved
-    assert ref.read(files) == {"emittance": 1.5e-6, "ok": True}
+    assert files.read_ref(ref) == {"emittance": 1.5e-6, "ok": True}
 
 
 def test_every_serializer_through_the_block(files):
@@ -123,19 +123,19 @@ def test_fileref_is_json_round_trippable_and_detects_changes(files):
     ref = files.write("r.json", [1, 2, 3])
     again = FileRef.model_validate_json(ref.model_dump_json())
     assert again == ref
-    assert again.read(files) == [1, 2, 3]
+    assert files.read_ref(again) == [1, 2, 3]
     files.write("r.json", [1, 2, 4])
     with pytest.raises(ChecksumMismatch, match="changed since it was written"):
-        again.read(files)
-    assert again.read(files, verify=False) == [1, 2, 4]
+        files.read_ref(again)
+    assert files.read_ref(again, verify=False) == [1, 2, 4]
 
 
 def test_fileref_of_an_unsaved_local_block_reads_through_a_block_given(tmp_path):
     ref = LocalFiles(basepath=str(tmp_path)).write("x/y.yaml", {"a": 1})
     again = FileRef.model_validate_json(ref.model_dump_json())
-    assert again.read(LocalFiles(basepath=str(tmp_path))) == {"a": 1}
+    assert read_ref(again, LocalFiles(basepath=str(tmp_path))) == {"a": 1}
     with pytest.raises(ValueError, match="names no saved block"):  # never a root guessed from its url
-        again.read()
+        read_ref(again)
 
 
 def test_prefect_storage_interface_round_trip(files):

@@ -13,7 +13,7 @@ from prefect import flow, task
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
-from lume_prefect.files import FileRef, LocalFiles, MountedFiles, S3Files, load_file, save_file
+from lume_prefect.files import FileRef, LocalFiles, MountedFiles, S3Files, load_file, read_ref, save_file
 from tests.files.conftest import make_s3_files
 
 pytestmark = pytest.mark.prefect
@@ -61,7 +61,7 @@ def test_save_load_by_name_and_use_in_a_sync_flow(tmp_path):
 
     ref = model_flow(name)
     assert ref.block == f"lume-local-files/{name}"
-    assert ref.read() == {"loss": 0.25}  # loads the block by its saved name
+    assert read_ref(ref) == {"loss": 0.25}  # loads the block by its saved name
     assert LocalFiles.load(name).ls("out") == ["out/result.json"]
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lume_prefect.files import FileRef, LocalFiles, MountedFiles, S3Files
+from lume_prefect.files import FileRef, LocalFiles, MountedFiles, S3Files, read_ref
 from lume_prefect.files.errors import CorruptFile, S3Unreachable
 from tests.files.conftest import make_s3_files
 
@@ -22,7 +22,7 @@ from tests.files.conftest import make_s3_files
 def test_fileref_never_reads_outside_a_block_root():
     ref = FileRef(url="file:///etc/passwd", path="passwd", serializer="bytes", sha256="0" * 64, size=1)
     with pytest.raises(ValueError, match="names no saved block"):
-        ref.read(verify=False)
+        read_ref(ref, verify=False)
 
 
 @pytest.mark.unit
@@ -30,7 +30,7 @@ def test_fileref_path_cannot_leave_the_block_it_is_read_through(tmp_path):
     files = LocalFiles(basepath=str(tmp_path / "root"))
     ref = FileRef(url="file:///etc/passwd", path="../../../../etc/passwd", serializer="bytes", sha256="0" * 64, size=1)
     with pytest.raises(ValueError, match="outside the root"):
-        ref.read(files, verify=False)
+        read_ref(ref, files, verify=False)
 
 
 # ---- item 7: directories are created only when asked --------------------------------------

@@ -32,12 +32,14 @@ def lume(make_services):
 def test_deploy_run_and_pipelines_from_the_command_line(lume, toy_versions, tmp_path):
     registered = lume("deploy", "model.py:toy_beam", "--source", str(toy_versions["1.0.0"]), "--no-deployment")
     assert registered.returncode == 0 and registered.stdout.strip() == "registered", registered.stderr
+    assert "EventsWorker" not in registered.stderr and "Traceback" not in registered.stderr, registered.stderr
     again = lume("deploy", "model.py:toy_beam", "--source", str(toy_versions["1.0.0"]), "--no-deployment")
     assert "already registered from the same source" in again.stdout
     lume.services.registry.promote("toy-beam", "1.0.0", _sync=True)
 
     first = lume("run", "toy-beam", "-i", "sigma_x=0.002", "-i", "drift_m=3", "--json")
     assert first.returncode == 0, first.stderr
+    assert "Still processing items" not in first.stderr, first.stderr
     outcome = json.loads(first.stdout)
     assert outcome["version"] == "1.0.0" and outcome["cached"] is False and outcome["outputs"]["rms_x"] > 0.002
     second = lume("run", "toy-beam", "--inputs", '{"drift_m": 3.0, "sigma_x": 0.002}', "--json")
@@ -60,6 +62,14 @@ def test_deploy_run_and_pipelines_from_the_command_line(lume, toy_versions, tmp_
     pipeline.write_text(only_registered)
     done = lume("pipelines", "register", str(pipeline))
     assert done.returncode == 0 and "beam-chain 1.0.0: registered" in done.stdout, done.stderr
+    ran = lume("pipelines", "run", "beam-chain", "--version", "1.0.0", "-i", "sigma_x=0.002", "--json")
+    assert ran.returncode == 0, ran.stderr
+    chained = json.loads(ran.stdout)
+    assert chained["model"] == "beam-chain" and chained["outputs"]["final_rms_x"] > 0 and chained["cached"] is False
+    rerun = json.loads(lume("pipelines", "run", "beam-chain", "--version", "1.0.0", "-i", "sigma_x=0.002", "--json").stdout)
+    assert rerun["cached"] is True and rerun["outputs"] == chained["outputs"]
+    not_a_pipeline = lume("pipelines", "run", "toy-beam")
+    assert not_a_pipeline.returncode == 1 and "is a model, not a pipeline" in not_a_pipeline.stderr, not_a_pipeline.stderr
     pipeline.write_text(only_registered.replace("=first.rms_x", "=first.emittance"))
     refused = lume("pipelines", "register", str(pipeline))
     assert refused.returncode == 1 and "has no output 'emittance'" in refused.stderr, refused.stderr

@@ -58,7 +58,7 @@ def test_lume_style_variables_are_accepted():
 def test_parameters_schema_carries_ranges_units_and_the_spec():
     schema = SPEC.parameters_schema()
     assert schema["properties"]["charge_pC"] == {
-        "title": "charge_pC", "type": "number", "default": 250.0, "minimum": 1.0, "maximum": 1000.0, "x-units": "pC",
+        "title": "charge_pC", "type": "number", "default": 250.0, "minimum": 1.0, "maximum": 1000.0, "x-units": "pC", "description": "Units: pC. Range: 1 to 1000 pC.",
     }
     assert schema["required"] == ["gun_phase_deg"]
     assert ModelSpec.from_parameters_schema(schema, "injector", "1.2") == SPEC
@@ -98,7 +98,8 @@ def test_the_flow_signature_gives_prefect_the_spec_schema():
         return {"emittance": 1.0}
 
     model = SPEC.flow(injector)
-    assert list(inspect.signature(model).parameters) == ["charge_pC", "n", "mode", "gun_phase_deg"]
+    # the inputs in the spec's order, then the optional batch of a scan run as a deployment
+    assert list(inspect.signature(model).parameters) == ["charge_pC", "n", "mode", "gun_phase_deg", "lume_scan_batch"]
     assert not model.should_validate_parameters  # the spec validates, naming the variable
     prefect = parameter_schema(model).model_dump_for_openapi()  # what to_deployment and `prefect deploy` send
     spec = SPEC.parameters_schema()
@@ -125,7 +126,7 @@ def test_the_flow_schema_has_descriptions_units_and_types_of_every_kind():
     properties = parameter_schema(model).model_dump_for_openapi()["properties"]
     assert properties["x"] | {"position": 0} == {
         "title": "x", "type": "number", "default": 1e-3, "minimum": 1e-6, "maximum": 0.1,
-        "x-units": "m", "description": "Initial rms size.", "position": 0,
+        "x-units": "m", "description": "Initial rms size. Units: m. Range: 1e-06 to 0.1 m.", "position": 0,
     }
     assert properties["flag"]["type"] == "boolean" and properties["flag"]["description"] == "A switch."
     assert properties["table"]["type"] == "array" and "default" not in properties["table"]

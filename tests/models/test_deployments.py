@@ -92,7 +92,7 @@ def assert_spec_schema(schema: dict) -> None:
     properties = schema["properties"]
     assert list(properties) == ["sigma_x", "sigma_px", "drift_m", "n_particles", "save_particles"]
     assert {k: properties["sigma_x"][k] for k in ("type", "default", "minimum", "maximum", "x-units", "description")} == {
-        "type": "number", "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size.",
+        "type": "number", "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size. Units: m. Range: 1e-06 to 0.1 m.",
     }
     assert properties["n_particles"]["type"] == "integer" and properties["n_particles"]["default"] == 10_000
     assert (properties["n_particles"]["minimum"], properties["n_particles"]["maximum"]) == (10, 10_000_000)

@@ -45,6 +45,24 @@ def test_versions_promote_revert_and_run_prior(services, toy_versions):
     assert register_model_version(ENTRY, str(toy_versions["1.0.0"]), services=services) is False
 
 
+def test_a_moved_checkout_of_the_same_code_redeploys_and_runs(services, toy_versions, tmp_path):
+    import shutil
+
+    from lume_prefect.models import SourceConflict
+
+    moved = tmp_path / "elsewhere" / "toy_beam"
+    shutil.copytree(toy_versions["1.0.0"], moved)
+    shutil.rmtree(toy_versions["1.0.0"])  # the old checkout is gone
+    assert register_model_version(ENTRY, str(moved), services=services) is False  # same code: no new version
+    assert services.registry.get_version("toy-beam", "1.0.0", _sync=True).source == str(moved)
+    services.registry.promote("toy-beam", "1.0.0", _sync=True)
+    assert run_model("toy-beam", {"sigma_x": 1e-3}, services=services).outputs["rms_x"] > 0  # runs from the new place
+    (moved / "model.py").write_text((moved / "model.py").read_text().replace("default_rng(7)", "default_rng(9)"))
+    with pytest.raises(SourceConflict, match="already registered with source"):
+        register_model_version(ENTRY, str(moved), services=services)  # changed code under the same version: refused
+    assert services.registry.get_version("toy-beam", "1.0.0", _sync=True).source == str(moved)
+
+
 def test_cache_hit_is_logged_with_its_run_and_refresh_recomputes(services, caplog):
     services.registry.promote("toy-beam", "1.0.0", _sync=True)
     first = run_model("toy-beam", {"sigma_x": 2e-3, "drift_m": 1}, services=services)
@@ -77,7 +95,7 @@ def test_files_written_by_a_model_travel_with_its_result(services):
     run = run_model("toy-beam", {"save_particles": True}, services=services)
     [ref] = run.result.files
     assert ref.serializer == "hdf5" and ref.path.startswith("toy-beam/1.0.0/particles-")
-    particles = ref.read(services.files)
+    particles = services.files.read_ref(ref)
     assert particles["x"].shape == (10_000,)
     assert run.outputs["particles"]["sha256"] == ref.sha256
 

@@ -86,7 +86,7 @@ def test_prefect_deploy_registers_the_version_then_creates_its_deployment(deploy
     assert {k: v["type"] for k, v in properties.items()} == INPUTS
     # the spec's defaults, ranges, units and descriptions, from the signature ModelSpec.flow gives the flow
     assert {k: properties["sigma_x"][k] for k in ("default", "minimum", "maximum", "x-units", "description")} == {
-        "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size.",
+        "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size. Units: m. Range: 1e-06 to 0.1 m.",
     }
     assert (properties["drift_m"]["default"], properties["drift_m"]["minimum"], properties["drift_m"]["maximum"]) == (2.0, 0.0, 100.0)
     assert (properties["n_particles"]["default"], properties["n_particles"]["minimum"], properties["n_particles"]["maximum"]) == (10_000, 10, 10_000_000)

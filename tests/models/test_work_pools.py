@@ -158,7 +158,7 @@ async def test_kubernetes_job_manifest_is_a_valid_job(pools, services, sources):
 @pytest.mark.unit
 def test_dockerfile_copies_what_exists_and_runs_the_entrypoint():
     lines = [line.strip() for line in (DEPLOYMENTS / "Dockerfile").read_text().splitlines() if line.strip() and not line.startswith("#")]
-    assert lines[0] == "FROM python:3.11-slim"
+    assert lines[:2] == ["ARG BASE=python:3.11-slim", "FROM ${BASE}"]  # the public base unless told otherwise
     assert 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' in lines
     copies = [shlex.split(line)[1:] for line in lines if line.startswith("COPY ")]
     sent = (DEPLOYMENTS / "Dockerfile.dockerignore").read_text().splitlines()

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from lume_prefect.registry import SQLRegistry
-from lume_prefect.registry.engines import dispose_engines
+from lume_prefect.core.sql import dispose_engines
 from lume_prefect.registry.schema import Base
 from tests.databases import SQL_BACKENDS, fresh_database
 

@@ -17,7 +17,7 @@ import sys
 import time
 
 from lume_prefect.registry import RegistryError, SQLRegistry
-from lume_prefect.registry.engines import registry_engine
+from lume_prefect.core.sql import sql_engine
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.action == "first-use":
-        with registry_engine(args.url).engine.connect():  # connected, schema not yet checked
+        with sql_engine(args.url).engine.connect():  # connected, schema not yet checked
             pass
     else:
         registry = SQLRegistry(args.url)

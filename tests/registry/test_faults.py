@@ -95,7 +95,7 @@ def server_backend(request) -> str:
 
 @pytest.fixture
 def server_db(server_backend):
-    from lume_prefect.registry.engines import dispose_engines
+    from lume_prefect.core.sql import dispose_engines
     from tests.databases import fresh_database
 
     with fresh_database(server_backend) as url:

@@ -10,19 +10,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from lume_prefect.registry import SchemaOutdated, SQLRegistry, UnknownSchema, migrate
-from lume_prefect.registry.engines import create_registry_engine, dispose_engines
+from lume_prefect.core.sql import create_engine, dispose_engines
 from lume_prefect.registry.schema import Base
 
 
 def test_the_shipped_revisions():
-    assert migrate.revisions() == ["0001", "0002"]
-    assert migrate.head_revision() == "0002"
+    assert migrate.revisions() == ["0001", "0002", "0003"]
+    assert migrate.head_revision() == "0003"
 
 
 def test_fresh_database_is_initialised_on_first_use(registry):
-    assert registry.schema_revision() == (None, "0002")
+    assert registry.schema_revision() == (None, "0003")
     assert registry.list_models() == []
-    assert registry.schema_revision() == ("0002", "0002")
+    assert registry.schema_revision() == ("0003", "0003")
 
 
 def test_migrations_build_exactly_the_orm_schema(registry):
@@ -35,7 +35,7 @@ def test_migrations_build_exactly_the_orm_schema(registry):
 
 def _fill_first_revision(url: str) -> None:
     """Rows written by a lume-prefect that shipped only revision 0001, in its own SQL."""
-    engine = create_registry_engine(url)
+    engine = create_engine(url)
     assert migrate.upgrade(engine, "0001") == (None, "0001")
     when = {"when": datetime(2025, 1, 2, 3, 4, 5)}  # naive UTC, as the registry stores times
     with engine.begin() as conn:
@@ -67,8 +67,8 @@ def test_first_revision_to_head_keeps_every_row(db_url):
     registry = SQLRegistry(db_url)
     with pytest.raises(SchemaOutdated, match=r"revision 0001.*run `lume-prefect registry upgrade`"):
         registry.get_model("injector")
-    assert registry.upgrade() == ("0001", "0002")
-    assert registry.upgrade() == ("0002", "0002")  # twice is harmless
+    assert registry.upgrade() == ("0001", "0003")
+    assert registry.upgrade() == ("0003", "0003")  # twice is harmless
 
     model = registry.get_model("injector")
     assert (model.tags, model.aliases) == ({"kind": "surrogate"}, {"live": "1.10"})

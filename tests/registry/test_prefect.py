@@ -25,7 +25,7 @@ from lume_prefect.registry import (
     promote_version,
     register_version,
 )
-from lume_prefect.registry.engines import create_registry_engine
+from lume_prefect.core.sql import create_engine
 from tests.components import venv_script
 from tests.databases import fresh_database
 
@@ -191,7 +191,7 @@ def test_models_cli_errors_are_one_clear_line(saved_registry, capsys):
 
 def test_cli_processes_upgrade_an_old_database_through_a_saved_block(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_registry_engine(url)
+    engine = create_engine(url)
     migrate.upgrade(engine, "0001")  # as left by a release that shipped only the first revision
     engine.dispose()
     name = unique("old-registry")
@@ -203,7 +203,7 @@ def test_cli_processes_upgrade_an_old_database_through_a_saved_block(tmp_path):
 
     upgraded = cli_process("registry", "upgrade", "--registry", name)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "upgraded from revision 0001 to 0002" in upgraded.stdout
+    assert "upgraded from revision 0001 to 0003" in upgraded.stdout
 
     # the registry may also come from $LUME_PREFECT_REGISTRY
     registered = cli_process("models", "register", "injector", "1.0", "--source", "s", "--entrypoint", "m:f",

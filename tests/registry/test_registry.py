@@ -246,3 +246,15 @@ def test_bad_alias_input_writes_nothing(injector, db_url):
     with pytest.raises(VersionNotFound, match="'7.0'"):
         injector.promote("injector", "7.0")
     assert row_counts(db_url) == before
+
+
+def test_relocate_source_only_for_the_same_code(registry):
+    registry.register_model("mover", author="A", laboratory="L", facility="F", beampath="B")
+    registry.register_version("mover", "1.0", source="/old/checkout", entrypoint="m.py:run", sha256="a" * 64)
+    moved = registry.relocate_source("mover", "1.0", source="/new/checkout", sha256="a" * 64)
+    assert (moved.source, moved.sha256) == ("/new/checkout", "a" * 64)
+    with pytest.raises(InvalidValue, match="invalid sha256 'bbbb.*differs from aaaa.*the code changed"):
+        registry.relocate_source("mover", "1.0", source="/elsewhere", sha256="b" * 64)
+    assert registry.get_version("mover", "1.0").source == "/new/checkout"  # nothing written
+    with pytest.raises(VersionNotFound):
+        registry.relocate_source("mover", "2.0", source="/x", sha256="a" * 64)

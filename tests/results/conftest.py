@@ -1,4 +1,4 @@
-"""Stores on real backends: SQLite (a file), PostgreSQL (127.0.0.1:5432), and MongoDB's wire
+"""Stores on real backends: SQLite (a file), PostgreSQL (127.0.0.1:5432), MariaDB (127.0.0.1:3306) and MongoDB's wire
 protocol served by briskdb in its own process (no real mongod can be installed here)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from tests.databases import fresh_database
 
-STORE_BACKENDS = ("sqlite", "postgresql", "mongo")
+STORE_BACKENDS = ("sqlite", "postgresql", "mariadb", "mongo")
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +41,11 @@ def open_store(backend: str, request) -> object:
 
 @pytest.fixture(params=STORE_BACKENDS)
 def store(request):
-    """Each test using it runs on SQLite, PostgreSQL and the MongoDB wire protocol."""
+    """Each test using it runs on SQLite, PostgreSQL, MariaDB and the MongoDB wire protocol."""
     return open_store(request.param, request)
 
 
-@pytest.fixture(params=("sqlite", "postgresql"))
+@pytest.fixture(params=("sqlite", "postgresql", "mariadb"))
 def sql_store(request):
     return open_store(request.param, request)
 

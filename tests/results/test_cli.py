@@ -88,6 +88,6 @@ def test_errors_are_one_clear_line(url, capsys, args, message):
 
 def test_no_store_configured(monkeypatch, capsys):
     monkeypatch.delenv("LUME_RESULTS_URL", raising=False)
-    monkeypatch.delenv("LUME_RESULTS_STORE", raising=False)
+    monkeypatch.setenv("LUME_RESULTS_STORE", "none")
     code, _, err = run(capsys, "list")
     assert code == 1 and "no results store" in err

@@ -33,8 +33,14 @@ def test_migrations_create_exactly_the_schema_the_code_uses(sql_store):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    def on_this_backend(obj, name, type_, reflected, compare_to):
+        # an index declared for one dialect only (ddl_if) exists only there
+        only_on = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return only_on is None or only_on == sql_store.engine.dialect.name
+
     with sql_store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        opts = {"version_table": VERSION_TABLE, "include_object": on_this_backend}
+        context = MigrationContext.configure(connection, opts=opts)
         differences = [d for d in compare_metadata(context, metadata) if "alembic" not in str(d)]
     assert differences == []
 
@@ -52,15 +58,15 @@ def test_arrays_are_stored_as_binary_not_json(sql_store):
 def test_url_is_secret_and_backend_checked():
     store = SQLResultsStore(SecretStr("postgresql+psycopg://lume:hunter2@127.0.0.1:1/lume"))
     assert "hunter2" not in repr(store) and "***" in repr(store)
-    with pytest.raises(UnsupportedBackend, match="supports sqlite and postgresql, got 'oracle'"):
+    with pytest.raises(UnsupportedBackend, match="supports sqlite, postgresql, mysql, mariadb, got 'oracle'"):
         SQLResultsStore("oracle://scott:tiger@db/x")
 
 
-def test_default_store_is_a_sqlite_file_in_the_user_data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+def test_default_store_is_the_local_services_results_db_in_lume_prefect_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUME_PREFECT_HOME", str(tmp_path / "home"))
     store = SQLResultsStore()
     store.insert(Result(model="m", version="1"))
-    assert (tmp_path / "lume-prefect" / "results.sqlite").is_file()
+    assert (tmp_path / "home" / "results.db").is_file()
     store.close()
 
 

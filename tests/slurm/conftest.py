@@ -37,6 +37,24 @@ def ensure_slurm_up() -> None:
         require("Slurm (munge, slurmctld, slurmd)", START_SLURM)
 
 
+def kill_job_processes(job_id: str) -> None:
+    """SIGKILL the processes of one Slurm job (found by SLURM_JOB_ID in their environment): they
+    outlive a killed slurmd, hanging off slurmstepd."""
+    marker = f"SLURM_JOB_ID={job_id}\0".encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if environ.startswith(marker) or b"\0" + marker in environ:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 @pytest.fixture(scope="session")
 def slurm():
     """The running single-node Slurm cluster."""

@@ -106,3 +106,17 @@ def test_errors_name_the_value(lume):
 
     invalid = lume("submit", lume.cluster, "--time", "soon", "--", "true")
     assert invalid.returncode == 1 and "soon" in invalid.stderr
+
+
+def test_cancel_of_an_unknown_or_finished_job_says_so(lume):
+    unknown = lume("cancel", lume.cluster, "99999999")
+    assert unknown.returncode == 1
+    assert "99999999" in unknown.stderr and "unknown to Slurm" in unknown.stderr
+    assert "cancelled" not in unknown.stdout
+
+    done = submit(lume, "--", "true")
+    lume("wait", lume.cluster, done, "--timeout", "120")
+    finished = lume("cancel", lume.cluster, done)
+    assert finished.returncode == 0, finished.stderr
+    assert f"job {done} had already ended (COMPLETED): nothing to cancel" in finished.stdout
+    assert "cancelled" not in finished.stdout.replace("nothing to cancel", "")

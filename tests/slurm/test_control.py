@@ -208,6 +208,59 @@ def test_block_defaults_resources_and_setup_reach_slurm(make_cluster, workdir):
     assert unlimited.succeeded
 
 
+def test_a_comment_with_spaces_reaches_slurm_as_written(cluster):
+    comment = "first scan, run 2 (retry)"
+    job = cluster.submit(SlurmJob(name="commented", comment=comment, command=["true"]))
+    [status] = cluster.status(job)
+    assert status.comment == comment
+    [result] = cluster.wait(job, timeout=60)
+    assert result.succeeded
+
+
+@pytest.mark.slow
+def test_a_100_element_array_is_polled_calmly(workdir, slurm):
+    """Elements finish one after another for seconds; the interval keeps growing (more gently
+    while things change) instead of dropping to the minimum at each change."""
+    control = SlurmController(CommandBackend(LocalRunner()), workdir)  # the block's defaults: 0.1 s to 5 s
+    job = control.submit(SlurmJob(name="calm", array="0-99", command=["true"]))
+    submit_calls = control.backend.scheduler_calls
+    results = control.wait(job, timeout=300)
+    assert len(results) == 100 and all(r.succeeded for r in results)
+    assert control.poll_cycles < 50
+    assert control.backend.scheduler_calls - submit_calls == control.poll_cycles  # one squeue per cycle
+
+
+@pytest.mark.slow
+def test_slurmd_killed_mid_job_ends_it_node_fail_with_the_reason(workdir, slurm):
+    """A node daemon killed under a running job: Slurm marks the node down after SlurmdTimeout and
+    the job NODE_FAIL; the controller reports that state and why. The cluster is restored after."""
+    import signal
+
+    from tests.slurm.conftest import ensure_slurm_up, kill_job_processes
+
+    control = SlurmController(CommandBackend(LocalRunner()), workdir, max_interval=1.0)
+    # Not requeued: Slurm would otherwise put the job back in the queue (the cluster's default
+    # JobRequeue=1) and it would not end; the worker's jobs are --no-requeue too.
+    job = control.submit(SlurmJob(name="orphaned", requeue=False, script="sleep 300"))
+    deadline = time.monotonic() + 60
+    while control.status(job)[0].state != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [slurmd] = subprocess.run(["pgrep", "-x", "slurmd"], capture_output=True, text=True).stdout.split()
+    os.kill(int(slurmd), signal.SIGKILL)
+    try:
+        [result] = control.wait(job, timeout=150)
+        assert result.status.state == "NODE_FAIL"
+        with pytest.raises(JobFailed) as info:
+            result.raise_for_state()
+        assert f"Slurm job {job.job_id} ended NODE_FAIL: a node of the job failed (slurmd stopped answering)" in str(info.value)
+        assert "reason:" in str(info.value)
+    finally:
+        kill_job_processes(job.job_id)  # the job's own processes outlive slurmd
+        ensure_slurm_up()
+        control.cancel(job)
+    assert subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.strip() == "idle"
+
+
 def test_gpu_request_reaches_slurm(cluster):
     """This node has no GPUs: Slurm refuses a GPU request, which proves the request got there
     (a transport that dropped it would run the job)."""

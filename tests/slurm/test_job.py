@@ -39,6 +39,8 @@ def _error(**fields) -> str:
         ("dependency", "afterok:1 --exclusive"),
         ("dependency", "whenever:12"),
         ("comment", "hi\n#SBATCH --exclusive"),
+        ("comment", 'ends the quote" --exclusive "'),
+        ("comment", "escapes \\\" --exclusive"),
         ("working_dir", "/tmp/x\n#SBATCH --exclusive"),
         ("working_dir", "relative/dir"),
         ("working_dir", "/tmp/with space"),
@@ -224,3 +226,19 @@ def test_rest_properties_carry_the_same_options_as_the_sbatch_header():
     assert rest_job_properties(job.model_copy(update={"requeue": True}), "/o/p")["requeue"] is True
     assert [_minutes(t) for t in ("5", "0:30", "01:30:00", "1-2", "1-02:30", "1-00:00:01", "UNLIMITED")] == \
         [5, 1, 90, 26 * 60, 26 * 60 + 30, 24 * 60 + 1, 0xFFFFFFFF]
+
+
+def test_a_comment_with_spaces_is_quoted_for_sbatch():
+    job = SlurmJob(comment="first scan, run 2 (retry)", command=["true"])
+    assert '#SBATCH --comment="first scan, run 2 (retry)"' in render_script(job, "/scratch/out/c")
+    assert "#SBATCH --comment=plain-word" in render_script(SlurmJob(comment="plain-word", command=["true"]), "/scratch/out/c")
+
+
+def test_poll_intervals_must_be_in_order():
+    from pydantic import ValidationError
+
+    from lume_prefect.slurm import SlurmCluster
+
+    with pytest.raises(ValidationError, match=r"min_poll_interval \(10.0\) must not exceed max_poll_interval \(1.0\)"):
+        SlurmCluster(working_dir="/scratch", min_poll_interval=10, max_poll_interval=1)
+    assert SlurmCluster(working_dir="/scratch", min_poll_interval=2, max_poll_interval=2).max_poll_interval == 2

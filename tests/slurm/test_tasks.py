@@ -41,7 +41,7 @@ def test_python_call_and_mapped_call_as_one_array(cluster, workdir):
     @flow
     def scan():
         single = run_task_as_job(cluster, square, args=[7], job={"cpus_per_task": 1})
-        mapped = map_task_as_array(cluster, square, [1, 2, 3, 4])
+        mapped = map_task_as_array(cluster, square, [1, 2, 3, 4], items_per_job=1)
         return single, mapped
 
     single, mapped = scan()
@@ -119,7 +119,7 @@ def test_a_long_wait_shows_its_progress_in_the_prefect_ui(cluster):
 
     @flow
     def scan():
-        return map_task_as_array(cluster, slow_square, [1, 2, 3]), flow_run.get_id()
+        return map_task_as_array(cluster, slow_square, [1, 2, 3], items_per_job=1), flow_run.get_id()
 
     values, run_id = scan()
     assert values == [1, 4, 9]
@@ -145,7 +145,7 @@ def cube(x):
 @flow
 def on_a_laptop(workdir):
     cluster = SlurmCluster(transport="subprocess", working_dir=workdir, python=sys.executable)
-    return map_task_as_array(cluster, cube, [1, 2, 3]), run_task_as_job(cluster, cube, args=[4]), run_shell_job(cluster, "echo from-bash")
+    return map_task_as_array(cluster, cube, [1, 2, 3], items_per_job=1), run_task_as_job(cluster, cube, args=[4]), run_shell_job(cluster, "echo from-bash")
 
 
 print(json.dumps({"slurm": [shutil.which(c) for c in ("sbatch", "squeue", "scancel", "sinfo")], "result": on_a_laptop(sys.argv[1])}))
@@ -170,3 +170,109 @@ def test_local_mode_runs_the_same_tasks_where_there_is_no_slurm(workdir, tmp_pat
     assert mapped == [[1, "0"], [8, "1"], [27, "2"]]
     assert single == [64, None]
     assert shell == ["from-bash"]
+
+
+def where(x: int) -> dict:
+    """Which element ran the item, and whether the job-side runner imported Prefect."""
+    return {"x": x, "element": os.environ.get("SLURM_ARRAY_TASK_ID"), "pid": os.getpid(),
+            "heavy": sorted(m for m in ("prefect", "pydantic", "lume_prefect.slurm.blocks") if m in sys.modules)}
+
+
+def test_batches_keep_the_order_and_the_runner_stays_light(cluster, workdir):
+    """Ten items, three per element: four elements, one process each, values in the order given;
+    the element imports neither Prefect nor pydantic (it only unpickles and calls)."""
+
+    @flow
+    def scan():
+        return map_task_as_array(cluster, where, list(range(10)), items_per_job=3)
+
+    values = scan()
+    assert [v["x"] for v in values] == list(range(10))
+    assert [v["element"] for v in values] == ["0"] * 3 + ["1"] * 3 + ["2"] * 3 + ["3"]
+    assert len({v["pid"] for v in values}) == 4
+    assert all(v["heavy"] == [] for v in values)
+    [script] = glob.glob(f"{workdir}/.lume-slurm/lume-where-*.sh")
+    assert "#SBATCH --array=0-3" in open(script).read()
+
+
+def test_without_items_per_job_the_items_spread_over_the_free_slots(cluster, workdir):
+    slots = cluster.controller().backend.free_slots()
+    assert slots and slots >= 1
+
+    @flow
+    def scan():
+        return map_task_as_array(cluster, where, list(range(20)))
+
+    values = scan()
+    assert [v["x"] for v in values] == list(range(20))
+    elements = min(slots, 20)
+    per_job = -(-20 // elements)
+    assert len({v["element"] for v in values}) == -(-20 // per_job)
+    assert [v["element"] for v in values][:per_job] == ["0"] * per_job
+
+
+def half(x: int) -> float:
+    if x % 2:
+        raise ValueError(f"odd input {x}")
+    return x / 2
+
+
+class Unpicklable(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        import threading
+
+        self.lock = threading.Lock()  # a lock cannot be pickled, not even by cloudpickle
+
+
+def unpicklable(x: int) -> int:
+    raise Unpicklable(f"cannot travel {x}")
+
+
+def test_failed_items_are_reported_by_index_and_the_others_kept(cluster):
+    import pickle
+
+    from lume_prefect.core.errors import RemoteError
+    from lume_prefect.slurm import ItemsFailed
+
+    @flow
+    def scan():
+        return map_task_as_array(cluster, half, [0, 1, 2, 3, 4], items_per_job=2)
+
+    with pytest.raises(ItemsFailed) as info:
+        scan()
+    error = info.value
+    assert sorted(error.failed) == [1, 3]
+    assert error.results[0] == 0 and error.results[2] == 1 and error.results[4] == 2
+    assert isinstance(error.failed[1], ValueError) and "odd input 1" in str(error.failed[1])
+    assert any("item 1" in note and "half" in note for note in error.failed[1].__notes__)
+    assert "2 of 5 calls of half failed; item 1: ValueError: odd input 1" in str(error)
+    copy = pickle.loads(pickle.dumps(error))  # errors keep their type across processes
+    assert type(copy) is ItemsFailed and sorted(copy.failed) == [1, 3] and copy.results[4] == 2
+
+    @flow
+    def cannot_travel():
+        return run_task_as_job(cluster, unpicklable, args=[5])
+
+    with pytest.raises(RemoteError) as remote:
+        cannot_travel()
+    assert remote.value.type_name.endswith("Unpicklable") and "cannot travel 5" in str(remote.value)
+    assert "Remote traceback" in str(remote.value)
+
+
+def test_bad_batching_values_name_the_parameter(cluster):
+    for value in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=f"items_per_job {value!r}"):
+            map_task_as_array.fn(cluster, half, [1, 2], items_per_job=value)
+    with pytest.raises(ValueError, match="max_running 0"):
+        map_task_as_array.fn(cluster, half, [1, 2], max_running=0)
+
+
+def test_the_runner_imports_nothing_heavy():
+    """``python -m lume_prefect.slurm.runner`` imports lume_prefect and lume_prefect.slurm
+    (both lazy), the runner, cloudpickle and the core errors: no Prefect, no pydantic."""
+    code = ("import sys, lume_prefect.slurm.runner as r, cloudpickle, lume_prefect.core.errors; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'pydantic', 'lume_prefect', 'sqlalchemy')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.replace("'", '"')) == [
+        "lume_prefect", "lume_prefect.core", "lume_prefect.core.errors", "lume_prefect.slurm", "lume_prefect.slurm.runner"]

@@ -13,7 +13,7 @@ from tests.components import ROOT
 pytestmark = pytest.mark.unit
 
 TEMPLATE = ROOT / "deployments" / "slurm.json"
-REGENERATE = "prefect work-pool get-default-base-job-template --type slurm --file deployments/slurm.json"
+REGENERATE = "prefect work-pool get-default-base-job-template --type lume-slurm --file deployments/slurm.json"
 
 
 def test_committed_template_equals_the_workers_default():

@@ -1,4 +1,4 @@
-"""The ``slurm`` worker type against a real Prefect server, real worker processes and real Slurm:
+"""The ``lume-slurm`` worker type against a real Prefect server, real worker processes and real Slurm:
 a deployment runs to COMPLETED; TIMEOUT, a killed slurmd, a killed worker and a cancel from
 Prefect each end the way the issue asks."""
 
@@ -43,14 +43,21 @@ def run_async(coroutine):
     return asyncio.run(coroutine)
 
 
+def path_without_this_venv() -> str:
+    """PATH as on a login node where this environment is not activated: jobs inherit the
+    worker's environment, so a job finds Prefect only through the block's ``python``."""
+    venv_bin = str(Path(sys.executable).parent)
+    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+
+
 class Worker:
-    """``prefect worker start --type slurm`` as a real process; its output goes to a file."""
+    """``prefect worker start --type lume-slurm`` as a real process; its output goes to a file."""
 
     def __init__(self, server, pool: str, log: Path):
         self.log_path = log
-        env = {**server.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "0"}
+        env = {**server.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "0", "PATH": path_without_this_venv()}
         self.process = subprocess.Popen(
-            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", "slurm", "--name", f"w-{uuid.uuid4().hex[:6]}"],
+            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", "lume-slurm", "--name", f"w-{uuid.uuid4().hex[:6]}"],
             env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -79,7 +86,7 @@ def pool(prefect_server, tmp_path_factory):
     (root / "flows" / "sleepy.py").write_text(FLOW_SOURCE)
     (root / "work").mkdir()
     name = f"pool-{uuid.uuid4().hex[:6]}"
-    created = subprocess.run([venv_script("prefect"), "work-pool", "create", name, "--type", "slurm",
+    created = subprocess.run([venv_script("prefect"), "work-pool", "create", name, "--type", "lume-slurm",
                               "--base-job-template", str(ROOT / "deployments" / "slurm.json")],
                              env=prefect_server.env, capture_output=True, text=True, timeout=120)
     assert created.returncode == 0, created.stdout + created.stderr
@@ -88,8 +95,8 @@ def pool(prefect_server, tmp_path_factory):
     for variable, value in defaults.items():
         template["variables"]["properties"][variable]["default"] = value
     with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
-        SlurmCluster(working_dir=str(root / "work"), setup=[f"export PATH={Path(sys.executable).parent}:$PATH"],
-                     max_poll_interval=1.0).save("test-cluster", overwrite=True)
+        # Only `python` says where Prefect is on the cluster: no PATH line in `setup`.
+        SlurmCluster(working_dir=str(root / "work"), python=sys.executable, max_poll_interval=1.0).save("test-cluster", overwrite=True)
 
         async def edit_pool():
             async with get_client() as client:
@@ -166,10 +173,37 @@ def test_deployment_runs_to_completed_as_a_slurm_job(pool):
     assert "#SBATCH --time=00:05:00" in script  # the deployment's
     assert "#SBATCH --cpus-per-task=2" in script  # this run's
     assert f"#SBATCH --comment=prefect-flow-run={run_id}" in script and "#SBATCH --no-requeue" in script
+    assert f"{sys.executable} -m prefect flow-run execute" in script and "export PATH" not in script
     deadline = time.monotonic() + 30  # the run reports COMPLETED just before its process exits
     while squeue_state(job_id) != "COMPLETED" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert squeue_state(job_id) == "COMPLETED"
+
+
+def test_a_picked_cluster_block_is_read_for_every_run_so_edits_need_no_restart(pool):
+    """The pool's ``cluster`` variable is a typed block reference (the UI's block picker stores
+    ``{"$ref": {"block_document_id": ...}}``); editing the block changes the next run's job."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from lume_prefect.slurm import SlurmCluster
+
+    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+        block = SlurmCluster(working_dir=str(pool["root"] / "work"), python=sys.executable, max_poll_interval=1.0,
+                             setup=["export LUME_EDITION=first"])
+        block_id = block.save("picked-cluster", overwrite=True)
+    picked = {"cluster": {"$ref": {"block_document_id": str(block_id)}}}
+    scripts = []
+    for edition in ("first", "second"):
+        if edition == "second":
+            with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+                edited = SlurmCluster.load("picked-cluster")
+                edited.setup = ["export LUME_EDITION=second"]
+                assert edited.save("picked-cluster", overwrite=True) == block_id  # the same block document, edited
+        run = wait_for(pool, start_run(pool, job_variables=picked), final, 120, "final")
+        assert run.state.is_completed(), run.state.message
+        scripts.append(Path(run.infrastructure_pid.split("@")[1] + ".sh").read_text())
+    assert "export LUME_EDITION=first" in scripts[0] and "export LUME_EDITION=second" in scripts[1]
+    assert pool["worker"].process.poll() is None  # one worker process served both runs
 
 
 def test_injection_through_job_variables_is_refused_naming_the_field(pool):

@@ -1,0 +1,86 @@
+"""``lume-prefect scan``: many points through one model version, stored, cached, in batches.
+
+The environment is the saved ``LumeServices`` block named by ``--services`` (or
+``$LUME_SERVICES``); without either, the embedded ``local`` environment.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from typing import Annotated, Any, Literal, Optional
+
+from cyclopts import Parameter
+
+from lume_prefect.cli.output import console, fail, print_json, print_table
+
+SHOWN_FAILURES = 20
+
+
+def parse_axis(text: str) -> tuple[str, list[Any]]:
+    """``NAME=V1,V2,...`` (each value JSON if it parses) or ``NAME=START:STOP:NUM`` (evenly spaced, both ends)."""
+    name, sep, values = text.partition("=")
+    if not sep or not name or not values:
+        raise ValueError(f"--grid takes NAME=V1,V2,... or NAME=START:STOP:NUM, got {text!r}")
+    if values.count(":") == 2 and "," not in values:
+        start, stop, num = values.split(":")
+        try:
+            low, high, count = float(start), float(stop), int(num)
+        except ValueError:
+            raise ValueError(f"--grid {name}: START:STOP:NUM needs two numbers and a count, got {values!r}") from None
+        if count < 1:
+            raise ValueError(f"--grid {name}: NUM must be at least 1, got {count}")
+        return name, [low + (high - low) * i / (count - 1) if count > 1 else low for i in range(count)]
+    parsed = []
+    for item in values.split(","):
+        try:
+            parsed.append(jsonlib.loads(item))
+        except ValueError:
+            parsed.append(item)  # a str
+    return name, parsed
+
+
+def scan(
+    model: str,
+    *,
+    grid: Annotated[Optional[list[str]], Parameter(name=["--grid", "-g"], help="NAME=V1,V2,... or NAME=START:STOP:NUM; repeat for a Cartesian product.")] = None,
+    points: Annotated[Optional[str], Parameter(help="A CSV or Parquet file: one point per row, one input per column.")] = None,
+    version: Annotated[Optional[str], Parameter(help="Model version (default: the live one).")] = None,
+    executor: Annotated[Literal["in-process", "processes", "dask", "slurm", "deployment"], Parameter(help="Where the batches run.")] = "in-process",
+    batch_size: Annotated[Optional[int], Parameter(help="Points per batch (default: a handful of batches per worker).")] = None,
+    workers: Annotated[Optional[int], Parameter(help="Processes, Dask workers or concurrent deployment runs.")] = None,
+    address: Annotated[Optional[str], Parameter(help="Address of an existing Dask scheduler (executor dask).")] = None,
+    slurm: Annotated[Optional[str], Parameter(help="Saved SlurmCluster block (executor slurm; default: the services' cluster).")] = None,
+    refresh: Annotated[bool, Parameter(negative="", help="Recompute points already stored.")] = False,
+    output: Annotated[Optional[str], Parameter(help="Write every point's inputs and outputs to this .csv or .parquet file.")] = None,
+    services: Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")] = None,
+    json: Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Scan MODEL over a grid (--grid, repeatable) or the points of a file (--points); print the summary."""
+    from lume_prefect.cli.runs import _errors
+    from lume_prefect.scans import run_scan
+    from lume_prefect.scans.errors import ScanError
+
+    if bool(grid) == bool(points):
+        fail("give either --grid (one or more) or --points FILE")
+    if output and not output.lower().endswith((".csv", ".parquet")):
+        fail(f"--output must end in .csv or .parquet, got {output!r}")
+    try:
+        given: Any = dict(parse_axis(axis) for axis in grid) if grid else points
+        result = run_scan(model, given, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
+                          address=address, slurm=slurm, refresh=refresh, progress=None if not json else False)
+    except (ScanError, *_errors()) as exc:
+        fail(str(exc))
+    if output:
+        frame = result.frame.drop(columns=["tags", "files"])
+        frame.to_csv(output, index=False) if output.lower().endswith(".csv") else frame.to_parquet(output)
+    if json:
+        print_json({**result.summary(), "tag": result.tag, "flow_run_id": str(result.flow_run_id) if result.flow_run_id else None,
+                    "failures": [{"index": f.index, "inputs": f.inputs, "error": f"{f.error_type}: {f.message}"} for f in result.failures],
+                    "output": output})
+        return
+    print_table(f"scan {result.scan_id} of {result.model} {result.version}", ["points", "cached", "computed", "failed", "batches", "seconds", "executor"],
+                [(result.points, result.cached, result.computed, result.failed, result.batches, f"{result.seconds:.2f}", result.executor)])
+    if result.failures:
+        print_table(f"failed points (first {min(result.failed, SHOWN_FAILURES)} of {result.failed})", ["index", "inputs", "error"],
+                    [(f.index, jsonlib.dumps(f.inputs), f"{f.error_type}: {f.message}") for f in result.failures[:SHOWN_FAILURES]])
+    console.print(f"find them with: lume-prefect results list --tag {result.tag}" + (f"; all points written to {output}" if output else ""), highlight=False)

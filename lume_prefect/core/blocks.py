@@ -1,0 +1,116 @@
+"""What every service block shares: the docs and logo links, sync-or-async methods, and
+``ServiceBlock``, a block that builds its domain object once per configuration per process.
+
+A block is configuration; the object doing the work (a registry, a results store, a rooted
+file system) is built from it on first use and shared by every block instance with the same
+configuration in the process, so loading a block by name for each call costs no rebuild
+(engines, clients, schema checks). A forked child builds its own: sockets are not shared.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import json
+import os
+import threading
+from typing import Any, Callable, Optional, TypeVar
+
+from prefect._internal.compatibility.async_dispatch import async_dispatch
+from prefect.blocks.core import Block
+from prefect.utilities.asyncutils import run_sync_in_worker_thread
+from pydantic import PrivateAttr
+
+T = TypeVar("T")
+B = TypeVar("B", bound=type)
+
+REPOSITORY_URL = "https://github.com/lume-prefect/lume-prefect"
+_LOGOS = "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/"
+
+
+def docs_url(section: str) -> str:
+    """The README section that documents a block (shown as its documentation link in the UI)."""
+    return f"{REPOSITORY_URL}#{section}"
+
+
+def logo_url(name: str) -> str:
+    """One of Prefect's own block logos (a pinned commit: the UI loads it, nothing is downloaded here)."""
+    return f"{_LOGOS}{name}.png"
+
+
+def sync_or_async(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` directly in sync code; in async code return an awaitable that runs it in a
+    worker thread (Prefect's convention), so I/O never blocks the event loop. ``fn.aio`` is
+    the explicit async form; ``_sync=True`` forces the sync one."""
+
+    @functools.wraps(fn)
+    async def in_thread(self: Any, *args: Any, **kwargs: Any) -> T:
+        return await run_sync_in_worker_thread(fn, self, *args, **kwargs)
+
+    in_thread.__name__ = in_thread.__qualname__ = f"a{fn.__name__}"
+    return async_dispatch(in_thread)(fn)
+
+
+# (block class, configuration) -> the domain object built from it, in this process
+_built: dict[tuple[type, str], Any] = {}
+_built_lock = threading.Lock()
+
+
+class ServiceBlock(Block, abc.ABC):
+    """A block that configures one domain object, built by ``_build`` and cached per
+    configuration per process (see the module docstring)."""
+
+    _service: Optional[tuple[int, Any]] = PrivateAttr(None)
+
+    @abc.abstractmethod
+    def _build(self) -> Any:
+        """The domain object this block configures."""
+
+    def _configuration(self) -> str:
+        # every field, secrets included (in memory only): equal configurations share one object
+        return json.dumps(self.model_dump(mode="json", context={"include_secrets": True}), sort_keys=True, default=str)
+
+    def _domain(self) -> Any:
+        cached = self._service
+        pid = os.getpid()
+        if cached is not None and cached[0] == pid:
+            return cached[1]
+        key = (type(self), self._configuration())
+        built = _built.get(key)
+        if built is None:
+            with _built_lock:
+                built = _built.get(key)
+                if built is None:
+                    built = _built[key] = self._build()
+        self._service = (pid, built)
+        return built
+
+
+def delegate(interface: type, *names: str) -> Callable[[B], B]:
+    """Give a ``ServiceBlock`` class the methods ``names`` of its domain ``interface``: each
+    calls the domain object's method of that name, keeps its signature and docstring, and
+    comes in both forms (sync or awaitable, and ``a<name>``)."""
+
+    def decorate(cls: B) -> B:
+        for name in names:
+            setattr(cls, name, _delegated(getattr(interface, name), name))
+            setattr(cls, f"a{name}", getattr(cls, name).aio)
+        return cls
+
+    return decorate
+
+
+def _delegated(target: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def method(self: ServiceBlock, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._domain(), name)(*args, **kwargs)
+
+    functools.update_wrapper(method, target)  # name, docstring, and the signature via __wrapped__
+    return sync_or_async(method)
+
+
+def _forget_in_child() -> None:
+    _built.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)

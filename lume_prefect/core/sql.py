@@ -1,0 +1,254 @@
+"""The SQL foundation of the registry and the results store: engines and migrations.
+
+Engines, one per URL per process (a forked child makes its own: sockets are not shared):
+- every backend: ``pool_pre_ping``, so a connection the server dropped (restart, idle
+  timeout, an administrator's kill) is replaced on checkout instead of failing a call;
+- PostgreSQL and MariaDB/MySQL: READ COMMITTED, so a transaction that waited for a row lock
+  sees the change the lock protected (MariaDB's default REPEATABLE READ would not);
+- SQLite: WAL journal (readers never block the writer), foreign keys on, a busy timeout, and
+  writes in ``BEGIN IMMEDIATE`` transactions (``SQLEngine.writer``) so concurrent writers
+  queue on the timeout instead of failing when a read lock cannot be upgraded. A
+  single-statement read needs no transaction: it goes through ``SQLEngine.reader``, a plain
+  engine that skips the BEGIN and its event.
+
+Migrations (``Migrations``): Alembic from code, each schema with its own version table (so
+one database can hold several), run under one lock per backend: a PostgreSQL advisory lock,
+a MariaDB named lock, SQLite's write lock; processes starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Optional
+
+import sqlalchemy as sa
+
+WRITE_OPTION = "lume_write"
+SQLITE_BUSY_TIMEOUT_S = 60
+MIGRATION_LOCK_TIMEOUT_S = 600
+MYSQL_DIALECTS = ("mysql", "mariadb")
+
+
+def safe_label(url: str | sa.URL) -> str:
+    """The URL with any password masked, for messages."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _in_memory(url: sa.URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def _sqlite_events(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_engine(url: str | sa.URL) -> sa.Engine:
+    """A new engine for ``url``, configured as this module's docstring says."""
+    url = sa.make_url(url)
+    if url.get_backend_name() == "sqlite":
+        if _in_memory(url):  # one shared connection, or every checkout would see a new database
+            engine = sa.create_engine(url, poolclass=sa.StaticPool, connect_args={"check_same_thread": False})
+        else:
+            if not url.database.startswith("file:"):
+                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        _sqlite_events(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, isolation_level="READ COMMITTED", pool_recycle=3600)
+
+
+def _sqlite_reader(url: sa.URL) -> sa.Engine:
+    # pysqlite's own transaction handling never opens one for a SELECT: exactly what a
+    # single-statement read needs, at the cost of a plain query.
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+
+@dataclass
+class SQLEngine:
+    """An engine, its writing twin (same pool), the engine for single-statement reads, the
+    URL with its password masked, and which schemas were checked in this process."""
+
+    engine: sa.Engine
+    writer: sa.Engine
+    reader: sa.Engine
+    label: str
+    checked: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def ensure(self, migrations: Migrations, check: Any) -> None:
+        """Run ``check(self)`` once per process for the schema of ``migrations``."""
+        name = migrations.version_table
+        if name not in self.checked:
+            with self.lock:
+                if name not in self.checked:
+                    check(self)
+                    self.checked.add(name)
+
+    def dispose(self, close: bool = True) -> None:
+        self.engine.dispose(close=close)
+        if self.reader is not self.engine:
+            self.reader.dispose(close=close)
+
+
+_engines: dict[str, SQLEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def sql_engine(url: str | sa.URL) -> SQLEngine:
+    """The process-wide engine for ``url`` (created on first use)."""
+    # Keyed by the URL as given: a call must not pay for parsing it again.
+    key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    entry = _engines.get(key)
+    if entry is None:
+        with _engines_lock:
+            entry = _engines.get(key)
+            if entry is None:
+                engine = create_engine(key)
+                writer = engine.execution_options(**{WRITE_OPTION: True})
+                sqlite_file = engine.dialect.name == "sqlite" and not _in_memory(engine.url)
+                reader = _sqlite_reader(engine.url) if sqlite_file else engine
+                entry = _engines[key] = SQLEngine(engine, writer, reader, safe_label(key))
+    return entry
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection and forget the engines (tests; a new process's view)."""
+    with _engines_lock:
+        for entry in _engines.values():
+            entry.dispose()
+        _engines.clear()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child must not share the parent's sockets: drop them without closing.
+    for entry in list(_engines.values()):
+        entry.dispose(close=False)
+    _engines.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# ---- migrations ---------------------------------------------------------------------------
+
+
+@contextmanager
+def migration_lock(connection: sa.Connection, name: str) -> Iterator[None]:
+    """Hold the lock called ``name`` on the connection's database while migrating.
+
+    PostgreSQL: an advisory lock; MariaDB/MySQL: a named lock; SQLite: none here, the
+    migration's own ``BEGIN IMMEDIATE`` transaction is the lock.
+    """
+    dialect = connection.dialect.name
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    if dialect == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+    elif dialect in MYSQL_DIALECTS:
+        got = connection.execute(sa.text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": MIGRATION_LOCK_TIMEOUT_S}).scalar()
+        if got != 1:
+            raise TimeoutError(f"another process has held the migration lock {name!r} for {MIGRATION_LOCK_TIMEOUT_S} s")
+    connection.commit()
+    try:
+        yield
+    finally:
+        if dialect == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        elif dialect in MYSQL_DIALECTS:
+            connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+        connection.commit()
+
+
+class Migrations:
+    """One schema's Alembic migrations: ``script_location`` (a package path such as
+    ``lume_prefect.registry:migrations``) and its own ``version_table``."""
+
+    def __init__(self, script_location: str, version_table: str):
+        self.script_location = script_location
+        self.version_table = version_table
+
+    def config(self, connection: Optional[sa.Connection] = None) -> Any:
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", self.script_location)
+        config.attributes["connection"] = connection
+        return config
+
+    @cached_property
+    def _script(self) -> Any:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.config())
+
+    def head(self) -> str:
+        """The newest revision shipped."""
+        head = self._script.get_current_head()
+        assert head is not None
+        return head
+
+    def revisions(self) -> list[str]:
+        """Every shipped revision, oldest first."""
+        return [rev.revision for rev in reversed(list(self._script.walk_revisions()))]
+
+    def current(self, connection: sa.Connection) -> Optional[str]:
+        """The revision the database is at; None if this schema was never created in it."""
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(connection, opts={"version_table": self.version_table}).get_current_revision()
+
+    @contextmanager
+    def locked(self, engine: sa.Engine) -> Iterator[sa.Connection]:
+        """A connection holding this schema's migration lock (see ``migration_lock``).
+
+        Give the writing engine (``SQLEngine.writer``): on SQLite its ``BEGIN IMMEDIATE``
+        transaction is what serialises processes migrating together.
+        """
+        with engine.connect() as connection:
+            with migration_lock(connection, self.version_table):
+                yield connection
+
+    def run(self, connection: sa.Connection, revision: str = "head") -> None:
+        """Alembic's upgrade to ``revision`` on ``connection`` (inside its transaction)."""
+        from alembic import command
+
+        command.upgrade(self.config(connection), revision)
+
+    def upgrade(
+        self, engine: sa.Engine, revision: str = "head", unknown: Optional[Callable[[str], Exception]] = None
+    ) -> tuple[Optional[str], str]:
+        """Migrate to ``revision`` under the schema's lock; returns (before, after). A database
+        at a revision this release does not ship raises ``unknown(revision)`` (default ValueError).
+        """
+        with self.locked(engine) as connection, connection.begin():
+            before = self.current(connection)
+            if before is not None and before not in self.revisions():
+                if unknown is not None:
+                    raise unknown(before)
+                raise ValueError(f"{safe_label(engine.url)} is at revision {before!r}, unknown to this lume-prefect")
+            self.run(connection, revision)  # a no-op if another process got there first
+            after = self.current(connection)
+        assert after is not None
+        return before, after

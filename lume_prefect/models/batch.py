@@ -1,0 +1,101 @@
+"""A batch of model points and its evaluation: the model's checked call on each point.
+
+Domain code, used by ``run_scan`` (``lume_prefect.scans``) and by a model flow given a batch
+(its ``lume_scan_batch`` parameter, the deployment executor): no Prefect run is needed to
+evaluate, so a batch runs the same way in this process, a process pool, a Dask worker or a
+Slurm job. Its outcome is plain data (pickles anywhere): per point the checked outputs and
+files, or the error's type and message. Imports nothing of ``models.flows`` (which calls it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+from lume_prefect.files.fileref import FileRef
+
+if TYPE_CHECKING:
+    from lume_prefect.models.contract import ModelSpec
+
+FAILURES_KEY = "scan-batch-failures"  # the table artifact of a batch run's failed points
+Call = Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Points of one scan evaluated together: where the model's code is, and the checked inputs."""
+
+    number: int
+    model: str
+    version: str
+    entrypoint: str
+    source: str
+    indices: list[int]  # positions of the points in the scan
+    points: list[dict[str, Any]]  # inputs already checked and completed by the spec
+    services: Optional[str] = None  # LUME_SERVICES for models that write files (other processes)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+@dataclass
+class Outcome:
+    """What a batch computed: per point (outputs, files) or None, and per failed point (type, message)."""
+
+    number: int
+    outputs: list[Optional[dict[str, Any]]] = field(default_factory=list)
+    files: list[list[FileRef]] = field(default_factory=list)
+    errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # position in the batch -> error
+    seconds: float = 0.0
+    stored: Optional[list[Any]] = None  # Results the batch's own run already stored (a deployment run)
+
+
+def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]) -> Outcome:
+    """``function(inputs)`` on every point; a point that raises is recorded, the others go on."""
+    outcome = Outcome(batch.number)
+    started = time.perf_counter()
+    outputs, files, errors = outcome.outputs, outcome.files, outcome.errors
+    for position, values in enumerate(batch.points):
+        try:
+            result, written = function(values)
+        except Exception as exc:  # noqa: BLE001 - a failing point must not stop the scan
+            kind = type(exc)
+            name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+            errors[position] = (name, str(exc))
+            outputs.append(None)
+            files.append([])
+            continue
+        outputs.append(result)
+        files.append(written)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def run_batch_here(spec: ModelSpec, call: Call, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Inside the deployment's flow run: evaluate, store, and report failures (a table artifact)."""
+    from prefect import get_run_logger
+    from prefect.artifacts import create_table_artifact
+
+    from lume_prefect.core.resolve import current_services
+    from lume_prefect.results.codec import result_keys
+    from lume_prefect.results.store import trusted_results
+
+    points = [spec.validate_inputs(p) for p in parameters["points"]]  # the same checks as every run
+    batch = Batch(int(parameters.get("number", 0)), spec.name, spec.version, "", "", list(range(len(points))), points)
+    outcome = evaluate_points(batch, call)
+    ok = [p for p in range(len(points)) if p not in outcome.errors]
+    failures = [{"position": p, "error_type": kind, "message": message} for p, (kind, message) in sorted(outcome.errors.items())]
+    keys = result_keys(spec.name, spec.version, [points[p] for p in ok])
+    results = []
+    for p, key in zip(ok, keys):
+        try:
+            results += trusted_results(spec.name, spec.version, [key], [points[p]], [outcome.outputs[p]], files=[outcome.files[p]], tags=parameters.get("tags", ()))
+        except ValueError as exc:
+            failures.append({"position": p, "error_type": type(exc).__name__, "message": str(exc)})
+    current_services().results.store().insert_many(results, on_duplicate="replace" if parameters.get("refresh") else "skip")
+    if failures:
+        create_table_artifact(table=failures, key=FAILURES_KEY, description=f"{len(failures)} of {len(points)} points of this batch failed")
+    get_run_logger().info("scan batch %s: %d points stored, %d failed", batch.number, len(results), len(failures))
+    return {"stored": len(results), "failed": len(failures)}

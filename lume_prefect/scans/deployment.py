@@ -1,0 +1,85 @@
+"""Scan batches as flow runs of a model version's deployment (``run_scan(executor="deployment")``).
+
+The batch travels as the model flow's ``lume_scan_batch`` parameter. The flow run, on a
+worker of the deployment's pool, evaluates the points with the model's plain function,
+stores them with one bulk insert in its own services' results store, and lists its failed
+points in a table artifact; the scan reads the stored results back by key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Optional
+from uuid import UUID
+
+from lume_prefect.models.batch import FAILURES_KEY, Batch, Outcome
+
+def batch_parameters(batch: Batch, scan_tags: list[str], refresh: bool) -> dict[str, Any]:
+    from lume_prefect.models.run import _jsonable
+
+    return {"number": batch.number, "points": [_jsonable(p) for p in batch.points], "tags": scan_tags, "refresh": refresh}
+
+
+def run_batches_as_deployments(
+    batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],
+    scan_tags: list[str], refresh: bool, stored: Callable[[list[str]], dict[str, Any]], keys_of: Callable[[Batch], list[str]],
+) -> Iterator[Outcome]:
+    """Run each batch as a flow run of ``deployment``, at most ``workers`` at once; yield each
+    outcome (with the results its run stored) as its run ends."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    from lume_prefect.services import SERVICES_ENV, services_name
+
+    job_variables = {"env": {SERVICES_ENV: services_name(services)}}
+    pending = list(batches)
+    running: dict[UUID, tuple[Batch, float]] = {}
+    with get_client(sync_client=True) as client:
+        while pending or running:
+            while pending and len(running) < max(1, workers):
+                batch = pending.pop(0)
+                run = run_deployment(name=deployment, parameters={"lume_scan_batch": batch_parameters(batch, scan_tags, refresh)},
+                                     timeout=0, job_variables=job_variables, tags=["lume-prefect", "lume-scan"], _sync=True)
+                running[run.id] = (batch, time.monotonic())
+            time.sleep(0.5)
+            for run_id, (batch, started) in list(running.items()):
+                state = client.read_flow_run(run_id).state
+                if state is None or not state.is_final():
+                    if timeout is not None and time.monotonic() - started > timeout:
+                        from lume_prefect.models.run import cancel_flow_run
+
+                        cancel_flow_run(run_id)
+                        del running[run_id]
+                        yield _whole_batch_failed(batch, "TimeoutError", f"flow run {run_id} not finished after {timeout:g} s; cancelled")
+                    continue
+                del running[run_id]
+                if not state.is_completed():
+                    yield _whole_batch_failed(batch, f"flow run {state.name}", f"flow run {run_id}: {state.message or state.name}")
+                    continue
+                yield _read_back(client, run_id, batch, stored(keys_of(batch)), keys_of(batch))
+
+
+def _whole_batch_failed(batch: Batch, kind: str, message: str) -> Outcome:
+    return Outcome(batch.number, [None] * len(batch), [[] for _ in batch.points], {p: (kind, message) for p in range(len(batch))})
+
+
+def _read_back(client: Any, run_id: UUID, batch: Batch, found: dict[str, Any], keys: list[str]) -> Outcome:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    outcome = Outcome(batch.number)
+    artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]), key=ArtifactFilterKey(any_=[FAILURES_KEY])))
+    for artifact in artifacts:
+        import json
+
+        table = artifact.data if isinstance(artifact.data, list) else json.loads(artifact.data)
+        for row in table:
+            outcome.errors[int(row["position"])] = (row["error_type"], row["message"])
+    outcome.stored = []
+    for position, key in enumerate(keys):
+        result = found.get(key)
+        outcome.stored.append(result)
+        if result is None and position not in outcome.errors:
+            outcome.errors[position] = ("MissingResult", f"flow run {run_id} completed but stored no result for this point")
+    return outcome

@@ -1,0 +1,85 @@
+"""Errors of scans. Each names the points, variables, values and ranges at fault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lume_prefect.core.errors import LumeError
+
+SHOWN = 20  # bad or failed points listed in a message; all of them are on the error
+
+
+@dataclass(frozen=True)
+class BadPoint:
+    """One problem of one point: its index in the scan, the variable, the value and what is allowed."""
+
+    index: int
+    variable: str
+    value: Any
+    allowed: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"point {self.index}: {self.variable} {self.problem}"
+
+
+class ScanError(LumeError):
+    """Base of the scan errors."""
+
+
+class EmptyScan(ScanError, ValueError):
+    """A scan without points: an empty list, a grid with an empty axis, an empty table."""
+
+    def __init__(self, model: str, detail: str):
+        self.model, self.detail = model, detail
+        super().__init__(f"scan of model {model!r} has no points: {detail}")
+
+
+class InvalidPoints(ScanError, ValueError):
+    """Points of a scan that the model's spec refuses; every one is in ``bad``, checked before anything ran."""
+
+    def __init__(self, model: str, version: str, total: int, bad: list[BadPoint]):
+        self.model, self.version, self.total, self.bad = model, version, total, bad
+        indices = sorted({b.index for b in bad})
+        lines = [str(b) for b in bad[:SHOWN]]
+        more = f"\n  ... and {len(bad) - SHOWN} more (all in .bad)" if len(bad) > SHOWN else ""
+        super().__init__(
+            f"model {model!r} version {version!r}: {len(indices)} of {total} points are invalid; nothing was run:\n  "
+            + "\n  ".join(lines) + more
+        )
+
+
+@dataclass(frozen=True)
+class FailedPoint:
+    """A point whose model call raised: its index, inputs and the error (type and message)."""
+
+    index: int
+    inputs: dict[str, Any]
+    error_type: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"point {self.index} {self.inputs}: {self.error_type}: {self.message}"
+
+
+class ScanFailed(ScanError):
+    """Points of a scan failed (raised only with ``raise_on_failure=True``); the others are
+    stored, and ``result`` is the ScanResult with every computed point."""
+
+    def __init__(self, model: str, version: str, failed: list[FailedPoint], result: Any = None):
+        self.model, self.version, self.failed, self.result = model, version, failed, result
+        lines = [str(f) for f in failed[:SHOWN]]
+        more = f"\n  ... and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
+        super().__init__(f"model {model!r} version {version!r}: {len(failed)} points failed (the others are stored):\n  " + "\n  ".join(lines) + more)
+
+
+class ScanStoreError(ScanError):
+    """The results store could not be read or written. ``stored`` results were written
+    before it failed; ``unstored`` holds the computed Results that were not, so nothing is lost."""
+
+    def __init__(self, store: str, action: str, cause: str, stored: int = 0, unstored: Any = None):
+        self.store, self.action, self.cause, self.stored = store, action, cause, stored
+        self.unstored = list(unstored or [])
+        kept = f"; {stored} results were stored before, {len(self.unstored)} computed ones are on this error (.unstored)" if action != "read" else "; nothing was run"
+        super().__init__(f"results store {store} could not be {'read' if action == 'read' else 'written'}: {cause}{kept}")

@@ -1,0 +1,110 @@
+"""Where a scan's batches run: this process, a process pool, Dask, a Slurm job array, or a deployment.
+
+Each executor yields batch outcomes as they complete, so the scan stores every batch as soon
+as it is done. Batches are one Prefect task run each (the Slurm array is one task run; a
+deployment batch is a flow run of the model's deployment).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from lume_prefect.scans.batch import Batch, Outcome, evaluate_batch, evaluate_points
+
+if TYPE_CHECKING:
+    from lume_prefect.slurm.blocks import SlurmCluster
+
+Executor = Literal["in-process", "processes", "dask", "slurm", "deployment"]
+EXECUTORS: tuple[str, ...] = get_args(Executor)
+# batches per worker when the caller does not choose a batch size: enough to balance uneven
+# points and show progress, few enough that per-batch costs (a task run, one insert) vanish
+BATCHES_PER_WORKER = 4
+IN_PROCESS_BATCHES = 10
+IN_PROCESS_MIN_BATCH = 100  # points: a batch's task run and insert cost milliseconds, a point of a fast model less
+
+
+def check_executor(executor: Any) -> str:
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    return executor
+
+
+def default_workers(executor: str) -> int:
+    import os
+
+    return 1 if executor == "in-process" else max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def batch_size_for(points: int, executor: str, workers: int, batch_size: Optional[int]) -> int:
+    if batch_size is not None:
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        return batch_size
+    if executor == "in-process":
+        return max(1, min(points, IN_PROCESS_MIN_BATCH), math.ceil(points / IN_PROCESS_BATCHES))
+    return max(1, math.ceil(points / (workers * BATCHES_PER_WORKER)))
+
+
+@task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
+def scan_batch(batch: Batch) -> Outcome:
+    """Evaluate one batch of scan points (imports the model in the process that runs it)."""
+    return evaluate_batch(batch)
+
+
+@task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
+def scan_batch_here(batch: Batch, function: Callable[[dict[str, Any]], Any]) -> Outcome:
+    """Evaluate one batch in this process with the already imported model function."""
+    return evaluate_points(batch, function)
+
+
+def task_runner(executor: str, workers: int, address: Optional[str]) -> Any:
+    """The Prefect task runner of the scan flow for ``executor``."""
+    if executor == "processes":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=workers)
+    if executor == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if address:
+            return DaskTaskRunner(address=address)
+        # a local cluster of single-threaded worker processes: the GIL never serialises points
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"})
+    return None
+
+
+def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]], Any], stop: Callable[[], bool]) -> Iterator[Outcome]:
+    for batch in batches:
+        if stop():
+            return
+        yield scan_batch_here(batch, function)
+
+
+def run_submitted(batches: Sequence[Batch]) -> Iterator[Outcome]:
+    """Batches submitted to the flow's task runner (process pool or Dask), yielded as they finish."""
+    from prefect.futures import as_completed
+
+    futures = [scan_batch.submit(batch) for batch in batches]
+    for future in as_completed(futures):
+        yield future.result()
+
+
+def run_on_slurm(batches: Sequence[Batch], cluster: SlurmCluster | str, job: Any) -> Iterator[Outcome]:
+    """All batches as the elements of one Slurm job array (one element per batch)."""
+    from lume_prefect.slurm.tasks import map_task_as_array
+
+    yield from map_task_as_array(cluster, evaluate_batch, list(batches), job=job)
+
+
+def run_as_deployments(batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],
+                       **reading: Any) -> Iterator[Outcome]:
+    """Each batch as a flow run of the version's deployment (its work pool's workers run it);
+    at most ``workers`` at once, yielded as they finish."""
+    from lume_prefect.scans.deployment import run_batches_as_deployments
+
+    yield from run_batches_as_deployments(batches, deployment, services, workers, timeout, **reading)

@@ -1,0 +1,360 @@
+"""``run_scan``: many points through one model version, in batches, with one cache lookup
+and one bulk insert per batch -- as a function, a Prefect flow and a Prefect task."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from lume_prefect.scans.batch import Batch, Outcome
+from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError
+from lume_prefect.scans.executors import (
+    Executor,
+    batch_size_for,
+    check_executor,
+    default_workers,
+    run_as_deployments,
+    run_in_process,
+    run_on_slurm,
+    run_submitted,
+    task_runner,
+)
+from lume_prefect.scans.points import as_points, check_points
+from lume_prefect.scans.progress import ScanProgress
+from lume_prefect.scans.result import ScanResult
+
+if TYPE_CHECKING:
+    import pandas
+
+    from lume_prefect.results.result import Result
+    from lume_prefect.services import LumeServices
+    from lume_prefect.slurm.blocks import SlurmCluster
+
+
+def run_scan(
+    model: str,
+    points: Any,
+    version: Optional[str] = None,
+    *,
+    services: LumeServices | str | None = None,
+    executor: Executor = "in-process",
+    batch_size: Optional[int] = None,
+    workers: Optional[int] = None,
+    address: Optional[str] = None,
+    slurm: SlurmCluster | str | None = None,
+    job: Any = None,
+    timeout: Optional[float] = None,
+    refresh: bool = False,
+    raise_on_failure: bool = False,
+    tags: Sequence[str] = (),
+    plot: Optional[dict[str, Any]] = None,
+    progress: Optional[bool] = None,
+) -> ScanResult:
+    """Run model ``model`` (its live version unless ``version``) on every point of ``points``.
+
+    ``points``: a list of input dicts, a grid ``{"k1": [...], "k2": [...]}`` (Cartesian
+    product), a DataFrame, or a CSV/Parquet path. Every point is checked against the version's
+    spec before anything runs (InvalidPoints lists every bad point). Points already stored are
+    not recomputed unless ``refresh`` (one query per 2,000 keys); the others run in batches,
+    one Prefect task run each, and each batch is stored with one bulk insert as it completes.
+
+    ``executor``: ``in-process`` (default), ``processes`` (a local process pool of ``workers``),
+    ``dask`` (a local cluster of ``workers``, or the scheduler at ``address``), ``slurm`` (one
+    job array on ``slurm``, default the services' cluster; ``job``: resource options) or
+    ``deployment`` (each batch a run of the version's deployment, ``workers`` at once).
+
+    A point whose model call raises is recorded in ``ScanResult.failures`` and the scan goes
+    on; ``raise_on_failure`` raises ScanFailed at the end instead (the others are stored).
+    ``plot``: e.g. ``{"y": "rms_x", "x": "sigma_x"}`` publishes a plot artifact. Progress is a
+    terminal bar when stderr is a terminal (``progress`` forces it on or off) and a progress
+    artifact of the flow run.
+
+    Examples:
+        ```python
+        from lume_prefect import run_scan
+
+        scan = run_scan("toy-beam", {"sigma_x": [1e-3, 2e-3, 4e-3], "drift_m": [1.0, 2.0]})
+        scan.frame[["inputs.sigma_x", "inputs.drift_m", "outputs.rms_x"]]
+        ```
+    """
+    return scan_flow(
+        model, points, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
+        address=address, slurm=slurm, job=job, timeout=timeout, refresh=refresh, raise_on_failure=raise_on_failure,
+        tags=tags, plot=plot, progress=progress,
+    )
+
+
+# Plans waiting for their flow run, by scan id. The flow's parameters stay small and plain
+# (they are recorded by the API and travel with the run context to process-pool tasks);
+# the plan, with its store and thousands of points, stays in this process.
+_plans: dict[str, _Plan] = {}
+
+
+@flow(name="lume-scan", validate_parameters=False, log_prints=True, flow_run_name="scan {model} {version}")
+def _scan_flow(scan_id: str, model: str, version: str, executor: str, points: int) -> ScanResult:
+    # through a function: the flow's function travels by value to process-pool tasks (in the
+    # run context), and must not take the plans (stores, engines) with it
+    return _planned(scan_id).run()
+
+
+def _planned(scan_id: str) -> _Plan:
+    return _plans[scan_id]
+
+
+def scan_flow(model: str, points: Any, version: Optional[str] = None, **options: Any) -> ScanResult:
+    """``run_scan`` as one Prefect flow run (a subflow inside a flow run); see ``run_scan``.
+
+    Points are checked and the store is asked for cached ones before the flow run starts,
+    so a bad scan fails fast; the flow run then shows the batches as task runs.
+    """
+    from lume_prefect.models.flows import heartbeats_off, parent_heartbeats, using_services
+
+    plan = _Plan.make(model, points, version, **options)
+    runner = task_runner(plan.executor, plan.workers, plan.address)
+    scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
+    _plans[plan.scan_id] = plan
+    try:
+        # an all-cached scan computes nothing, so there is no crash to detect: no heartbeat
+        # thread, whose join at the end of a sync flow run would cost up to a second
+        with using_services(plan.env), (parent_heartbeats() if plan.batches else heartbeats_off()):
+            return scan(plan.scan_id, plan.model, plan.version, plan.executor, plan.total)
+    finally:
+        del _plans[plan.scan_id]
+
+
+@task(name="run-scan", cache_policy=NO_CACHE, task_run_name="scan {model}")
+def run_scan_task(model: str, points: Any, version: Optional[str] = None, **options: Any) -> ScanResult:
+    """``run_scan`` as a Prefect task (its scan flow run nested under the task run)."""
+    return run_scan(model, points, version, **options)
+
+
+class _Plan:
+    """A checked scan: the version, its points, which are cached, and the batches to run."""
+
+    @classmethod
+    def make(
+        cls, model: str, points: Any, version: Optional[str], *, services: Any = None, executor: Any = "in-process",
+        batch_size: Optional[int] = None, workers: Optional[int] = None, address: Optional[str] = None, slurm: Any = None,
+        job: Any = None, timeout: Optional[float] = None, refresh: bool = False, raise_on_failure: bool = False,
+        tags: Sequence[str] = (), plot: Optional[dict[str, Any]] = None, progress: Optional[bool] = None,
+    ) -> _Plan:
+        from lume_prefect.models.contract import ModelSpec
+        from lume_prefect.results.codec import result_keys
+        from lume_prefect.core.resolve import resolve
+
+        self = cls()
+        self.started = time.perf_counter()
+        self.executor = check_executor(executor)
+        self.env = resolve(services, "services")
+        self.services_name = services if isinstance(services, str) else getattr(self.env, "_block_document_name", None)
+        registry = self.env.registry
+        self.registered = registry.get_version(model, version, _sync=True) if version else registry.live_version(model, _sync=True)
+        self.model, self.version = self.registered.model, self.registered.version
+        self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
+        self.values = check_points(self.spec, as_points(self.model, points))
+        self.total = len(self.values)
+        self.keys = result_keys(self.model, self.version, self.values)
+        self.scan_id = uuid.uuid4().hex[:12]
+        self.tags = [f"scan:{self.scan_id}", *tags]
+        self.refresh, self.raise_on_failure, self.plot, self.progress = refresh, raise_on_failure, plot, progress
+        self.address, self.slurm, self.job, self.timeout = address, slurm, job, timeout
+        self.workers = workers or default_workers(self.executor)
+        self.store = self.env.results.store()
+        self.cached: dict[str, Result] = {}
+        if not refresh:
+            try:
+                self.cached = self.store.get_many(self.keys)
+            except Exception as exc:  # noqa: BLE001 - a store that is down, whatever its driver says
+                raise ScanStoreError(repr(self.store), "read", f"{type(exc).__name__}: {exc}") from exc
+        # one computation per key: duplicates of a point share its result
+        first: dict[str, int] = {}
+        for index, key in enumerate(self.keys):
+            if key not in self.cached and key not in first:
+                first[key] = index
+        todo = list(first.values())
+        self.batch_size = batch_size_for(len(todo), self.executor, self.workers, batch_size)
+        other_process = self.executor != "in-process"
+        self.batches = [
+            Batch(number, self.model, self.version, self.registered.entrypoint, self.registered.source, chunk,
+                  [self.values[i] for i in chunk], self.services_name if other_process else None)
+            for number, chunk in enumerate(todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size))
+        ]
+        return self
+
+    # ---- inside the scan's flow run -------------------------------------------------------
+
+    def run(self) -> ScanResult:
+        from lume_prefect.results.result import current_flow_run_id
+
+        log = get_run_logger()
+        computing = sum(len(b) for b in self.batches)
+        cached = sum(1 for key in self.keys if key in self.cached)
+        log.info("scan %s of %s %s: %d points, %d cached, %d to compute in %d batches (%s)", self.scan_id, self.model,
+                 self.version, self.total, cached, computing, len(self.batches), self.executor)
+        self.flow_run_id = current_flow_run_id()
+        self.computed: dict[str, Result] = {}
+        self.failures: list[FailedPoint] = []
+        self.stored, self.unstored, self.store_error = 0, [], None
+        progress = ScanProgress(self.total, f"{self.model} {self.version}", self.progress)
+        progress.advance(self.total - computing)  # the cached points (and duplicates) are done
+        try:
+            for outcome in self._outcomes():
+                self._keep(outcome)
+                progress.advance(len(self.batches[outcome.number]), f"({len(self.failures)} failed)" if self.failures else "")
+        finally:
+            progress.close()
+        if self.store_error is not None:
+            raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
+        from lume_prefect.results.store import collector_paused
+
+        with collector_paused():  # one row per point: thousands of dicts, no cycles
+            result = self._result()
+        self._publish(result)
+        log.info("scan %s: %s", self.scan_id, result)
+        if self.raise_on_failure and self.failures:
+            raise ScanFailed(self.model, self.version, self.failures, result)
+        return result
+
+    def _outcomes(self) -> Any:
+        if not self.batches:
+            return iter(())
+        if self.executor == "in-process":
+            from lume_prefect.scans.batch import model_function
+
+            return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source), lambda: self.store_error is not None)
+        if self.executor in ("processes", "dask"):
+            return run_submitted(self.batches)
+        if self.executor == "slurm":
+            cluster = self.slurm or self.env.slurm
+            if cluster is None:
+                raise ValueError("executor='slurm' needs a SlurmCluster: pass slurm= (a block or its name) or set the services' slurm")
+            return run_on_slurm(self.batches, cluster, self.job)
+        deployment = self.registered.deployment_name
+        if not deployment:
+            from lume_prefect.models.errors import NotDeployed
+
+            raise NotDeployed(self.model, self.version)
+        if not self.services_name:
+            raise ValueError("executor='deployment' needs saved services (by name, or a loaded LumeServices block): the workers load them")
+        return run_as_deployments(
+            self.batches, deployment, self.services_name, self.workers, self.timeout, scan_tags=self.tags, refresh=self.refresh,
+            stored=self.store.get_many, keys_of=lambda batch: [self.keys[i] for i in batch.indices],
+        )
+
+    def _keep(self, outcome: Outcome) -> None:
+        """Store the points one batch computed (one bulk insert) and record its failures."""
+        from lume_prefect.results.store import trusted_results
+
+        batch = self.batches[outcome.number]
+        ok = [p for p in range(len(batch)) if p not in outcome.errors]
+        for position, (kind, message) in outcome.errors.items():
+            self.failures.append(FailedPoint(batch.indices[position], batch.points[position], kind, message))
+        if outcome.stored is not None:  # stored by the batch's own flow run
+            for p in ok:
+                self.computed[self.keys[batch.indices[p]]] = outcome.stored[p]
+            self.stored += len(ok)
+            return
+        keys = [self.keys[batch.indices[p]] for p in ok]
+        try:
+            results = trusted_results(self.model, self.version, keys, [batch.points[p] for p in ok], [outcome.outputs[p] for p in ok],
+                                      files=[outcome.files[p] for p in ok], tags=self.tags, flow_run_id=self.flow_run_id)
+        except ValueError:  # an output that cannot be stored: find which, one by one
+            results = []
+            for p, key in zip(ok, keys):
+                try:
+                    results += trusted_results(self.model, self.version, [key], [batch.points[p]], [outcome.outputs[p]],
+                                               files=[outcome.files[p]], tags=self.tags, flow_run_id=self.flow_run_id)
+                except ValueError as exc:
+                    self.failures.append(FailedPoint(batch.indices[p], batch.points[p], type(exc).__name__, str(exc)))
+        if self.store_error is None:
+            try:
+                self.store.insert_many(results, on_duplicate="replace" if self.refresh else "skip")
+                self.stored += len(results)
+            except Exception as exc:  # noqa: BLE001 - keep what was computed, stop storing, report at the end
+                self.store_error = f"{type(exc).__name__}: {exc}"
+                get_run_logger().error("scan %s: storing batch %d failed: %s", self.scan_id, outcome.number, self.store_error)
+        if self.store_error is not None:
+            self.unstored += results
+        for result in results:
+            self.computed[result.key] = result
+
+    def _result(self) -> ScanResult:
+        failed = {f.index: f for f in self.failures}
+        ordered: list[Any] = []
+        status: list[str] = []
+        for index, key in enumerate(self.keys):
+            result = self.cached.get(key)
+            if result is not None:
+                ordered.append(result)
+                status.append("cached")
+            elif index in failed:
+                ordered.append(failed[index])
+                status.append("failed")
+            else:
+                result = self.computed.get(key)
+                if result is None:  # a duplicate of a point that failed
+                    first = next(f for f in self.failures if self.keys[f.index] == key)
+                    ordered.append(FailedPoint(index, self.values[index], first.error_type, first.message))
+                    status.append("failed")
+                else:
+                    ordered.append(result)
+                    status.append("computed")
+        self.failures = sorted((o for o in ordered if isinstance(o, FailedPoint)), key=lambda f: f.index)
+        return ScanResult(
+            scan_id=self.scan_id, model=self.model, version=self.version, executor=self.executor, keys=self.keys,
+            frame=_frame(ordered, status), computed=status.count("computed"), cached=status.count("cached"),
+            failures=self.failures, seconds=time.perf_counter() - self.started, batches=len(self.batches), flow_run_id=self.flow_run_id,
+        )
+
+    def _publish(self, result: ScanResult) -> None:
+        """The summary table artifact and, when asked, the plot artifact of the scan's flow run."""
+        from prefect.artifacts import create_table_artifact
+
+        summary = result.summary()
+        create_table_artifact(
+            table=[{"what": k, "value": v} for k, v in summary.items()],
+            key=f"scan-{self.scan_id}",
+            description=f"Scan {self.scan_id} of {self.model} {self.version}: {result.points} points, {result.cached} cached, "
+                        f"{result.computed} computed, {result.failed} failed in {result.seconds:.2f} s",
+        )
+        if self.plot:
+            from lume_prefect.results.tasks import plot_results
+
+            frame = result.frame[result.frame["status"] != "failed"]
+            plot_results(data=frame, artifact_key=f"scan-{self.scan_id}-plot", **self.plot)
+
+
+def _frame(ordered: list[Any], status: list[str]) -> pandas.DataFrame:
+    """One row per point: the columns of ``to_dataframe``, then status and error."""
+    import pandas
+
+    from lume_prefect.results.store import BASE_COLUMNS, flatten
+
+    rows = []
+    for item, state in zip(ordered, status):
+        if isinstance(item, FailedPoint):
+            row: dict[str, Any] = {"key": None, "tags": [], "files": []}
+            flatten(item.inputs, "inputs", row)
+            row["error"] = f"{item.error_type}: {item.message}"
+        else:
+            row = {
+                "key": item.key, "model": item.model, "version": item.version, "created": item.created,
+                "flow_run_id": str(item.flow_run_id) if item.flow_run_id else None, "tags": list(item.tags),
+                "files": [ref.url or ref.path for ref in item.files], "error": None,
+            }
+            flatten(item.inputs, "inputs", row)
+            flatten(item.outputs, "outputs", row)
+        row["status"] = state
+        rows.append(row)
+    frame = pandas.DataFrame.from_records(rows)
+    for name in BASE_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = None
+    inputs = [c for c in frame.columns if c.startswith("inputs.")]
+    outputs = [c for c in frame.columns if c.startswith("outputs.")]
+    return frame[BASE_COLUMNS + inputs + outputs + ["status", "error"]]

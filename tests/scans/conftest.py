@@ -1,0 +1,111 @@
+"""Fixtures of the scan tests: a fast model with points that fail, registered in private services."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.models.conftest import temp_services
+
+QUAD = '''
+"""A thin-lens quadrupole scan model: fast, numpy, and failing where the lattice is unstable."""
+
+import numpy as np
+
+from lume_prefect.models import ModelSpec
+
+spec = ModelSpec(
+    name="{name}",
+    version="{version}",
+    author="lume-prefect tests",
+    laboratory="test",
+    facility="test",
+    beampath="test",
+    inputs=[
+        {{"name": "k1", "range": [-5.0, 5.0], "units": "1/m^2", "default": 0.0}},
+        {{"name": "length", "range": [0.01, 2.0], "units": "m", "default": 0.1}},
+        {{"name": "label", "type": "str", "default": "q"}},
+    ],
+    outputs=[{{"name": "focal_length", "units": "m"}}, {{"name": "beam"}}],
+)
+
+
+@spec.flow
+def quad(k1: float, length: float, label: str) -> dict:
+    if k1 == 4.5:
+        raise ValueError(f"unstable lattice at k1={{k1}}")
+    if label.startswith("cut:"):  # the store goes away mid-scan: its table is renamed
+        import sqlite3
+
+        with sqlite3.connect(label[4:]) as connection:
+            connection.execute("ALTER TABLE lume_results RENAME TO lume_results_away")
+    if label == "unstorable":
+        return {{"focal_length": 1.0, "beam": open}}  # a function cannot be stored
+    sigma = np.abs(1.0 - k1 * length * np.linspace(0.0, 1.0, 8))
+    return {{"focal_length": 1.0 / (k1 * length) if k1 else float("inf"), "beam": float(sigma.mean())}}
+'''
+
+
+def write_quad(directory: Path, name: str, version: str = "1.0.0") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.py").write_text(QUAD.format(name=name, version=version))
+    return directory
+
+
+@pytest.fixture
+def quad_services(tmp_path):
+    """(services, model name): a saved LumeServices on private SQLite files with a live quad model."""
+    from lume_prefect.models.deploy import register_model_version
+    from lume_prefect.services import LumeServices
+
+    name = f"quad-{uuid.uuid4().hex[:6]}"
+    services = temp_services(tmp_path / "services")
+    block = f"scan-services-{uuid.uuid4().hex[:8]}"
+    services.save(block, _sync=True)
+    services = LumeServices.load(block, _sync=True)
+    register_model_version("model.py:quad", str(write_quad(tmp_path / "quad", name)), services=services)
+    services.registry.promote(name, "1.0.0", _sync=True)
+    return services, name
+
+
+from tests.results.conftest import mongo_server, sql_store, store  # noqa: E402,F401 - the stores on every backend
+
+
+def results_block(backend: str, request):
+    """A results block on a fresh, empty database of ``backend`` (sqlite, postgresql, mongo)."""
+    from pydantic import SecretStr
+
+    from lume_prefect.results import MongoResults, SQLResults
+    from tests.databases import fresh_database
+
+    if backend == "mongo":
+        server = request.getfixturevalue("mongo_server")
+        return MongoResults(url=SecretStr(server.url), database=f"scan_{uuid.uuid4().hex[:10]}")
+    context = fresh_database(backend)
+    url = context.__enter__()
+    block = SQLResults(url=SecretStr(url))
+    request.addfinalizer(lambda: (block.store().close(), context.__exit__(None, None, None)))
+    return block
+
+
+@pytest.fixture
+def services_on(tmp_path, request):
+    """Build saved services whose results live on ``backend``, with a live quad model; (services, model)."""
+    from lume_prefect.models.deploy import register_model_version
+    from lume_prefect.services import LumeServices
+
+    def make(backend: str = "sqlite"):
+        name = f"quad-{uuid.uuid4().hex[:6]}"
+        home = tmp_path / f"services-{uuid.uuid4().hex[:6]}"
+        services = temp_services(home)
+        services.results = results_block(backend, request)
+        block = f"scan-services-{uuid.uuid4().hex[:8]}"
+        services.save(block, _sync=True)
+        services = LumeServices.load(block, _sync=True)
+        register_model_version("model.py:quad", str(write_quad(home / "quad", name)), services=services)
+        services.registry.promote(name, "1.0.0", _sync=True)
+        return services, name
+
+    return make
