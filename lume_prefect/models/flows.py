@@ -11,7 +11,7 @@ import functools
 import inspect
 import keyword
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
 
 from prefect import flow, get_run_logger
 from pydantic import Field

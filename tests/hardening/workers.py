@@ -27,7 +27,7 @@ def write_results(url: str, writer: int, total: int, batch: int, progress, answe
             rows = [Result(model="restart", version="1", inputs={"writer": writer, "i": i}, outputs={"y": i}) for i in range(start, start + batch)]
             store.insert_many(rows, on_duplicate="skip")
             with progress.get_lock():
-                progress.value += len(rows)
+                progress[writer] += len(rows)
         store.close()
         answers.put((writer, None, retries.count))
     except BaseException as exc:  # noqa: BLE001 - reported to the test, which fails on it
