@@ -134,13 +134,19 @@ def rm(block: str, path: str, *, recursive: Annotated[bool, Parameter(name=["--r
 
 
 @app.command(name="gc")
-def gc(
-    block: str,
-    *,
-    older_than: Annotated[float, Parameter(name="--older-than", help="S3: keep uploads started within this many seconds (they may still run).")] = 3600.0,
-    json: bool = False,
-) -> None:
-    """Remove what killed writers left in BLOCK: stale hidden temporary files, unfinished S3 uploads."""
+def gc(block: str, *, older_than: Annotated[float, Parameter(name="--older-than")] = 3600.0, json: bool = False) -> None:
+    """Remove what killed writers left in BLOCK: stale hidden temporary files, unfinished S3 uploads.
+
+    Parameters
+    ----------
+    block
+        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    older_than
+        S3: keep unfinished uploads started within this many seconds (they may still be running).
+        Local temporary files are removed only when no live writer holds them, whatever their age.
+    json
+        Print a JSON list of the paths cleaned.
+    """
     files = _block(block)
     try:
         removed = files.collect_garbage(older_than if files.get_block_type_slug() == "lume-s3-files" else None)
