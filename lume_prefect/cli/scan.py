@@ -42,7 +42,7 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
 def scan(
     model: str,
     *,
-    grid: Annotated[Optional[list[str]], Parameter(name=["--grid", "-g"], help="NAME=V1,V2,... or NAME=START:STOP:NUM; repeat for a Cartesian product.")] = None,
+    grid: Annotated[Optional[list[str]], Parameter(name=["--grid", "-g"], help="NAME=V1,V2,... or NAME=START:STOP:NUM; repeat for a Cartesian product.", negative=())] = None,
     points: Annotated[Optional[str], Parameter(help="A CSV or Parquet file: one point per row, one input per column.")] = None,
     version: Annotated[Optional[str], Parameter(help="Model version (default: the live one).")] = None,
     executor: Annotated[Literal["in-process", "processes", "dask", "slurm", "deployment"], Parameter(help="Where the batches run.")] = "in-process",
@@ -55,7 +55,13 @@ def scan(
     services: Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")] = None,
     json: Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Scan MODEL over a grid (--grid, repeatable) or the points of a file (--points); print the summary."""
+    """Scan MODEL over a grid (--grid, repeatable) or the points of a file (--points); print the summary.
+
+    Parameters
+    ----------
+    model
+        Model name in the registry.
+    """
     from lume_prefect.cli.runs import _errors
     from lume_prefect.scans import run_scan
     from lume_prefect.scans.errors import ScanError

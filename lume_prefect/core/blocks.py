@@ -33,9 +33,27 @@ def docs_url(section: str) -> str:
     return f"{REPOSITORY_URL}#{section}"
 
 
-def logo_url(name: str) -> str:
-    """One of Prefect's own block logos (a pinned commit: the UI loads it, nothing is downloaded here)."""
-    return f"{_LOGOS}{name}.png"
+LOGOS_ENV = "LUME_PREFECT_BLOCK_LOGOS"
+
+
+def logo_url(name: str) -> Optional[str]:
+    """The logo the Prefect UI shows for a block type, chosen by ``$LUME_PREFECT_BLOCK_LOGOS``.
+
+    Unset (or ``online``): one of Prefect's own block logos on GitHub (a pinned commit; the
+    browser loads it). ``off``: no logo, so the UI draws its built-in block icon -- the choice
+    for control rooms without internet, where a URL shows as a broken image (Prefect's own
+    blocks too: Prefect has no offline logo). An ``http(s)://`` base URL: ``<base>/<name>.png``
+    from a server of the facility's own. Read when the block classes are imported, so set it
+    where the Prefect server (which registers the block types) and ``Block.save`` run.
+    """
+    choice = os.environ.get(LOGOS_ENV, "online").strip()
+    if choice.lower() in ("off", "none", "no", "0"):
+        return None
+    if choice.lower() in ("online", ""):
+        return f"{_LOGOS}{name}.png"
+    if not choice.startswith(("http://", "https://")):
+        raise ValueError(f"{LOGOS_ENV}={choice!r}: use online, off, or an http(s):// base URL of the logo files")
+    return f"{choice.rstrip('/')}/{name}.png"
 
 
 def sync_or_async(fn: Callable[..., T]) -> Callable[..., T]:

@@ -95,7 +95,7 @@ def register_spec(
         existing = registry.get_version(spec.name, spec.version, _sync=True)
         if existing.sha256 == sha256 and existing.entrypoint == entrypoint and existing.source != source and sha256:
             # the same code from a moved checkout: follow it, the version's code is unchanged
-            registry.registry().relocate_source(spec.name, spec.version, source=source, sha256=sha256)
+            registry.relocate_source(spec.name, spec.version, source=source, sha256=sha256, _sync=True)
             return False
         if existing.source != source or existing.sha256 != sha256 or existing.entrypoint != entrypoint:
             raise SourceConflict(spec.name, spec.version, f"{existing.source} (sha256 {existing.sha256})", f"{source} (sha256 {sha256})") from None

@@ -22,7 +22,7 @@ def _default_url() -> SecretStr:
     "register_model", "update_model", "get_model", "list_models",
     "register_version", "get_version", "list_versions", "latest_version", "set_deployment",
     "set_alias", "remove_alias", "get_alias", "promote", "live_version", "revert", "history",
-    "upgrade",
+    "upgrade", "relocate_source",
 )
 class ModelRegistry(ServiceBlock):
     """Models, their versions, the live version and its history, in a SQL database.

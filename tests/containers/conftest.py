@@ -91,12 +91,24 @@ def worker(server, pool: str, pool_type: str, home: Path, **env: str):
 
 
 @pytest.fixture(scope="module")
-def docker_worker(real_api, docker_client, tmp_path_factory):
+def docker_worker(real_api, docker_client, tmp_path_factory):  # noqa: F811 - real_api is the imported fixture
     """A docker pool from deployments/docker.json and its worker on podman's socket."""
     pool = create_pool(real_api, "docker", "docker.json")
     with worker(real_api, pool, "docker", tmp_path_factory.mktemp("docker-worker"), DOCKER_HOST=DOCKER_HOST) as started:
         yield started
     remove_flow_run_containers(docker_client, pool)
+
+
+def ended_container(docker_client, flow_run_id):
+    """The container of a flow run once it has ended (its state may be reported a moment before)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+    container = docker_client.containers.get(flow_run.infrastructure_pid.rsplit(":", 1)[1])
+    container.wait(timeout=60)
+    container.reload()
+    return container
 
 
 def remove_flow_run_containers(docker_client, pool: str) -> None:

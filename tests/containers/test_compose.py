@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from tests.components import ROOT, free_port, require, venv_script, wait_for_http
-from tests.containers.conftest import PODMAN_SOCKET, build_model_image, podman, remove_flow_run_containers
+from tests.containers.conftest import PODMAN_SOCKET, build_model_image, ended_container, podman, remove_flow_run_containers
 from tests.models.conftest import write_version
 
 pytestmark = pytest.mark.slow
@@ -129,11 +129,7 @@ def test_the_stack_serves_the_example_model_on_both_workers(stack, client_settin
     fs = s3fs.S3FileSystem(key="lume", secret=env["LUME_S3_SECRET"], client_kwargs={"endpoint_url": f"http://127.0.0.1:{env['LUME_S3_PORT']}"})
     assert fs.exists(f"lume/{ref.path}") and fs.size(f"lume/{ref.path}") == ref.size
 
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        runs = {v: client.read_flow_run(r.flow_run_id) for v, r in (("1.0.0", on_process), ("1.1.0", on_docker))}
-    container = docker_client.containers.get(runs["1.1.0"].infrastructure_pid.rsplit(":", 1)[1])  # started through podman's API
+    container = ended_container(docker_client, on_docker.flow_run_id)  # started by the stack's worker through podman's API
     assert container.attrs["Config"]["Image"].endswith(model_image.split("/")[-1]) and container.attrs["State"]["ExitCode"] == 0
     remove_flow_run_containers(docker_client, "lume-docker")
     podman("rmi", "-f", model_image, check=False)

@@ -12,11 +12,12 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
+from lume_prefect.files import read_ref
 from lume_prefect.models import ModelRunFailed
 from lume_prefect.models.deploy import deploy_model
 from lume_prefect.models.run import cancel_flow_run, run_model, wait_for_flow_run
 from tests.components import ROOT
-from tests.containers.conftest import build_model_image, podman
+from tests.containers.conftest import build_model_image, ended_container, podman
 from tests.databases import fresh_database
 from tests.models.conftest import write_version
 
@@ -82,7 +83,6 @@ def test_a_deployment_runs_from_its_image_with_the_mounted_files_as_a_volume(sta
 
 
 def test_versions_run_in_containers_promote_and_revert(stack, docker_client):
-    from prefect.client.orchestration import get_client
 
     env = services(stack)
     env.registry.promote("toy-beam", "1.0.0", _sync=True)
@@ -97,10 +97,8 @@ def test_versions_run_in_containers_promote_and_revert(stack, docker_client):
     assert ref.url.startswith("file:///data/toy-beam/1.0.0/particles-")  # the container's side of the mount
     particles = stack["data"] / ref.path
     assert particles.is_file() and particles.stat().st_uid == IMAGE_USER_UID
-    assert ref.read(env.files)["x"].shape == (10_000,)  # read back on the host through the same block
-    with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(v1.flow_run_id)
-    container = docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1])
+    assert read_ref(ref, env.files)["x"].shape == (10_000,)  # read back on the host through the same block
+    container = ended_container(docker_client, v1.flow_run_id)
     assert container.attrs["Config"]["Image"].endswith(stack["image"].split("/")[-1])
     assert container.attrs["State"]["ExitCode"] == 0
 
@@ -123,23 +121,14 @@ def test_cancel_stops_the_container(stack, docker_client):
             time.sleep(1)
         cancel_flow_run(started.flow_run_id)
         final = wait_for_flow_run(started.flow_run_id, timeout=120)
-        flow_run = client.read_flow_run(started.flow_run_id)
     assert final is not None and final.is_cancelled(), final
-    container = docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1])
-    assert container.status == "exited"  # stopped by the worker, not left sleeping
+    assert ended_container(docker_client, started.flow_run_id).status == "exited"  # stopped by the worker, not left sleeping 300 s
 
 
 def test_a_crashing_run_in_a_container_is_reported_as_crashed_with_its_exit_code(stack, docker_client):
-    from prefect.client.orchestration import get_client
-
     with pytest.raises(ModelRunFailed) as info:
         run_model("toy-beam", {}, version="1.3.0", services=stack["name"], timeout=RUN_TIMEOUT)
     assert info.value.state.is_crashed()
     assert f"flow run {info.value.flow_run_id} ended Crashed: Process exited with status code: 3" in str(info.value)
-    with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(info.value.flow_run_id)
     # The engine in the container ran the flow in a child process, saw it die, reported it, and ends.
-    container = docker_client.containers.get(flow_run.infrastructure_pid.split(":")[-1])
-    container.wait(timeout=60)
-    container.reload()
-    assert container.status == "exited"
+    assert ended_container(docker_client, info.value.flow_run_id).status == "exited"

@@ -15,6 +15,7 @@ import cloudpickle
 import pytest
 
 import lume_prefect
+from lume_prefect.scans.errors import BadPoint, FailedPoint
 from lume_prefect.core.errors import LumeError, RemoteError, portable
 
 pytestmark = pytest.mark.unit
@@ -55,6 +56,8 @@ ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "UnknownSchema": (("sqlite:///r.db", "is at schema revision 'zz'"), {}),
     "ProfileError": (("blocks/dev.yaml", ["registry: url is missing", "files: unknown type"]), {}),
     "RemoteError": (("mymodule.Boom", "it broke", "Traceback (most recent call last):\n  ...\nBoom: it broke\n"), {}),
+    "InvalidPoints": (("toy-beam", "1.0.0", 100, [BadPoint(3, "sigma_x", 2.0, "[1e-06, 0.1] m", "is outside its range")]), {}),
+    "ScanFailed": (("toy-beam", "1.0.0", [FailedPoint(7, {"sigma_x": 0.002}, "RuntimeError", "diverged")]), {}),
 }
 _BY_ANNOTATION = {"str": "some-text", "int": 3, "float": 2.5, "bool": True, "list": ["a", "b"], "dict": {"a": 1}}
 

@@ -99,7 +99,7 @@ def test_delegated_methods_keep_the_domain_signature_and_have_async_twins(tmp_pa
     assert inspect.signature(ModelRegistry.register_version) == inspect.signature(SQLRegistry.register_version)
     assert ModelRegistry.live_version.__doc__ == SQLRegistry.live_version.__doc__
     assert list(inspect.signature(SQLResults.find).parameters) == [
-        "self", "model", "version", "since", "until", "inputs", "tags", "limit", "newest_first",
+        "self", "model", "version", "since", "until", "inputs", "tags", "limit", "newest_first", "keys",
     ]
     assert inspect.iscoroutinefunction(ModelRegistry.alive_version) and inspect.iscoroutinefunction(SQLResults.afind)
 
