@@ -121,9 +121,9 @@ def test_postgres_restart_under_four_writers_loses_and_duplicates_nothing(privat
     writers, per_writer, batch = 4, 2_000, 20
     SQLResultsStore(private_postgres.url).close()  # schema first: the writers only write
     spawn = multiprocessing.get_context("spawn")
-    progress, answers = spawn.Array("i", writers), spawn.Queue()
+    progress, start, answers = spawn.Array("i", writers), spawn.Barrier(writers), spawn.Queue()
     processes = [
-        spawn.Process(target=write_results, args=(private_postgres.url, w, per_writer, batch, progress, answers))
+        spawn.Process(target=write_results, args=(private_postgres.url, w, per_writer, batch, progress, start, answers))
         for w in range(writers)
     ]
     for process in processes:
