@@ -134,20 +134,18 @@ def rm(block: str, path: str, *, recursive: Annotated[bool, Parameter(name=["--r
 
 
 @app.command(name="gc")
-def gc(
-    block: str,
-    *,
-    older_than: Annotated[float, Parameter(name="--older-than", help="S3: keep uploads started within this many seconds (they may still run).")] = 3600.0,
-    json: bool = False,
-) -> None:
+def gc(block: str, *, older_than: Annotated[float, Parameter(name="--older-than")] = 3600.0, json: bool = False) -> None:
     """Remove what killed writers left in BLOCK: stale hidden temporary files, unfinished S3 uploads.
 
     Parameters
     ----------
     block
         Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
+    older_than
+        S3: keep unfinished uploads started within this many seconds (they may still be running).
+        Local temporary files are removed only when no live writer holds them, whatever their age.
     json
-        Print a JSON list of what was removed.
+        Print a JSON list of the paths cleaned.
     """
     files = _block(block)
     try:

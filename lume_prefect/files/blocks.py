@@ -411,9 +411,11 @@ class S3Files(FileBlock):
 
 
 def block_of(ref: FileRef) -> FileBlock:
-    """The saved file block ``ref`` was written through. Only a block gives a root: a root
-    guessed from ``ref.url`` would let a crafted FileRef (``url="file:///etc/passwd"``) read
-    anything on the machine, so a ref of an unsaved block needs ``block=``."""
+    """The saved file block ``ref`` was written through.
+
+    Only a block gives a root: a root guessed from ``ref.url`` would let a crafted FileRef
+    (``url="file:///etc/passwd"``) read anything on the machine, so a FileRef of an unsaved
+    block is read by passing its block."""
     if ref.block is None:
         raise ValueError(f"FileRef for {ref.url or ref.path!r} names no saved block; pass block=... or write through a saved block")
     return resolve(ref.block, "files")

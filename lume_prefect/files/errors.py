@@ -39,7 +39,7 @@ class ChecksumMismatch(FilesError, OSError):
         )
 
 
-class CorruptFile(LumeError, ValueError):
+class CorruptFile(FilesError, ValueError):
     """A file's bytes cannot be read by its serializer (truncated, or not the format it claims)."""
 
     def __init__(self, block: str, location: str, serializer: str, reason: str):
@@ -47,7 +47,7 @@ class CorruptFile(LumeError, ValueError):
         super().__init__(f"{block}: cannot read {location} as {serializer}: {reason}")
 
 
-class S3Unreachable(LumeError, ConnectionError):
+class S3Unreachable(FilesError, ConnectionError):
     """An S3 server did not answer within the block's timeouts and attempts."""
 
     def __init__(self, block: str, endpoint: str, patience: str, reason: str):

@@ -134,7 +134,7 @@ class UnknownSchema(RegistryError):
         super().__init__(f"the registry database {url} {detail}")
 
 
-class InvalidRegistryURL(LumeError, ValueError):
+class InvalidRegistryURL(RegistryError, ValueError):
     """The registry's database URL cannot be used; the message never shows its password."""
 
     def __init__(self, shown_url: str, reason: str):

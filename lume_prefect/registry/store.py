@@ -15,7 +15,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lume_prefect.core.paths import sqlite_url
+from lume_prefect.core.paths import data_dir, sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import sql_engine
 from lume_prefect.registry import migrate, validation
@@ -80,7 +80,7 @@ def _version(row: sa.Row[Any]) -> ModelVersion:
 def checked_url(url: str | sa.URL) -> str | sa.URL:
     """``url`` if it is a database URL the registry can open without side effects, else
     InvalidRegistryURL saying why (a SQLite file's directory must exist: it is created only
-    for the default location)."""
+    in lume-prefect's data directory, the default location)."""
     import re
 
     from sqlalchemy.exc import ArgumentError
@@ -95,7 +95,7 @@ def checked_url(url: str | sa.URL) -> str | sa.URL:
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
         directory = Path(database).expanduser().parent
-        if not directory.is_dir():
+        if not directory.is_dir() and directory.resolve() != data_dir():
             raise InvalidRegistryURL(
                 parsed.render_as_string(hide_password=True), f"directory {str(directory)!r} does not exist; create it first"
             )

@@ -26,7 +26,6 @@ from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import MYSQL_DIALECTS, Migrations, SQLEngine, sql_engine
 from lume_prefect.core.sqltypes import JSON_TYPE, UTCDateTime
-
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, pack_blobs, unpack_blobs
 from lume_prefect.results.errors import DuplicateResult, UnsupportedBackend

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -23,6 +24,7 @@ class PrivatePostgres:
         self.data = tempfile.mkdtemp(prefix="lume-private-pg-")
         shutil.chown(self.data, "postgres", "postgres")
         self._as_postgres("initdb", "-D", self.data, "--auth=trust", "--no-sync", "-U", "postgres")
+        atexit.register(self.remove)  # also when the session ends without its teardown
         self.start()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -48,6 +50,8 @@ class PrivatePostgres:
         return time.monotonic() - began
 
     def remove(self) -> None:
+        if not os.path.isdir(self.data):
+            return
         try:
             self.stop()
         except subprocess.CalledProcessError:

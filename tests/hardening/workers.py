@@ -14,8 +14,9 @@ class _Count(logging.Handler):
         self.count += 1
 
 
-def write_results(url: str, writer: int, total: int, batch: int, progress, answers) -> None:
-    """Insert ``total`` results of this writer in batches; report (writer, error or None, retries)."""
+def write_results(url: str, writer: int, total: int, batch: int, progress, start, answers) -> None:
+    """Once every writer is ready (``start``, a barrier), insert ``total`` results of this writer
+    in batches; report (writer, error or None, retries)."""
     retries = _Count()
     logging.getLogger("lume_prefect.retry").addHandler(retries)
     try:
@@ -23,11 +24,13 @@ def write_results(url: str, writer: int, total: int, batch: int, progress, answe
         from lume_prefect.results.sql import SQLResultsStore
 
         store = SQLResultsStore(url)
-        for start in range(0, total, batch):
-            rows = [Result(model="restart", version="1", inputs={"writer": writer, "i": i}, outputs={"y": i}) for i in range(start, start + batch)]
+        store.count()  # connected: the imports of a spawned process take longer than the writing
+        start.wait()
+        for first in range(0, total, batch):
+            rows = [Result(model="restart", version="1", inputs={"writer": writer, "i": i}, outputs={"y": i}) for i in range(first, first + batch)]
             store.insert_many(rows, on_duplicate="skip")
             with progress.get_lock():
-                progress.value += len(rows)
+                progress[writer] += len(rows)
         store.close()
         answers.put((writer, None, retries.count))
     except BaseException as exc:  # noqa: BLE001 - reported to the test, which fails on it
