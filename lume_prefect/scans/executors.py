@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote  # Prefect does not walk a quoted batch's thousands of values
 
 from lume_prefect.scans.batch import Batch, Outcome, evaluate_batch, evaluate_points
 
@@ -83,14 +82,14 @@ def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]]
     for batch in batches:
         if stop():
             return
-        yield scan_batch_here(quote(batch), function)
+        yield scan_batch_here(batch, function)
 
 
 def run_submitted(batches: Sequence[Batch]) -> Iterator[Outcome]:
     """Batches submitted to the flow's task runner (process pool or Dask), yielded as they finish."""
     from prefect.futures import as_completed
 
-    futures = [scan_batch.submit(quote(batch)) for batch in batches]
+    futures = [scan_batch.submit(batch) for batch in batches]
     for future in as_completed(futures):
         yield future.result()
 
