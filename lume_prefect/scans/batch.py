@@ -22,8 +22,6 @@ class Batch:
     task (looking for futures), which for a batch would mean every value of every point.
     """
 
-    __slots__ = ("number", "model", "version", "entrypoint", "source", "indices", "points", "services")
-
     def __init__(self, number: int, model: str, version: str, entrypoint: str, source: str, indices: list[int],
                  points: list[dict[str, Any]], services: Optional[str] = None):
         self.number, self.model, self.version = number, model, version
@@ -42,8 +40,6 @@ class Batch:
 class Outcome:
     """What a batch computed: per point (outputs, files) or None, and per failed point (type, message).
     A plain class for the same reason as Batch."""
-
-    __slots__ = ("number", "outputs", "files", "errors", "seconds", "stored")
 
     def __init__(self, number: int):
         self.number = number
