@@ -152,9 +152,9 @@ class _Plan:
         from lume_prefect.services import LumeServices, load_services
 
         self = cls()
-        self.started = time.perf_counter()
         self.executor = check_executor(executor)
         self.env = services if isinstance(services, LumeServices) else load_services(services)
+        self.started = time.perf_counter()  # the scan's time, not an API's start-up
         self.services_name = services if isinstance(services, str) else getattr(self.env, "_block_document_name", None)
         registry = self.env.registry
         self.registered = registry.get_version(model, version, _sync=True) if version else registry.live_version(model, _sync=True)
