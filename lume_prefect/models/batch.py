@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from lume_prefect.files.fileref import FileRef
@@ -23,33 +22,39 @@ FAILURES_KEY = "scan-batch-failures"  # the table artifact of a batch run's fail
 Call = Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]
 
 
-@dataclass(frozen=True)
 class Batch:
-    """Points of one scan evaluated together: where the model's code is, and the checked inputs."""
+    """Points of one scan evaluated together: where the model's code is, and the checked inputs.
 
-    number: int
-    model: str
-    version: str
-    entrypoint: str
-    source: str
-    indices: list[int]  # positions of the points in the scan
-    points: list[dict[str, Any]]  # inputs already checked and completed by the spec
-    services: Optional[str] = None  # LUME_SERVICES for models that write files (other processes)
+    A plain class, not a dataclass: Prefect walks dataclasses, dicts and lists given to a
+    task (looking for futures), which for a batch would mean every value of every point.
+    """
+
+    def __init__(self, number: int, model: str, version: str, entrypoint: str, source: str, indices: list[int],
+                 points: list[dict[str, Any]], services: Optional[str] = None):
+        self.number, self.model, self.version = number, model, version
+        self.entrypoint, self.source = entrypoint, source
+        self.indices = indices  # positions of the points in the scan
+        self.points = points  # inputs already checked and completed by the spec
+        self.services = services  # LUME_SERVICES for models that write files (other processes)
 
     def __len__(self) -> int:
         return len(self.points)
 
+    def __repr__(self) -> str:
+        return f"Batch({self.number}: {len(self.points)} points of {self.model} {self.version})"
 
-@dataclass
+
 class Outcome:
-    """What a batch computed: per point (outputs, files) or None, and per failed point (type, message)."""
+    """What a batch computed: per point (outputs, files) or None, and per failed point (type, message).
+    A plain class for the same reason as Batch."""
 
-    number: int
-    outputs: list[Optional[dict[str, Any]]] = field(default_factory=list)
-    files: list[list[FileRef]] = field(default_factory=list)
-    errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # position in the batch -> error
-    seconds: float = 0.0
-    stored: Optional[list[Any]] = None  # Results the batch's own run already stored (a deployment run)
+    def __init__(self, number: int):
+        self.number = number
+        self.outputs: list[Optional[dict[str, Any]]] = []
+        self.files: list[list[FileRef]] = []
+        self.errors: dict[int, tuple[str, str]] = {}  # position in the batch -> error
+        self.seconds = 0.0
+        self.stored: Optional[list[Any]] = None  # Results the batch's own run already stored (a deployment run)
 
 
 def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]) -> Outcome:

@@ -61,7 +61,10 @@ def run_batches_as_deployments(
 
 
 def _whole_batch_failed(batch: Batch, kind: str, message: str) -> Outcome:
-    return Outcome(batch.number, [None] * len(batch), [[] for _ in batch.points], {p: (kind, message) for p in range(len(batch))})
+    outcome = Outcome(batch.number)
+    outcome.outputs, outcome.files = [None] * len(batch), [[] for _ in batch.points]
+    outcome.errors = {p: (kind, message) for p in range(len(batch))}
+    return outcome
 
 
 def _read_back(client: Any, run_id: UUID, batch: Batch, found: dict[str, Any], keys: list[str]) -> Outcome:

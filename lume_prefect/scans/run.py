@@ -96,10 +96,13 @@ _plans: dict[str, _Plan] = {}
 
 
 @flow(name="lume-scan", validate_parameters=False, log_prints=True, flow_run_name="scan {model} {version}")
-def _scan_flow(scan_id: str, model: str, version: str, executor: str, points: int) -> ScanResult:
+def _scan_flow(scan_id: str, model: str, version: str, executor: str, points: int) -> dict[str, Any]:
     # through a function: the flow's function travels by value to process-pool tasks (in the
-    # run context), and must not take the plans (stores, engines) with it
-    return _planned(scan_id).run()
+    # run context), and must not take the plans (stores, engines) with it. The flow returns
+    # the summary; the ScanResult (thousands of rows Prefect would walk) stays on the plan.
+    plan = _planned(scan_id)
+    plan.result = plan.run()
+    return plan.result.summary()
 
 
 def _planned(scan_id: str) -> _Plan:
@@ -122,7 +125,8 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
         # an all-cached scan computes nothing, so there is no crash to detect: no heartbeat
         # thread, whose join at the end of a sync flow run would cost up to a second
         with using_services(plan.env), (parent_heartbeats() if plan.batches else heartbeats_off()):
-            return scan(plan.scan_id, plan.model, plan.version, plan.executor, plan.total)
+            scan(plan.scan_id, plan.model, plan.version, plan.executor, plan.total)
+        return plan.result
     finally:
         del _plans[plan.scan_id]
 
@@ -148,9 +152,9 @@ class _Plan:
         from lume_prefect.core.resolve import resolve
 
         self = cls()
-        self.started = time.perf_counter()
         self.executor = check_executor(executor)
         self.env = resolve(services, "services")
+        self.started = time.perf_counter()  # the scan's time, not an API's start-up
         self.services_name = services if isinstance(services, str) else getattr(self.env, "_block_document_name", None)
         registry = self.env.registry
         self.registered = registry.get_version(model, version, _sync=True) if version else registry.live_version(model, _sync=True)
