@@ -448,6 +448,15 @@ def names_table() -> list[tuple[str, str]]:
     return found
 
 
+def table_rows() -> list[tuple[str, list[str]]]:
+    """(package, top-level names) of each row of the names table."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = []
+    for package, names in re.findall(r"^\| `(lume_prefect\.\w+)` \| `from lume_prefect import ([^`]+)`", text, re.M):
+        rows.append((package, [n.strip() for n in names.split(",")]))
+    return rows
+
+
 def test_every_public_name_is_in_the_table_and_imports_as_written():
     import lume_prefect
 
@@ -456,7 +465,12 @@ def test_every_public_name_is_in_the_table_and_imports_as_written():
     for module, name in table:
         imported = importlib.import_module(module)
         assert hasattr(imported, name), f"README: `from {module} import {name}` fails"
-        assert name in imported.__all__, f"README: {name} is not in {module}.__all__"
+        assert name in getattr(imported, "__all__", [name]), f"README: {name} is not in {module}.__all__"
+    for package, names in table_rows():  # "every top-level name is also in its service's package"
+        if package.removeprefix("lume_prefect.") in SERVICE_PACKAGES:
+            exported = importlib.import_module(package).__all__
+            assert not set(names) - set(exported), f"README: {sorted(set(names) - set(exported))} are not in {package}"
+    listed |= {(package, n) for package, names in table_rows() for n in names}  # a row's top-level names are its package's too
     missing = [f"lume_prefect.{n}" for n in lume_prefect.__all__ if ("lume_prefect", n) not in listed]
     for package in SERVICE_PACKAGES:
         module = importlib.import_module(f"lume_prefect.{package}")
