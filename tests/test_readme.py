@@ -160,7 +160,17 @@ def user_dir(tmp_path):
     work.mkdir()
     for folder in ("flows", "blocks"):
         shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "lume-data"))
+    for snippet in YAML:  # the files the README has a user write
+        name = written_file(snippet)
+        if name:
+            (work / name).write_text(snippet.code)
     return work
+
+
+def written_file(snippet: Snippet) -> Optional[str]:
+    """``NAME.yaml`` when a yaml block starts with ``# NAME.yaml:`` and the project has no such file."""
+    match = re.match(r"^#\s*(?P<name>[\w.-]+\.ya?ml):", snippet.code)
+    return match["name"] if match and not (ROOT / match["name"]).exists() else None
 
 
 @pytest.fixture
@@ -369,6 +379,27 @@ def test_readonly_commands_run(snippet: Snippet, command: str, user_env, user_di
         assert done.stdout.strip().splitlines() == shown, f"{snippet.id}: `{command}` prints other lines than the README shows"
 
 
+def transcript_steps(snippet: Snippet) -> list[tuple[str, list[str]]]:
+    """(command, the lines shown after it) of a ``$ `` transcript, in order."""
+    steps: list[tuple[str, list[str]]] = []
+    commands = iter(shell_commands(snippet))
+    lines, i = snippet.code.splitlines(), 0
+    while i < len(lines):
+        if not COMMAND_LINE.match(lines[i]):
+            i += 1
+            continue
+        command = next(commands)
+        i += command.count("\n") + 1
+        shown = []
+        while i < len(lines) and not COMMAND_LINE.match(lines[i]):
+            shown.append(lines[i].rstrip())
+            i += 1
+        while shown and not shown[-1]:
+            shown.pop()
+        steps.append((command, shown))
+    return steps
+
+
 def transcript_output(code: str, command: str) -> Optional[list[str]]:
     """The lines a transcript shows after ``$ command``, up to the next command or blank line."""
     lines = code.splitlines()
@@ -381,6 +412,43 @@ def transcript_output(code: str, command: str) -> Optional[list[str]]:
                 out.append(following.rstrip())
             return out
     return None
+
+
+# Transcripts that need nothing but a fresh LUME_PREFECT_HOME and the Prefect API: run whole, in
+# order, each command in a shell with the installed package first on PATH (an activated venv).
+RUNNABLE_TRANSCRIPTS = ("Model registry", "Profiles: block documents as code")
+DATE_OR_ID = re.compile(r"\d{4}-\d\d-\d\d|[0-9a-f]{8}-[0-9a-f]{4}|[┃│┏└]")
+
+
+def transcript_params():
+    params = []
+    for snippet in SHELL:
+        commands = shell_commands(snippet)
+        runnable = all(cli_command(c) is not None or python_c(c) is not None or c.startswith("export ") for c in commands)
+        if snippet.heading in RUNNABLE_TRANSCRIPTS and runnable and any(COMMAND_LINE.match(l) for l in snippet.code.splitlines()):
+            params.append(pytest.param(snippet, id=snippet.id, marks=pytest.mark.slow))
+    return params
+
+
+@pytest.mark.parametrize("snippet", transcript_params())
+def test_transcript_runs(snippet: Snippet, user_env, user_dir):
+    """Every command exits as shown (``error:`` output: exit 1, else 0); a one-line output with no
+    date, id or table is compared exactly, and lines naming the user's paths must appear."""
+    env = dict(user_env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{user_env['PATH']}", COLUMNS="250")
+    for command, shown in transcript_steps(snippet):
+        if command.startswith("export "):
+            name, _, value = command.removeprefix("export ").partition("=")
+            env[name] = value
+            continue
+        done = subprocess.run(["bash", "-c", command], cwd=user_dir, env=env, capture_output=True, text=True, timeout=180)
+        expect_error = bool(shown) and shown[0].startswith("error:")
+        where = f"{snippet.id}: `{command}`"
+        assert (done.returncode != 0) == expect_error, f"{where} exited {done.returncode}:\n{done.stdout}\n{done.stderr[-3000:]}"
+        printed = (done.stdout + done.stderr if expect_error else done.stdout).strip().splitlines()
+        if (len(shown) == 1 or expect_error) and not DATE_OR_ID.search(shown[0]):
+            assert re.fullmatch(pattern(shown[0]), printed[0].rstrip()), f"{where} printed {printed}, the README shows {shown}"
+        if expect_error:  # every error line shown is printed
+            assert [line for line in shown if line] == [line.rstrip() for line in printed if line.strip()], f"{where} printed {printed}"
 
 
 # -- yaml ------------------------------------------------------------------------------------
@@ -410,12 +478,27 @@ def test_yaml_snippet_is_valid(snippet: Snippet, tmp_path):
             assert subset(document, yaml.safe_load(path.read_text())), f"{snippet.id}: not an excerpt of {path.name} as it is"
             text = path.read_text()
         else:
-            path = tmp_path / "profile.yaml"
+            path = tmp_path / (written_file(snippet) or "profile.yaml")
             path.write_text(text := snippet.code)
         names = set(re.findall(r"\$\{(\w+)(?::-[^}]*)?\}", text))
         env = {name: f"dummy-{name.lower()}" for name in names}
         env.update({n: f"sqlite:///{tmp_path}/{n.lower()}.db" for n in names if n.endswith("_URL")})
         env.update({n: f"{tmp_path}/{n.lower()}" for n in names if n.endswith(("_DIR", "_WORKDIR", "_PATH"))})
+        name = written_file(snippet)
+        if name:  # a file the README has a user write, maybe to show its errors: each one shown is raised
+            from lume_prefect.profiles import ProfileError
+
+            readme = (ROOT / snippet.document).read_text(encoding="utf-8")
+            shown = re.findall(rf"^(?:error: )?({re.escape(name)}: .+)$", readme, re.M)
+            try:
+                build_blocks(read_profile(path), env)
+            except ProfileError as error:
+                assert shown, f"{snippet.id}: {name} is refused but the README shows no error for it:\n{error}"
+                raised = str(error).replace(str(path), name)
+                assert all(line in raised for line in shown), f"{snippet.id}: {name} gives\n{raised}"
+            else:
+                assert not shown, f"{snippet.id}: {name} is accepted, though the README shows errors for it"
+            return
         built = build_blocks(read_profile(path), env)
         assert set(document["blocks"]) <= set(built)
     elif "steps" in document:
