@@ -326,6 +326,10 @@ def test_shell_commands_exist(snippet: Snippet):
     where = f"{snippet.document} line {snippet.line} ({snippet.heading})"
     checked = 0
     for command in shell_commands(snippet):
+        for word in shlex.split(command, comments=True):  # the project's files a command names exist
+            path = re.match(r"^(?:\w+=)?((?:deployments|blocks|flows|scripts|benchmarks|tests)/[\w./-]+)", word)
+            if path:
+                assert (ROOT / path[1]).exists(), f"{where}: `{command}` names {path[1]}, which the project does not have"
         code = python_c(command)
         if code is not None:
             compile(code, where, "exec")
