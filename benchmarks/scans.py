@@ -137,7 +137,6 @@ def points_of(count: int, offset: float = 0.0) -> list[dict]:
 
 def raw_scan(compute, points: list[dict], model: str, n: int, url: str) -> float:
     """A raw Python loop over the function, then one executemany of the same rows (a fresh identical table)."""
-    import sqlalchemy as sa
 
     from lume_prefect.results import SQLResultsStore
     from lume_prefect.results.sql import results_table

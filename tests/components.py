@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,28 @@ def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | N
             last = exc
             time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+@contextmanager
+def process_worker(pool: str, env: dict[str, str], home: Path) -> Iterator[subprocess.Popen]:
+    """`prefect worker start --type process` on ``pool``, polling every second, its log in
+    ``home``; stopped with SIGINT (killed if it lingers) when the block ends."""
+    import signal
+
+    variables = {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", "PREFECT_HOME": str(home)}
+    with open(home / "worker.log", "wb") as log:
+        process = subprocess.Popen(
+            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", "process"],
+            env=variables, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def venv_script(name: str) -> str | None:

@@ -63,7 +63,7 @@ def test_a_block_created_in_the_ui_works_in_python(page, server_api, tmp_path):
     field(page, "Block Name").fill(name)
     field(page, "Basepath").fill(str(tmp_path))
     page.get_by_role("button", name="Create").click()
-    page.wait_for_url(f"**/blocks/block/**", timeout=30_000)
+    page.wait_for_url("**/blocks/block/**", timeout=30_000)
     files = LocalFiles.load(name, _sync=True)  # Playwright runs an event loop in this thread
     assert files.basepath == str(tmp_path)
     ref = files.write("from-ui.json", {"ok": True}, _sync=True)
@@ -80,7 +80,7 @@ def test_secrets_entered_in_the_ui_are_stored_but_never_shown(page, server_api):
     field(page, "Bucket").fill("facility-data")
     field(page, "Aws Secret Access Key").fill(SECRET)
     page.get_by_role("button", name="Create").click()
-    page.wait_for_url(f"**/blocks/block/**", timeout=30_000)
+    page.wait_for_url("**/blocks/block/**", timeout=30_000)
     page.get_by_text("facility-data").first.wait_for(timeout=30_000)
     assert SECRET not in page.content()
     block = S3Files.load(name, _sync=True)

@@ -5,8 +5,6 @@ a cron schedule, cancel, crash."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 import uuid
 
@@ -15,7 +13,7 @@ import pytest
 from lume_prefect.models import ModelRunFailed, ModelRunTimeout, SourceConflict
 from lume_prefect.models.deploy import deploy_model
 from lume_prefect.models.run import run_model, wait_for_flow_run
-from tests.components import venv_script
+from tests.components import process_worker
 from tests.models.conftest import temp_services, write_version
 
 pytestmark = pytest.mark.slow
@@ -33,19 +31,8 @@ def worker(real_api, pool_name, tmp_path_factory):
     from lume_prefect.models.deploy import ensure_work_pool
 
     ensure_work_pool(pool_name)
-    home = tmp_path_factory.mktemp("worker")
-    env = {**real_api.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", "PREFECT_HOME": str(home)}
-    with open(home / "worker.log", "wb") as log:
-        process = subprocess.Popen(
-            [venv_script("prefect"), "worker", "start", "--pool", pool_name, "--type", "process"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    yield process
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with process_worker(pool_name, real_api.env, tmp_path_factory.mktemp("worker")) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,12 @@ process worker of a real `prefect server start`, stored by the run itself and re
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import uuid
 
 import pytest
 
 from lume_prefect import run_scan
-from tests.components import venv_script
+from tests.components import process_worker
 from tests.models.conftest import real_api, temp_services  # noqa: F401 - the module's real server
 from tests.scans.conftest import write_quad
 
@@ -27,24 +25,13 @@ def worker(real_api, pool_name, tmp_path_factory):  # noqa: F811
     from lume_prefect.models.deploy import ensure_work_pool
 
     ensure_work_pool(pool_name)
-    home = tmp_path_factory.mktemp("scan-worker")
-    env = {**real_api.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", "PREFECT_HOME": str(home)}
-    with open(home / "worker.log", "wb") as log:
-        process = subprocess.Popen(
-            [venv_script("prefect"), "worker", "start", "--pool", pool_name, "--type", "process"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    yield process
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with process_worker(pool_name, real_api.env, tmp_path_factory.mktemp("scan-worker")) as process:
+        yield process
 
 
 def test_batches_run_as_deployment_runs_on_the_pool(worker, pool_name, tmp_path):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
     from lume_prefect.models.deploy import deploy_model
     from lume_prefect.services import LumeServices

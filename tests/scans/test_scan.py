@@ -128,7 +128,7 @@ def test_a_store_lost_mid_scan_keeps_what_was_computed(services_on):
 def test_a_scan_in_a_flow_is_one_subflow_with_batch_task_runs_and_artifacts(services_on):
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterParentFlowRunId, TaskRunFilter, TaskRunFilterFlowRunId
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, TaskRunFilter, TaskRunFilterFlowRunId
 
     services, model = services_on()
 
