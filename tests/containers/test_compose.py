@@ -42,7 +42,7 @@ def stack(docker_client, images, lume_image, tmp_path_factory):
         "LUME_PREFECT_PORT": str(free_port()), "LUME_PREFECT_DB_PORT": str(free_port()),
         "LUME_DB_PORT": str(free_port()), "LUME_S3_PORT": str(free_port()),
         "LUME_DB_PASSWORD": secrets.token_hex(12), "LUME_PREFECT_DB_PASSWORD": secrets.token_hex(12),
-        "LUME_S3_SECRET": secrets.token_hex(12), "LUME_DOCKER_SOCKET": PODMAN_SOCKET,
+        "LUME_S3_KEY": secrets.token_hex(6), "LUME_S3_SECRET": secrets.token_hex(12), "LUME_DOCKER_SOCKET": PODMAN_SOCKET,
         "PREFECT_API_URL": "", "LUME_SERVICES": "compose",
     }
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{env['LUME_PREFECT_PORT']}/api"
