@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lume_prefect import run_scan
@@ -139,7 +141,14 @@ def test_a_scan_in_a_flow_is_one_subflow_with_batch_task_runs_and_artifacts(serv
 
     scan = campaign()
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[scan.flow_run_id])))
+        # Prefect 3 records task runs from their state events, sent in batches: on a busy
+        # machine they reach the API a moment after the flow returns
+        deadline = time.monotonic() + 30
+        while True:
+            runs = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[scan.flow_run_id])))
+            if sum(r.name.startswith("batch ") and r.state.is_completed() for r in runs) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[scan.flow_run_id])))
         parent = client.read_flow_run(scan.flow_run_id)
     batches = [r for r in runs if r.name.startswith("batch ")]

@@ -114,8 +114,11 @@ def test_a_stopped_flow_process_cancels_the_array(workdir, tmp_path, sig, mode):
     (tmp_path / "scan.py").write_text(SCRIPT)
     name = f"{sig.name.lower()}-{mode}-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    # A shell's background job (CI may run this way) starts with SIGINT ignored, and a child
+    # inherits that: give the flow process the default disposition a terminal user's has.
     process = subprocess.Popen([sys.executable, str(tmp_path / "scan.py"), workdir, name, mode], env=env,
-                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "err.log", "wb"))
+                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "err.log", "wb"),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: list(elements(name).values()) == ["RUNNING"] * 3, 90, f"three RUNNING elements of {name}")
         process.send_signal(sig)

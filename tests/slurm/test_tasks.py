@@ -279,4 +279,5 @@ def test_the_runner_imports_nothing_heavy(tmp_path):
     # -I: no current directory or PYTHONPATH on sys.path, only this environment's install.
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert json.loads(done.stdout.replace("'", '"')) == [
-        "lume_prefect", "lume_prefect.core", "lume_prefect.core.errors", "lume_prefect.slurm", "lume_prefect.slurm.runner"]
+        "lume_prefect", "lume_prefect.core", "lume_prefect.core.errors", "lume_prefect.core.lazy", "lume_prefect.slurm",
+        "lume_prefect.slurm.runner"]
