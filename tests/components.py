@@ -53,15 +53,15 @@ def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | N
 
 
 @contextmanager
-def process_worker(pool: str, env: dict[str, str], home: Path) -> Iterator[subprocess.Popen]:
-    """`prefect worker start --type process` on ``pool``, polling every second, its log in
-    ``home``; stopped with SIGINT (killed if it lingers) when the block ends."""
+def prefect_worker(pool: str, env: dict[str, str], home: Path, pool_type: str = "process", **extra_env: str) -> Iterator[subprocess.Popen]:
+    """`prefect worker start --type pool_type` on ``pool``, polling every second, its log in
+    ``home/worker.log``; stopped with SIGINT (killed if it lingers) when the block ends."""
     import signal
 
-    variables = {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", "PREFECT_HOME": str(home)}
+    variables = {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", "PREFECT_HOME": str(home), **extra_env}
     with open(home / "worker.log", "wb") as log:
         process = subprocess.Popen(
-            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", "process"],
+            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", pool_type],
             env=variables, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:

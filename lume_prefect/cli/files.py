@@ -11,6 +11,9 @@ from lume_prefect.cli.output import console, fail, print_json, print_table
 app = App(name="files", help="List, copy and delete files through a saved file block (name or type-slug/name).")
 
 
+BlockName = Annotated[str, Parameter(help="Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).")]
+
+
 def _block(name: str):
     from lume_prefect.core.resolve import resolve
 
@@ -21,13 +24,11 @@ def _block(name: str):
 
 
 @app.command(name="ls")
-def ls(block: str, path: str = "", *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False, json: bool = False) -> None:
+def ls(block: BlockName, path: str = "", *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False, json: bool = False) -> None:
     """List the entries of PATH (default: the root) of BLOCK.
 
     Parameters
     ----------
-    block
-        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
     path
         Directory inside the block's root (default: the root).
     recursive
@@ -48,13 +49,11 @@ def ls(block: str, path: str = "", *, recursive: Annotated[bool, Parameter(name=
 
 
 @app.command(name="info")
-def info(block: str, *, json: bool = False) -> None:
+def info(block: BlockName, *, json: bool = False) -> None:
     """Show BLOCK's type and settings (secrets masked).
 
     Parameters
     ----------
-    block
-        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
     json
         Print JSON instead of a table.
     """
@@ -72,13 +71,11 @@ def _shown(value: object) -> str | None:
 
 
 @app.command(name="put")
-def put(block: str, source: str, path: str) -> None:
+def put(block: BlockName, source: str, path: str) -> None:
     """Upload the local file SOURCE to PATH in BLOCK (streamed, atomic); prints its FileRef.
 
     Parameters
     ----------
-    block
-        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
     source
         Local file to upload.
     path
@@ -93,13 +90,11 @@ def put(block: str, source: str, path: str) -> None:
 
 
 @app.command(name="get")
-def get(block: str, path: str, dest: str) -> None:
+def get(block: BlockName, path: str, dest: str) -> None:
     """Download PATH of BLOCK to the local file DEST (streamed, atomic).
 
     Parameters
     ----------
-    block
-        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
     path
         Path inside the block's root.
     dest
@@ -114,13 +109,11 @@ def get(block: str, path: str, dest: str) -> None:
 
 
 @app.command(name="rm")
-def rm(block: str, path: str, *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False) -> None:
+def rm(block: BlockName, path: str, *, recursive: Annotated[bool, Parameter(name=["--recursive", "-r"])] = False) -> None:
     """Delete PATH of BLOCK (a directory only with --recursive).
 
     Parameters
     ----------
-    block
-        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
     path
         Path inside the block's root.
     recursive
@@ -134,13 +127,11 @@ def rm(block: str, path: str, *, recursive: Annotated[bool, Parameter(name=["--r
 
 
 @app.command(name="gc")
-def gc(block: str, *, older_than: Annotated[float, Parameter(name="--older-than")] = 3600.0, json: bool = False) -> None:
+def gc(block: BlockName, *, older_than: Annotated[float, Parameter(name="--older-than")] = 3600.0, json: bool = False) -> None:
     """Remove what killed writers left in BLOCK: stale hidden temporary files, unfinished S3 uploads.
 
     Parameters
     ----------
-    block
-        Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).
     older_than
         S3: keep unfinished uploads started within this many seconds (they may still be running).
         Local temporary files are removed only when no live writer holds them, whatever their age.

@@ -28,6 +28,9 @@ app = App(name="slurm", help="Slurm jobs through a saved SlurmCluster block (by 
 _JOB_ID = re.compile(r"[0-9]+")
 
 
+Cluster = Annotated[str, Parameter(help="Saved SlurmCluster block name.")]
+
+
 def _cluster(name: str):
     from lume_prefect.core.resolve import resolve
 
@@ -64,7 +67,7 @@ def _show(rows: list[dict], json: bool, title: str) -> None:
 
 @app.command(name="submit")
 def submit(
-    cluster: str,
+    cluster: Cluster,
     *command: str,
     script: Optional[str] = None,
     name: str = "lume-cli",
@@ -81,8 +84,6 @@ def submit(
 
     Parameters
     ----------
-    cluster
-        Saved SlurmCluster block name.
     command
         Command and its arguments, after --.
     script
@@ -126,7 +127,7 @@ def submit(
 
 
 @app.command(name="status")
-def status(cluster: str, *job_ids: str, json: bool = False) -> None:
+def status(cluster: Cluster, *job_ids: str, json: bool = False) -> None:
     """State, reason and exit code of each JOB_ID (each array element), from one scheduler call.
 
     Exit codes come from the files jobs submitted through the block write under its working_dir;
@@ -134,8 +135,6 @@ def status(cluster: str, *job_ids: str, json: bool = False) -> None:
 
     Parameters
     ----------
-    cluster
-        Saved SlurmCluster block name.
     job_ids
         Job ids (an array's id shows every element).
     json
@@ -168,13 +167,11 @@ def status(cluster: str, *job_ids: str, json: bool = False) -> None:
 
 
 @app.command(name="wait")
-def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bool = False) -> None:
+def wait(cluster: Cluster, job_id: str, *, timeout: Optional[float] = None, json: bool = False) -> None:
     """Wait until JOB_ID ends; print its final state(s). Exit code 0 if every element COMPLETED, else 1.
 
     Parameters
     ----------
-    cluster
-        Saved SlurmCluster block name.
     job_id
         Job id.
     timeout
@@ -216,14 +213,12 @@ def wait(cluster: str, job_id: str, *, timeout: Optional[float] = None, json: bo
 
 
 @app.command(name="cancel")
-def cancel(cluster: str, *job_ids: str) -> None:
+def cancel(cluster: Cluster, *job_ids: str) -> None:
     """Cancel each JOB_ID (one squeue, then one scancel). Exit code 1 if Slurm does not know a JOB_ID;
     a job that had already ended is reported, not cancelled.
 
     Parameters
     ----------
-    cluster
-        Saved SlurmCluster block name.
     job_ids
         Job ids to cancel.
     """
@@ -254,13 +249,11 @@ def cancel(cluster: str, *job_ids: str) -> None:
 
 
 @app.command(name="output")
-def output(cluster: str, job_id: str, *, stderr: bool = False) -> None:
+def output(cluster: Cluster, job_id: str, *, stderr: bool = False) -> None:
     """Print the collected stdout (or --stderr) of a finished JOB_ID (every array element, in order).
 
     Parameters
     ----------
-    cluster
-        Saved SlurmCluster block name.
     job_id
         Job id.
     stderr

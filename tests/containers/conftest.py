@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import uuid
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import ROOT, require, venv_script
+from tests.components import ROOT, prefect_worker, require, venv_script
 from tests.models.conftest import real_api  # noqa: F401 - the module's client calls go to the real server
 
 PODMAN_SOCKET = os.environ.get("LUME_PODMAN_SOCKET", "/run/podman/podman.sock")
@@ -73,21 +72,8 @@ def create_pool(server, pool_type: str, template: str) -> str:
 @contextmanager
 def worker(server, pool: str, pool_type: str, home: Path, **env: str):
     """`prefect worker start` of ``pool_type`` polling ``pool`` every second; stopped on exit."""
-    variables = {**server.env, "PREFECT_HOME": str(home), "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5", **env}
-    log_path = home / "worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [venv_script("prefect"), "worker", "start", "--pool", pool, "--type", pool_type],
-            env=variables, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        yield {"process": process, "log": log_path, "pool": pool}
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with prefect_worker(pool, server.env, home, pool_type, **env) as process:
+        yield {"process": process, "log": home / "worker.log", "pool": pool}
 
 
 @pytest.fixture(scope="module")

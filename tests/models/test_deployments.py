@@ -13,7 +13,7 @@ import pytest
 from lume_prefect.models import ModelRunFailed, ModelRunTimeout, SourceConflict
 from lume_prefect.models.deploy import deploy_model
 from lume_prefect.models.run import run_model, wait_for_flow_run
-from tests.components import process_worker
+from tests.components import prefect_worker
 from tests.models.conftest import temp_services, write_version
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def worker(real_api, pool_name, tmp_path_factory):
     from lume_prefect.models.deploy import ensure_work_pool
 
     ensure_work_pool(pool_name)
-    with process_worker(pool_name, real_api.env, tmp_path_factory.mktemp("worker")) as process:
+    with prefect_worker(pool_name, real_api.env, tmp_path_factory.mktemp("worker")) as process:
         yield process
 
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from lume_prefect import run_scan
-from tests.components import process_worker
+from tests.components import prefect_worker
 from tests.models.conftest import real_api, temp_services  # noqa: F401 - the module's real server
 from tests.scans.conftest import write_quad
 
@@ -25,7 +25,7 @@ def worker(real_api, pool_name, tmp_path_factory):  # noqa: F811
     from lume_prefect.models.deploy import ensure_work_pool
 
     ensure_work_pool(pool_name)
-    with process_worker(pool_name, real_api.env, tmp_path_factory.mktemp("scan-worker")) as process:
+    with prefect_worker(pool_name, real_api.env, tmp_path_factory.mktemp("scan-worker")) as process:
         yield process
 
 
