@@ -38,9 +38,13 @@ def ensure_slurm_up() -> None:
 
 
 def kill_job_processes(job_id: str) -> None:
-    """SIGKILL the processes of one Slurm job (found by SLURM_JOB_ID in their environment): they
-    outlive a killed slurmd, hanging off slurmstepd."""
-    marker = f"SLURM_JOB_ID={job_id}\0".encode()
+    """SIGKILL the processes of one Slurm job: they outlive a killed slurmd, hanging off slurmstepd."""
+    kill_processes_with_env(f"SLURM_JOB_ID={job_id}")
+
+
+def kill_processes_with_env(entry: str) -> None:
+    """SIGKILL every process whose environment holds ``entry`` (``NAME=value``) exactly."""
+    marker = f"{entry}\0".encode()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.components import ROOT, venv_script
-from tests.slurm.conftest import ensure_slurm_up, stop
+from tests.slurm.conftest import ensure_slurm_up, kill_processes_with_env, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(240)]
 
@@ -292,22 +292,6 @@ def test_worker_killed_and_restarted_reattaches_and_the_run_completes(pool):
     assert f"Slurm job {job_id} COMPLETED" in new_output()
 
 
-def _kill_processes_of(run_id) -> None:
-    # The job's own processes survive slurmd (they hang off slurmstepd): end exactly those.
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if f"PREFECT__FLOW_RUN_ID={run_id}".encode() in environ:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 def test_slurmd_killed_fails_the_run_with_the_slurm_reason(pool):
     run_id = start_run(pool, seconds=300)
     running_job(pool, run_id)
@@ -318,5 +302,5 @@ def test_slurmd_killed_fails_the_run_with_the_slurm_reason(pool):
         assert run.state.is_crashed()
         assert "NODE_FAIL" in run.state.message and "node" in run.state.message
     finally:
-        _kill_processes_of(run_id)
+        kill_processes_with_env(f"PREFECT__FLOW_RUN_ID={run_id}")  # the job's own processes survive slurmd
         ensure_slurm_up()
