@@ -53,6 +53,25 @@ def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | N
 
 
 @contextmanager
+def prefect_api_at(api_url: str) -> Iterator[None]:
+    """This process's Prefect client calls and events go to the server at ``api_url`` inside.
+
+    Prefect keeps one events worker per process, bound to the API URL that was current when it
+    started: without draining it at both ends, a switch of ``PREFECT_API_URL`` sends later
+    events (task-run states among them) to whichever server the worker first met.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    EventsWorker.drain_all(timeout=30, at_exit=False)
+    try:
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            yield
+    finally:  # the worker keeps its client's URL: what was queued inside still goes there
+        EventsWorker.drain_all(timeout=30, at_exit=False)
+
+
+@contextmanager
 def prefect_worker(pool: str, env: dict[str, str], home: Path, pool_type: str = "process", **extra_env: str) -> Iterator[subprocess.Popen]:
     """`prefect worker start --type pool_type` on ``pool``, polling every second, its log in
     ``home/worker.log``; stopped with SIGINT (killed if it lingers) when the block ends."""

@@ -11,6 +11,8 @@ as an import of that submodule.
 from __future__ import annotations
 
 import ast
+import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +43,22 @@ def _runtime_nodes(tree: ast.AST):
         yield from _runtime_nodes(node)
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
+    """The graph, built in a child process.
+
+    CPython 3.11's AST constructor keeps its recursion count per interpreter, not per thread:
+    a parse here while another thread of the session parses too fails with "AST constructor
+    recursion depth mismatch". The child has no other thread.
+    """
+    done = subprocess.run([sys.executable, "-c", "import json; from tests.test_import_graph import build_graph; "
+                           "print(json.dumps({k: sorted(v) for k, v in build_graph().items()}))"],
+                          cwd=PACKAGE.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return {name: set(targets) for name, targets in json.loads(done.stdout).items()}
+
+
+def build_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts}
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():

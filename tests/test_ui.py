@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.components import chromium_path
+from tests.components import chromium_path, prefect_api_at
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 SECRET = "ui-secret-never-shown-123"
@@ -42,9 +42,7 @@ def page(browser):
 @pytest.fixture
 def server_api(prefect_server):
     """Make Prefect client calls in this test go to the real server the browser sees."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+    with prefect_api_at(prefect_server.api_url):
         yield prefect_server
 
 

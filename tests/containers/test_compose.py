@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.components import ROOT, free_port, require, venv_script, wait_for_http
+from tests.components import ROOT, free_port, prefect_api_at, require, venv_script, wait_for_http
 from tests.containers.conftest import PODMAN_SOCKET, build_model_image, ended_container, podman, remove_flow_run_containers
 from tests.models.conftest import write_version
 
@@ -64,14 +64,9 @@ def stack(docker_client, images, lume_image, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client_settings(stack):
-    """This process's Prefect client on the stack's server."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from prefect.events.worker import EventsWorker
-
-    with temporary_settings(updates={PREFECT_API_URL: stack["env"]["PREFECT_API_URL"]}):
+    """This process's Prefect client on the stack's server (its events sent while the stack is up)."""
+    with prefect_api_at(stack["env"]["PREFECT_API_URL"]):
         yield
-        EventsWorker.drain_all(timeout=30, at_exit=False)  # send this process's events while the stack is up
 
 
 def wait_for_pools(*names: str, timeout: float = 240) -> None:

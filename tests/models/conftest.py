@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import SecretStr
 
+from tests.components import prefect_api_at
+
 if TYPE_CHECKING:
     from lume_prefect.services import LumeServices
 
@@ -46,9 +48,7 @@ def temp_services(home: Path, **options) -> LumeServices:
 @pytest.fixture(scope="module")
 def real_api(prefect_server):
     """Prefect client calls of the module go to the session's real `prefect server start`."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+    with prefect_api_at(prefect_server.api_url):
         yield prefect_server
 
 

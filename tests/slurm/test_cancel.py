@@ -15,7 +15,7 @@ import pytest
 from prefect import flow
 
 from lume_prefect.slurm import SlurmCluster, map_task_as_array
-from tests.components import venv_script
+from tests.components import prefect_api_at, venv_script
 from tests.slurm.conftest import stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(240)]
@@ -155,7 +155,6 @@ def test_a_flow_run_cancelled_from_prefect_cancels_the_array(prefect_server, wor
 
     from prefect import Flow
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Cancelling
 
     (tmp_path / "flows").mkdir()
@@ -168,7 +167,7 @@ def test_a_flow_run_cancelled_from_prefect_cancels_the_array(prefect_server, wor
                               env={**prefect_server.env, "PREFECT_WORKER_QUERY_SECONDS": "1"},
                               stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+        with prefect_api_at(prefect_server.api_url):
             deployment_id = Flow.from_source(source=str(tmp_path / "flows"), entrypoint="naps.py:mapped_naps").deploy(
                 name="naps", work_pool_name=pool, print_next_steps=False)
 

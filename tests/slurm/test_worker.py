@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import ROOT, venv_script
+from tests.components import ROOT, prefect_api_at, venv_script
 from tests.slurm.conftest import ensure_slurm_up, kill_processes_with_env, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("slurm"), pytest.mark.timeout(240)]
@@ -76,7 +76,6 @@ def pool(prefect_server, tmp_path_factory):
     from prefect import flow as _  # noqa: F401 - import Prefect before switching settings
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolUpdate
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from lume_prefect.slurm import SlurmCluster
 
@@ -94,7 +93,7 @@ def pool(prefect_server, tmp_path_factory):
     defaults = {"cluster": "test-cluster", "cancel_check_seconds": 1.0, "memory": "300M"}  # edited per pool
     for variable, value in defaults.items():
         template["variables"]["properties"][variable]["default"] = value
-    with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+    with prefect_api_at(prefect_server.api_url):
         # Only `python` says where Prefect is on the cluster: no PATH line in `setup`.
         SlurmCluster(working_dir=str(root / "work"), python=sys.executable, max_poll_interval=1.0).save("test-cluster", overwrite=True)
 
@@ -116,25 +115,23 @@ def pool(prefect_server, tmp_path_factory):
 
 def start_run(pool, job_variables=None, **parameters):
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     async def create():
         async with get_client() as client:
             return await client.create_flow_run_from_deployment(pool["deployment_id"], parameters=parameters, job_variables=job_variables or {})
 
-    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+    with prefect_api_at(pool["server"].api_url):
         return run_async(create()).id
 
 
 def read_run(pool, run_id):
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     async def read():
         async with get_client() as client:
             return await client.read_flow_run(run_id)
 
-    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+    with prefect_api_at(pool["server"].api_url):
         return run_async(read())
 
 
@@ -183,11 +180,10 @@ def test_deployment_runs_to_completed_as_a_slurm_job(pool):
 def test_a_picked_cluster_block_is_read_for_every_run_so_edits_need_no_restart(pool):
     """The pool's ``cluster`` variable is a typed block reference (the UI's block picker stores
     ``{"$ref": {"block_document_id": ...}}``); editing the block changes the next run's job."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from lume_prefect.slurm import SlurmCluster
 
-    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+    with prefect_api_at(pool["server"].api_url):
         block = SlurmCluster(working_dir=str(pool["root"] / "work"), python=sys.executable, max_poll_interval=1.0,
                              setup=["export LUME_EDITION=first"])
         block_id = block.save("picked-cluster", overwrite=True)
@@ -195,7 +191,7 @@ def test_a_picked_cluster_block_is_read_for_every_run_so_edits_need_no_restart(p
     scripts = []
     for edition in ("first", "second"):
         if edition == "second":
-            with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+            with prefect_api_at(pool["server"].api_url):
                 edited = SlurmCluster.load("picked-cluster")
                 edited.setup = ["export LUME_EDITION=second"]
                 assert edited.save("picked-cluster", overwrite=True) == block_id  # the same block document, edited
@@ -244,7 +240,6 @@ def test_memory_beyond_the_request_crashes_the_run_with_the_slurm_reason(pool):
 
 def test_cancel_from_prefect_removes_the_slurm_job(pool):
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Cancelling
 
     run_id = start_run(pool, seconds=300)
@@ -255,7 +250,7 @@ def test_cancel_from_prefect_removes_the_slurm_job(pool):
         async with get_client() as client:
             await client.set_flow_run_state(run_id, Cancelling(), force=True)
 
-    with temporary_settings({PREFECT_API_URL: pool["server"].api_url}):
+    with prefect_api_at(pool["server"].api_url):
         run_async(cancel())
     asked = time.monotonic()
     while squeue_state(job_id) in ("RUNNING", "PENDING", "COMPLETING") and time.monotonic() - asked < 10:
