@@ -14,7 +14,8 @@ Sections (each prints its figures and the ratio to its target):
   workers, its start included) vs in-process (target: >= 1.6x faster on 2 cores). Also a raw
   loop over the same function and a raw spawned process pool of 2 mapping it over as many chunks
   as the scan's batches: the speed-up the machine gives at that moment (on a shared machine,
-  neighbours and memory bandwidth take their share).
+  neighbours and memory bandwidth take their share). Each line also gives the CPU seconds used
+  (this process and its children: workers, the API server), which the neighbours do not change.
 - ``slurm``: the scan as one Slurm job array (``ceil(points / batch)`` elements) vs a raw
   ``sbatch --array`` of the same batches (a Python script per element) polled with squeue.
 - ``run_model``: p50 of one in-process ``run_model`` of a ~1 ms model, storing its result,
@@ -230,6 +231,31 @@ def raw_pool(n: int, points: list[dict], workers: int, chunks: int) -> float:
     return elapsed
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children, ended or alive (pool workers, the API server):
+    what a run costs whatever the machine's neighbours take of its wall time."""
+    import resource
+
+    import psutil
+
+    own, ended = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:  # ended meanwhile: counted with the ended children at the next reading
+            continue
+        total += times.user + times.system
+    return total
+
+
+def timed(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ``run()``."""
+    cpu, start = cpu_seconds(), time.perf_counter()
+    run()
+    return time.perf_counter() - start, cpu_seconds() - cpu
+
+
 def section_parallel(args) -> bool:
     from lume_prefect import run_scan
 
@@ -240,29 +266,29 @@ def section_parallel(args) -> bool:
     count, workers = args.parallel_points, 2
     ok = True
     for round_ in range(args.repeats):
-        times = {}
-        start = time.perf_counter()
-        raw_points(n, points_of(count, offset=-10.0 - round_))
-        times["raw loop"] = time.perf_counter() - start
-        times["raw pool"] = raw_pool(n, points_of(count, offset=-20.0 - round_), workers, chunks=workers * 4)
+        times, cpu = {}, {}
+        times["raw loop"], cpu["raw loop"] = timed(lambda: raw_points(n, points_of(count, offset=-10.0 - round_)))
+        times["raw pool"], cpu["raw pool"] = timed(lambda: raw_pool(n, points_of(count, offset=-20.0 - round_), workers, chunks=workers * 4))
         for offset, executor in enumerate(["in-process", "processes", "dask"]):
-            start = time.perf_counter()
-            scan = run_scan(model, points_of(count, offset=offset * 10.0 + round_ * 100.0), services=services, executor=executor,
-                            workers=workers, progress=False)
-            times[executor] = time.perf_counter() - start
-            assert scan.computed == count, scan
+            scans = []
+            times[executor], cpu[executor] = timed(lambda: scans.append(run_scan(
+                model, points_of(count, offset=offset * 10.0 + round_ * 100.0), services=services, executor=executor, workers=workers,
+                progress=False)))
+            assert scans[0].computed == count, scans[0]
         ceiling = times["raw loop"] / times["raw pool"]
         print(f"[parallel] {count:,} points of a ~10 ms model, {workers} workers (start-up included), round {round_ + 1}, {load()}")
-        print(f"  raw loop (one process)      {times['raw loop']:8.2f} s")
-        print(f"  raw process pool (spawned)  {times['raw pool']:8.2f} s   {ceiling:.2f}x the raw loop's speed: what the machine gives now")
+        print(f"  raw loop (one process)      {times['raw loop']:8.2f} s   cpu {cpu['raw loop']:6.2f} s")
+        print(f"  raw process pool (spawned)  {times['raw pool']:8.2f} s   cpu {cpu['raw pool']:6.2f} s   "
+              f"{ceiling:.2f}x the raw loop's speed: what the machine gives now")
         for executor in ("in-process", "processes", "dask"):
             seconds = times[executor]
             speedup = times["in-process"] / seconds
             verdict = ""
             if executor != "in-process":
-                verdict = f"  ({'meets' if speedup >= 1.6 else 'MISSES'} >= 1.6x; {times['raw pool'] / seconds:.2f}x the raw pool's speed)"
+                verdict = (f"  ({'meets' if speedup >= 1.6 else 'MISSES'} >= 1.6x; {times['raw pool'] / seconds:.2f}x the raw pool's speed; "
+                           f"cpu {cpu[executor] / cpu['in-process']:.2f}x in-process)")
                 ok &= speedup >= 1.6
-            print(f"  run_scan {executor:<18} {seconds:8.2f} s   {speedup:.2f}x in-process speed{verdict}")
+            print(f"  run_scan {executor:<18} {seconds:8.2f} s   cpu {cpu[executor]:6.2f} s   {speedup:.2f}x in-process speed{verdict}")
         sys.stdout.flush()
     return ok
 

@@ -13,6 +13,7 @@ run's round trips from a second process.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Optional
@@ -100,9 +101,16 @@ class DaskPool(BatchPool):
         return self._client.submit(EVALUATE, batch, key=key, pure=False).result()
 
     def close(self) -> None:
+        if self._cluster is None:
+            self._client.close()
+            return
+        # every outcome is in: the local cluster stops (a second here) while the scan finishes;
+        # not a daemon thread, so the interpreter still waits for it before it exits
+        threading.Thread(target=self._stop, name="lume-scan-cluster-close").start()
+
+    def _stop(self) -> None:
         self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        self._cluster.close()
 
 
 def batch_pool(executor: str, workers: int, address: Optional[str] = None) -> BatchPool:
