@@ -258,6 +258,7 @@ def timed(run) -> tuple[float, float]:
 
 def section_parallel(args) -> bool:
     from lume_prefect import run_scan
+    from lume_prefect.scans.executors import batch_size_for
 
     n = calibrate(10.0)
     services = make_services("bench-parallel", f"sqlite:///{_TEMP}/parallel.db")
@@ -268,7 +269,8 @@ def section_parallel(args) -> bool:
     for round_ in range(args.repeats):
         times, cpu = {}, {}
         times["raw loop"], cpu["raw loop"] = timed(lambda: raw_points(n, points_of(count, offset=-10.0 - round_)))
-        times["raw pool"], cpu["raw pool"] = timed(lambda: raw_pool(n, points_of(count, offset=-20.0 - round_), workers, chunks=workers * 4))
+        batches = math.ceil(count / batch_size_for(count, "processes", workers, None))  # as many chunks as the scan's batches
+        times["raw pool"], cpu["raw pool"] = timed(lambda: raw_pool(n, points_of(count, offset=-20.0 - round_), workers, chunks=batches))
         for offset, executor in enumerate(["in-process", "processes", "dask"]):
             scans = []
             times[executor], cpu[executor] = timed(lambda: scans.append(run_scan(

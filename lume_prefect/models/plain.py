@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lume_prefect.files.fileref import FileRef
+from lume_prefect.models.errors import FlowNeeded
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec
@@ -34,11 +35,6 @@ def loading_plain() -> bool:
     return _plain.get()
 
 
-class FlowNeeded(AttributeError):
-    """A model module used its flow (``with_options``, ``to_deployment``...) while it was
-    loaded without it: it has to be loaded as a flow (``load_model_flow``)."""
-
-
 class PlainModel:
     """What ``ModelSpec.flow`` makes while ``load_model_function`` loads a model: the spec and
     the author's function, as on the flow (``lume_spec``, ``lume_function``, ``evaluate``)."""
@@ -49,7 +45,7 @@ class PlainModel:
         functools.update_wrapper(self, fn)
 
     def __getattr__(self, name: str) -> Any:  # only for what a PlainModel has not: a flow's attributes
-        raise FlowNeeded(f"{self!r} is loaded without its flow, which has {name!r}")
+        raise FlowNeeded(self.lume_spec.name, self.lume_spec.version, name)
 
     def __repr__(self) -> str:
         return f"PlainModel({self.lume_spec.name} {self.lume_spec.version})"

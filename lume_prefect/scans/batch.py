@@ -27,7 +27,8 @@ def model_function(entrypoint: str, source: str) -> Callable[[dict[str, Any]], t
 def worker_function(entrypoint: str, source: str) -> Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]:
     """``model_function`` in a worker process: the model imported without its flow, so without
     Prefect (a second of a fresh process); as its flow if it needs that to be imported."""
-    from lume_prefect.models.plain import FlowNeeded, call_model, load_model_function
+    from lume_prefect.models.errors import FlowNeeded
+    from lume_prefect.models.plain import call_model, load_model_function
 
     try:
         spec, fn = load_model_function(entrypoint, source)

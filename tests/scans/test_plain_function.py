@@ -81,14 +81,15 @@ def test_a_worker_loads_the_model_function_without_building_its_flow(tmp_path):
 
 @pytest.mark.unit
 def test_a_model_that_uses_its_flow_while_imported_is_loaded_as_the_flow(tmp_path):
-    from lume_prefect.models.plain import FlowNeeded, load_model_function
+    from lume_prefect.models.errors import FlowNeeded
+    from lume_prefect.models.plain import load_model_function
     from lume_prefect.scans.batch import worker_function
     from tests.scans.conftest import write_quad
 
     source = write_quad(tmp_path / "quad", "quad-options")
     with open(source / "model.py", "a") as file:
         file.write("\nquick = quad.with_options(name='quad-quick')\n")
-    with pytest.raises(FlowNeeded, match="loaded without its flow, which has 'with_options'"):
+    with pytest.raises(FlowNeeded, match="model 'quad-options' version '1.0.0' is loaded without its flow, which has 'with_options'"):
         load_model_function("model.py:quad", str(source))
     outputs, _ = worker_function("model.py:quad", str(source))({"k1": 2.0, "length": 0.5, "label": "q"})
     assert outputs["focal_length"] == 1.0
