@@ -92,7 +92,7 @@ def run_in_pool(batches: Sequence[Batch], executor: str, workers: int, address: 
 
     from lume_prefect.scans.pools import batch_pool
 
-    with batch_pool(executor, workers, address) as pool:
+    with batch_pool(executor, min(workers, len(batches)), address) as pool:  # no idle workers to start
         futures = [scan_batch_in.submit(batch, pool) for batch in batches]
         for future in as_completed(futures):
             yield future.result()
