@@ -43,9 +43,7 @@ def _tracking_task(flow: Any) -> Task[..., Any]:
     (a Task reads its function's source to make its key)."""
     task = _tracking_tasks.get(flow)
     if task is None:
-        task = Task(name=flow.name, fn=flow.fn, version=flow.version)
-        task._is_subflow_tracking_task = True  # type: ignore[attr-defined]  # Prefect's own marker
-        _tracking_tasks[flow] = task
+        task = _tracking_tasks[flow] = Task(name=flow.name, fn=flow.fn, version=flow.version)
     return task
 
 

@@ -141,3 +141,19 @@ def test_a_flow_the_api_no_longer_knows_is_created_again(services):
         child = client.read_flow_run(second.flow_run_id)
         assert client.read_flow(child.flow_id).name == "toy-beam" and child.state.is_completed()
     assert child.parent_task_run_id is not None
+
+
+def test_a_run_from_a_task_is_a_subflow_whose_tracking_task_run_follows_that_task(services):
+    from lume_prefect.models.run import run_model_task
+
+    @flow
+    def campaign():
+        future = run_model_task.submit("toy-beam", {"sigma_x": 4e-3}, services=services)
+        return future.task_run_id, future.result()
+
+    caller_id, result = campaign()
+    with get_client(sync_client=True) as client:
+        child = client.read_flow_run(result.flow_run_id)
+        tracking = client.read_task_run(child.parent_task_run_id)
+    assert [str(parent.id) for parent in tracking.task_inputs["__parents__"]] == [str(caller_id)]
+    assert child.state.is_completed() and services.results.get(result.key, _sync=True).flow_run_id == result.flow_run_id
