@@ -118,8 +118,8 @@ def _run_pipeline(env: LumeServices, registered: Any, values: dict[str, Any], mo
     from lume_prefect.results.result import Result
 
     pipeline_flow = load_model_flow(registered.entrypoint, registered.source)  # pipeline.pipeline_flow
-    with using_services(env):
-        state = pipeline_flow(pipeline=registered.parameters_schema[PIPELINE_KEY], inputs=values, mode=mode, return_state=True)
+    with using_services(env), parent_heartbeats():
+        state = run_model_subflow(pipeline_flow, {"pipeline": registered.parameters_schema[PIPELINE_KEY], "inputs": values, "mode": mode})
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():
         raise ModelRunFailed(registered.model, registered.version, state, flow_run_id)

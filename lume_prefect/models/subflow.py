@@ -5,7 +5,8 @@ states, hooks are Prefect's); only the making of the flow run differs. For a sub
 3.9 makes the parent's tracking task run on a fresh async client in its event-loop thread (a
 new SSL context, connection and CSRF token each time, ~25 ms), looks for an earlier subflow
 run of that task run (to reattach to after a parent's retry), upserts the flow, creates the
-run Pending and then proposes Running: six requests before the model starts. Here:
+run Pending, proposes Running and reads the run back: eight requests with the final state.
+Here:
 
 - the tracking task run is made with the run's own client, and every call gets its own (a
   random dynamic key, as Prefect gives subflows called from a task), so there is no earlier
@@ -115,7 +116,7 @@ class _ModelRunEngine(FlowRunEngine[Any, Any]):
 
 
 def run_model_subflow(flow: Any, parameters: dict[str, Any]) -> State:
-    """Run the sync model ``flow`` on ``parameters`` with Prefect's flow engine (a subflow of the
+    """Run the sync model (or pipeline) ``flow`` on ``parameters`` with Prefect's flow engine (a subflow of the
     current flow run if there is one) and return its final state, like
     ``flow(**parameters, return_state=True)``."""
     engine = _ModelRunEngine(flow=flow, parameters=get_call_parameters(flow.fn, (), parameters))

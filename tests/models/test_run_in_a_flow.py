@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterParentTaskRunId
+from prefect.client.schemas.filters import (
+    FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterParentTaskRunId, TaskRunFilter, TaskRunFilterFlowRunId,
+)
 
 from lume_prefect.models import ModelRunFailed
 from lume_prefect.models.deploy import register_model_version
@@ -157,3 +159,27 @@ def test_a_run_from_a_task_is_a_subflow_whose_tracking_task_run_follows_that_tas
         tracking = client.read_task_run(child.parent_task_run_id)
     assert [str(parent.id) for parent in tracking.task_inputs["__parents__"]] == [str(caller_id)]
     assert child.state.is_completed() and services.results.get(result.key, _sync=True).flow_run_id == result.flow_run_id
+
+
+def test_a_pipeline_in_a_flow_is_a_subflow_and_its_steps_are_its_subflows(services):
+    from lume_prefect.models.pipeline import Pipeline, register_pipeline
+    from tests.models.test_lifecycle_in_process import PIPELINE_YAML
+
+    assert register_pipeline(Pipeline.from_yaml(PIPELINE_YAML), services) is True
+    services.registry.promote("beam-chain", "1.0.0", _sync=True)
+
+    @flow
+    def campaign():
+        from prefect.runtime import flow_run
+
+        return flow_run.id, run_model("beam-chain", {"sigma_x": 2.5e-3}, services=services)
+
+    parent_id, ran = campaign()
+    assert ran.mode == "pipeline" and set(ran.outputs) == {"final_rms_x"}
+    with get_client(sync_client=True) as client:
+        chain = client.read_flow_run(ran.flow_run_id)
+        in_chain = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[chain.id])))
+        steps = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(any_=[t.id for t in in_chain])))
+        chain_parent = client.read_task_run(chain.parent_task_run_id)
+    assert str(chain_parent.flow_run_id) == str(parent_id) and chain.state.is_completed()
+    assert len(steps) == 2 and all(step.state.is_completed() for step in steps)  # first and second, toy-beam runs
