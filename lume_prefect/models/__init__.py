@@ -16,7 +16,7 @@ from lume_prefect.models.errors import (
     PipelineError,
     SourceConflict,
 )
-from lume_prefect.models.flows import current_services, using_services
+from lume_prefect.core.resolve import current_services, using_services
 
 _LAZY = {
     "run_model": "lume_prefect.models.run",

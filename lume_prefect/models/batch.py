@@ -54,6 +54,7 @@ class Outcome:
         self.files: list[list[FileRef]] = []
         self.errors: dict[int, tuple[str, str]] = {}  # position in the batch -> error
         self.seconds = 0.0
+        self.worker = ""  # host:pid of the process that evaluated it, when not the scan's own
         self.stored: Optional[list[Any]] = None  # Results the batch's own run already stored (a deployment run)
 
 

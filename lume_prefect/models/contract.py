@@ -288,8 +288,12 @@ class ModelSpec(BaseModel):
 
     def flow(self, fn: Any = None, /, **flow_options: Any) -> Any:
         """Decorate a function (inputs as keyword arguments, returns a dict of outputs) into the model's flow."""
-        from lume_prefect.models.flows import model_flow
+        from lume_prefect.models.plain import PlainModel, loading_plain
 
-        if fn is None:
-            return lambda f: model_flow(self, f, **flow_options)
-        return model_flow(self, fn, **flow_options)
+        if loading_plain():  # a scan's worker process: the function, not the flow (nor Prefect)
+            make: Any = lambda f: PlainModel(self, f)  # noqa: E731
+        else:
+            from lume_prefect.models.flows import model_flow
+
+            make = lambda f: model_flow(self, f, **flow_options)  # noqa: E731
+        return make if fn is None else make(fn)

@@ -58,6 +58,15 @@ class ModelRunTimeout(ModelError, TimeoutError):
         super().__init__(f"model {model!r} version {version!r}: flow run {flow_run_id} not finished after {timeout:g} s; {what}")
 
 
+class FlowNeeded(ModelError, AttributeError):
+    """A model module used its flow (``with_options``, ``to_deployment``...) while a worker
+    loaded it without one (``models.plain.load_model_function``): load it as its flow."""
+
+    def __init__(self, model: str, version: str, attribute: str):
+        self.model, self.version, self.attribute = model, version, attribute
+        super().__init__(f"model {model!r} version {version!r} is loaded without its flow, which has {attribute!r}")
+
+
 class NotDeployed(ModelError):
     """A remote run was asked for a version that has no Prefect deployment."""
 

@@ -19,18 +19,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from lume_prefect.core.resolve import current_services, using_services
-from lume_prefect.files.fileref import FileRef
+from lume_prefect.models.plain import call_model, evaluate, plain_function
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec, Variable
 
-__all__ = ["current_services", "input_parameter", "model_flow", "persist", "using_services"]
-
-
-def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
-    files = [v for v in outputs.values() if isinstance(v, FileRef)]
-    plain = {k: (v.model_dump(mode="json") if isinstance(v, FileRef) else v) for k, v in outputs.items()}
-    return plain, files
+__all__ = ["call_model", "current_services", "evaluate", "input_parameter", "model_flow", "persist", "plain_function", "using_services"]
 
 
 def persist(result: Any) -> None:
@@ -149,30 +143,6 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
     model.lume_function = fn  # the author's plain function: batches, tests, users call it without Prefect
     model.evaluate = functools.partial(evaluate, spec, fn)
     return model
-
-
-def call_model(spec: ModelSpec, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
-    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them.
-
-    The one path every run takes (a flow run, a scan's batch, ``evaluate``), so outputs are
-    checked the same way wherever a model runs.
-    """
-    return _split_files(spec.check_outputs(fn(**values)))
-
-
-def evaluate(spec: ModelSpec, fn: Callable[..., Any], /, **inputs: Any) -> dict[str, Any]:
-    """The outputs of the model on ``inputs``, validated like a flow run's, without Prefect and
-    without storing anything: ``model.evaluate(sigma_x=1e-3)`` on any ``ModelSpec.flow``."""
-    outputs, _ = call_model(spec, fn, spec.validate_inputs(inputs))
-    return outputs
-
-
-def plain_function(model: Any) -> tuple[ModelSpec, Callable[..., Any]]:
-    """(spec, the author's function) of a model flow made by ``ModelSpec.flow``."""
-    spec, fn = getattr(model, "lume_spec", None), getattr(model, "lume_function", None)
-    if spec is None or fn is None:
-        raise TypeError(f"{getattr(model, 'name', model)!r} is not a model flow: decorate it with ModelSpec.flow")
-    return spec, fn
 
 
 _quiet_settings: dict[int, tuple[Any, Any]] = {}  # id(settings) -> (settings, the same without heartbeats)

@@ -2,7 +2,9 @@
 
 Each executor yields batch outcomes as they complete, so the scan stores every batch as soon
 as it is done. Batches are one Prefect task run each (the Slurm array is one task run; a
-deployment batch is a flow run of the model's deployment).
+deployment batch is a flow run of the model's deployment). A process pool's and a Dask
+cluster's task runs stay in the scan's process, each waiting in a thread for its batch, which
+the workers evaluate without Prefect (``scans.pools``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from lume_prefect.scans.batch import Batch, Outcome, evaluate_batch, evaluate_points
+from lume_prefect.scans.batch import Batch, Outcome, evaluate_points
 
 if TYPE_CHECKING:
+    from lume_prefect.scans.pools import BatchPool
     from lume_prefect.slurm.blocks import SlurmCluster
 
 Executor = Literal["in-process", "processes", "dask", "slurm", "deployment"]
@@ -51,31 +54,28 @@ def batch_size_for(points: int, executor: str, workers: int, batch_size: Optiona
 
 
 @task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
-def scan_batch(batch: Batch) -> Outcome:
-    """Evaluate one batch of scan points (imports the model in the process that runs it)."""
-    return evaluate_batch(batch)
-
-
-@task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
 def scan_batch_here(batch: Batch, function: Callable[[dict[str, Any]], Any]) -> Outcome:
     """Evaluate one batch in this process with the already imported model function."""
     return evaluate_points(batch, function)
 
 
-def task_runner(executor: str, workers: int, address: Optional[str]) -> Any:
-    """The Prefect task runner of the scan flow for ``executor``."""
-    if executor == "processes":
-        from prefect.task_runners import ProcessPoolTaskRunner
+@task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
+def scan_batch_in(batch: Batch, pool: BatchPool) -> Outcome:
+    """Evaluate one batch of scan points in a worker of the scan's process pool or Dask cluster."""
+    outcome = pool.evaluate(batch)
+    get_run_logger().info("%d points in %.2f s on %s", len(batch), outcome.seconds, outcome.worker or "a worker")
+    return outcome
 
-        return ProcessPoolTaskRunner(max_workers=workers)
-    if executor == "dask":
-        from prefect_dask import DaskTaskRunner
 
-        if address:
-            return DaskTaskRunner(address=address)
-        # a local cluster of single-threaded worker processes: the GIL never serialises points
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"})
-    return None
+def task_runner(executor: str, workers: int, address: Optional[str], batches: int) -> Any:
+    """The Prefect task runner of the scan flow for ``executor``: threads that wait for the
+    batches in flight (one per worker of a local pool; every batch on a cluster at ``address``,
+    which may scale to them)."""
+    if executor not in ("processes", "dask"):
+        return None
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=max(1, batches if executor == "dask" and address else workers))
 
 
 def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]], Any], stop: Callable[[], bool]) -> Iterator[Outcome]:
@@ -85,17 +85,22 @@ def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]]
         yield scan_batch_here(batch, function)
 
 
-def run_submitted(batches: Sequence[Batch]) -> Iterator[Outcome]:
-    """Batches submitted to the flow's task runner (process pool or Dask), yielded as they finish."""
+def run_in_pool(batches: Sequence[Batch], executor: str, workers: int, address: Optional[str]) -> Iterator[Outcome]:
+    """Batches evaluated by a process pool or a Dask cluster, yielded as they finish; each is a
+    task run of the flow's thread task runner (``task_runner``) waiting for its batch."""
     from prefect.futures import as_completed
 
-    futures = [scan_batch.submit(batch) for batch in batches]
-    for future in as_completed(futures):
-        yield future.result()
+    from lume_prefect.scans.pools import batch_pool
+
+    with batch_pool(executor, workers, address) as pool:
+        futures = [scan_batch_in.submit(batch, pool) for batch in batches]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def run_on_slurm(batches: Sequence[Batch], cluster: SlurmCluster | str, job: Any) -> Iterator[Outcome]:
     """All batches as the elements of one Slurm job array (one element per batch)."""
+    from lume_prefect.scans.batch import evaluate_batch
     from lume_prefect.slurm.tasks import map_task_as_array
 
     yield from map_task_as_array(cluster, evaluate_batch, list(batches), job=job)

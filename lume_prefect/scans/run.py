@@ -21,7 +21,7 @@ from lume_prefect.scans.executors import (
     run_as_deployments,
     run_in_process,
     run_on_slurm,
-    run_submitted,
+    run_in_pool,
     task_runner,
 )
 from lume_prefect.scans.points import as_points, check_points
@@ -90,16 +90,13 @@ def run_scan(
 
 
 # Plans waiting for their flow run, by scan id. The flow's parameters stay small and plain
-# (they are recorded by the API and travel with the run context to process-pool tasks);
-# the plan, with its store and thousands of points, stays in this process.
+# (the API records them); the plan, with its store and thousands of points, stays in this process.
 _plans: dict[str, _Plan] = {}
 
 
 @flow(name="lume-scan", validate_parameters=False, log_prints=True, flow_run_name="scan {model} {version}")
 def _scan_flow(scan_id: str, model: str, version: str, executor: str, points: int) -> dict[str, Any]:
-    # through a function: the flow's function travels by value to process-pool tasks (in the
-    # run context), and must not take the plans (stores, engines) with it. The flow returns
-    # the summary; the ScanResult (thousands of rows Prefect would walk) stays on the plan.
+    # The flow returns the summary; the ScanResult (thousands of rows Prefect would walk) stays on the plan.
     plan = _planned(scan_id)
     plan.result = plan.run()
     return plan.result.summary()
@@ -118,7 +115,7 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     from lume_prefect.models.flows import heartbeats_off, parent_heartbeats, using_services
 
     plan = _Plan.make(model, points, version, **options)
-    runner = task_runner(plan.executor, plan.workers, plan.address)
+    runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches))
     scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
     _plans[plan.scan_id] = plan
     try:
@@ -232,7 +229,7 @@ class _Plan:
 
             return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source), lambda: self.store_error is not None)
         if self.executor in ("processes", "dask"):
-            return run_submitted(self.batches)
+            return run_in_pool(self.batches, self.executor, self.workers, self.address)
         if self.executor == "slurm":
             cluster = self.slurm or self.env.slurm
             if cluster is None:

@@ -71,3 +71,102 @@ def test_slurm_without_a_cluster_is_a_clear_error(services_on):
     services, model = services_on()
     with pytest.raises(ValueError, match="executor='slurm' needs a SlurmCluster"):
         run_scan(model, GRID, services=services, executor="slurm", progress=False)
+
+
+PROBE = '''
+"""Tells where each point ran: the process, and whether Prefect was imported there."""
+
+import multiprocessing
+import os
+import sys
+
+from lume_prefect.models import ModelSpec
+
+
+class LicenceError(Exception):
+    """An error class of the model's own module."""
+
+
+if os.environ.get("PROBE_NEEDS_A_LICENCE") and multiprocessing.parent_process() is not None:
+    raise LicenceError("no licence server for this worker")
+
+spec = ModelSpec(name="{name}", version="1.0.0", author="tests", laboratory="test", facility="test", beampath="test", inputs=[{{"name": "x", "range": [0, 100]}}],
+                 outputs=[{{"name": "pid", "type": "any"}}, {{"name": "prefect", "type": "any"}}, {{"name": "y"}}])
+
+
+@spec.flow
+def probe(x: float) -> dict:
+    return {{"pid": os.getpid(), "prefect": "prefect" in sys.modules, "y": 2 * x}}
+'''
+
+
+@pytest.fixture
+def probe_services(tmp_path):
+    """(services, model name): saved services with a live probe model."""
+    import uuid
+
+    from lume_prefect.models.deploy import register_model_version
+    from lume_prefect.services import LumeServices
+    from tests.models.conftest import temp_services
+
+    name = f"probe-{uuid.uuid4().hex[:6]}"
+    services = temp_services(tmp_path / "services")
+    block = f"scan-services-{uuid.uuid4().hex[:8]}"
+    services.save(block, _sync=True)
+    services = LumeServices.load(block, _sync=True)
+    source = tmp_path / "probe"
+    source.mkdir()
+    (source / "model.py").write_text(PROBE.format(name=name))
+    register_model_version("model.py:probe", str(source), services=services)
+    services.registry.promote(name, "1.0.0", _sync=True)
+    return services, name
+
+
+def batch_task_runs(flow_run_id, expected: int) -> list:
+    """The task runs of a scan's flow run named "batch ...", once ``expected`` of them are final."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    deadline = time.monotonic() + 30  # task runs are recorded from their state events, sent in batches
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])))
+            batches = [r for r in runs if r.name.startswith("batch ")]
+            if sum(r.state.is_final() for r in batches) >= expected or time.monotonic() > deadline:
+                return batches
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_workers_evaluate_batches_without_prefect_and_each_batch_is_a_task_run_of_the_scan(probe_services, executor):
+    import os
+
+    services, model = probe_services
+    scan = run_scan(model, {"x": [float(i) for i in range(12)]}, services=services, executor=executor, workers=2, batch_size=3, progress=False)
+
+    assert (scan.points, scan.computed, scan.failed, scan.batches) == (12, 12, 0, 4)
+    frame = scan.frame
+    assert frame["outputs.y"].tolist() == [2.0 * i for i in range(12)]
+    pids = set(frame["outputs.pid"])
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2  # the points ran in the pool's worker processes
+    assert not any(frame["outputs.prefect"])  # which imported the model, not Prefect
+    runs = batch_task_runs(scan.flow_run_id, 4)
+    assert sorted(r.name for r in runs) == [f"batch {i} of {model}" for i in range(4)]
+    assert all(r.state.is_completed() for r in runs)
+    assert services.results.store().count(tags=[scan.tag]) == 12
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_a_model_that_cannot_be_imported_by_a_worker_fails_the_scan_with_its_own_error(probe_services, executor, monkeypatch):
+    from lume_prefect.core.errors import RemoteError
+
+    services, model = probe_services
+    monkeypatch.setenv("PROBE_NEEDS_A_LICENCE", "1")  # the workers' import of the model raises; this process's did not
+    with pytest.raises(RemoteError) as caught:
+        run_scan(model, {"x": [1.0, 2.0, 3.0, 4.0]}, services=services, executor=executor, workers=2, batch_size=2, progress=False)
+    error = caught.value
+    assert error.type_name.endswith(".LicenceError") and error.message == "no licence server for this worker"
+    assert f"raised importing model {model} 1.0.0 (model.py:probe" in error.traceback_text  # which model, where
+    assert services.results.store().count(model=model) == 0

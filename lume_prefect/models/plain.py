@@ -1,0 +1,124 @@
+"""A model's plain function, called with its checks, and loaded without Prefect.
+
+``call_model`` is the one path every run takes (a flow run, a scan's batch, ``evaluate``), so
+inputs and outputs are checked the same way wherever a model runs. ``load_model_function``
+is what a scan's worker process (a process pool, a Dask worker, a Slurm element) loads a
+model with: ``ModelSpec.flow`` then keeps the spec and the function without building the
+Prefect flow, so the worker imports the model and what it imports, not Prefect (which
+costs a fresh process about a second).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lume_prefect.files.fileref import FileRef
+from lume_prefect.models.errors import FlowNeeded
+
+if TYPE_CHECKING:
+    from lume_prefect.models.contract import ModelSpec
+
+_plain = contextvars.ContextVar("lume_plain_models", default=False)
+_functions: dict[tuple[str, str], tuple[Any, Callable[..., Any]]] = {}
+
+
+def loading_plain() -> bool:
+    """Whether ``ModelSpec.flow`` should make a ``PlainModel`` (a worker is loading the model)."""
+    return _plain.get()
+
+
+class PlainModel:
+    """What ``ModelSpec.flow`` makes while ``load_model_function`` loads a model: the spec and
+    the author's function, as on the flow (``lume_spec``, ``lume_function``, ``evaluate``)."""
+
+    def __init__(self, spec: ModelSpec, fn: Callable[..., Any]):
+        self.lume_spec, self.lume_function = spec, fn
+        self.evaluate = functools.partial(evaluate, spec, fn)
+        functools.update_wrapper(self, fn)
+
+    def __getattr__(self, name: str) -> Any:  # only for what a PlainModel has not: a flow's attributes
+        raise FlowNeeded(self.lume_spec.name, self.lume_spec.version, name)
+
+    def __repr__(self) -> str:
+        return f"PlainModel({self.lume_spec.name} {self.lume_spec.version})"
+
+
+def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+    files = [v for v in outputs.values() if isinstance(v, FileRef)]
+    plain = {k: (v.model_dump(mode="json") if isinstance(v, FileRef) else v) for k, v in outputs.items()}
+    return plain, files
+
+
+def call_model(spec: ModelSpec, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them."""
+    return _split_files(spec.check_outputs(fn(**values)))
+
+
+def evaluate(spec: ModelSpec, fn: Callable[..., Any], /, **inputs: Any) -> dict[str, Any]:
+    """The outputs of the model on ``inputs``, validated like a flow run's, without Prefect and
+    without storing anything: ``model.evaluate(sigma_x=1e-3)`` on any ``ModelSpec.flow``."""
+    outputs, _ = call_model(spec, fn, spec.validate_inputs(inputs))
+    return outputs
+
+
+def plain_function(model: Any) -> tuple[ModelSpec, Callable[..., Any]]:
+    """(spec, the author's function) of a model flow made by ``ModelSpec.flow`` (or a PlainModel)."""
+    spec, fn = getattr(model, "lume_spec", None), getattr(model, "lume_function", None)
+    if spec is None or fn is None:
+        raise TypeError(f"{getattr(model, 'name', model)!r} is not a model flow: decorate it with ModelSpec.flow")
+    return spec, fn
+
+
+def load_model_function(entrypoint: str, source: str) -> tuple[ModelSpec, Callable[..., Any]]:
+    """(spec, function) of the model at ``entrypoint`` (``path.py:name``, ``module:name``) of a
+    local ``source`` directory, imported once per process without building its flow.
+
+    A file is imported under a private module name, as Prefect does, so it never stands for a
+    module of the same name. A model module that uses its flow while it is imported (say
+    ``model.with_options``) raises FlowNeeded: load it with ``load_model_flow``.
+    """
+    key = (source, entrypoint)
+    if key not in _functions:
+        token = _plain.set(True)
+        try:
+            _functions[key] = plain_function(_import_model(entrypoint, source))
+        finally:
+            _plain.reset(token)
+    return _functions[key]
+
+
+def _import_model(entrypoint: str, source: str) -> Any:
+    module_name, _, name = entrypoint.rpartition(":") if ":" in entrypoint else entrypoint.rpartition(".")
+    if module_name.endswith(".py"):
+        path = os.path.join(source, module_name) if os.path.isdir(source) else module_name
+        path = os.path.abspath(path)
+        folder = os.path.dirname(path)
+        spec = importlib.util.spec_from_file_location(f"lume_model_{hashlib.sha1(path.encode()).hexdigest()[:16]}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # what its functions' pickles and dataclasses look up
+        sys.path.insert(0, folder)  # the file's siblings, while it is imported (as Prefect does)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[spec.name]
+            raise
+        finally:
+            sys.path.remove(folder)
+    else:
+        if os.path.isdir(source) and source not in sys.path:
+            sys.path.insert(0, source)
+        module = importlib.import_module(module_name)
+    model = module
+    for part in name.split("."):
+        model = getattr(model, part)
+    return model
