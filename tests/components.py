@@ -60,15 +60,26 @@ def prefect_api_at(api_url: str) -> Iterator[None]:
     started: without draining it at both ends, a switch of ``PREFECT_API_URL`` sends later
     events (task-run states among them) to whichever server the worker first met.
     """
-    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    EventsWorker.drain_all(timeout=30, at_exit=False)
+    drain_prefect_events()
     try:
         with temporary_settings({PREFECT_API_URL: api_url}):
             yield
     finally:  # the worker keeps its client's URL: what was queued inside still goes there
-        EventsWorker.drain_all(timeout=30, at_exit=False)
+        drain_prefect_events()
+
+
+def drain_prefect_events(timeout: float = 30) -> None:
+    """Send what Prefect's events worker holds and stop it (the next event starts a new one).
+    In a thread of its own: called inside an event loop, ``drain_all`` only returns a coroutine."""
+    import threading
+
+    from prefect.events.worker import EventsWorker
+
+    drain = threading.Thread(target=EventsWorker.drain_all, kwargs={"timeout": timeout, "at_exit": False}, daemon=True)
+    drain.start()
+    drain.join(timeout + 5)
 
 
 @contextmanager

@@ -16,6 +16,29 @@ import pytest  # noqa: E402
 from tests.components import PrefectServer, S3Server  # noqa: E402
 
 
+# Tests that share the machine's Slurm cluster or its container engine run in order on one
+# xdist worker: some restart slurmd, some count the jobs or containers left behind. They are
+# told by their node id (a test that submits to Slurm has "slurm" in its name or id), as the
+# scheduler sees only ids.
+ENGINE_PATHS = ("tests/slurm/", "tests/containers/")
+
+
+def uses_engines(nodeid: str) -> bool:
+    return nodeid.startswith(ENGINE_PATHS) or "slurm" in nodeid.lower()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class EnginesInOneScope(LoadScopeScheduling):
+        """Every test its own unit of work, except those on the engines: one unit, in order."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return "engines" if uses_engines(nodeid) else nodeid
+
+    return EnginesInOneScope(config, log)
+
+
 @pytest.fixture(scope="session")
 def prefect_api():
     """The session's single ephemeral Prefect API (SQLite), started on first use (~10 s)."""
@@ -58,3 +81,4 @@ def s3_bucket(s3_server):
     fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": s3_server.endpoint_url}, skip_instance_cache=True)
     fs.mkdir(name)
     return name
+

@@ -149,7 +149,7 @@ def python_params():
     params = []
     for snippet in PYTHON:
         marks = [pytest.mark.slow] if any(m in snippet.code for m in SLOW_MARKERS) and snippet.not_run is None else []
-        params.append(pytest.param(snippet, marks=marks, id=snippet.id))
+        params.append(pytest.param(snippet, marks=marks, id=snippet.id + (" on slurm" if needs_slurm(snippet.code) else "")))
     return params
 
 

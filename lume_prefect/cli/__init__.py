@@ -42,19 +42,27 @@ def main() -> None:
         _flush_prefect_events()
 
 
-def _flush_prefect_events(timeout: float = 10.0) -> None:
+def _flush_prefect_events(timeout: float = 10.0, stalled: float = 2.0) -> None:
     """Let Prefect send the events a command emitted before the interpreter exits.
 
     At exit Prefect stops its events worker with items still queued, and then warns "Still
-    processing items" after every command; waiting for the queue first makes that quiet.
+    processing items" after every command; waiting for the queue first makes that quiet. A queue
+    that stops moving (a server that does not answer) is left to Prefect's own exit handling,
+    so a failing command is not held up for the whole timeout.
     """
     import sys
-    import threading
+    import time
 
     worker = sys.modules.get("prefect.events.worker")
     if worker is None:  # the command never touched Prefect
         return
+    deadline = time.monotonic() + timeout
     for service in list(getattr(worker.EventsWorker, "_instances", {}).values()):
-        waiter = threading.Thread(target=service.wait_until_empty, daemon=True)
-        waiter.start()
-        waiter.join(timeout)
+        pending = getattr(service, "_queue", None)
+        last, moved = None, time.monotonic()
+        while pending is not None and pending.unfinished_tasks and time.monotonic() < deadline:
+            if pending.unfinished_tasks != last:
+                last, moved = pending.unfinished_tasks, time.monotonic()
+            elif time.monotonic() - moved > stalled:
+                break
+            time.sleep(0.02)

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential, wait_random
 
 F = TypeVar("F", bound=Callable[..., Any])
 RETRY_WINDOW_S = 60.0  # an outage shorter than this never reaches the caller
@@ -80,7 +80,7 @@ def retry_transient(fn: F, window: float = RETRY_WINDOW_S) -> F:
             for attempt in Retrying(
                 retry=retry_if_exception(is_transient),
                 stop=stop_after_delay(window),
-                wait=wait_exponential_jitter(initial=FIRST_WAIT_S, max=LONGEST_WAIT_S),
+                wait=wait_exponential(multiplier=FIRST_WAIT_S, max=LONGEST_WAIT_S) + wait_random(0, FIRST_WAIT_S),
                 reraise=True,
             ):
                 with attempt:

@@ -36,7 +36,7 @@ DUPLICATE_KEY = 11000
 # Retrying after one, or after a connection lost mid-command, is safe here: inserts carry
 # client-made _ids (a retry finds its own earlier write), replaces and deletes are idempotent.
 TRANSIENT = (112,)
-RETRIES = 10
+RETRY_SECONDS = 30.0  # a busy server under many writers, or a short outage; then the error is raised
 PROJECTION = {"_id": 0}
 
 
@@ -53,11 +53,11 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _attempts() -> tenacity.Retrying:
-    """Up to RETRIES attempts of what is retryable, backing off 10 ms, 20 ms, ... 2.6 s; the
-    last error is raised as it is."""
+    """Attempts of what is retryable for up to RETRY_SECONDS, backing off 10 ms, 20 ms, ... 0.5 s
+    with jitter (writers that conflicted do not meet again in step); the last error is raised as it is."""
     return tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(RETRIES),
-        wait=tenacity.wait_exponential(multiplier=0.01),
+        stop=tenacity.stop_after_delay(RETRY_SECONDS),
+        wait=tenacity.wait_exponential(multiplier=0.01, max=0.5) + tenacity.wait_random(0, 0.02),
         retry=tenacity.retry_if_exception(_retryable),
         reraise=True,
     )

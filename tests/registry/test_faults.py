@@ -128,6 +128,8 @@ def test_connection_killed_between_calls_is_replaced(server_db):
 
 
 def test_connection_killed_inside_a_transaction_rolls_it_back(server_db):
+    """The session dies after the alias row is written and before its history row: the server
+    rolls the alias row back, the call is retried on a new connection, and each row is there once."""
     from lume_prefect.registry import SQLRegistry
 
     backend, url = server_db
@@ -135,17 +137,63 @@ def test_connection_killed_inside_a_transaction_rolls_it_back(server_db):
     registry.register_model("injector", author="a", laboratory="l", facility="f", beampath="b")
     registry.register_version("injector", "1.0", source="s", entrypoint="m:f")
     before = row_counts(url)
+    killed = []
 
     def kill_before_history(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        if statement.startswith("INSERT INTO lume_model_alias_history"):
-            kill_sessions(backend, url, only=backend_id(backend, conn.connection.dbapi_connection))
+        if statement.startswith("INSERT INTO lume_model_alias_history") and not killed:
+            killed.append(backend_id(backend, conn.connection.dbapi_connection))
+            kill_sessions(backend, url, only=killed[0])
 
     sa.event.listen(registry.engine, "before_cursor_execute", kill_before_history)
     try:
-        with pytest.raises(sa.exc.DBAPIError):
-            registry.promote("injector", "1.0")
+        assert registry.promote("injector", "1.0").to_version == "1.0"
     finally:
         sa.event.remove(registry.engine, "before_cursor_execute", kill_before_history)
-    assert row_counts(url) == before  # the server rolled back the alias row of the dead session
-    assert registry.promote("injector", "1.0").to_version == "1.0"
+    assert killed, "the fault was not injected"
+    after = row_counts(url)
+    assert {table: after[table] - before[table] for table in after if after[table] != before[table]} == {
+        "lume_model_aliases": 1, "lume_model_alias_history": 1}
     assert registry.live_version("injector").version == "1.0"
+    with registry.engine.connect() as conn:
+        assert backend_id(backend, conn.connection.dbapi_connection) != killed[0]
+
+
+def test_a_connection_lost_on_every_attempt_fails_when_the_retry_window_ends(server_db):
+    """An outage longer than the window reaches the caller as the driver's error, naming the
+    database, after the window (here 1 s; the stores use core.retry.RETRY_WINDOW_S)."""
+    import time
+
+    from lume_prefect.core.retry import retry_transient
+    from lume_prefect.core.sql import safe_label
+
+    backend, url = server_db
+    engine = sa.create_engine(url, pool_pre_ping=True)
+
+    class Store:
+        label = safe_label(url)
+        attempts = 0
+
+        def ping(self) -> None:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        @retry_transient
+        def reach(self) -> None:
+            self.ping()
+
+        def write(self) -> None:
+            self.attempts += 1
+            with engine.begin() as conn:
+                kill_sessions(backend, url, only=backend_id(backend, conn.connection.dbapi_connection))
+                conn.execute(sa.text("SELECT 1"))
+
+    store = Store()
+    store.reach()  # answered once: an outage of this database is worth waiting for
+    failing = retry_transient(Store.write, window=1.0)
+    started = time.monotonic()
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        failing(store)
+    assert 1.0 <= time.monotonic() - started < 10
+    assert store.attempts >= 3
+    assert f"database: {store.label}" in raised.value.__notes__
+    engine.dispose()
