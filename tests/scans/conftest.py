@@ -54,20 +54,26 @@ def write_quad(directory: Path, name: str, version: str = "1.0.0") -> Path:
     return directory
 
 
-@pytest.fixture
-def quad_services(tmp_path):
-    """(services, model name): a saved LumeServices on private SQLite files with a live quad model."""
+def services_with_live_model(tmp_path: Path, entrypoint: str, source: Path, name: str):
+    """(services, name): a saved LumeServices on private SQLite files under ``tmp_path`` with
+    version 1.0.0 of the model at ``source`` registered and live."""
     from lume_prefect.models.deploy import register_model_version
     from lume_prefect.services import LumeServices
 
-    name = f"quad-{uuid.uuid4().hex[:6]}"
     services = temp_services(tmp_path / "services")
     block = f"scan-services-{uuid.uuid4().hex[:8]}"
     services.save(block, _sync=True)
     services = LumeServices.load(block, _sync=True)
-    register_model_version("model.py:quad", str(write_quad(tmp_path / "quad", name)), services=services)
+    register_model_version(entrypoint, str(source), services=services)
     services.registry.promote(name, "1.0.0", _sync=True)
     return services, name
+
+
+@pytest.fixture
+def quad_services(tmp_path):
+    """(services, model name): a saved LumeServices on private SQLite files with a live quad model."""
+    name = f"quad-{uuid.uuid4().hex[:6]}"
+    return services_with_live_model(tmp_path, "model.py:quad", write_quad(tmp_path / "quad", name), name)
 
 
 from tests.results.conftest import mongo_server, sql_store, store  # noqa: E402,F401 - the stores on every backend

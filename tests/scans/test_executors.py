@@ -105,21 +105,13 @@ def probe_services(tmp_path):
     """(services, model name): saved services with a live probe model."""
     import uuid
 
-    from lume_prefect.models.deploy import register_model_version
-    from lume_prefect.services import LumeServices
-    from tests.models.conftest import temp_services
+    from tests.scans.conftest import services_with_live_model
 
     name = f"probe-{uuid.uuid4().hex[:6]}"
-    services = temp_services(tmp_path / "services")
-    block = f"scan-services-{uuid.uuid4().hex[:8]}"
-    services.save(block, _sync=True)
-    services = LumeServices.load(block, _sync=True)
     source = tmp_path / "probe"
     source.mkdir()
     (source / "model.py").write_text(PROBE.format(name=name))
-    register_model_version("model.py:probe", str(source), services=services)
-    services.registry.promote(name, "1.0.0", _sync=True)
-    return services, name
+    return services_with_live_model(tmp_path, "model.py:probe", source, name)
 
 
 def batch_task_runs(flow_run_id, expected: int) -> list:
