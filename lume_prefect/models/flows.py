@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import keyword
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 from prefect import flow, get_run_logger
 from pydantic import Field
@@ -143,51 +142,3 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
     model.lume_function = fn  # the author's plain function: batches, tests, users call it without Prefect
     model.evaluate = functools.partial(evaluate, spec, fn)
     return model
-
-
-_quiet_settings: dict[int, tuple[Any, Any]] = {}  # id(settings) -> (settings, the same without heartbeats)
-
-
-@contextmanager
-def parent_heartbeats() -> Iterator[None]:
-    """Inside a flow run whose process already sends heartbeats, run a subflow without its own.
-
-    Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread
-    sleeps in 1 s steps: every in-process subflow would take about a second whatever it does.
-    The parent's heartbeats still show the process alive; what is lost is a heartbeat of the
-    subflow run itself, so if the process dies mid-subflow that subflow run is not marked
-    Crashed by heartbeat-based detection (its parent is).
-    """
-    from prefect.context import FlowRunContext
-
-    parent = FlowRunContext.get()
-    if parent is None or parent.flow_run is None:
-        yield
-        return
-    with heartbeats_off():
-        yield
-
-
-@contextmanager
-def heartbeats_off() -> Iterator[None]:
-    """Flow runs started in this context send no heartbeats (see ``parent_heartbeats``)."""
-    from prefect.context import SettingsContext
-
-    context = SettingsContext.get()
-    if context is None or context.settings.flows.heartbeat_frequency is None:
-        yield
-        return
-    with SettingsContext(profile=context.profile, settings=without_heartbeats(context.settings)):
-        yield
-
-
-def without_heartbeats(settings: Any) -> Any:
-    """``settings`` with flow run heartbeats off, made once per settings object: Prefect's
-    ``temporary_settings`` rebuilds every setting from the environment (~0.1 s a call)."""
-    cached = _quiet_settings.get(id(settings))
-    if cached is None or cached[0] is not settings:
-        quiet = settings.model_copy(update={"flows": settings.flows.model_copy(update={"heartbeat_frequency": None})})
-        if len(_quiet_settings) > 64:
-            _quiet_settings.clear()
-        cached = _quiet_settings[id(settings)] = (settings, quiet)
-    return cached[1]

@@ -14,10 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
 from lume_prefect.core.resolve import resolve, using_services
-from lume_prefect.models.flows import parent_heartbeats
 from lume_prefect.models.loading import load_model_flow
 from lume_prefect.models.pipeline_spec import PIPELINE_KEY
-from lume_prefect.models.subflow import run_model_subflow
+from lume_prefect.models.subflow import run_flow_in_process
 from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, services_name
 
 @dataclass(frozen=True)
@@ -106,8 +105,8 @@ def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], 
     model_flow = load_model_flow(registered.entrypoint, registered.source)
     if timeout is not None:
         model_flow = model_flow.with_options(timeout_seconds=timeout)
-    with using_services(env), parent_heartbeats():
-        state = run_model_subflow(model_flow, values)
+    with using_services(env):
+        state = run_flow_in_process(model_flow, values)
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():
         raise ModelRunFailed(registered.model, registered.version, state, flow_run_id)
@@ -118,8 +117,8 @@ def _run_pipeline(env: LumeServices, registered: Any, values: dict[str, Any], mo
     from lume_prefect.results.result import Result
 
     pipeline_flow = load_model_flow(registered.entrypoint, registered.source)  # pipeline.pipeline_flow
-    with using_services(env), parent_heartbeats():
-        state = run_model_subflow(pipeline_flow, {"pipeline": registered.parameters_schema[PIPELINE_KEY], "inputs": values, "mode": mode})
+    with using_services(env):
+        state = run_flow_in_process(pipeline_flow, {"pipeline": registered.parameters_schema[PIPELINE_KEY], "inputs": values, "mode": mode})
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():
         raise ModelRunFailed(registered.model, registered.version, state, flow_run_id)

@@ -1,4 +1,5 @@
-"""An in-process model run: Prefect's flow engine, without the API calls that buy it nothing.
+"""An in-process flow run (a model, a pipeline, a scan): Prefect's flow engine, without the API
+calls and waits that buy it nothing.
 
 Prefect's own flow engine runs the model flow (its context, logs, timeout, failure and crash
 states, hooks are Prefect's); only the making of the flow run differs. For a subflow, Prefect
@@ -15,20 +16,32 @@ Here:
 - the run is created Running: it starts at once in this process, so Pending is a state nobody
   could act on, and the engine's own Running proposal is then already answered.
 
-Three requests remain (tracking task run, flow run, final state) and the engine's re-read of
-the run. What is given up is listed in the README (One run is cheap too).
+- the engine does not read the run back before running it: the API has just returned it;
+- a subflow sends no heartbeats: its parent's show the process alive. A run outside any flow
+  run sends them from a thread that stops as soon as the run ends, where Prefect's sleeps in
+  1 s steps and is joined at the end of every sync run (about a second per run);
+- a run outside any flow run uses one client per API and process, kept open, where Prefect
+  makes one per run (a new SSL context and connection: ~20 ms).
+
+Three requests remain (tracking task run, flow run, final state). What is given up is listed
+in the README (One run is cheap too).
 """
 
 from __future__ import annotations
 
+import contextvars
+import os
+import threading
 import weakref
-from typing import Any
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, Optional
 from uuid import UUID, uuid4
 
 from prefect import Task
 from prefect.client.schemas.actions import FlowCreate, FlowRunCreate
 from prefect.client.schemas.objects import Flow, FlowRun, FlowRunPolicy, TaskRunResult
-from prefect.context import FlowRunContext, TagsContext, TaskRunContext
+from prefect.context import FlowRunContext, SyncClientContext, TagsContext, TaskRunContext
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_engine import FlowRunEngine
 from prefect.states import Pending, Running, State, to_state_create
@@ -79,8 +92,10 @@ def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], 
     raise AssertionError("unreachable")
 
 
-class _ModelRunEngine(FlowRunEngine[Any, Any]):
+class _InProcessRunEngine(FlowRunEngine[Any, Any]):
     _created_running: bool = False
+    _known_run: Optional[FlowRun] = None  # the run as the API returned it when creating it
+    _in_parent: bool = False  # a subflow of a flow run of this process
 
     def create_flow_run(self, client: Any) -> Any:
         parent = FlowRunContext.get()
@@ -89,7 +104,8 @@ class _ModelRunEngine(FlowRunEngine[Any, Any]):
         parameters = self.parameters or {}
         tags = TagsContext.get().current_tags
         tracking_id = None
-        if parent is not None and parent.flow_run is not None:
+        self._in_parent = parent is not None and parent.flow_run is not None
+        if self._in_parent:
             task = _tracking_task(self.flow)
             task_inputs: dict[str, Any] = {name: collect_task_run_inputs_sync(value) for name, value in parameters.items()}
             caller = TaskRunContext.get()
@@ -102,6 +118,7 @@ class _ModelRunEngine(FlowRunEngine[Any, Any]):
             ).id
         run = create_running_flow_run(client, self.flow, parameters, tracking_id, tags)
         self._created_running = True
+        self._known_run = run
         return run
 
     def set_state(self, state: State, force: bool = False) -> State:
@@ -114,14 +131,123 @@ class _ModelRunEngine(FlowRunEngine[Any, Any]):
         self._created_running = False
         return super().set_state(state, force)
 
+    @contextmanager
+    def setup_run_context(self, client: Any = None) -> Iterator[None]:
+        client = client or self.client
+        known, self._known_run = self._known_run, None  # a retry reads the run again
+        with ExitStack() as stack:
+            with _reads_known_run(client, known):  # the engine's read of the run, answered here
+                stack.enter_context(super().setup_run_context(client))
+            yield
 
-def run_model_subflow(flow: Any, parameters: dict[str, Any]) -> State:
-    """Run the sync model (or pipeline) ``flow`` on ``parameters`` with Prefect's flow engine (a subflow of the
-    current flow run if there is one) and return its final state, like
-    ``flow(**parameters, return_state=True)``."""
-    engine = _ModelRunEngine(flow=flow, parameters=get_call_parameters(flow.fn, (), parameters))
-    with engine.start():
+    @property
+    def heartbeat_seconds(self) -> Optional[int]:
+        return None  # Prefect's heartbeat thread is replaced by ``_heartbeats`` (``run_context``)
+
+    @contextmanager
+    def run_context(self) -> Iterator[Any]:
+        # a subflow's process is the parent's, whose heartbeats show it alive: if it dies, the
+        # parent is marked Crashed, not the subflow (the README says so)
+        seconds = None if self._in_parent else FlowRunEngine.heartbeat_seconds.fget(self)  # type: ignore[attr-defined]
+        with super().run_context():
+            with _heartbeats(self, seconds):
+                yield self
+
+
+@contextmanager
+def _reads_known_run(client: Any, known: Optional[FlowRun]) -> Iterator[None]:
+    """While entered, ``client.read_flow_run`` of the ``known`` run returns it without a request
+    (any other run is read as usual: the client may be shared with other threads)."""
+    if known is None:
+        yield
+        return
+    read = type(client).read_flow_run
+
+    def read_flow_run(flow_run_id: UUID) -> FlowRun:
+        return known if flow_run_id == known.id else read(client, flow_run_id)
+
+    client.read_flow_run = read_flow_run
+    try:
+        yield
+    finally:
+        client.__dict__.pop("read_flow_run", None)
+
+
+@contextmanager
+def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iterator[None]:
+    """Prefect's flow run heartbeats (an event every ``seconds``, so a run whose process dies is
+    marked Crashed), from a thread that waits on an event instead of sleeping: it stops, and
+    is joined, as soon as the run's function returns."""
+    if seconds is None:
+        yield
+        return
+    resource, related = engine._build_heartbeat_event_template()
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            if engine.flow_run and engine.flow_run.state and engine.flow_run.state.is_final():
+                return
+            try:
+                engine._emit_flow_run_heartbeat(resource, related)
+            except Exception:  # noqa: BLE001 - a missed heartbeat must not fail the run
+                engine.logger.debug("Failed to emit heartbeat", exc_info=True)
+            if stop.wait(seconds):
+                return
+
+    # the caller's context: the same settings (API URL) and events worker as the run
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True,
+                              name=f"lume-heartbeat-{engine.flow_run.id}")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
+    """Run the sync ``flow`` (a model, a pipeline, a scan) on ``parameters`` with Prefect's flow
+    engine, as a subflow of the current flow run if there is one, and return its final state,
+    like ``flow(**parameters, return_state=True)``."""
+    engine = _InProcessRunEngine(flow=flow, parameters=get_call_parameters(flow.fn, (), parameters))
+    with _client_context(), engine.start():
         while engine.is_running():
             with engine.run_context():
                 engine.call_flow_fn()
     return engine.state
+
+
+_shared_clients: dict[tuple[str, ...], SyncClientContext] = {}  # API URL and credentials -> an open client
+_shared_clients_lock = threading.Lock()
+os.register_at_fork(after_in_child=_shared_clients.clear)  # a forked child must not share the parent's connections
+
+
+@contextmanager
+def _client_context() -> Iterator[None]:
+    """The client of a run: the current one inside a flow run (or any client context), else the
+    one kept open for this API in this process. It is never closed: runs come and go, the
+    process's connection to its API stays (an ephemeral API stays up as long, too)."""
+    if SyncClientContext.get() is not None:
+        yield
+        return
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    api = settings.api
+    key = tuple(str(v.get_secret_value() if hasattr(v, "get_secret_value") else v) for v in (api.url, api.key, api.auth_string))
+    with _shared_clients_lock:
+        shared = _shared_clients.get(key)
+        if shared is None:
+            shared = SyncClientContext()
+            with ExitStack() as opened:
+                opened.enter_context(shared.client)
+                if settings.client.server_version_check_enabled:
+                    shared.client.raise_for_api_version_mismatch_once()
+                opened.pop_all()  # kept open
+            _shared_clients[key] = shared
+    token = SyncClientContext.__var__.set(shared)  # entered for this context only: threads may share the client
+    try:
+        yield
+    finally:
+        SyncClientContext.__var__.reset(token)

@@ -112,17 +112,18 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     Points are checked and the store is asked for cached ones before the flow run starts,
     so a bad scan fails fast; the flow run then shows the batches as task runs.
     """
-    from lume_prefect.models.flows import heartbeats_off, parent_heartbeats, using_services
+    from lume_prefect.models.flows import using_services
+    from lume_prefect.models.subflow import run_flow_in_process
 
     plan = _Plan.make(model, points, version, **options)
     runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches))
     scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
     _plans[plan.scan_id] = plan
     try:
-        # an all-cached scan computes nothing, so there is no crash to detect: no heartbeat
-        # thread, whose join at the end of a sync flow run would cost up to a second
-        with using_services(plan.env), (parent_heartbeats() if plan.batches else heartbeats_off()):
-            scan(plan.scan_id, plan.model, plan.version, plan.executor, plan.total)
+        with using_services(plan.env):
+            state = run_flow_in_process(scan, {"scan_id": plan.scan_id, "model": plan.model, "version": plan.version,
+                                               "executor": plan.executor, "points": plan.total})
+        state.result()  # the scan's own error if it failed
         return plan.result
     finally:
         del _plans[plan.scan_id]
