@@ -52,6 +52,7 @@ _LAZY = {
     "reproduce": "lume_prefect.models",
     "Pipeline": "lume_prefect.models",
     "register_pipeline": "lume_prefect.models",
+    "model_logger": "lume_prefect.models",
     # core
     "LumeError": "lume_prefect.core.errors",
     "RemoteError": "lume_prefect.core.errors",

@@ -29,6 +29,7 @@ _LAZY = {
     "PipelineStep": "lume_prefect.models.pipeline_spec",
     "register_pipeline": "lume_prefect.models.pipeline",
     "pipeline_flow": "lume_prefect.models.pipeline",
+    "model_logger": "lume_prefect.models.logs",
 }
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from lume_prefect.files.fileref import FileRef
+from lume_prefect.models.logs import collecting_model_logs
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec
@@ -56,6 +57,8 @@ class Outcome:
         self.seconds = 0.0
         self.worker = ""  # host:pid of the process that evaluated it, when not the scan's own
         self.stored: Optional[list[Any]] = None  # Results the batch's own run already stored (a deployment run)
+        self.logs: list[tuple[int, int, str]] = []  # what the model logged outside a Prefect run (models.logs)
+        self.dropped_logs = 0
 
 
 def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]) -> Outcome:
@@ -63,20 +66,32 @@ def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dic
     outcome = Outcome(batch.number)
     started = time.perf_counter()
     outputs, files, errors = outcome.outputs, outcome.files, outcome.errors
-    for position, values in enumerate(batch.points):
-        try:
-            result, written = function(values)
-        except Exception as exc:  # noqa: BLE001 - a failing point must not stop the scan
-            kind = type(exc)
-            name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-            errors[position] = (name, str(exc))
-            outputs.append(None)
-            files.append([])
-            continue
-        outputs.append(result)
-        files.append(written)
+    with collecting_model_logs() as logs:
+        for position, values in enumerate(batch.points):
+            logs.position = position
+            try:
+                result, written = function(values)
+            except Exception as exc:  # noqa: BLE001 - a failing point must not stop the scan
+                errors[position] = (_qualified_name(type(exc)), _message(exc))
+                outputs.append(None)
+                files.append([])
+                continue
+            outputs.append(result)
+            files.append(written)
+    outcome.logs, outcome.dropped_logs = logs.records, logs.dropped
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _qualified_name(kind: type) -> str:
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _message(exc: Exception) -> str:
+    if type(exc).__name__ == "MissingContextError":  # Prefect's get_run_logger() in a worker
+        return (f"{exc} (a scan's worker process has no Prefect run: log with lume_prefect.model_logger(), "
+                "the run's logger in a run and a logger whose records the worker sends back to the scan elsewhere)")
+    return str(exc)
 
 
 def run_batch_here(spec: ModelSpec, call: Call, parameters: dict[str, Any]) -> dict[str, Any]:

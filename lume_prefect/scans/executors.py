@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from lume_prefect.models.logs import replay_model_logs
 from lume_prefect.scans.batch import Batch, Outcome, evaluate_points
 
 if TYPE_CHECKING:
@@ -56,14 +57,18 @@ def batch_size_for(points: int, executor: str, workers: int, batch_size: Optiona
 @task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
 def scan_batch_here(batch: Batch, function: Callable[[dict[str, Any]], Any]) -> Outcome:
     """Evaluate one batch in this process with the already imported model function."""
-    return evaluate_points(batch, function)
+    outcome = evaluate_points(batch, function)
+    replay_model_logs(get_run_logger(), outcome.logs, outcome.dropped_logs, batch.indices)
+    return outcome
 
 
 @task(name="scan-batch", cache_policy=NO_CACHE, task_run_name="batch {batch.number} of {batch.model}")
 def scan_batch_in(batch: Batch, pool: BatchPool) -> Outcome:
     """Evaluate one batch of scan points in a worker of the scan's process pool or Dask cluster."""
     outcome = pool.evaluate(batch)
-    get_run_logger().info("%d points in %.2f s on %s", len(batch), outcome.seconds, outcome.worker or "a worker")
+    log = get_run_logger()
+    replay_model_logs(log, outcome.logs, outcome.dropped_logs, batch.indices)
+    log.info("%d points in %.2f s on %s", len(batch), outcome.seconds, outcome.worker or "a worker")
     return outcome
 
 
@@ -103,7 +108,10 @@ def run_on_slurm(batches: Sequence[Batch], cluster: SlurmCluster | str, job: Any
     from lume_prefect.scans.batch import evaluate_batch
     from lume_prefect.slurm.tasks import map_task_as_array
 
-    yield from map_task_as_array(cluster, evaluate_batch, list(batches), job=job)
+    log = get_run_logger()
+    for batch, outcome in zip(batches, map_task_as_array(cluster, evaluate_batch, list(batches), job=job)):
+        replay_model_logs(log, outcome.logs, outcome.dropped_logs, batch.indices)
+        yield outcome
 
 
 def run_as_deployments(batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],

@@ -3,6 +3,10 @@ existing Dask scheduler, the single-node Slurm cluster, and a deployment's proce
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
+
 import pytest
 
 from lume_prefect import run_scan
@@ -162,3 +166,91 @@ def test_a_model_that_cannot_be_imported_by_a_worker_fails_the_scan_with_its_own
     assert error.type_name.endswith(".LicenceError") and error.message == "no licence server for this worker"
     assert f"raised importing model {model} 1.0.0 (model.py:probe" in error.traceback_text  # which model, where
     assert services.results.store().count(model=model) == 0
+
+
+CHATTY = '''
+"""Logs one line per point with model_logger(); with Prefect's own run logger when asked."""
+
+from lume_prefect import model_logger
+from lume_prefect.models import ModelSpec
+
+spec = ModelSpec(name="{name}", version="1.0.0", author="tests", laboratory="test", facility="test", beampath="test",
+                 inputs=[{{"name": "x", "range": [0, 100]}}, {{"name": "prefect_logger", "type": "bool", "default": False}}],
+                 outputs=[{{"name": "y"}}])
+
+
+@spec.flow
+def chatty(x: float, prefect_logger: bool) -> dict:
+    if prefect_logger:
+        from prefect import get_run_logger
+
+        get_run_logger().info("never in a worker")
+    model_logger().info("x is %s", x)
+    if x == 3:
+        model_logger().warning("x is three")
+    return {{"y": x + 1}}
+'''
+
+
+@pytest.fixture
+def chatty_services(tmp_path):
+    import uuid
+
+    from tests.scans.conftest import services_with_live_model
+
+    name = f"chatty-{uuid.uuid4().hex[:6]}"
+    source = tmp_path / "chatty"
+    source.mkdir()
+    (source / "model.py").write_text(CHATTY.format(name=name))
+    return services_with_live_model(tmp_path, "model.py:chatty", source, name)
+
+
+def scan_logs(flow_run_id, expected: str) -> list:
+    """The logs of a scan's flow run and its task runs, once one says ``expected`` (logs reach the API in batches)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    with get_client(sync_client=True) as client:
+        for _ in range(100):
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            if any(expected in log.message for log in logs):
+                return logs
+            time.sleep(0.2)
+    return logs
+
+
+def slurm_options(tmp_path) -> dict:
+    from lume_prefect.slurm import SlurmCluster
+    from tests.slurm.conftest import ensure_slurm_up
+
+    ensure_slurm_up()
+    workdir = tmp_path / "slurm"
+    workdir.mkdir()
+    return {"slurm": SlurmCluster(working_dir=str(workdir), python=sys.executable, max_poll_interval=0.5), "job": {"time_limit": "00:05:00"}}
+
+
+@pytest.mark.parametrize("executor", ["in-process", "processes", "dask", "slurm"])
+def test_what_a_model_logs_shows_on_its_batch_wherever_it_ran(chatty_services, executor, tmp_path):
+    services, model = chatty_services
+    options = slurm_options(tmp_path) if executor == "slurm" else {}
+    scan = run_scan(model, {"x": [1.0, 2.0, 3.0, 4.0]}, services=services, executor=executor, batch_size=2, progress=False, **options)
+    assert (scan.computed, scan.failed) == (4, 0)
+    logs = scan_logs(scan.flow_run_id, "x is three")
+    messages = [log.message for log in logs]
+    lines = [m for m in messages if m.endswith(("x is 1.0", "x is 2.0", "x is 3.0", "x is 4.0", "x is three"))]
+    assert len(lines) == 5, messages
+    if executor != "in-process":  # collected in the worker: each line names its point
+        assert {"point 0: x is 1.0", "point 3: x is 4.0", "point 2: x is three"} <= set(lines)
+    warning = next(log for log in logs if log.message.endswith("x is three"))
+    assert warning.level == logging.WARNING
+    if executor != "slurm":  # on a batch's task run, as in-process (a Slurm array is one task run for all batches)
+        assert warning.task_run_id is not None
+
+
+def test_prefects_run_logger_in_a_worker_fails_the_point_with_a_hint(chatty_services):
+    services, model = chatty_services
+    scan = run_scan(model, [{"x": 1.0, "prefect_logger": True}, {"x": 2.0}], services=services, executor="processes", progress=False)
+    assert (scan.computed, scan.failed) == (1, 1)
+    failure = scan.failures[0]
+    assert failure.error_type.endswith("MissingContextError") and "lume_prefect.model_logger()" in failure.message
+    here = run_scan(model, [{"x": 1.0, "prefect_logger": True}], services=services, progress=False)  # in a run: fine
+    assert here.computed == 1
