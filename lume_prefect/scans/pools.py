@@ -7,7 +7,10 @@ process, where a thread hands the batch to the pool and waits (``executors.scan_
 the scan is still one flow run with one task run per batch, and the parent stores each batch
 as it completes. Running Prefect's engine in the workers instead (ProcessPoolTaskRunner,
 DaskTaskRunner) had each worker import Prefect and, on the ephemeral API, start an API server
-of its own before its first batch: slower than running the scan in-process on two cores.
+of its own before its first batch: slower than running the scan in-process on two cores. So a
+Dask cluster is made, connected to and closed by prefect-dask's DaskTaskRunner (any cluster
+class it can start, e.g. dask-jobqueue's SLURMCluster), whose client is then given the plain
+function, never the runner's task runs.
 """
 
 from __future__ import annotations
