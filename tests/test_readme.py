@@ -139,6 +139,8 @@ def ids(snippets):
 
 
 def needs_slurm(code: str) -> bool:
+    if "dask_jobqueue.SLURMCluster" in code:  # a Dask cluster of Slurm jobs
+        return True
     return ".submit(" in code and "SlurmCluster(" in code and 'transport="subprocess"' not in code
 
 

@@ -47,6 +47,18 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
             console.print(f"{column:<{label_width}}  {value}", highlight=False, markup=False, soft_wrap=True)
 
 
+def json_object(text: str, option: str, example: str) -> dict[str, Any]:
+    """The JSON object given to ``option`` (e.g. ``--inputs``); else a one-line error naming the
+    option, with ``example`` of what it takes."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        fail(f"{option} is not valid JSON ({exc}): give a JSON object, e.g. {example}")
+    if not isinstance(value, dict):
+        fail(f"{option} must be a JSON object, e.g. {example}, got {text!r}")
+    return value
+
+
 def fail(message: str, code: int = 1) -> None:
     errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise SystemExit(code)

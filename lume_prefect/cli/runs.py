@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from cyclopts import App, Parameter
 
-from lume_prefect.cli.output import console, fail, print_json, print_table
+from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
 
 Services = Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")]
 Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
@@ -28,9 +28,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 def _parse_inputs(pairs: Optional[list[str]], inputs_json: Optional[str]) -> dict[str, Any]:
-    values: dict[str, Any] = jsonlib.loads(inputs_json) if inputs_json else {}
-    if not isinstance(values, dict):
-        fail("--inputs must be a JSON object, e.g. '{\"sigma_x\": 0.002}'")
+    values: dict[str, Any] = json_object(inputs_json, "--inputs", "'{\"sigma_x\": 0.002}'") if inputs_json else {}
     for pair in pairs or []:
         name, sep, text = pair.partition("=")
         if not sep or not name:

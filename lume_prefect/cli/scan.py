@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from cyclopts import Parameter
 
-from lume_prefect.cli.output import console, fail, print_json, print_table
+from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
 
 SHOWN_FAILURES = 20
 
@@ -39,6 +39,26 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
     return name, parsed
 
 
+def dask_runner(cluster_class: Optional[str], cluster_kwargs: Optional[str], adapt_kwargs: Optional[str]) -> Any:
+    """prefect-dask's ``DaskTaskRunner`` of ``--cluster-class``, ``--cluster-kwargs`` and ``--adapt-kwargs``."""
+    from prefect_dask import DaskTaskRunner
+
+    kwargs = json_object(cluster_kwargs, "--cluster-kwargs", CLUSTER_KWARGS_EXAMPLE) if cluster_kwargs else None
+    adapt = json_object(adapt_kwargs, "--adapt-kwargs", ADAPT_KWARGS_EXAMPLE) if adapt_kwargs else None
+    if cluster_class is not None and "." not in cluster_class.strip("."):
+        fail(f"--cluster-class takes a class's full name, e.g. dask_jobqueue.SLURMCluster or distributed.LocalCluster, got {cluster_class!r}")
+    try:
+        return DaskTaskRunner(cluster_class=cluster_class, cluster_kwargs=kwargs, adapt_kwargs=adapt)
+    except (ImportError, AttributeError) as exc:
+        fail(f"--cluster-class {cluster_class!r} cannot be imported: {exc}")
+    except ValueError as exc:  # e.g. asynchronous, which prefect-dask sets itself
+        fail(str(exc))
+
+
+CLUSTER_KWARGS_EXAMPLE = """'{"cores": 1, "memory": "2GB", "queue": "debug"}'"""
+ADAPT_KWARGS_EXAMPLE = """'{"minimum": 0, "maximum": 10}'"""
+
+
 def scan(
     model: str,
     *,
@@ -49,6 +69,9 @@ def scan(
     batch_size: Annotated[Optional[int], Parameter(help="Points per batch (default: a handful of batches per worker).")] = None,
     workers: Annotated[Optional[int], Parameter(help="Processes, Dask workers or concurrent deployment runs.")] = None,
     address: Annotated[Optional[str], Parameter(help="Address of an existing Dask scheduler (executor dask).")] = None,
+    cluster_class: Annotated[Optional[str], Parameter(help="Executor dask: the Dask cluster class that prefect-dask's DaskTaskRunner starts for the scan and closes after it, e.g. dask_jobqueue.SLURMCluster (default: distributed.LocalCluster; without any of these three options, one of --workers single-threaded processes).")] = None,
+    cluster_kwargs: Annotated[Optional[str], Parameter(help=f"Executor dask: the cluster class's keyword arguments as a JSON object, e.g. {CLUSTER_KWARGS_EXAMPLE}.")] = None,
+    adapt_kwargs: Annotated[Optional[str], Parameter(help=f"Executor dask: scale the cluster to the batches with cluster.adapt(...) of these keyword arguments, a JSON object, e.g. {ADAPT_KWARGS_EXAMPLE}.")] = None,
     slurm: Annotated[Optional[str], Parameter(help="Saved SlurmCluster block (executor slurm; default: the services' cluster).")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute points already stored.")] = False,
     output: Annotated[Optional[str], Parameter(help="Write every point's inputs and outputs to this .csv or .parquet file.")] = None,
@@ -70,10 +93,17 @@ def scan(
         fail("give either --grid (one or more) or --points FILE")
     if output and not output.lower().endswith((".csv", ".parquet")):
         fail(f"--output must end in .csv or .parquet, got {output!r}")
+    runner = None
+    if cluster_class or cluster_kwargs or adapt_kwargs:
+        if executor != "dask":
+            fail(f"--cluster-class, --cluster-kwargs and --adapt-kwargs are for --executor dask, got --executor {executor}")
+        if address:
+            fail("give either --address (a running Dask scheduler) or --cluster-class/--cluster-kwargs/--adapt-kwargs (a cluster to start), not both")
+        runner = dask_runner(cluster_class, cluster_kwargs, adapt_kwargs)
     try:
         given: Any = dict(parse_axis(axis) for axis in grid) if grid else points
         result = run_scan(model, given, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
-                          address=address, slurm=slurm, refresh=refresh, progress=None if not json else False)
+                          address=address, dask=runner, slurm=slurm, refresh=refresh, progress=None if not json else False)
     except (ScanError, *_errors()) as exc:
         fail(str(exc))
     if output:

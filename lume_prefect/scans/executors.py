@@ -72,15 +72,47 @@ def scan_batch_in(batch: Batch, pool: BatchPool) -> Outcome:
     return outcome
 
 
-def task_runner(executor: str, workers: int, address: Optional[str], batches: int) -> Any:
+def task_runner(executor: str, workers: int, address: Optional[str], batches: int, dask: Any = None) -> Any:
     """The Prefect task runner of the scan flow for ``executor``: threads that wait for the
-    batches in flight (one per worker of a local pool; every batch on a cluster at ``address``,
-    which may scale to them)."""
+    batches in flight (one per worker of our own local pool or cluster; every batch on a cluster
+    at ``address`` or of a user's ``DaskTaskRunner``, whose size we do not know and which may
+    scale to them)."""
     if executor not in ("processes", "dask"):
         return None
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    return ThreadPoolTaskRunner(max_workers=max(1, batches if executor == "dask" and address else workers))
+    every_batch = executor == "dask" and (address or dask is not None)
+    return ThreadPoolTaskRunner(max_workers=max(1, batches if every_batch else workers))
+
+
+def check_dask(dask: Any, executor: str, address: Optional[str]) -> Any:
+    """``dask``, a prefect-dask ``DaskTaskRunner`` for ``executor="dask"`` without ``address``, or None."""
+    if dask is None:
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if not isinstance(dask, DaskTaskRunner):
+        hint = " (a scheduler's address goes to address=)" if isinstance(dask, str) else ""
+        raise TypeError(f"dask must be a prefect_dask.DaskTaskRunner, e.g. DaskTaskRunner(cluster_class=\"dask_jobqueue.SLURMCluster\", "
+                        f"cluster_kwargs={{...}}), got {type(dask).__name__} {dask!r:.60}{hint}")
+    if executor != "dask":
+        raise ValueError(f"dask= (a DaskTaskRunner) is for executor='dask', got executor={executor!r}")
+    if address:
+        raise ValueError("give either dask= (a DaskTaskRunner) or address= (a running Dask scheduler), not both: "
+                         "DaskTaskRunner(address=...) is the runner of an address")
+    return dask
+
+
+def runner_workers(dask: Any) -> Optional[int]:
+    """How many workers a user's ``DaskTaskRunner`` asks for: its ``adapt_kwargs`` maximum, else
+    its ``cluster_kwargs`` n_workers (None if neither is a positive int): the batches are sized
+    for them when the scan is not given ``workers``."""
+    if dask is None:
+        return None
+    for given in (dask.adapt_kwargs.get("maximum"), dask.cluster_kwargs.get("n_workers")):
+        if type(given) is int and given > 0:
+            return given
+    return None
 
 
 def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]], Any], stop: Callable[[], bool]) -> Iterator[Outcome]:
@@ -90,14 +122,15 @@ def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]]
         yield scan_batch_here(batch, function)
 
 
-def run_in_pool(batches: Sequence[Batch], executor: str, workers: int, address: Optional[str]) -> Iterator[Outcome]:
-    """Batches evaluated by a process pool or a Dask cluster, yielded as they finish; each is a
-    task run of the flow's thread task runner (``task_runner``) waiting for its batch."""
+def run_in_pool(batches: Sequence[Batch], executor: str, workers: int, address: Optional[str], dask: Any = None) -> Iterator[Outcome]:
+    """Batches evaluated by a process pool or a Dask cluster (``dask``: a user's DaskTaskRunner),
+    yielded as they finish; each is a task run of the flow's thread task runner (``task_runner``)
+    waiting for its batch."""
     from prefect.futures import as_completed
 
     from lume_prefect.scans.pools import batch_pool
 
-    with batch_pool(executor, min(workers, len(batches)), address) as pool:  # no idle workers to start
+    with batch_pool(executor, min(workers, len(batches)), address, dask) as pool:  # no idle workers to start
         futures = [scan_batch_in.submit(batch, pool) for batch in batches]
         for future in as_completed(futures):
             yield future.result()

@@ -7,7 +7,10 @@ process, where a thread hands the batch to the pool and waits (``executors.scan_
 the scan is still one flow run with one task run per batch, and the parent stores each batch
 as it completes. Running Prefect's engine in the workers instead (ProcessPoolTaskRunner,
 DaskTaskRunner) had each worker import Prefect and, on the ephemeral API, start an API server
-of its own before its first batch: slower than running the scan in-process on two cores.
+of its own before its first batch: slower than running the scan in-process on two cores. So a
+Dask cluster is made, connected to and closed by prefect-dask's DaskTaskRunner (any cluster
+class it can start, e.g. dask-jobqueue's SLURMCluster), whose client is then given the plain
+function, never the runner's task runs.
 """
 
 from __future__ import annotations
@@ -79,24 +82,40 @@ class ProcessPool(BatchPool):
 
 
 class DaskPool(BatchPool):
-    """A Dask cluster: the scheduler at ``address`` (a facility's, e.g. dask-jobqueue's
-    SLURMCluster; every batch is handed over at once so it can scale to them), or a local
-    cluster of ``workers`` single-threaded processes (the GIL never serialises points)."""
+    """A Dask cluster, made (or connected to) and closed by prefect-dask's ``DaskTaskRunner``:
+    ``runner``, a user's configured one (any cluster class, e.g. dask-jobqueue's SLURMCluster,
+    adaptive or not), or one for the scheduler at ``address``, or by default one that starts a
+    local cluster of ``workers`` single-threaded processes (the GIL never serialises points).
 
-    def __init__(self, workers: int, address: Optional[str] = None):
-        from distributed import Client, LocalCluster
+    Only the runner's cluster and client are used: the batches are handed to the client as the
+    plain batch function, not as Prefect task runs (the runner's ``submit``), so the workers
+    never import Prefect. ``closing``: the thread closing a cluster the runner started (its
+    workers stop, and a cluster's jobs are cancelled, while the scan finishes); None otherwise.
+    """
 
-        self._cluster = None
-        if address:
-            self._client = Client(address)
+    def __init__(self, workers: int, address: Optional[str] = None, runner: Any = None):
+        from prefect_dask import DaskTaskRunner
+
+        if runner is not None:
+            self._runner = fresh_runner(runner)
+        elif address:
+            self._runner = DaskTaskRunner(address=address)
         else:
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-            try:
-                self._client = Client(self._cluster)
-                self._client.run(keep_freed_memory)  # our own workers, closed with the scan
-            except BaseException:
-                self._cluster.close()
-                raise
+            self._runner = DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                                          "dashboard_address": ":0"})
+        # prefect-dask connects to the process's default Dask client, if there is one, instead
+        # of starting a cluster; a cluster the runner starts is closed with it
+        self._starts_cluster = not self._runner.address and getattr(self._runner, "_cluster", None) is None and not _default_client()
+        own_workers = runner is None and not address and self._starts_cluster  # ours alone, for the scan's life
+        self.closing: Optional[threading.Thread] = None
+        self._runner.__enter__()
+        try:
+            self._client = self._runner.client
+            if own_workers:
+                self._client.run(keep_freed_memory)
+        except BaseException as exc:
+            self._runner.__exit__(type(exc), exc, exc.__traceback__)  # a cluster already started is closed
+            raise
         self._run = uuid.uuid4().hex[:8]
 
     def evaluate(self, batch: Batch) -> Outcome:
@@ -105,23 +124,45 @@ class DaskPool(BatchPool):
         return self._client.submit(EVALUATE, batch, key=key, pure=False).result()
 
     def close(self) -> None:
-        if self._cluster is None:
-            self._client.close()
+        if not self._starts_cluster or self._runner.performance_report_path:
+            # a client to close (a second at most), or a report written where the runner entered it
+            self._runner.__exit__(None, None, None)
             return
-        # every outcome is in: the local cluster stops (a second here) while the scan finishes;
-        # not a daemon thread, so the interpreter still waits for it before it exits
-        threading.Thread(target=self._stop, name="lume-scan-cluster-close").start()
-
-    def _stop(self) -> None:
-        self._client.close()
-        self._cluster.close()
+        # every outcome is in: the cluster stops (a second for a local one) while the scan
+        # finishes; not a daemon thread, so the interpreter still waits for it before it exits
+        self.closing = threading.Thread(target=self._runner.__exit__, args=(None, None, None), name="lume-scan-cluster-close")
+        self.closing.start()
 
 
-def batch_pool(executor: str, workers: int, address: Optional[str] = None) -> BatchPool:
-    """The pool of ``executor`` (``processes`` or ``dask``), started."""
+def fresh_runner(runner: Any) -> Any:
+    """A new, unstarted ``DaskTaskRunner`` with the settings of ``runner`` (left untouched, so one
+    configured runner serves scan after scan: a runner once started keeps its closed client).
+    ``duplicate`` leaves out a running cluster given as ``cluster=``; it is carried over."""
+    fresh = runner.duplicate()
+    cluster = getattr(runner, "_cluster", None)
+    if cluster is not None and not runner.cluster_class and getattr(fresh, "_cluster", None) is None:
+        fresh._cluster = cluster
+    return fresh
+
+
+def _default_client() -> bool:
+    """Whether this process has a default Dask client (or is a Dask worker): what prefect-dask's
+    runner uses instead of starting a cluster."""
+    from distributed import get_client
+
+    try:
+        get_client()
+    except ValueError:
+        return False
+    return True
+
+
+def batch_pool(executor: str, workers: int, address: Optional[str] = None, runner: Any = None) -> BatchPool:
+    """The pool of ``executor`` (``processes`` or ``dask``: ``address`` or ``runner``, a
+    ``DaskTaskRunner``, when given), started."""
     if executor == "processes":
         return ProcessPool(workers)
     if executor == "dask":
-        return DaskPool(workers, address)
+        return DaskPool(workers, address, runner)
     raise ValueError(f"executor {executor!r} has no worker pool")
 

@@ -16,12 +16,14 @@ from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError
 from lume_prefect.scans.executors import (
     Executor,
     batch_size_for,
+    check_dask,
     check_executor,
     default_workers,
     run_as_deployments,
     run_in_process,
     run_on_slurm,
     run_in_pool,
+    runner_workers,
     task_runner,
 )
 from lume_prefect.scans.points import as_points, check_points
@@ -30,6 +32,7 @@ from lume_prefect.scans.result import ScanResult
 
 if TYPE_CHECKING:
     import pandas
+    from prefect_dask import DaskTaskRunner
 
     from lume_prefect.results.result import Result
     from lume_prefect.services import LumeServices
@@ -46,6 +49,7 @@ def run_scan(
     batch_size: Optional[int] = None,
     workers: Optional[int] = None,
     address: Optional[str] = None,
+    dask: DaskTaskRunner | None = None,
     slurm: SlurmCluster | str | None = None,
     job: Any = None,
     timeout: Optional[float] = None,
@@ -64,9 +68,12 @@ def run_scan(
     one Prefect task run each, and each batch is stored with one bulk insert as it completes.
 
     ``executor``: ``in-process`` (default), ``processes`` (a local process pool of ``workers``),
-    ``dask`` (a local cluster of ``workers``, or the scheduler at ``address``), ``slurm`` (one
-    job array on ``slurm``, default the services' cluster; ``job``: resource options) or
-    ``deployment`` (each batch a run of the version's deployment, ``workers`` at once).
+    ``dask`` (through prefect-dask's DaskTaskRunner: a local cluster of ``workers``, the
+    scheduler at ``address``, or the cluster of ``dask``, a configured ``DaskTaskRunner``, e.g.
+    ``DaskTaskRunner(cluster_class="dask_jobqueue.SLURMCluster", cluster_kwargs={...},
+    adapt_kwargs={"maximum": 10})``; its workers run only the model's plain function),
+    ``slurm`` (one job array on ``slurm``, default the services' cluster; ``job``: resource
+    options) or ``deployment`` (each batch a run of the version's deployment, ``workers`` at once).
 
     A point whose model call raises is recorded in ``ScanResult.failures`` and the scan goes
     on; ``raise_on_failure`` raises ScanFailed at the end instead (the others are stored).
@@ -84,7 +91,7 @@ def run_scan(
     """
     return scan_flow(
         model, points, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
-        address=address, slurm=slurm, job=job, timeout=timeout, refresh=refresh, raise_on_failure=raise_on_failure,
+        address=address, dask=dask, slurm=slurm, job=job, timeout=timeout, refresh=refresh, raise_on_failure=raise_on_failure,
         tags=tags, plot=plot, progress=progress,
     )
 
@@ -116,7 +123,7 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     from lume_prefect.models.subflow import run_flow_in_process
 
     plan = _Plan.make(model, points, version, **options)
-    runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches))
+    runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
     scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
     _plans[plan.scan_id] = plan
     try:
@@ -141,7 +148,7 @@ class _Plan:
     @classmethod
     def make(
         cls, model: str, points: Any, version: Optional[str], *, services: Any = None, executor: Any = "in-process",
-        batch_size: Optional[int] = None, workers: Optional[int] = None, address: Optional[str] = None, slurm: Any = None,
+        batch_size: Optional[int] = None, workers: Optional[int] = None, address: Optional[str] = None, dask: Any = None, slurm: Any = None,
         job: Any = None, timeout: Optional[float] = None, refresh: bool = False, raise_on_failure: bool = False,
         tags: Sequence[str] = (), plot: Optional[dict[str, Any]] = None, progress: Optional[bool] = None,
     ) -> _Plan:
@@ -151,6 +158,7 @@ class _Plan:
 
         self = cls()
         self.executor = check_executor(executor)
+        self.dask = check_dask(dask, self.executor, address)
         self.env = resolve(services, "services")
         self.started = time.perf_counter()  # the scan's time, not an API's start-up
         self.services_name = services if isinstance(services, str) else getattr(self.env, "_block_document_name", None)
@@ -165,7 +173,7 @@ class _Plan:
         self.tags = [f"scan:{self.scan_id}", *tags]
         self.refresh, self.raise_on_failure, self.plot, self.progress = refresh, raise_on_failure, plot, progress
         self.address, self.slurm, self.job, self.timeout = address, slurm, job, timeout
-        self.workers = workers or default_workers(self.executor)
+        self.workers = workers or runner_workers(self.dask) or default_workers(self.executor)
         self.store = self.env.results.store()
         self.cached: dict[str, Result] = {}
         if not refresh:
@@ -230,7 +238,7 @@ class _Plan:
 
             return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source), lambda: self.store_error is not None)
         if self.executor in ("processes", "dask"):
-            return run_in_pool(self.batches, self.executor, self.workers, self.address)
+            return run_in_pool(self.batches, self.executor, self.workers, self.address, self.dask)
         if self.executor == "slurm":
             cluster = self.slurm or self.env.slurm
             if cluster is None:

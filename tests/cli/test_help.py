@@ -75,3 +75,17 @@ def test_tables_never_cut_values_at_80_columns(monkeypatch):
     output.print_table("versions", ["version", "aliases", "registered", "source"], [["1.0.0", "live", "2026-11-29 00:20:44", "/srv/models/toy_beam"]])
     shown = narrow.export_text()
     assert "…" not in shown and "┃ version" in shown  # a table that nearly fits stays a table
+
+
+@pytest.mark.unit
+def test_a_json_option_that_is_not_a_json_object_is_one_line_naming_the_option(capsys):
+    from lume_prefect.cli.output import json_object
+
+    assert json_object('{"sigma_x": 0.002}', "--inputs", "EXAMPLE") == {"sigma_x": 0.002}
+    for text, message in [("{sigma_x: 0.002}", "error: --inputs is not valid JSON (Expecting property name enclosed in double quotes"),
+                          ("[1, 2]", "error: --inputs must be a JSON object, e.g. EXAMPLE, got '[1, 2]'")]:
+        with pytest.raises(SystemExit) as exited:
+            json_object(text, "--inputs", "EXAMPLE")
+        assert exited.value.code == 1
+        shown = capsys.readouterr().err
+        assert shown.startswith(message) and len(shown.strip().splitlines()) == 1, shown

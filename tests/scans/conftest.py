@@ -76,6 +76,46 @@ def quad_services(tmp_path):
     return services_with_live_model(tmp_path, "model.py:quad", write_quad(tmp_path / "quad", name), name)
 
 
+PROBE = '''
+"""Tells where each point ran: the process, whether Prefect was imported there, its tag and Slurm job."""
+
+import multiprocessing
+import os
+import sys
+
+from lume_prefect.models import ModelSpec
+
+
+class LicenceError(Exception):
+    """An error class of the model's own module."""
+
+
+if os.environ.get("PROBE_NEEDS_A_LICENCE") and multiprocessing.parent_process() is not None:
+    raise LicenceError("no licence server for this worker")
+
+spec = ModelSpec(name="{name}", version="1.0.0", author="tests", laboratory="test", facility="test", beampath="test", inputs=[{{"name": "x", "range": [0, 100]}}],
+                 outputs=[{{"name": "pid", "type": "any"}}, {{"name": "prefect", "type": "any"}}, {{"name": "y"}},
+                          {{"name": "tag", "type": "any"}}, {{"name": "job", "type": "any"}}])
+
+
+@spec.flow
+def probe(x: float) -> dict:
+    # tag: what the cluster's configuration put in its workers' environment; job: their Slurm job
+    return {{"pid": os.getpid(), "prefect": "prefect" in sys.modules, "y": 2 * x, "tag": os.environ.get("PROBE_TAG"),
+            "job": os.environ.get("SLURM_JOB_ID")}}
+'''
+
+
+@pytest.fixture
+def probe_services(tmp_path):
+    """(services, model name): saved services with a live probe model."""
+    name = f"probe-{uuid.uuid4().hex[:6]}"
+    source = tmp_path / "probe"
+    source.mkdir()
+    (source / "model.py").write_text(PROBE.format(name=name))
+    return services_with_live_model(tmp_path, "model.py:probe", source, name)
+
+
 from tests.results.conftest import mongo_server, sql_store, store  # noqa: E402,F401 - the stores on every backend
 
 

@@ -69,3 +69,38 @@ def test_bad_scans_are_one_line_errors(lume):
     assert neither.returncode == 1 and "give either --grid" in neither.stderr
     empty = lume("scan", lume.model, "--grid", "k1=0:1:0")
     assert empty.returncode == 1 and "NUM must be at least 1" in empty.stderr
+
+
+@pytest.mark.slow
+def test_scan_on_a_dask_cluster_class_with_its_kwargs_and_adaptive_scaling(lume):
+    done = lume("scan", lume.model, "--grid", "k1=-2:4.5:3", "--grid", "length=0.1,0.2", "--executor", "dask",
+                "--cluster-class", "distributed.LocalCluster",
+                "--cluster-kwargs", '{"n_workers": 0, "threads_per_worker": 1, "processes": true, "dashboard_address": ":0"}',
+                "--adapt-kwargs", '{"minimum": 0, "maximum": 2}', "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["executor"], summary["points"], summary["computed"], summary["failed"]) == ("dask", 6, 4, 2)
+    assert summary["batches"] == 6  # sized for the adaptive maximum of 2 workers
+    assert lume.services.results.store().count(tags=[summary["tag"]]) == 4
+    # the kwargs reach the cluster class: one it does not take is the scan's error (after the
+    # flow run's own log of its failure)
+    bad = lume("scan", lume.model, "--grid", "k1=1,2", "--executor", "dask", "--cluster-class", "dask_jobqueue.SLURMCluster",
+               "--cluster-kwargs", '{"cores": 1, "memory": "1GB", "no_such_option": 1}')
+    assert bad.returncode == 1, bad.stderr
+    assert "error: Got unexpected keyword argument 'no_such_option'" in bad.stderr, bad.stderr
+    assert lume.services.results.store().count(model=lume.model) == 4
+
+
+def test_bad_dask_cluster_options_are_one_line_errors_naming_the_option(lume):
+    cases = [
+        (["--executor", "dask", "--cluster-kwargs", "{cores: 1}"], "--cluster-kwargs is not valid JSON (Expecting property name enclosed in double quotes"),
+        (["--executor", "dask", "--adapt-kwargs", "[0, 4]"], "--adapt-kwargs must be a JSON object, e.g. '{\"minimum\": 0, \"maximum\": 10}', got '[0, 4]'"),
+        (["--executor", "dask", "--cluster-class", "distributed.NoSuchCluster"], "--cluster-class 'distributed.NoSuchCluster' cannot be imported"),
+        (["--executor", "dask", "--cluster-class", "SLURMCluster"], "--cluster-class takes a class's full name, e.g. dask_jobqueue.SLURMCluster"),
+        (["--cluster-class", "dask_jobqueue.SLURMCluster"], "--cluster-class, --cluster-kwargs and --adapt-kwargs are for --executor dask, got --executor in-process"),
+        (["--executor", "dask", "--address", "tcp://127.0.0.1:8786", "--adapt-kwargs", '{"maximum": 2}'], "give either --address (a running Dask scheduler) or --cluster-class"),
+    ]
+    for options, message in cases:
+        bad = lume("scan", lume.model, "--grid", "k1=1,2", *options)
+        assert bad.returncode == 1 and message in " ".join(bad.stderr.split()) and "Traceback" not in bad.stderr, (options, bad.stderr)
+    assert lume.services.results.store().count(model=lume.model) == 0

@@ -77,47 +77,6 @@ def test_slurm_without_a_cluster_is_a_clear_error(services_on):
         run_scan(model, GRID, services=services, executor="slurm", progress=False)
 
 
-PROBE = '''
-"""Tells where each point ran: the process, and whether Prefect was imported there."""
-
-import multiprocessing
-import os
-import sys
-
-from lume_prefect.models import ModelSpec
-
-
-class LicenceError(Exception):
-    """An error class of the model's own module."""
-
-
-if os.environ.get("PROBE_NEEDS_A_LICENCE") and multiprocessing.parent_process() is not None:
-    raise LicenceError("no licence server for this worker")
-
-spec = ModelSpec(name="{name}", version="1.0.0", author="tests", laboratory="test", facility="test", beampath="test", inputs=[{{"name": "x", "range": [0, 100]}}],
-                 outputs=[{{"name": "pid", "type": "any"}}, {{"name": "prefect", "type": "any"}}, {{"name": "y"}}])
-
-
-@spec.flow
-def probe(x: float) -> dict:
-    return {{"pid": os.getpid(), "prefect": "prefect" in sys.modules, "y": 2 * x}}
-'''
-
-
-@pytest.fixture
-def probe_services(tmp_path):
-    """(services, model name): saved services with a live probe model."""
-    import uuid
-
-    from tests.scans.conftest import services_with_live_model
-
-    name = f"probe-{uuid.uuid4().hex[:6]}"
-    source = tmp_path / "probe"
-    source.mkdir()
-    (source / "model.py").write_text(PROBE.format(name=name))
-    return services_with_live_model(tmp_path, "model.py:probe", source, name)
-
-
 def batch_task_runs(flow_run_id, expected: int) -> list:
     """The task runs of a scan's flow run named "batch ...", once ``expected`` of them are final."""
     import time
