@@ -14,8 +14,7 @@ Here:
   subflow run to look for: ``run_model`` asks the results cache before it runs anything;
 - the flow's id is asked once per API and flow name (and again if the API no longer knows it);
 - the run is created Running: it starts at once in this process, so Pending is a state nobody
-  could act on, and the engine's own Running proposal is then already answered.
-
+  could act on, and the engine's own Running proposal is then already answered;
 - the engine does not read the run back before running it: the API has just returned it;
 - a subflow sends no heartbeats: its parent's show the process alive. A run outside any flow
   run sends them from a thread that stops as soon as the run ends, where Prefect's sleeps in
@@ -30,6 +29,7 @@ in the README (One run is cheap too).
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import os
 import threading
 import weakref
@@ -203,7 +203,7 @@ def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iter
         yield
     finally:
         stop.set()
-        thread.join()
+        thread.join(timeout=2)  # at once, unless an emit is stuck (then it is a daemon, as Prefect's)
 
 
 def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
@@ -218,7 +218,7 @@ def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
     return engine.state
 
 
-_shared_clients: dict[tuple[str, ...], SyncClientContext] = {}  # API URL and credentials -> an open client
+_shared_clients: dict[tuple[str, str], SyncClientContext] = {}  # (API URL, credentials' hash) -> an open client
 _shared_clients_lock = threading.Lock()
 os.register_at_fork(after_in_child=_shared_clients.clear)  # a forked child must not share the parent's connections
 
@@ -235,7 +235,8 @@ def _client_context() -> Iterator[None]:
 
     settings = get_current_settings()
     api = settings.api
-    key = tuple(str(v.get_secret_value() if hasattr(v, "get_secret_value") else v) for v in (api.url, api.key, api.auth_string))
+    credentials = "\n".join(str(v.get_secret_value() if hasattr(v, "get_secret_value") else v) for v in (api.key, api.auth_string))
+    key = (str(api.url), hashlib.sha256(credentials.encode()).hexdigest())  # no secret kept in the clear
     with _shared_clients_lock:
         shared = _shared_clients.get(key)
         if shared is None:
