@@ -4,7 +4,6 @@ job) reaches the caller as itself; a user's error that pickle cannot rebuild arr
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -68,7 +67,7 @@ def test_slurm_job(workdir):
     from lume_prefect.slurm import SlurmCluster, run_task_as_job
 
     ensure_slurm_up()
-    cluster = SlurmCluster(working_dir=workdir, python=sys.executable, max_poll_interval=0.5)
+    cluster = SlurmCluster(working_dir=workdir, max_poll_interval=0.5)
     with pytest.raises(JobFailed) as failed:
         run_task_as_job(cluster, fail_like_slurm, args=["77"])
     check_job_failed(failed.value)
