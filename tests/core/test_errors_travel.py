@@ -8,9 +8,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from lume_prefect.core.errors import PortableCall, RemoteError
+from lume_prefect.core.errors import MissingDatabaseDirectory, PortableCall, RemoteError
 from lume_prefect.slurm.errors import JobFailed
-from tests.core.raisers import fail_like_slurm, simulate
+from tests.core.raisers import count_results, fail_like_slurm, simulate
 from tests.slurm.conftest import ensure_slurm_up, workdir  # noqa: F401 - workdir is a fixture
 
 USERS_ERROR = "tests.core.raisers.UsersOwnError"
@@ -39,6 +39,16 @@ def test_process_pool():
             pool.submit(PortableCall(simulate), 2.0).result()
         check_remote(remote.value)
         assert pool.submit(PortableCall(simulate), 0.5).result() == 1.0  # the wrapper changes nothing else
+
+
+def test_a_missing_database_directory_arrives_from_a_process_pool_as_itself(tmp_path):
+    url = f"sqlite:///{tmp_path}/typo/results.db"
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        with pytest.raises(MissingDatabaseDirectory) as missing:
+            pool.submit(count_results, url).result()
+    assert type(missing.value) is MissingDatabaseDirectory
+    assert (missing.value.url, missing.value.directory) == (url, str(tmp_path / "typo"))
+    assert not (tmp_path / "typo").exists()
 
 
 @pytest.fixture(scope="module")
