@@ -56,6 +56,7 @@ _LAZY = {
     # core
     "LumeError": "lume_prefect.core.errors",
     "RemoteError": "lume_prefect.core.errors",
+    "MissingDatabaseDirectory": "lume_prefect.core.errors",
     "PortableCall": "lume_prefect.core.errors",
     "resolve": "lume_prefect.core.resolve",
     # scans

@@ -95,7 +95,7 @@ def off_the_browser_thread(function):
         return pool.submit(context.run, function).result(timeout=300)
 
 
-def test_the_run_form_shows_each_inputs_units_and_range(page, server_api):
+def test_the_run_form_shows_each_inputs_units_and_range_and_nothing_else(page, server_api):
     from pathlib import Path
 
     from prefect.flows import Flow
@@ -116,6 +116,10 @@ def test_the_run_form_shows_each_inputs_units_and_range(page, server_api):
         shown = page.get_by_text(text, exact=True).first
         shown.wait_for(timeout=60_000)
         assert shown.is_visible()
+    labels = page.locator(".p-label__label").all_inner_texts()
+    assert {"sigma_x", "save_particles"} <= {label.replace("(Optional)", "").strip() for label in labels}
+    # the flow's lume_scan_batch parameter (run_scan's deployment executor) is not a field of the form
+    assert not page.get_by_text(re.compile("scan.batch|run_scan", re.IGNORECASE)).count()
 
 
 def test_a_plot_shows_on_the_flow_run_page_without_opening_an_artifact(page, server_api):

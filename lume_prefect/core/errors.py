@@ -11,6 +11,7 @@ Standard library only: the job-side runner imports this.
 
 from __future__ import annotations
 
+import errno
 import pickle
 import traceback
 from collections.abc import Callable
@@ -39,6 +40,21 @@ class LumeError(Exception):
 
 def _rebuild(cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseException:
     return cls(*args, **kwargs)
+
+
+class MissingDatabaseDirectory(LumeError, FileNotFoundError, ValueError):
+    """A SQLite URL names a file in a directory that does not exist.
+
+    A new SQLite database is created only in an existing directory (lume-prefect's data
+    directory excepted: it is created), so a mistyped path is this error, not a new, empty
+    store that looks like lost results. Also a ValueError: the URL is the value at fault.
+    """
+
+    def __init__(self, url: str, directory: str):
+        self.url, self.directory = url, directory
+        hint = " (SQLite does not expand '~': write the absolute path)" if "/~" in directory else ""
+        super().__init__(f"{url}: directory {directory!r} does not exist; create it first, or correct the URL{hint}")
+        self.errno = errno.ENOENT
 
 
 class RemoteError(LumeError):

@@ -5,7 +5,8 @@ Engines, one per URL per process (a forked child makes its own: sockets are not 
   timeout, an administrator's kill) is replaced on checkout instead of failing a call;
 - PostgreSQL and MariaDB/MySQL: READ COMMITTED, so a transaction that waited for a row lock
   sees the change the lock protected (MariaDB's default REPEATABLE READ would not);
-- SQLite: WAL journal (readers never block the writer) with ``synchronous=NORMAL`` (SQLite's
+- SQLite: the database file's directory must exist (``sqlite_directory``: only lume-prefect's
+  data directory is created), WAL journal (readers never block the writer) with ``synchronous=NORMAL`` (SQLite's
   advice for WAL, and Prefect's server's setting: a commit does not wait for an fsync, ~1-2 ms;
   the last commits can roll back after a power loss or OS crash, never after a process crash,
   and the database stays consistent), foreign keys on, a busy timeout, and
@@ -64,6 +65,25 @@ def _sqlite_events(engine: sa.Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def sqlite_directory(url: sa.URL) -> Path:
+    """The directory of a SQLite file URL's database, which must exist; lume-prefect's data
+    directory (``core.paths.data_dir()``, the embedded default location) is created if missing.
+
+    Any other missing directory is ``MissingDatabaseDirectory`` naming the URL and the directory,
+    and nothing is created: a mistyped path must not start a new, empty database.
+    """
+    from lume_prefect.core.errors import MissingDatabaseDirectory
+    from lume_prefect.core.paths import data_dir
+
+    # Where SQLite will open it: SQLAlchemy makes a relative path absolute and expands no "~"
+    directory = Path(os.path.abspath(url.database or "")).parent
+    if not directory.is_dir():
+        if directory.resolve() != data_dir():
+            raise MissingDatabaseDirectory(safe_label(url), str(directory))
+        directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def create_engine(url: str | sa.URL) -> sa.Engine:
     """A new engine for ``url``, configured as this module's docstring says."""
     url = sa.make_url(url)
@@ -72,7 +92,7 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
             engine = sa.create_engine(url, poolclass=sa.StaticPool, connect_args={"check_same_thread": False})
         else:
             if not url.database.startswith("file:"):
-                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                sqlite_directory(url)
             engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _sqlite_events(engine)
         return engine

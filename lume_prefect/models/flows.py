@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 from prefect import flow, get_run_logger
 from pydantic import Field
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticUndefined
 
 from lume_prefect.core.resolve import current_services, using_services
@@ -66,7 +67,11 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
 
 
 _OTHER_INPUTS = "lume_other_inputs"  # pydantic (the schema) refuses a leading underscore
-SCAN_BATCH = "lume_scan_batch"  # a deployment run of a scan's batch (run_scan executor="deployment")
+# A deployment run of a scan's batch (run_scan executor="deployment"). A parameter of the flow
+# (a deployment run's parameters must bind to the signature) left out of its parameter schema
+# (SkipJsonSchema): the run form and every deployment's parameter_openapi_schema show only the
+# model's inputs. The server still takes it: the schema does not forbid other properties.
+SCAN_BATCH = "lume_scan_batch"
 
 
 def _is_parameter_name(name: str) -> bool:
@@ -78,11 +83,12 @@ def flow_signature(spec: ModelSpec) -> inspect.Signature:
 
     An input named like ``QUAD:IN20:425:BACT`` cannot be a Python parameter: such inputs are
     taken by keyword through a final ``**lume_other_inputs`` (and are not in the schema).
+    The last named parameter, ``lume_scan_batch`` (a batch of scan points to run instead of
+    one, set by ``run_scan(executor="deployment")``), is not in the schema either.
     """
     parameters = [input_parameter(v) for v in spec.inputs if _is_parameter_name(v.name)]
     parameters.append(inspect.Parameter(
-        SCAN_BATCH, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[dict],
-        default=Field(default=None, description="Set by run_scan (executor='deployment'): a batch of scan points to run instead of one. Leave empty."),
+        SCAN_BATCH, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=SkipJsonSchema[Optional[dict]], default=None,
     ))
     if len(parameters) - 1 < len(spec.inputs):
         parameters.append(inspect.Parameter(_OTHER_INPUTS, inspect.Parameter.VAR_KEYWORD))

@@ -9,13 +9,12 @@ right "from".
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lume_prefect.core.paths import data_dir, sqlite_url
+from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import sql_engine
 from lume_prefect.registry import migrate, validation
@@ -78,9 +77,8 @@ def _version(row: sa.Row[Any]) -> ModelVersion:
 
 @functools.lru_cache(maxsize=64)  # a block method call must not pay for parsing its URL again
 def checked_url(url: str | sa.URL) -> str | sa.URL:
-    """``url`` if it is a database URL the registry can open without side effects, else
-    InvalidRegistryURL saying why (a SQLite file's directory must exist: it is created only
-    in lume-prefect's data directory, the default location)."""
+    """``url`` if it parses as a database URL, else InvalidRegistryURL saying why. (A SQLite
+    file's directory must exist: ``core.sql`` checks that for every store, when it makes the engine.)"""
     import re
 
     from sqlalchemy.exc import ArgumentError
@@ -92,13 +90,6 @@ def checked_url(url: str | sa.URL) -> str | sa.URL:
         shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))  # no password, even unparsed
         reason = "the port must be a number" if "int()" in str(exc) else "not a SQLAlchemy database URL (e.g. sqlite:////path/registry.db)"
         raise InvalidRegistryURL(shown, reason) from None
-    database = parsed.database or ""
-    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
-        directory = Path(database).expanduser().parent
-        if not directory.is_dir() and directory.resolve() != data_dir():
-            raise InvalidRegistryURL(
-                parsed.render_as_string(hide_password=True), f"directory {str(directory)!r} does not exist; create it first"
-            )
     return url
 
 

@@ -4,6 +4,13 @@ The batch travels as the model flow's ``lume_scan_batch`` parameter. The flow ru
 worker of the deployment's pool, evaluates the points with the model's plain function,
 stores them with one bulk insert in its own services' results store, and lists its failed
 points in a table artifact; the scan reads the stored results back by key.
+
+``lume_scan_batch`` is a parameter of the flow but not of its schema (the run form shows the
+model's inputs only). The server validates a run's parameters against the deployment's
+schema (``enforce_parameter_schema``, on by default): other properties pass (the schema does
+not forbid them), but a required input must be there, so a batch run also carries the first
+point's values of the schema's required inputs (checked by the spec already, so they pass);
+the flow ignores them when given a batch.
 """
 
 from __future__ import annotations
@@ -21,6 +28,16 @@ def batch_parameters(batch: Batch, scan_tags: list[str], refresh: bool) -> dict[
     return {"number": batch.number, "points": [_jsonable(p) for p in batch.points], "tags": scan_tags, "refresh": refresh}
 
 
+def run_parameters(batch: Batch, required: Sequence[str], scan_tags: list[str], refresh: bool) -> dict[str, Any]:
+    """The parameters of the deployment run of ``batch``: the batch, and the values of the
+    schema's ``required`` inputs at its first point (the server requires them; the flow ignores them)."""
+    from lume_prefect.models.flows import SCAN_BATCH
+    from lume_prefect.models.run import _jsonable
+
+    first = batch.points[0]
+    return _jsonable({name: first[name] for name in required if name in first}) | {SCAN_BATCH: batch_parameters(batch, scan_tags, refresh)}
+
+
 def run_batches_as_deployments(
     batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],
     scan_tags: list[str], refresh: bool, stored: Callable[[list[str]], dict[str, Any]], keys_of: Callable[[Batch], list[str]],
@@ -36,10 +53,11 @@ def run_batches_as_deployments(
     pending = list(batches)
     running: dict[UUID, tuple[Batch, float]] = {}
     with get_client(sync_client=True) as client:
+        required = (client.read_deployment_by_name(deployment).parameter_openapi_schema or {}).get("required", [])
         while pending or running:
             while pending and len(running) < max(1, workers):
                 batch = pending.pop(0)
-                run = run_deployment(name=deployment, parameters={"lume_scan_batch": batch_parameters(batch, scan_tags, refresh)},
+                run = run_deployment(name=deployment, parameters=run_parameters(batch, required, scan_tags, refresh),
                                      timeout=0, job_variables=job_variables, tags=["lume-prefect", "lume-scan"], _sync=True)
                 running[run.id] = (batch, time.monotonic())
             time.sleep(0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Literal, Optional
 
 from prefect.blocks.core import Block
@@ -69,9 +70,14 @@ class SlurmCluster(Block):
         default_factory=list,
         description="Shell lines run at the start of every job, before its command (e.g. 'module load python/3.11').",
     )
-    python: str = Field(
-        default="python3",
-        description="Python interpreter on the cluster that runs Prefect tasks and flow runs (lume-prefect installed).",
+    python: Optional[str] = Field(
+        default=None,
+        description="Python interpreter that runs Prefect tasks and flow runs in jobs; it needs lume-prefect installed. "
+                    "Empty: for 'local' and 'subprocess', the interpreter of the process that submits the jobs (its venv, "
+                    "so the same lume-prefect; on a cluster its path must be on the nodes' shared filesystem); for 'ssh' "
+                    "and 'rest', 'python3' from the job's PATH after the setup lines: set it to the cluster's venv, "
+                    "e.g. /opt/lume/venv/bin/python.",
+        examples=["/opt/lume/venv/bin/python"],
     )
     host: Optional[str] = Field(default=None, description="SSH: the login node's host name or address.")
     port: int = Field(default=22, description="SSH: port of the login node's sshd.")
@@ -103,6 +109,26 @@ class SlurmCluster(Block):
             if "\n" in line or "\r" in line or line.lstrip().startswith("#SBATCH"):
                 raise ValueError(f"setup line {line!r} must be a single shell line and not an #SBATCH directive")
         return value
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, value: Optional[str]) -> Optional[str]:
+        if value is None or not value.strip():
+            return None  # the UI saves an emptied field as ""
+        if any(c in value for c in "\n\r\0"):
+            raise ValueError(f"python {value!r} must be a single line: an interpreter's path or name")
+        return value.strip()
+
+    @property
+    def job_python(self) -> str:
+        """The interpreter jobs run Python with: ``python`` if set; else, for the ``local`` and
+        ``subprocess`` transports, the interpreter running this code (``sys.executable``: this
+        venv, with this lume-prefect), and for ``ssh`` and ``rest`` ``python3`` from the job's PATH."""
+        if self.python:
+            return self.python
+        if self.transport in ("local", "subprocess") and sys.executable:
+            return sys.executable
+        return "python3"
 
     @model_validator(mode="after")
     def _transport_settings(self) -> "SlurmCluster":

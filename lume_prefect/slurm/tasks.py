@@ -2,7 +2,7 @@
 
 Each takes a ``SlurmCluster`` or the name of a saved one. Python calls travel through the
 cluster's shared working directory (cloudpickle), so the cluster's ``python`` needs
-lume-prefect installed. A cluster with ``transport="subprocess"`` runs the very same
+lume-prefect installed (by default, for ``local`` and ``subprocess``, this very interpreter). A cluster with ``transport="subprocess"`` runs the very same
 scripts on this machine without Slurm.
 """
 
@@ -215,7 +215,7 @@ def _call_as_jobs(cluster: SlurmCluster, function: Callable[..., Any], calls: Se
     for element, group in enumerate(groups):
         control.backend.write_bytes(f"{directory}/batch-{element}.pkl",
                                     cloudpickle.dumps([(index, *calls[index]) for index in group]))
-    spec = _job_from(job, command=[cluster.python, "-m", "lume_prefect.slurm.runner", directory])
+    spec = _job_from(job, command=[cluster.job_python, "-m", "lume_prefect.slurm.runner", directory])
     if spec.name == "lume-job":
         spec = spec.model_copy(update={"name": f"lume-{name}"[:128]})
     if len(groups) > 1 or max_running or spec.array is not None:

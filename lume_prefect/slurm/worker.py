@@ -3,7 +3,8 @@
 ``prefect work-pool create hpc --type lume-slurm`` then ``prefect worker start --pool hpc``. (The
 type is not ``slurm``: the public prefect-slurm package registers that name, and two workers of
 one type silently replace each other.) The job runs ``<cluster python> -m prefect flow-run
-execute`` on the cluster with the cluster block's ``python`` (which reports the run's states itself); the
+execute`` on the cluster with the cluster block's ``job_python`` (by default, for a cluster reached from
+this machine, the worker's own interpreter; the run reports its states itself); the
 worker watches the job with one scheduler call per poll cycle for all its jobs, marks the run
 Crashed with Slurm's reason when the job ends badly (TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, ...),
 turns a cancellation in Prefect into ``scancel``, and after a restart re-attaches to the jobs
@@ -140,7 +141,7 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
                   task_status: Optional[anyio.abc.TaskStatus[str]] = None) -> SlurmWorkerResult:
         logger = self.get_flow_run_logger(flow_run)
         cluster = await self._cluster(configuration.cluster)
-        job = configuration.slurm_job(flow_run, cluster.python)
+        job = configuration.slurm_job(flow_run, cluster.job_python)
         submitted = await anyio.to_thread.run_sync(cluster.controller().submit, job)
         logger.info(f"Submitted flow run as Slurm job {submitted.job_id} ({submitted.output_prefix}.{submitted.job_id}.out)")
         if task_status is not None:

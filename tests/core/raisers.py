@@ -23,6 +23,13 @@ def fail_like_slurm(job_id: str) -> None:
     raise JobFailed(job_id, "TIMEOUT", "reached its time limit", 143)
 
 
+def count_results(url: str) -> int:
+    """Open the SQL results store at ``url`` and count its results (raises where the store is refused)."""
+    from lume_prefect.results import SQLResultsStore
+
+    return SQLResultsStore(url).count()
+
+
 def simulate(charge: float) -> float:
     if charge > 1.0:
         raise UsersOwnError(charge, 1.0)

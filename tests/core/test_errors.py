@@ -55,6 +55,7 @@ ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "SchemaOutdated": (("sqlite:///r.db", "0001", "0002"), {}),
     "UnknownSchema": (("sqlite:///r.db", "is at schema revision 'zz'"), {}),
     "ProfileError": (("blocks/dev.yaml", ["registry: url is missing", "files: unknown type"]), {}),
+    "MissingDatabaseDirectory": (("sqlite:////data/typo/results.db", "/data/typo"), {}),
     "RemoteError": (("mymodule.Boom", "it broke", "Traceback (most recent call last):\n  ...\nBoom: it broke\n"), {}),
     "InvalidPoints": (("toy-beam", "1.0.0", 100, [BadPoint(3, "sigma_x", 2.0, "[1e-06, 0.1] m", "is outside its range")]), {}),
     "ScanFailed": (("toy-beam", "1.0.0", [FailedPoint(7, {"sigma_x": 0.002}, "RuntimeError", "diverged")]), {}),

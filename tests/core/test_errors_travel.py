@@ -4,14 +4,13 @@ job) reaches the caller as itself; a user's error that pickle cannot rebuild arr
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from lume_prefect.core.errors import PortableCall, RemoteError
+from lume_prefect.core.errors import MissingDatabaseDirectory, PortableCall, RemoteError
 from lume_prefect.slurm.errors import JobFailed
-from tests.core.raisers import fail_like_slurm, simulate
+from tests.core.raisers import count_results, fail_like_slurm, simulate
 from tests.slurm.conftest import ensure_slurm_up, workdir  # noqa: F401 - workdir is a fixture
 
 USERS_ERROR = "tests.core.raisers.UsersOwnError"
@@ -42,6 +41,16 @@ def test_process_pool():
         assert pool.submit(PortableCall(simulate), 0.5).result() == 1.0  # the wrapper changes nothing else
 
 
+def test_a_missing_database_directory_arrives_from_a_process_pool_as_itself(tmp_path):
+    url = f"sqlite:///{tmp_path}/typo/results.db"
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        with pytest.raises(MissingDatabaseDirectory) as missing:
+            pool.submit(count_results, url).result()
+    assert type(missing.value) is MissingDatabaseDirectory
+    assert (missing.value.url, missing.value.directory) == (url, str(tmp_path / "typo"))
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.fixture(scope="module")
 def dask_client():
     from distributed import Client, LocalCluster
@@ -68,7 +77,7 @@ def test_slurm_job(workdir):
     from lume_prefect.slurm import SlurmCluster, run_task_as_job
 
     ensure_slurm_up()
-    cluster = SlurmCluster(working_dir=workdir, python=sys.executable, max_poll_interval=0.5)
+    cluster = SlurmCluster(working_dir=workdir, max_poll_interval=0.5)
     with pytest.raises(JobFailed) as failed:
         run_task_as_job(cluster, fail_like_slurm, args=["77"])
     check_job_failed(failed.value)

@@ -100,6 +100,17 @@ def test_registry_commands_on_an_unusable_database(lume_here, registry_blocks, c
 
 
 @pytest.mark.prefect
+def test_models_list_on_a_registry_in_a_mistyped_directory(lume_here, prefect_api, tmp_path):
+    from lume_prefect.registry import ModelRegistry
+
+    url = f"sqlite:///{tmp_path}/regsitry/registry.db"
+    name = f"typo-{uuid.uuid4().hex[:8]}"
+    ModelRegistry(url=SecretStr(url)).save(name, _sync=True)
+    assert_one_clear_line(lume_here("models", "list", "--registry", name), url, f"directory '{tmp_path}/regsitry' does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.prefect
 def test_the_installed_command_gives_the_same_one_line(registry_blocks):
     assert_one_clear_line(lume("models", "list", "--registry", registry_blocks["postgres down"]), *REGISTRY_CASES["postgres down"])
 
@@ -107,10 +118,12 @@ def test_the_installed_command_gives_the_same_one_line(registry_blocks):
 @pytest.mark.unit
 @pytest.mark.parametrize(
     "case",
-    ["postgres down", "not a url", "sqlite not a database", "export to a missing directory"],
+    ["postgres down", "not a url", "sqlite not a database", "export to a missing directory", "sqlite in a mistyped directory"],
 )
 def test_results_commands_on_an_unusable_store_or_path(lume_here, case, not_a_database, tmp_path):
     args, named = {
+        "sqlite in a mistyped directory": (["list", "--url", f"sqlite:///{tmp_path}/runz/results.db"],
+                                           [f"sqlite:///{tmp_path}/runz/results.db", f"directory '{tmp_path}/runz' does not exist"]),
         "postgres down": (["list", "--url", DOWN_POSTGRES], ["127.0.0.1:9", "Connection refused"]),
         "not a url": (["list", "--url", "not-a-url"], ["not a database URL"]),
         "sqlite not a database": (["list", "--url", f"sqlite:///{not_a_database}"], [str(not_a_database), "not a database"]),

@@ -42,10 +42,16 @@ def test_the_registry_block_refuses_a_port_that_is_not_a_number():
 
 @pytest.mark.unit
 def test_a_sqlite_registry_in_a_missing_directory_is_refused_not_created(tmp_path):
+    from lume_prefect import MissingDatabaseDirectory
+
     missing = tmp_path / "no" / "such" / "dir"
-    with pytest.raises(InvalidRegistryURL, match="does not exist; create it first"):
-        SQLRegistry(f"sqlite:///{missing}/registry.db")
-    assert not (tmp_path / "no").exists()
+    url = f"sqlite:///{missing}/registry.db"
+    with pytest.raises(MissingDatabaseDirectory) as info:
+        SQLRegistry(url)
+    assert str(info.value) == f"{url}: directory '{missing}' does not exist; create it first, or correct the URL"
+    assert (info.value.url, info.value.directory) == (url, str(missing))
+    assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ValueError)  # as InvalidRegistryURL was
+    assert not (tmp_path / "no").exists() and list(tmp_path.iterdir()) == []
     missing.mkdir(parents=True)
     SQLRegistry(f"sqlite:///{missing}/registry.db").register_model("m", author="a", laboratory="l", facility="f", beampath="b")
     assert (missing / "registry.db").is_file()
@@ -56,6 +62,16 @@ def test_the_default_registry_location_is_still_created(tmp_path, monkeypatch):
     monkeypatch.setenv("LUME_PREFECT_HOME", str(tmp_path / "home"))
     SQLRegistry().register_model("m", author="a", laboratory="l", facility="f", beampath="b")
     assert (tmp_path / "home" / "registry.db").is_file()
+
+
+@pytest.mark.unit
+def test_a_url_into_the_data_dir_creates_it_as_the_default_does(tmp_path, monkeypatch):
+    """blocks/local.yaml names sqlite:///${LUME_PREFECT_HOME}/registry.db: the data dir is lume-prefect's own."""
+    from lume_prefect.registry import ModelRegistry
+
+    monkeypatch.setenv("LUME_PREFECT_HOME", str(tmp_path / "fresh" / "home"))
+    ModelRegistry(url=f"sqlite:///{tmp_path}/fresh/home/registry.db").register_model("m", author="a", laboratory="l", facility="f", beampath="b")
+    assert (tmp_path / "fresh" / "home" / "registry.db").is_file()
 
 
 @pytest.mark.slow

@@ -103,6 +103,8 @@ def test_the_flow_signature_gives_prefect_the_spec_schema():
     assert not model.should_validate_parameters  # the spec validates, naming the variable
     prefect = parameter_schema(model).model_dump_for_openapi()  # what to_deployment and `prefect deploy` send
     spec = SPEC.parameters_schema()
+    assert list(prefect["properties"]) == list(spec["properties"]) == ["charge_pC", "n", "mode", "gun_phase_deg"]
+    assert model.parameters.model_dump_for_openapi() == prefect  # the flow's own schema: no lume_scan_batch either
     assert prefect["required"] == spec["required"] == ["gun_phase_deg"]
     for name, expected in spec["properties"].items():
         assert prefect["properties"][name] == {**expected, "position": prefect["properties"][name]["position"]}

@@ -4,6 +4,7 @@ a cron schedule, cancel, crash."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -75,9 +76,11 @@ def test_deploy_registers_and_creates_named_deployments(remote):
 
 
 def assert_spec_schema(schema: dict) -> None:
-    """toy-beam's parameter schema as its spec declares it (what Prefect derives from the flow's signature)."""
+    """toy-beam's parameter schema as its spec declares it (what Prefect derives from the flow's signature):
+    the model's inputs only, not the flow's lume_scan_batch parameter (the run form shows this schema)."""
     properties = schema["properties"]
-    assert list(properties) == ["sigma_x", "sigma_px", "drift_m", "n_particles", "save_particles", "lume_scan_batch"]
+    assert list(properties) == ["sigma_x", "sigma_px", "drift_m", "n_particles", "save_particles"]
+    assert "lume_scan_batch" not in json.dumps(schema)
     assert {k: properties["sigma_x"][k] for k in ("type", "default", "minimum", "maximum", "x-units", "description")} == {
         "type": "number", "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size. Units: m. Range: 1e-06 to 0.1 m.",
     }

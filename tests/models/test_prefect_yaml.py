@@ -83,8 +83,7 @@ def test_prefect_deploy_registers_the_version_then_creates_its_deployment(deploy
     assert deployment.entrypoint == "flows/toy_beam/model.py:toy_beam"
     assert deployment.job_variables == {"env": {"LUME_SERVICES": env["LUME_SERVICES"]}}
     properties = deployment.parameter_openapi_schema["properties"]
-    assert {k: v["type"] for k, v in properties.items() if k != "lume_scan_batch"} == INPUTS  # + run_scan's batch parameter
-    assert "run_scan" in properties["lume_scan_batch"]["description"]
+    assert {k: v["type"] for k, v in properties.items()} == INPUTS  # the inputs only: no lume_scan_batch in the run form
     # the spec's defaults, ranges, units and descriptions, from the signature ModelSpec.flow gives the flow
     assert {k: properties["sigma_x"][k] for k in ("default", "minimum", "maximum", "x-units", "description")} == {
         "default": 1e-3, "minimum": 1e-6, "maximum": 0.1, "x-units": "m", "description": "Initial rms size. Units: m. Range: 1e-06 to 0.1 m.",

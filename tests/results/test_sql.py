@@ -63,10 +63,36 @@ def test_url_is_secret_and_backend_checked():
 
 
 def test_default_store_is_the_local_services_results_db_in_lume_prefect_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("LUME_PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LUME_PREFECT_HOME", str(tmp_path / "fresh" / "home"))  # a fresh data dir: created, parents too
     store = SQLResultsStore()
     store.insert(Result(model="m", version="1"))
-    assert (tmp_path / "home" / "results.db").is_file()
+    assert (tmp_path / "fresh" / "home" / "results.db").is_file()
+    store.close()
+
+
+def test_a_sqlite_store_in_a_missing_directory_is_one_clear_error_and_creates_nothing(tmp_path, monkeypatch):
+    """A mistyped path must not start a new, empty store that looks like lost results."""
+    from lume_prefect import MissingDatabaseDirectory
+    from lume_prefect.results import SQLResults
+
+    missing = tmp_path / "runs" / "typo"
+    url = f"sqlite:///{missing}/results.db"
+    for store in (SQLResultsStore(url), SQLResults(url=SecretStr(url)).store()):
+        with pytest.raises(MissingDatabaseDirectory) as info:
+            store.insert(Result(model="m", version="1"))
+        assert str(info.value) == f"{url}: directory '{missing}' does not exist; create it first, or correct the URL"
+        assert (info.value.url, info.value.directory) == (url, str(missing))
+        assert list(tmp_path.iterdir()) == []  # no directory, no database file
+    monkeypatch.chdir(tmp_path / "..")
+    relative = f"{tmp_path.name}/runs/results.db"  # relative to the current directory, named absolute
+    with pytest.raises(MissingDatabaseDirectory, match=f"sqlite:///{relative}: directory '{tmp_path}/runs' does not exist"):
+        SQLResultsStore(f"sqlite:///{relative}").count()
+    with pytest.raises(MissingDatabaseDirectory, match=r"directory '.*/~/lume' does not exist; .*SQLite does not expand '~'"):
+        SQLResultsStore("sqlite:///~/lume/results.db").count()  # SQLite would open ./~/lume/results.db
+    missing.mkdir(parents=True)  # the directory made: the same URL opens a new store there
+    store = SQLResultsStore(url)
+    store.insert(Result(model="m", version="1"))
+    assert store.count() == 1 and (missing / "results.db").is_file()
     store.close()
 
 

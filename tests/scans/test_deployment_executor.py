@@ -71,3 +71,30 @@ def test_a_version_without_deployment_is_refused(real_api, tmp_path):  # noqa: F
     register_model_version("model.py:quad", str(write_quad(tmp_path / "quad", model)), services=name)
     with pytest.raises(NotDeployed, match="has no Prefect deployment"):
         run_scan(model, {"k1": [1.0]}, version="1.0.0", services=name, executor="deployment", progress=False)
+
+
+def test_a_model_with_a_required_input_runs_its_batches_as_deployment_runs(worker, pool_name, tmp_path):
+    """The batch parameter is not in the deployment's schema and a batch run gives no input of its
+    own, yet the server creates the run (the schema allows other properties; it requires k1)."""
+    from prefect.client.orchestration import get_client
+
+    from lume_prefect.models.deploy import deploy_model
+    from lume_prefect.services import LumeServices
+
+    name = f"scan-required-{uuid.uuid4().hex[:6]}"
+    model = f"quad-{uuid.uuid4().hex[:6]}"
+    source = write_quad(tmp_path / "quad", model)
+    code = (source / "model.py").read_text()
+    required = code.replace('"units": "1/m^2", "default": 0.0}', '"units": "1/m^2"}')
+    assert required != code
+    (source / "model.py").write_text(required)
+    temp_services(tmp_path / "services", work_pool=pool_name).save(name, _sync=True)
+    deployed = deploy_model("model.py:quad", str(source), services=name)
+    LumeServices.load(name, _sync=True).registry.promote(model, "1.0.0", _sync=True)
+    with get_client(sync_client=True) as client:
+        schema = client.read_deployment(deployed.deployment_id).parameter_openapi_schema
+    assert list(schema["properties"]) == ["k1", "length", "label"] and schema["required"] == ["k1"]
+
+    scan = run_scan(model, {"k1": [-2.0, 1.0, 4.5]}, services=name, executor="deployment", batch_size=2, timeout=240, progress=False)
+    assert (scan.points, scan.computed, scan.failed, scan.batches) == (3, 2, 1, 2)
+    assert [f.index for f in scan.failures] == [2] and "unstable lattice" in scan.failures[0].message

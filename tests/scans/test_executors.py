@@ -48,8 +48,6 @@ def test_dask_local_cluster_and_an_existing_scheduler(services_on):
 
 
 def test_slurm_job_array(services_on, tmp_path):
-    import sys
-
     from lume_prefect.slurm import SlurmCluster
     from tests.slurm.conftest import ensure_slurm_up
 
@@ -57,7 +55,7 @@ def test_slurm_job_array(services_on, tmp_path):
     services, model = services_on()
     workdir = tmp_path / "slurm"
     workdir.mkdir()
-    cluster = SlurmCluster(working_dir=str(workdir), python=sys.executable, max_poll_interval=0.5)
+    cluster = SlurmCluster(working_dir=str(workdir), max_poll_interval=0.5)
     scan = run_scan(model, GRID, services=services, executor="slurm", slurm=cluster, batch_size=4, progress=False,
                     job={"time_limit": "00:05:00"})
     check(scan, services, "slurm")

@@ -167,5 +167,7 @@ def slurmrestd(slurm, tmp_path_factory):
 
 @pytest.fixture
 def python() -> str:
-    """The interpreter jobs use: this venv's (the node is this machine)."""
+    """The ``python`` of a cluster reached over ssh or slurmrestd, which a remote cluster's block
+    must name (its default is ``python3`` from the job's PATH): the "remote" node is this machine,
+    so this venv's. Blocks of the ``local`` and ``subprocess`` transports need none."""
     return sys.executable

@@ -53,8 +53,8 @@ def nap(x: int) -> int:
 
 
 @pytest.mark.parametrize("scope", ["task", "flow"])
-def test_a_timeout_cancels_the_array(workdir, python, scope):
-    cluster = SlurmCluster(working_dir=workdir, python=python, max_poll_interval=0.5)
+def test_a_timeout_cancels_the_array(workdir, scope):
+    cluster = SlurmCluster(working_dir=workdir, max_poll_interval=0.5)
     name = f"timeout-{uuid.uuid4().hex[:8]}"
     mapper = map_task_as_array.with_options(timeout_seconds=5) if scope == "task" else map_task_as_array
 
@@ -69,10 +69,10 @@ def test_a_timeout_cancels_the_array(workdir, python, scope):
     all_stopped(name, 3)
 
 
-def test_a_timed_out_shell_job_is_cancelled(workdir, python):
+def test_a_timed_out_shell_job_is_cancelled(workdir):
     from lume_prefect.slurm import run_shell_job
 
-    cluster = SlurmCluster(working_dir=workdir, python=python, max_poll_interval=0.5)
+    cluster = SlurmCluster(working_dir=workdir, max_poll_interval=0.5)
     name = f"shell-timeout-{uuid.uuid4().hex[:8]}"
 
     @flow
@@ -97,7 +97,7 @@ def nap(x):
 
 @flow
 def scan(workdir: str, name: str, mode: str):
-    cluster = SlurmCluster(working_dir=workdir, python=sys.executable, max_poll_interval=0.5)
+    cluster = SlurmCluster(working_dir=workdir, max_poll_interval=0.5)
     if mode == "thread":  # the task runs in the task runner's thread, not the flow's
         return map_task_as_array.submit(cluster, nap, [1, 2, 3], items_per_job=1, job={"name": name}).result()
     return map_task_as_array(cluster, nap, [1, 2, 3], items_per_job=1, job={"name": name})
@@ -131,7 +131,7 @@ def test_a_stopped_flow_process_cancels_the_array(workdir, tmp_path, sig, mode):
 
 
 FLOW_SOURCE = '''
-import sys, time
+import time
 from prefect import flow
 from lume_prefect.slurm import SlurmCluster, map_task_as_array
 
@@ -143,7 +143,7 @@ def nap(x):
 
 @flow
 def mapped_naps(workdir: str, name: str):
-    cluster = SlurmCluster(working_dir=workdir, python=sys.executable, max_poll_interval=0.5)
+    cluster = SlurmCluster(working_dir=workdir, max_poll_interval=0.5)
     return map_task_as_array(cluster, nap, [1, 2, 3], items_per_job=1, job={"name": name})
 '''
 

@@ -22,7 +22,9 @@ TRANSPORTS = ["local", "ssh", "rest"]
 @pytest.fixture(params=TRANSPORTS)
 def make_cluster(request, workdir, python):
     """Builds SlurmCluster blocks of this test's transport (extra settings: defaults, setup, ...)."""
-    settings = {"transport": request.param, "working_dir": workdir, "python": python, "max_poll_interval": 1.0}
+    settings = {"transport": request.param, "working_dir": workdir, "max_poll_interval": 1.0}
+    if request.param != "local":
+        settings["python"] = python  # a remote cluster's interpreter is named; local jobs default to this one
     if request.param == "ssh":
         sshd = request.getfixturevalue("sshd")
         settings.update(host="127.0.0.1", port=sshd.port, user=sshd.user, private_key=sshd.private_key, known_hosts_file=str(sshd.known_hosts))
@@ -365,6 +367,27 @@ def test_cluster_block_validates_transport_settings(workdir):
         SlurmCluster(working_dir=workdir, partition="a b")
     with pytest.raises(ValueError, match="working_dir"):
         SlurmCluster(working_dir="scratch")
+
+
+def test_jobs_python_is_this_interpreter_here_and_python3_on_a_remote_cluster(workdir):
+    """Empty ``python``: ``local`` and ``subprocess`` jobs run the interpreter running lume-prefect
+    (``sys.executable``), ``ssh`` and ``rest`` jobs ``python3`` from the cluster's PATH; a given one wins."""
+    import sys
+
+    remote = {"ssh": {"host": "login", "user": "lume", "private_key": "key"},
+              "rest": {"rest_url": "http://slurm:6820", "user": "lume", "rest_token": "token"}}
+    for transport in ("local", "subprocess", "ssh", "rest"):
+        block = SlurmCluster(transport=transport, working_dir=workdir, **remote.get(transport, {}))
+        assert block.python is None
+        assert block.job_python == (sys.executable if transport in ("local", "subprocess") else "python3"), transport
+        given = SlurmCluster(transport=transport, working_dir=workdir, python="/opt/lume/venv/bin/python", **remote.get(transport, {}))
+        assert given.job_python == "/opt/lume/venv/bin/python", transport
+    assert SlurmCluster(working_dir=workdir, python="  ").python is None  # the UI saves an emptied field as ""
+    with pytest.raises(ValueError, match="python 'python3\\\\n#SBATCH --uid=0' must be a single line"):
+        SlurmCluster(working_dir=workdir, python="python3\n#SBATCH --uid=0")
+    description = SlurmCluster.model_json_schema()["properties"]["python"]["description"]  # what the UI shows
+    assert "Empty: for 'local' and 'subprocess', the interpreter of the process that submits" in description
+    assert "for 'ssh' and 'rest', 'python3' from the job's PATH" in description
 
 
 class TestBlockStandards(BlockStandardTestSuite):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 from prefect import flow
@@ -33,8 +35,8 @@ def square(x: int) -> dict:
 
 
 @pytest.fixture(params=["local", "subprocess"])
-def cluster(request, workdir, python):
-    return SlurmCluster(transport=request.param, working_dir=workdir, python=python, max_poll_interval=0.5)
+def cluster(request, workdir):
+    return SlurmCluster(transport=request.param, working_dir=workdir, max_poll_interval=0.5)
 
 
 def test_python_call_and_mapped_call_as_one_array(cluster, workdir):
@@ -83,8 +85,8 @@ def test_shell_command_as_a_job(cluster):
         failing_shell()
 
 
-def test_saved_block_from_sync_and_async_flows(workdir, python):
-    SlurmCluster(working_dir=workdir, python=python, max_poll_interval=0.5).save("tasks-cluster", overwrite=True)
+def test_saved_block_from_sync_and_async_flows(workdir):
+    SlurmCluster(working_dir=workdir, max_poll_interval=0.5).save("tasks-cluster", overwrite=True)
 
     @flow
     def sync_flow():
@@ -103,6 +105,50 @@ def test_saved_block_from_sync_and_async_flows(workdir, python):
 
     assert sync_flow() == "sync\n"
     assert asyncio.run(async_flow()) == ("async\n", "COMPLETED")
+
+
+def interpreter(_: object = None) -> dict:
+    """Where a job's Python call ran: its interpreter, environment and lume-prefect."""
+    import lume_prefect
+
+    return {"executable": sys.executable, "prefix": sys.prefix, "lume_prefect": lume_prefect.__file__,
+            "wrapped": os.environ.get("LUME_WRAPPED_PYTHON")}
+
+
+HERE = {"executable": sys.executable, "prefix": sys.prefix, "lume_prefect": __import__("lume_prefect").__file__, "wrapped": None}
+
+
+@pytest.mark.parametrize("transport", ["local", "subprocess"])
+def test_a_block_made_as_the_readme_says_runs_python_jobs_in_this_venv(transport, workdir):
+    """No ``python`` given (the README's blocks give none): the jobs run the interpreter that runs
+    lume-prefect here, so this venv and this lume-prefect, whatever python3 the PATH has. Saving
+    bakes no path into the block: the process that loads it and submits decides."""
+    name = f"venv-{transport}-{uuid.uuid4().hex[:6]}"
+    SlurmCluster(transport=transport, working_dir=workdir, max_poll_interval=0.5).save(name)
+    cluster = SlurmCluster.load(name)
+    assert cluster.python is None and cluster.job_python == sys.executable
+
+    @flow
+    def where():
+        return run_task_as_job(name, interpreter), map_task_as_array(cluster, interpreter, [1, 2], items_per_job=1)
+
+    single, mapped = where()
+    assert single == HERE and mapped == [HERE, HERE]
+
+
+def test_an_explicit_python_wins(cluster, workdir):
+    wrapper = os.path.join(workdir, "python-wrapper")
+    with open(wrapper, "w") as file:
+        file.write(f'#!/bin/sh\nexport LUME_WRAPPED_PYTHON=yes\nexec {shlex.quote(sys.executable)} "$@"\n')
+    os.chmod(wrapper, 0o755)
+    explicit = SlurmCluster(transport=cluster.transport, working_dir=workdir, python=wrapper, max_poll_interval=0.5)
+    assert explicit.job_python == wrapper
+
+    @flow
+    def where():
+        return run_task_as_job(explicit, interpreter)
+
+    assert where() == {**HERE, "wrapped": "yes"}
 
 
 def slow_square(x: int) -> int:
@@ -147,7 +193,7 @@ def cube(x):
 
 @flow
 def on_a_laptop(workdir):
-    cluster = SlurmCluster(transport="subprocess", working_dir=workdir, python=sys.executable)
+    cluster = SlurmCluster(transport="subprocess", working_dir=workdir)
     return map_task_as_array(cluster, cube, [1, 2, 3], items_per_job=1), run_task_as_job(cluster, cube, args=[4]), run_shell_job(cluster, "echo from-bash")
 
 

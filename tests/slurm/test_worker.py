@@ -45,7 +45,8 @@ def run_async(coroutine):
 
 def path_without_this_venv() -> str:
     """PATH as on a login node where this environment is not activated: jobs inherit the
-    worker's environment, so a job finds Prefect only through the block's ``python``."""
+    worker's environment, so a job finds Prefect only through the interpreter it runs (the block's
+    ``python``, by default the worker's own)."""
     venv_bin = str(Path(sys.executable).parent)
     return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
 
@@ -94,8 +95,8 @@ def pool(prefect_server, tmp_path_factory):
     for variable, value in defaults.items():
         template["variables"]["properties"][variable]["default"] = value
     with prefect_api_at(prefect_server.api_url):
-        # Only `python` says where Prefect is on the cluster: no PATH line in `setup`.
-        SlurmCluster(working_dir=str(root / "work"), python=sys.executable, max_poll_interval=1.0).save("test-cluster", overwrite=True)
+        # As an operator saves it: no `python` (the worker's own interpreter runs the jobs) and no PATH line in `setup`.
+        SlurmCluster(working_dir=str(root / "work"), max_poll_interval=1.0).save("test-cluster", overwrite=True)
 
         async def edit_pool():
             async with get_client() as client:
@@ -184,7 +185,7 @@ def test_a_picked_cluster_block_is_read_for_every_run_so_edits_need_no_restart(p
     from lume_prefect.slurm import SlurmCluster
 
     with prefect_api_at(pool["server"].api_url):
-        block = SlurmCluster(working_dir=str(pool["root"] / "work"), python=sys.executable, max_poll_interval=1.0,
+        block = SlurmCluster(working_dir=str(pool["root"] / "work"), max_poll_interval=1.0,
                              setup=["export LUME_EDITION=first"])
         block_id = block.save("picked-cluster", overwrite=True)
     picked = {"cluster": {"$ref": {"block_document_id": str(block_id)}}}
