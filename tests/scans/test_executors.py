@@ -4,7 +4,6 @@ existing Dask scheduler, the single-node Slurm cluster, and a deployment's proce
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 import pytest
@@ -182,7 +181,7 @@ def slurm_options(tmp_path) -> dict:
     ensure_slurm_up()
     workdir = tmp_path / "slurm"
     workdir.mkdir()
-    return {"slurm": SlurmCluster(working_dir=str(workdir), python=sys.executable, max_poll_interval=0.5), "job": {"time_limit": "00:05:00"}}
+    return {"slurm": SlurmCluster(working_dir=str(workdir), max_poll_interval=0.5), "job": {"time_limit": "00:05:00"}}
 
 
 @pytest.mark.parametrize("executor", ["in-process", "processes", "dask", "slurm"])
