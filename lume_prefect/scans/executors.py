@@ -30,12 +30,22 @@ EXECUTORS: tuple[str, ...] = get_args(Executor)
 BATCHES_PER_WORKER = 4
 IN_PROCESS_BATCHES = 10
 IN_PROCESS_MIN_BATCH = 100  # points: a batch's task run and insert cost milliseconds, a point of a fast model less
+MAX_BATCHES_IN_FLIGHT = 256  # on a cluster we do not size: one waiting thread each, not one per batch of 10,000
 
 
-def check_executor(executor: Any) -> str:
+def check_executor(executor: Any, **options: Any) -> str:
+    """``executor``, checked, and the options given (not None) that only one executor reads:
+    ``address`` (dask), ``slurm`` and ``job`` (slurm); given to another they would be ignored."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    for option, value in options.items():
+        wanted = _OPTION_OF[option]
+        if value is not None and executor != wanted:
+            raise ValueError(f"{option}= is read by executor={wanted!r} only, got executor={executor!r}")
     return executor
+
+
+_OPTION_OF = {"address": "dask", "slurm": "slurm", "job": "slurm"}
 
 
 def default_workers(executor: str) -> int:
@@ -82,7 +92,7 @@ def task_runner(executor: str, workers: int, address: Optional[str], batches: in
     from prefect.task_runners import ThreadPoolTaskRunner
 
     every_batch = executor == "dask" and (address or dask is not None)
-    return ThreadPoolTaskRunner(max_workers=max(1, batches if every_batch else workers))
+    return ThreadPoolTaskRunner(max_workers=max(1, min(batches, MAX_BATCHES_IN_FLIGHT) if every_batch else workers))
 
 
 def check_dask(dask: Any, executor: str, address: Optional[str]) -> Any:

@@ -157,7 +157,7 @@ class _Plan:
         from lume_prefect.core.resolve import resolve
 
         self = cls()
-        self.executor = check_executor(executor)
+        self.executor = check_executor(executor, address=address, slurm=slurm, job=job)
         self.dask = check_dask(dask, self.executor, address)
         self.env = resolve(services, "services")
         self.started = time.perf_counter()  # the scan's time, not an API's start-up

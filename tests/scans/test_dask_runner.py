@@ -66,6 +66,17 @@ def test_a_user_runner_sizes_the_batches_and_gets_every_batch_in_flight():
     assert task_runner("dask", 2, "tcp://127.0.0.1:8786", 24)._max_workers == 24
     assert task_runner("dask", 2, None, 24)._max_workers == 2
     assert task_runner("processes", 2, None, 24)._max_workers == 2
+    assert task_runner("dask", 2, None, 10_000, adaptive)._max_workers == 256  # not a thread per batch of 10,000
+
+
+@pytest.mark.unit
+def test_an_option_of_another_executor_is_refused_not_ignored():
+    for executor, option in (("processes", {"address": "tcp://127.0.0.1:8786"}), ("in-process", {"slurm": "my-cluster"}),
+                             ("dask", {"job": {"time_limit": "00:05:00"}})):
+        name = next(iter(option))
+        wanted = "dask" if name == "address" else "slurm"
+        with pytest.raises(ValueError, match=rf"{name}= is read by executor='{wanted}' only, got executor='{executor}'"):
+            run_scan("any-model", [{"x": 1.0}], executor=executor, **option)
 
 
 # ---- a user's runner ------------------------------------------------------------------------
