@@ -17,13 +17,6 @@ def data_dir() -> Path:
     return Path(home).expanduser().resolve()
 
 
-def data_file(name: str) -> Path:
-    """``name`` inside ``data_dir()``; the directory is created if missing."""
-    home = data_dir()
-    home.mkdir(parents=True, exist_ok=True)
-    return home / name
-
-
 def sqlite_url(name: str) -> str:
     """``sqlite:///`` URL of the database file ``name`` inside ``data_dir()``."""
     return f"sqlite:///{data_dir() / name}"
