@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,7 +172,9 @@ def test_deployment_runs_to_completed_as_a_slurm_job(pool):
     assert "#SBATCH --time=00:05:00" in script  # the deployment's
     assert "#SBATCH --cpus-per-task=2" in script  # this run's
     assert f"#SBATCH --comment=prefect-flow-run={run_id}" in script and "#SBATCH --no-requeue" in script
-    assert f"{sys.executable} -m prefect flow-run execute" in script and "export PATH" not in script
+    # the worker's own interpreter (this venv's, whichever of its names started the worker), not a PATH line
+    [python] = re.findall(r"^(\S+) -m prefect flow-run execute", script, re.MULTILINE)
+    assert os.path.samefile(python, sys.executable) and "export PATH" not in script
     deadline = time.monotonic() + 30  # the run reports COMPLETED just before its process exits
     while squeue_state(job_id) != "COMPLETED" and time.monotonic() < deadline:
         time.sleep(0.2)
