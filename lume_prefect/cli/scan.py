@@ -100,6 +100,8 @@ def scan(
         if address:
             fail("give either --address (a running Dask scheduler) or --cluster-class/--cluster-kwargs/--adapt-kwargs (a cluster to start), not both")
         runner = dask_runner(cluster_class, cluster_kwargs, adapt_kwargs)
+    if executor == "dask":
+        quiet_dask()
     try:
         given: Any = dict(parse_axis(axis) for axis in grid) if grid else points
         result = run_scan(model, given, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
@@ -120,3 +122,14 @@ def scan(
         print_table(f"failed points (first {min(result.failed, SHOWN_FAILURES)} of {result.failed})", ["index", "inputs", "error"],
                     [(f.index, jsonlib.dumps(f.inputs), f"{f.error_type}: {f.message}") for f in result.failures[:SHOWN_FAILURES]])
     console.print(f"find them with: lume-prefect results list --tag {result.tag}" + (f"; all points written to {output}" if output else ""), highlight=False)
+
+
+def quiet_dask() -> None:
+    """Dask's scheduler and nannies log every start, connection and close at INFO, dozens of
+    lines around the scan's table: warnings and errors only, unless ``DASK_LOGGING__DISTRIBUTED``
+    (Dask's own setting) asks for more."""
+    import logging
+    import os
+
+    if "DASK_LOGGING__DISTRIBUTED" not in os.environ:
+        logging.getLogger("distributed").setLevel(logging.WARNING)

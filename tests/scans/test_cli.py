@@ -78,6 +78,7 @@ def test_scan_on_a_dask_cluster_class_with_its_kwargs_and_adaptive_scaling(lume)
                 "--cluster-kwargs", '{"n_workers": 0, "threads_per_worker": 1, "processes": true, "dashboard_address": ":0"}',
                 "--adapt-kwargs", '{"minimum": 0, "maximum": 2}', "--json")
     assert done.returncode == 0, done.stderr
+    assert "distributed.scheduler - INFO" not in done.stderr  # the cluster's chatter stays out of the terminal
     summary = json.loads(done.stdout)
     assert (summary["executor"], summary["points"], summary["computed"], summary["failed"]) == ("dask", 6, 4, 2)
     assert summary["batches"] == 6  # sized for the adaptive maximum of 2 workers
