@@ -22,8 +22,8 @@ rotated each round) so drift in the machine's load hits all alike:
 Services: a LumeServices saved on the ephemeral API, on SQLite files and a local directory
 under a temporary directory (removed at exit). The table is printed twice: with Prefect's flow
 run heartbeats off, where the targets are judged, and on (Prefect's default), where each
-sync flow run waits for its heartbeat thread's 1 s sleep and so takes about a second whatever
-it does. ``paired`` is the median over rounds of each way's time over the bare flow's in the
+bare sync flow run waits for its heartbeat thread's 1 s sleep and so takes about a second
+whatever it does (run_model's in-process engine stops its heartbeat thread with the run). ``paired`` is the median over rounds of each way's time over the bare flow's in the
 same round, which a busy machine disturbs less than the ratio of medians. Last, the steps
 run_model adds around the flow run are timed alone.
 
