@@ -405,41 +405,35 @@ def section_run_model(args) -> bool:
         return {"mean": float(values.mean()), "rms": float(values.std())}
 
     fresh = (100.0 + i * 0.001 for i in itertools.count())
-    samples: dict[str, list[float]] = {"run_model (in a flow)": [], "bare subflow (in a flow)": []}
-    requests: dict[str, int] = dict.fromkeys(samples, 0)
+    samples: dict[str, list[float]] = {}
+    requests: dict[str, int] = {}
 
-    @flow(name="bench-parent")
-    def parent(runs: int) -> None:
-        for i in range(runs + 3):
-            for way in (list(samples) if i % 2 else list(samples)[::-1]):
+    def timed_rounds(ours: str, base: str, rounds: int, warm_up: int) -> None:
+        """``rounds`` calls of run_model (``ours``) and of the bare flow (``base``), interleaved,
+        the order swapped each round, after ``warm_up`` untimed rounds."""
+        samples[ours], samples[base] = [], []
+        requests[ours] = requests[base] = 0
+        for i in range(rounds + warm_up):
+            for way in ((ours, base) if i % 2 else (base, ours)):
                 with ApiRequests() as counted:
                     start = time.perf_counter()
-                    if way.startswith("run_model"):
+                    if way == ours:
                         assert not run_model(model, {"x": next(fresh)}, services=services).cached
                     else:
                         bare(next(fresh))
                     elapsed = time.perf_counter() - start
-                if i >= 3:
+                if i >= warm_up:
                     samples[way].append(elapsed * 1e3)
                     requests[way] += counted.count
+
+    @flow(name="bench-parent")
+    def parent(runs: int) -> None:
+        timed_rounds("run_model (in a flow)", "bare subflow (in a flow)", runs, 3)
 
     parent(args.runs)
     # outside any flow run: a flow run of its own, with its own heartbeats
     alone, bare_alone = "run_model (no flow run)", "bare flow (no flow run)"
-    samples[alone], samples[bare_alone] = [], []
-    requests[alone] = requests[bare_alone] = 0
-    for i in range(args.runs // 3 + 2):
-        for way in ((alone, bare_alone) if i % 2 else (bare_alone, alone)):
-            with ApiRequests() as counted:
-                start = time.perf_counter()
-                if way == alone:
-                    assert not run_model(model, {"x": next(fresh)}, services=services).cached
-                else:
-                    bare(next(fresh))
-                elapsed = time.perf_counter() - start
-            if i >= 2:
-                samples[way].append(elapsed * 1e3)
-                requests[way] += counted.count
+    timed_rounds(alone, bare_alone, args.runs // 3, 2)
     p50 = {way: statistics.median(s) for way, s in samples.items()}
     ours, base = p50["run_model (in a flow)"], p50["bare subflow (in a flow)"]
     print(f"[run_model] p50 of {args.runs} calls each in a parent flow run ({args.runs // 3} outside any), a ~1 ms model, "

@@ -69,6 +69,16 @@ def services_with_live_model(tmp_path: Path, entrypoint: str, source: Path, name
     return services, name
 
 
+def services_with_live_code(tmp_path: Path, code: str, function: str):
+    """(services, name): ``services_with_live_model`` of a model written from ``code`` (a template
+    with ``{name}``) as ``<function>-<random>/model.py``, its flow being ``function``."""
+    name = f"{function}-{uuid.uuid4().hex[:6]}"
+    source = tmp_path / function
+    source.mkdir()
+    (source / "model.py").write_text(code.format(name=name))
+    return services_with_live_model(tmp_path, f"model.py:{function}", source, name)
+
+
 @pytest.fixture
 def quad_services(tmp_path):
     """(services, model name): a saved LumeServices on private SQLite files with a live quad model."""
@@ -109,11 +119,7 @@ def probe(x: float) -> dict:
 @pytest.fixture
 def probe_services(tmp_path):
     """(services, model name): saved services with a live probe model."""
-    name = f"probe-{uuid.uuid4().hex[:6]}"
-    source = tmp_path / "probe"
-    source.mkdir()
-    (source / "model.py").write_text(PROBE.format(name=name))
-    return services_with_live_model(tmp_path, "model.py:probe", source, name)
+    return services_with_live_code(tmp_path, PROBE, "probe")
 
 
 from tests.results.conftest import mongo_server, sql_store, store  # noqa: E402,F401 - the stores on every backend

@@ -150,15 +150,9 @@ def chatty(x: float, prefect_logger: bool) -> dict:
 
 @pytest.fixture
 def chatty_services(tmp_path):
-    import uuid
+    from tests.scans.conftest import services_with_live_code
 
-    from tests.scans.conftest import services_with_live_model
-
-    name = f"chatty-{uuid.uuid4().hex[:6]}"
-    source = tmp_path / "chatty"
-    source.mkdir()
-    (source / "model.py").write_text(CHATTY.format(name=name))
-    return services_with_live_model(tmp_path, "model.py:chatty", source, name)
+    return services_with_live_code(tmp_path, CHATTY, "chatty")
 
 
 def scan_logs(flow_run_id, expected: str) -> list:
