@@ -49,7 +49,7 @@ class LumeServices(Block):
     _block_type_name = "LUME Services"
     _block_type_slug = "lume-services"
     _description = "The file system, model registry, results store and Slurm cluster of one environment (local, dev, prod)."
-    _documentation_url = docs_url("models-the-contract-running-cache-revert-reproduce-pipelines")
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = logo_url("filesystem")
 
     # Unions of the concrete types: Prefect cannot nest an abstract block type.

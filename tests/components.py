@@ -141,7 +141,7 @@ class S3Server:
 class PrefectServer:
     """A real ``prefect server start`` on 127.0.0.1:<free port> with its own SQLite database and UI."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, env: dict[str, str] | None = None):
         executable = venv_script("prefect")
         if executable is None:
             require("prefect CLI", "pip install -e .")
@@ -155,6 +155,7 @@ class PrefectServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_API_URL": self.api_url,
             "PREFECT_LOGGING_LEVEL": "INFO",
+            **(env or {}),
         }
         self.env.pop("PREFECT_TEST_MODE", None)
         self.log_path = home / "server.log"

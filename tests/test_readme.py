@@ -1,17 +1,21 @@
-"""The README as a contract (issue 12.5): every code block in the project's documents is checked.
+"""The README and the docs site as a contract (issues 12.5, 22): every code block in the
+project's documents (the README, ARCHITECTURE.md, the folders' READMEs and every page of
+``docs/``) is checked.
 
 - ```python blocks run as written, each in a fresh process, the way a user's runs: a temporary
   working directory holding copies of ``flows/`` and ``blocks/`` (as a checkout's root does), a
   temporary ``LUME_PREFECT_HOME``, the session's Prefect API, and the real components a snippet
   names. A block that cannot run here carries ``<!-- not run: REASON -->`` on the line before
   its fence; it must still compile and every ``lume_prefect`` name it imports must exist.
-  A block followed by "prints" and a plain block must print exactly that.
+  A block followed by "prints" and a plain block must print exactly that. A block whose first
+  line is ``# NAME.py:`` (or ``# NAME.yaml:``) is also a file the document has the user write:
+  it is written into the working directory of every snippet (the tutorials' model files).
 - Shell transcripts: every ``lume-prefect`` command, sub-command and option named exists in the
   CLI (walked with cyclopts); ``python -c`` code in them compiles and its imports resolve; the
   read-only ``--help`` and ``profiles show`` commands run for real.
 - ```yaml blocks parse; a profile (a ``blocks:`` mapping) is validated by ``lume_prefect.profiles``.
-- The README's "Where the public names live" tables list every public name, and each imports
-  as written.
+- The "Where the public names live" tables (docs/reference/names.md) list every public name, and
+  each imports as written.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = ("README.md", "ARCHITECTURE.md", "deployments/README.md", "blocks/README.md")
+DOCUMENTS = ("README.md", "ARCHITECTURE.md", "deployments/README.md", "blocks/README.md",
+             *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")))
+NAMES_PAGE = "docs/reference/names.md"
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)(?P<lang>[\w+-]*)\s*$")
 NOT_RUN = re.compile(r"^\s*<!--\s*not run:\s*(?P<reason>.*?)\s*-->\s*$")
 PRINTS = re.compile(r"\bprints:?\s*$")
@@ -138,8 +144,14 @@ def ids(snippets):
 # -- what a snippet needs ------------------------------------------------------------------
 
 
+def needs_registry_url(snippet: Snippet) -> bool:
+    """A snippet applying a profile of the documents that takes its URLs from LUME_REGISTRY_URL."""
+    profiles = {written_file(y) for y in YAML if "${LUME_REGISTRY_URL}" in y.code} - {None}
+    return any(name in snippet.code for name in profiles)
+
+
 def needs_slurm(code: str) -> bool:
-    if "dask_jobqueue.SLURMCluster" in code:  # a Dask cluster of Slurm jobs
+    if "dask_jobqueue.SLURMCluster" in code or 'executor="slurm"' in code:  # Dask on Slurm jobs; a scan's job array
         return True
     return ".submit(" in code and "SlurmCluster(" in code and 'transport="subprocess"' not in code
 
@@ -162,17 +174,20 @@ def user_dir(tmp_path):
     work.mkdir()
     for folder in ("flows", "blocks"):
         shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "lume-data"))
-    for snippet in YAML:  # the files the README has a user write
+    for snippet in YAML + PYTHON:  # the files the documents have a user write
         name = written_file(snippet)
         if name:
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
             (work / name).write_text(snippet.code)
     return work
 
 
 def written_file(snippet: Snippet) -> Optional[str]:
-    """``NAME.yaml`` when a yaml block starts with ``# NAME.yaml:`` and the project has no such file."""
-    match = re.match(r"^#\s*(?P<name>[\w.-]+\.ya?ml):", snippet.code)
-    return match["name"] if match and not (ROOT / match["name"]).exists() else None
+    """``NAME.yaml`` (``DIR/NAME.py``) when a yaml (python) block starts with ``# NAME.yaml:``
+    (``# DIR/NAME.py:``) and the project has no such file."""
+    suffix = r"\.py" if snippet.lang in ("python", "py") else r"\.ya?ml"
+    match = re.match(rf"^#\s*(?P<name>[\w.-]+(?:/[\w.-]+)*{suffix}):", snippet.code)
+    return match["name"] if match and ".." not in match["name"] and not (ROOT / match["name"]).exists() else None
 
 
 @pytest.fixture
@@ -234,7 +249,7 @@ def test_python_snippet_runs_as_written(snippet: Snippet, request, tmp_path):
     env, cwd = request.getfixturevalue("user_env"), request.getfixturevalue("user_dir")
     if needs_slurm(snippet.code):
         request.getfixturevalue("slurm_ready")
-    if "LUME_REGISTRY_URL" in snippet.code:
+    if "LUME_REGISTRY_URL" in snippet.code or needs_registry_url(snippet):
         env["LUME_REGISTRY_URL"] = request.getfixturevalue("postgres_url")
     script = tmp_path / "snippet.py"
     script.write_text(snippet.code)
@@ -244,7 +259,7 @@ def test_python_snippet_runs_as_written(snippet: Snippet, request, tmp_path):
         shown, printed = normalize(snippet.prints, snippet), normalize(done.stdout, snippet)
         printed = [line for line in printed if not line.lstrip().startswith("For further information visit https://errors.pydantic.dev")]
         assert len(shown) == len(printed) and all(re.fullmatch(pattern(a), b) for a, b in zip(shown, printed)), (
-            f"{where} printed other lines than the README shows:\n" + "\n".join(printed)
+            f"{where} printed other lines than the document shows:\n" + "\n".join(printed)
         )
 
 
@@ -257,7 +272,7 @@ def normalize(text: str, snippet: Snippet) -> list[str]:
 
 
 def pattern(shown: str) -> str:
-    """A README output line as a regex: ``[...]`` and ``…`` stand for text left out."""
+    """A document's output line as a regex: ``[...]`` and ``…`` stand for text left out."""
     return ".*".join(re.escape(part) for part in re.split(r"\[\.\.\.\]|…", shown))
 
 
@@ -373,7 +388,7 @@ def readonly_commands():
 
 @pytest.mark.parametrize("snippet,command", readonly_commands())
 def test_readonly_commands_run(snippet: Snippet, command: str, user_env, user_dir):
-    """``profiles show`` prints what the transcript shows (the README sets LUME_PREFECT_HOME first)."""
+    """``profiles show`` prints what the transcript shows (the document sets LUME_PREFECT_HOME first)."""
     env = dict(user_env)
     exports = re.findall(r"^\$ export (\w+)=(\S+)$", snippet.code, re.M)
     env.update(exports)
@@ -382,7 +397,7 @@ def test_readonly_commands_run(snippet: Snippet, command: str, user_env, user_di
     assert done.returncode == 0, f"{snippet.id}: `{command}` failed:\n{done.stdout}\n{done.stderr}"
     shown = transcript_output(snippet.code, command)
     if shown is not None and arguments[:2] == ["profiles", "show"]:
-        assert done.stdout.strip().splitlines() == shown, f"{snippet.id}: `{command}` prints other lines than the README shows"
+        assert done.stdout.strip().splitlines() == shown, f"{snippet.id}: `{command}` prints other lines than the document shows"
 
 
 def transcript_steps(snippet: Snippet) -> list[tuple[str, list[str]]]:
@@ -452,7 +467,7 @@ def test_transcript_runs(snippet: Snippet, user_env, user_dir):
         assert (done.returncode != 0) == expect_error, f"{where} exited {done.returncode}:\n{done.stdout}\n{done.stderr[-3000:]}"
         printed = (done.stdout + done.stderr if expect_error else done.stdout).strip().splitlines()
         if (len(shown) == 1 or expect_error) and not DATE_OR_ID.search(shown[0]):
-            assert re.fullmatch(pattern(shown[0]), printed[0].rstrip()), f"{where} printed {printed}, the README shows {shown}"
+            assert re.fullmatch(pattern(shown[0]), printed[0].rstrip()), f"{where} printed {printed}, the document shows {shown}"
         if expect_error:  # every error line shown is printed
             assert [line for line in shown if line] == [line.rstrip() for line in printed if line.strip()], f"{where} printed {printed}"
 
@@ -491,7 +506,7 @@ def test_yaml_snippet_is_valid(snippet: Snippet, tmp_path):
         env.update({n: f"sqlite:///{tmp_path}/{n.lower()}.db" for n in names if n.endswith("_URL")})
         env.update({n: f"{tmp_path}/{n.lower()}" for n in names if n.endswith(("_DIR", "_WORKDIR", "_PATH"))})
         name = written_file(snippet)
-        if name:  # a file the README has a user write, maybe to show its errors: each one shown is raised
+        if name:  # a file the document has a user write, maybe to show its errors: each one shown is raised
             from lume_prefect.profiles import ProfileError
 
             readme = (ROOT / snippet.document).read_text(encoding="utf-8")
@@ -499,11 +514,11 @@ def test_yaml_snippet_is_valid(snippet: Snippet, tmp_path):
             try:
                 build_blocks(read_profile(path), env)
             except ProfileError as error:
-                assert shown, f"{snippet.id}: {name} is refused but the README shows no error for it:\n{error}"
+                assert shown, f"{snippet.id}: {name} is refused but the document shows no error for it:\n{error}"
                 raised = str(error).replace(str(path), name)
                 assert all(line in raised for line in shown), f"{snippet.id}: {name} gives\n{raised}"
             else:
-                assert not shown, f"{snippet.id}: {name} is accepted, though the README shows errors for it"
+                assert not shown, f"{snippet.id}: {name} is accepted, though the document shows errors for it"
             return
         built = build_blocks(read_profile(path), env)
         assert set(document["blocks"]) <= set(built)
@@ -522,14 +537,10 @@ SERVICE_PACKAGES = ("files", "registry", "results", "models", "scans", "slurm")
 
 
 def names_table() -> list[tuple[str, str]]:
-    """(module, name) of every ``from MODULE import A, B`` cell under the README's heading
-    "Where the public names live"."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.find("## Where the public names live")
-    assert start >= 0, 'README.md has no "## Where the public names live" section'
-    section = text[start:]
-    end = section.find("\n## ", 4)
-    section = section[: end if end > 0 else None]
+    """(module, name) of every ``from MODULE import A, B`` cell of the page "Where the public
+    names live"."""
+    section = (ROOT / NAMES_PAGE).read_text(encoding="utf-8")
+    assert section.startswith("# Where the public names live"), f"{NAMES_PAGE} is not the names table"
     found = []
     for module, names in re.findall(r"`from (lume_prefect[\w.]*) import ([^`]+)`", section):
         found += [(module, n.strip()) for n in names.split(",") if n.strip()]
@@ -538,7 +549,7 @@ def names_table() -> list[tuple[str, str]]:
 
 def table_rows() -> list[tuple[str, list[str]]]:
     """(package, top-level names) of each row of the names table."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / NAMES_PAGE).read_text(encoding="utf-8")
     rows = []
     for package, names in re.findall(r"^\| `(lume_prefect\.\w+)` \| `from lume_prefect import ([^`]+)`", text, re.M):
         rows.append((package, [n.strip() for n in names.split(",")]))
@@ -552,15 +563,15 @@ def test_every_public_name_is_in_the_table_and_imports_as_written():
     listed = set(table)
     for module, name in table:
         imported = importlib.import_module(module)
-        assert hasattr(imported, name), f"README: `from {module} import {name}` fails"
-        assert name in getattr(imported, "__all__", [name]), f"README: {name} is not in {module}.__all__"
+        assert hasattr(imported, name), f"{NAMES_PAGE}: `from {module} import {name}` fails"
+        assert name in getattr(imported, "__all__", [name]), f"{NAMES_PAGE}: {name} is not in {module}.__all__"
     for package, names in table_rows():  # "every top-level name is also in its service's package"
         if package.removeprefix("lume_prefect.") in SERVICE_PACKAGES:
             exported = importlib.import_module(package).__all__
-            assert not set(names) - set(exported), f"README: {sorted(set(names) - set(exported))} are not in {package}"
+            assert not set(names) - set(exported), f"{NAMES_PAGE}: {sorted(set(names) - set(exported))} are not in {package}"
     listed |= {(package, n) for package, names in table_rows() for n in names}  # a row's top-level names are its package's too
     missing = [f"lume_prefect.{n}" for n in lume_prefect.__all__ if ("lume_prefect", n) not in listed]
     for package in SERVICE_PACKAGES:
         module = importlib.import_module(f"lume_prefect.{package}")
         missing += [f"lume_prefect.{package}.{n}" for n in module.__all__ if (f"lume_prefect.{package}", n) not in listed]
-    assert not missing, "README's name tables leave out: " + ", ".join(missing)
+    assert not missing, f"{NAMES_PAGE} leaves out: " + ", ".join(missing)

@@ -24,13 +24,32 @@ from pydantic import PrivateAttr
 T = TypeVar("T")
 B = TypeVar("B", bound=type)
 
-REPOSITORY_URL = "https://github.com/lume-prefect/lume-prefect"
 _LOGOS = "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/"
+DOCS_ENV = "LUME_PREFECT_DOCS_URL"
+DEFAULT_DOCS_URL = "http://127.0.0.1:8000/"  # where `mkdocs serve` serves a checkout's docs
 
 
-def docs_url(section: str) -> str:
-    """The README section that documents a block (shown as its documentation link in the UI)."""
-    return f"{REPOSITORY_URL}#{section}"
+def docs_url(block_type_slug: str) -> Optional[str]:
+    """The entry of a block type in the documentation site: its documentation link in the UI."""
+    return docs_page(f"reference/blocks/#{block_type_slug}")
+
+
+def docs_page(page: str) -> Optional[str]:
+    """The URL of ``page`` (``how-to/slurm/``) in the documentation site, or None.
+
+    The site's address is ``$LUME_PREFECT_DOCS_URL`` (an ``http(s)://`` base URL where the
+    facility serves the site built by ``mkdocs build``); unset, ``http://127.0.0.1:8000/``,
+    where ``mkdocs serve`` serves it from a checkout. ``off``: no link. Read when the block
+    classes are imported, so set it where the Prefect server (which registers the block types)
+    and ``Block.save`` run, like ``$LUME_PREFECT_BLOCK_LOGOS``.
+    """
+    choice = os.environ.get(DOCS_ENV, "").strip()
+    if choice.lower() in ("off", "none", "no", "0"):
+        return None
+    base = choice or DEFAULT_DOCS_URL
+    if not base.startswith(("http://", "https://")):
+        raise ValueError(f"{DOCS_ENV}={choice!r}: use an http(s):// base URL of the documentation site, or off")
+    return f"{base.rstrip('/')}/{page}"
 
 
 LOGOS_ENV = "LUME_PREFECT_BLOCK_LOGOS"

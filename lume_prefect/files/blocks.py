@@ -28,7 +28,6 @@ from lume_prefect.files.rooted import LocalRootedFiles, RootedFiles, S3RootedFil
 
 # Upload part size: bounds the memory of a streamed upload (one part is buffered at a time).
 S3_PART_SIZE = 8 * 1024 * 1024
-DOCS = docs_url("file-service")
 LOGO = logo_url("filesystem")
 
 
@@ -219,7 +218,7 @@ class LocalFiles(FileBlock):
     _block_type_name = "LUME Local Files"
     _block_type_slug = "lume-local-files"
     _description = "Model inputs and outputs in a directory on this machine, with serializers, checksums and atomic writes."
-    _documentation_url = DOCS
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
 
     basepath: str = Field(
@@ -269,7 +268,7 @@ class MountedFiles(FileBlock):
     _block_type_name = "LUME Mounted Files"
     _block_type_slug = "lume-mounted-files"
     _description = "A host directory also mounted into containers or batch jobs at another path; maps paths both ways."
-    _documentation_url = DOCS
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
 
     host_path: str = Field(description="Absolute path of the directory on the host.", examples=["/scratch/lume"])
@@ -348,7 +347,7 @@ class S3Files(FileBlock):
     _block_type_name = "LUME S3 Files"
     _block_type_slug = "lume-s3-files"
     _description = "Model inputs and outputs in an S3 or S3-compatible bucket (AWS, MinIO, Ceph), streamed in chunks."
-    _documentation_url = DOCS
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
 
     bucket: str = Field(description="Bucket name.", examples=["lume-data"])

@@ -60,7 +60,7 @@ class ModelRegistry(ServiceBlock):
         "Registry of models and their versions (source, image, flow, parameters) with the live "
         "version, aliases and a history to revert; stored in SQLite, PostgreSQL or MariaDB."
     )
-    _documentation_url = docs_url("model-registry")
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = logo_url("filesystem")
     # A rejected URL may hold a password: validation errors must not echo it.
     model_config = ConfigDict(hide_input_in_errors=True)

@@ -15,7 +15,6 @@ from pydantic import Field, SecretStr
 from lume_prefect.core.blocks import ServiceBlock, delegate, docs_url, logo_url
 from lume_prefect.results.store import ResultsStore
 
-DOCS = docs_url("results-store")
 LOGO = logo_url("sqlalchemy")
 
 
@@ -59,7 +58,7 @@ class SQLResults(ResultsBlock):
     _block_type_name = "LUME SQL Results"
     _block_type_slug = "lume-sql-results"
     _description = "Model run results (inputs, outputs, files) in SQLite, PostgreSQL or MariaDB: deduplicated by key, queryable, exportable."
-    _documentation_url = DOCS
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
 
     url: Optional[SecretStr] = Field(
@@ -97,7 +96,7 @@ class MongoResults(ResultsBlock):
     _block_type_name = "LUME MongoDB Results"
     _block_type_slug = "lume-mongo-results"
     _description = "Model run results (inputs, outputs, files) in a MongoDB collection: deduplicated by key, queryable, exportable."
-    _documentation_url = DOCS
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
 
     url: SecretStr = Field(

@@ -14,7 +14,6 @@ from lume_prefect.slurm.job import SlurmJob, check_path
 from lume_prefect.slurm.states import JobStatus
 from lume_prefect.slurm.transports import CommandBackend, LocalRunner, RestBackend, SlurmBackend, SSHRunner, SubprocessBackend
 
-DOCS_URL = docs_url("slurm-service")
 LOGO_URL = logo_url("shell")
 
 
@@ -52,7 +51,7 @@ class SlurmCluster(Block):
     _block_type_name = "LUME Slurm Cluster"
     _block_type_slug = "lume-slurm-cluster"
     _description = "A Slurm cluster (sbatch on this machine, over SSH, or slurmrestd) with job defaults and a shared working directory."
-    _documentation_url = DOCS_URL
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO_URL
 
     transport: Literal["local", "ssh", "rest", "subprocess"] = Field(

@@ -33,7 +33,8 @@ from prefect.states import Crashed
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 from pydantic import Field
 
-from lume_prefect.slurm.blocks import DOCS_URL, LOGO_URL, SlurmCluster
+from lume_prefect.core.blocks import docs_page
+from lume_prefect.slurm.blocks import LOGO_URL, SlurmCluster
 from lume_prefect.slurm.control import SubmittedJob
 from lume_prefect.slurm.job import SlurmJob
 
@@ -117,7 +118,7 @@ class SlurmWorker(BaseWorker[SlurmJobConfiguration, SlurmVariables, SlurmWorkerR
     job_configuration_variables = SlurmVariables
     _description = "Run flow runs as Slurm batch jobs (sbatch locally, over SSH or through slurmrestd), with cancellation and re-attachment after restarts."
     _display_name = "LUME Slurm"
-    _documentation_url = DOCS_URL
+    _documentation_url = docs_page("how-to/slurm/#flow-runs-as-jobs-the-lume-slurm-worker-and-its-work-pool-template")
     _logo_url = LOGO_URL
 
     def __init__(self, *args: Any, **kwargs: Any):
