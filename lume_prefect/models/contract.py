@@ -195,6 +195,7 @@ class ModelSpec(BaseModel):
     facility: str = Field(default="", description="Facility.")
     beampath: str = Field(default="", description="Beam path the model describes.")
     tags: dict[str, str] = Field(default_factory=dict, description="Free tags.")
+    vectorized: bool = Field(default=False, description="The function takes every input as a sequence of N values and returns every output as a sequence of N values: run_scan calls it once per batch.")
 
     @field_validator("version")
     @classmethod
