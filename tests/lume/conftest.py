@@ -50,9 +50,12 @@ def make_beamline():
         Drift(name="D1", length=torch.tensor(1.0)),
         Quadrupole(name="Q2", length=torch.tensor(0.2), k1=torch.tensor(0.0)),
         Drift(name="D2", length=torch.tensor(1.0)),
-        Screen(name="S1", resolution=(16, 12), pixel_size=torch.tensor((2e-4, 2e-4)), is_active=True),
+        Screen(name="S1", resolution=(16, 12), pixel_size=torch.tensor((5e-4, 5e-4)), is_active=True),
     ])
-    beam = ParticleBeam.from_twiss(beta_x=torch.tensor(5.0), beta_y=torch.tensor(5.0), num_particles=2000, energy=torch.tensor(1e8))
+    beam = ParticleBeam.from_twiss(
+        beta_x=torch.tensor(5.0), beta_y=torch.tensor(5.0), emittance_x=torch.tensor(1e-6), emittance_y=torch.tensor(1e-6),
+        num_particles=2000, energy=torch.tensor(1e8),
+    )
     variables = [
         CheetahWritableScalarVariable(name="QUAD:Q1:BCTRL", element_name="Q1", element_attribute="k1", value_range=(-20.0, 20.0), default_validation_config="error"),
         CheetahWritableScalarVariable(name="QUAD:Q2:BCTRL", element_name="Q2", element_attribute="k1", value_range=(-20.0, 20.0), default_validation_config="error"),
@@ -99,7 +102,7 @@ class Counter(LUMEModel):
         self._state["count"] += 1
 
     def _get(self, names):
-        from pmd_beamphysics import ParticleGroup
+        from beamphysics import ParticleGroup
 
         s = self._state
         total = s["gain"] * s["turns"] * s["enabled"] * (2.0 if s["mode"] == "slow" else 1.0) + s["count"]
