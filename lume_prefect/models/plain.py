@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lume_prefect.files.fileref import FileRef
+from lume_prefect.files.serializers import particle_group_class
 from lume_prefect.models.errors import FlowNeeded
 
 if TYPE_CHECKING:
@@ -52,9 +53,8 @@ class PlainModel:
 
 
 def _split_files(spec: ModelSpec, values: dict[str, Any], outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
-    particles = sys.modules.get("pmd_beamphysics")
-    if particles is not None:
-        group = particles.ParticleGroup
+    group = particle_group_class()
+    if group is not None:
         outputs = {k: (_write_particles(spec, values, k, v) if isinstance(v, group) else v) for k, v in outputs.items()}
     files = [v for v in outputs.values() if isinstance(v, FileRef)]
     plain = {k: (v.model_dump(mode="json") if isinstance(v, FileRef) else v) for k, v in outputs.items()}

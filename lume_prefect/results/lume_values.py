@@ -18,6 +18,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from lume_prefect.files.serializers import is_particle_group
+
+__all__ = ["distribution_values", "is_distribution", "is_particle_group", "is_tensor", "tensor_array"]
+
 
 def is_tensor(value: Any) -> bool:
     torch = sys.modules.get("torch")
@@ -27,11 +31,6 @@ def is_tensor(value: Any) -> bool:
 def is_distribution(value: Any) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(value, torch.distributions.Distribution)
-
-
-def is_particle_group(value: Any) -> bool:
-    module = sys.modules.get("pmd_beamphysics")
-    return module is not None and isinstance(value, module.ParticleGroup)
 
 
 def tensor_array(tensor: Any) -> Any:
