@@ -129,7 +129,9 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         if isinstance(batch, dict):
             from lume_prefect.models.batch import run_batch_here
 
-            return run_batch_here(spec, lambda values: call_model(spec, fn, values), batch)
+            from lume_prefect.models.plain import ModelCall
+
+            return run_batch_here(spec, ModelCall(spec, fn), batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
