@@ -12,7 +12,8 @@ import pytest
 
 from lume_prefect import compare_models
 from lume_prefect.scans import InvalidPoints, NothingToCompare, UnitMismatch
-from lume_prefect.scans.compare import compare_values, model_ref
+from lume_prefect.scans.compare import model_ref
+from lume_prefect.scans.differences import compare_values
 from tests.models.conftest import temp_services
 
 PHYSICS = '''
@@ -119,7 +120,7 @@ def test_a_surrogate_against_physics_output_by_output_then_from_the_cache(quads)
     assert summary.loc["focal_length", ["points", "compared", "equal"]].tolist() == [4, 3, 0]
     assert summary.loc["focal_length", "max_abs_relative"] == pytest.approx(0.02)
     assert summary.loc["focal_length", "max_abs_difference"] == pytest.approx(0.02 * 10.0)  # at k1 = 1, f = 10 m
-    assert summary.loc["label", "equal"] == 3 and math.isnan(summary.loc["label", "mean_difference"])
+    assert summary.loc["label", "equal"] == 3 and math.isnan(summary.loc["label", "mean_difference"]) and summary.loc["label", "units"] is None
 
     assert (comparison.scan_a.computed, comparison.scan_b.computed, comparison.scan_b.failed) == (4, 3, 1)
     store = services.results.store()
@@ -196,3 +197,46 @@ def test_models_are_named_with_an_optional_version():
     for bad in ("", "toy-beam@", 3, ("toy-beam",)):
         with pytest.raises(ValueError, match="a name, 'name@version' or \\(name, version\\)"):
             model_ref(bad)
+
+
+@pytest.mark.prefect
+def test_the_compare_command_on_a_grid_and_on_a_file_of_points(quads, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import pandas
+    from prefect.settings import PREFECT_API_URL
+
+    services, surrogate, physics = quads
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "LUME_SERVICES": services._block_document_name, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_TEST_MODE", None)
+
+    def lume(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lume_prefect.cli", *args], capture_output=True, text=True, env=env, timeout=180)
+
+    differences = tmp_path / "differences.csv"
+    first = lume("compare", surrogate, f"{physics}@1.0.0", "--grid", "k1=1:3:3", "--grid", "length=0.1,0.2", "--json", "--output", str(differences))
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert (report["a"], report["b"], report["points"]) == (f"{surrogate} 1.0.0", f"{physics} 1.0.0", 6)
+    outputs = {row["output"]: row for row in report["outputs"]}
+    assert set(outputs) == {"focal_length", "sigma", "label"} and outputs["focal_length"]["max_abs_relative"] == pytest.approx(0.02)
+    assert set(report["skipped"]) == {"confidence", "phase_advance"} and report["scans"]["b"]["computed"] == 6
+    written = pandas.read_csv(differences)
+    assert len(written) == 18 and {"inputs.k1", "inputs.length", "output", "difference", "relative_difference"} <= set(written.columns)
+
+    points = tmp_path / "points.csv"
+    pandas.DataFrame({"k1": [1.0, 2.5], "length": [0.1, 0.1]}).to_csv(points, index=False)
+    table = lume("compare", surrogate, physics, "--points", str(points), "--outputs", "focal_length,label")
+    assert table.returncode == 0, table.stderr
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]] for line in table.stdout.splitlines() if line.startswith("│")}
+    assert rows["focal_length"][:3] == ["m", "2/2", "0"] and float(rows["focal_length"][-1]) == pytest.approx(0.02)
+    assert rows["label"][:3] == ["", "0/2", "2"] and "sigma" not in rows
+    assert "A: 1 cached, 1 computed, 0 failed" in table.stdout and "plot: artifact compare-" in table.stdout
+
+    refused = lume("compare", surrogate, physics, "--grid", "k1=1,2", "--outputs", "confidence")
+    assert refused.returncode == 1 and f"'confidence' (not an output of {physics} 1.0.0)" in refused.stderr
+    neither = lume("compare", surrogate, physics)
+    assert neither.returncode == 1 and "give either --grid" in neither.stderr
