@@ -79,6 +79,7 @@ def variable_from_lume(variable: Any, *, read_only_is_constant: bool = False, de
     elif "EnumVariable" in kinds:
         fields["type"] = "any"
         fields["choices"] = [plain_value(c) for c in variable.options]
+        fields["validation"] = "error"  # lume-base refuses another value whatever the setting
     elif "BoolVariable" in kinds:
         fields["type"] = "bool"
     elif "IntVariable" in kinds:

@@ -162,6 +162,9 @@ def deploy_model(
     tags: Optional[list[str]] = None,
     job_variables: Optional[dict[str, Any]] = None,
     paused: bool = False,
+    name: Optional[str] = None,
+    version: Optional[str] = None,
+    **lume: Any,
 ) -> Deployed:
     """Register the model version at ``entrypoint`` of ``source`` and create its Prefect deployment.
 
@@ -177,19 +180,29 @@ def deploy_model(
     mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
     variable where the pool has one).
 
+    A LUME model (a lume-torch YAML, or ``path.py:name`` naming a LUMEModel or LUMETorch or a
+    function returning one) is deployed with ``name`` and ``version`` and the ``lume`` options
+    of ``register_model_version``; its deployment runs ``lume_prefect.lume.entry`` in the
+    source's directory.
+
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
     """
     from prefect.flows import Flow
     from prefect.utilities.collections import get_from_dict
 
-    check_entrypoint(entrypoint, source)
     env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
-    # _sync=True: these Prefect methods return coroutines when called inside an event loop
-    model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
-    spec = spec_of(model_flow, entrypoint, source)
+    lume_model = name is not None or version is not None or bool(lume) or is_lume_model_path(entrypoint)
+    if lume_model:
+        entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
+        model_flow = load_model_flow(entrypoint, resolved_source)
+    else:
+        check_entrypoint(entrypoint, source)
+        # _sync=True: these Prefect methods return coroutines when called inside an event loop
+        model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
+        spec = spec_of(model_flow, entrypoint, source)
     pool_name = work_pool or env.work_pool
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
@@ -211,10 +224,12 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
-    if runs_from:
+    if lume_model:  # built here, not loaded from the source: point its runs at the model's files
+        deployment.entrypoint = entrypoint
+    if runs_from or lume_model:
         from prefect.runner.storage import LocalStorage
 
-        deployment.storage = LocalStorage(runs_from)  # its pull step: set_working_directory(runs_from)
+        deployment.storage = LocalStorage(runs_from or resolved_source)  # its pull step: set_working_directory(...)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)
