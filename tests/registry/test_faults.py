@@ -6,8 +6,15 @@ import pytest
 import sqlalchemy as sa
 
 from lume_prefect.registry import NoLiveVersion
-from tests.databases import SERVER_URLS
+from tests.databases import SERVER_URLS, SQL_BACKENDS
 from tests.registry.conftest import row_counts
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def backend(request) -> str:
+    """SQL only: these tests are about the database itself."""
+    return request.param
+
 
 REFUSE = {
     "sqlite": [
@@ -56,7 +63,7 @@ def test_failed_model_registration_leaves_no_model(registry, backend, db_url):
     refuse_inserts(backend, db_url, "lume_model_tags")  # the model row goes in, its tags fail
     with pytest.raises(sa.exc.DBAPIError, match="refused by trigger"):
         registry.register_model("injector", author="a", laboratory="l", facility="f", beampath="b", tags={"k": "v"})
-    assert row_counts(db_url)["lume_models"] == 0
+    assert row_counts(db_url)["models"] == 0
     assert registry.list_models() == []
 
 
