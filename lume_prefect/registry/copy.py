@@ -32,8 +32,9 @@ def _same(change: AliasChange) -> tuple[Any, ...]:
 def copy_registry(source: Any, target: Any) -> CopyReport:
     """Copy every model of ``source`` into ``target`` (stores: ``SQLRegistry`` or ``MLflowStore``).
 
-    A model's history in the target must be a beginning of the source's (or empty): the rest
-    is appended; otherwise ``CopyConflict``. Versions keep who registered them; the time of
+    A model's history in the target must begin as the source's does: what the source has
+    beyond it is appended (a target already further along is left alone); otherwise
+    ``CopyConflict``. Versions keep who registered them; the time of
     registration is the copy's.
     """
     if hasattr(source, "fetch_sources"):
@@ -61,8 +62,9 @@ def copy_registry(source: Any, target: Any) -> CopyReport:
                 target.set_deployment(name, version.version, deployment_name=version.deployment_name, deployment_id=version.deployment_id)
             report.versions += 1
         theirs, ours = source.history(name), target.history(name)
-        if [_same(c) for c in ours] != [_same(c) for c in theirs[: len(ours)]]:
-            raise CopyConflict(name, f"the target has {len(ours)} changes, and they are not the first {len(ours)} of the source's {len(theirs)}")
+        common = min(len(ours), len(theirs))
+        if [_same(c) for c in ours[:common]] != [_same(c) for c in theirs[:common]]:
+            raise CopyConflict(name, f"of the first {common} changes, some differ")
         new = theirs[len(ours):]
         if new:
             position = {change.id: i for i, change in enumerate(theirs)}

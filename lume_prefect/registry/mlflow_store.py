@@ -697,7 +697,8 @@ class MLflowStore:
                 self._call("create_registered_model", lock, description=f"lume-prefect: alias change of {name} in progress")
                 break
             except MlflowException as exc:
-                if _code(exc) != "RESOURCE_ALREADY_EXISTS":
+                # "does not exist" too: the server's re-read after a refused insert raced a release
+                if _code(exc) not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                     raise
             try:
                 held = self._call("get_registered_model", lock)
