@@ -113,12 +113,61 @@ def check_entrypoint(entrypoint: str, source: str) -> None:
         raise FileNotFoundError(errno.ENOENT, f"entrypoint {entrypoint!r}: no file {path!r} in {source!r}", os.path.join(source, path))
 
 
-def register_model_version(entrypoint: str, source: str = ".", *, services: LumeServices | str | None = None, image: Optional[str] = None) -> bool:
-    """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
-    check_entrypoint(entrypoint, source)
+def register_model_version(
+    entrypoint: str,
+    source: str = ".",
+    *,
+    services: LumeServices | str | None = None,
+    image: Optional[str] = None,
+    name: Optional[str] = None,
+    version: Optional[str] = None,
+    **lume: Any,
+) -> bool:
+    """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use).
+
+    ``entrypoint`` is a model flow (``path.py:flow``), or a LUME model, which carries no
+    name or version (give ``name`` and ``version``): a lume-torch YAML (``model.yml`` with
+    its ``.pt`` files), or ``path.py:name`` naming a ``LUMEModel`` or ``LUMETorch`` instance
+    or a function returning one. ``lume`` options of a LUME model: ``stateless``,
+    ``vectorized``, ``author`` (default: the OS user), ``laboratory``, ``facility``,
+    ``beampath`` (default: ``unspecified``), ``description``, ``tags``
+    (see ``lume_prefect.lume.entry.lume_registration``).
+    """
     env = resolve(services, "services")
     resolved = str(Path(source).resolve())
-    return register_spec(env, spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
+    entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
+    return register_spec(env, spec, source=resolved, entrypoint=entrypoint, image=image)
+
+
+def is_lume_model_path(entrypoint: str) -> bool:
+    """A lume-torch model YAML."""
+    return entrypoint.endswith((".yml", ".yaml")) and ":" not in entrypoint
+
+
+def model_to_register(
+    entrypoint: str, source: str, *, name: Optional[str] = None, version: Optional[str] = None, **lume: Any
+) -> tuple[str, ModelSpec]:
+    """(registry entrypoint, spec) of the model at ``entrypoint``: a model flow as it is, a
+    LUME model (given ``name`` and ``version``) under its ``lume_prefect.lume`` entrypoint."""
+    resolved = str(Path(source).resolve())
+    if name is None and version is None and not lume and not is_lume_model_path(entrypoint):
+        from prefect.exceptions import MissingFlowError
+
+        check_entrypoint(entrypoint, source)
+        try:
+            model_flow = load_model_flow(entrypoint, resolved)
+        except MissingFlowError as exc:
+            raise TypeError(f"{entrypoint} in {source} is not a model flow ({exc}): decorate it with ModelSpec.flow; "
+                            "a LUME model (a LUMEModel, a LUMETorch or a function returning one) is registered with name and version") from None
+        return entrypoint, spec_of(model_flow, entrypoint, source)
+    if not name or not version:
+        missing = " and ".join(k for k, v in (("name", name), ("version", version)) if not v)
+        raise ValueError(f"{entrypoint}: a LUME model carries no name or version: give {missing}")
+    if not is_lume_model_path(entrypoint):
+        check_entrypoint(entrypoint, source)
+    from lume_prefect.lume.entry import lume_registration
+
+    return lume_registration(entrypoint, resolved, name=name, version=version, **lume)
 
 
 def deploy_model(

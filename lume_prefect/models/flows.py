@@ -38,7 +38,8 @@ def persist(result: Any) -> None:
 
 
 _PYTHON_TYPES: dict[str, Any] = {
-    "float": float, "int": int, "bool": bool, "str": str, "array": list, "dict": dict, "file": dict, "any": Any,
+    "float": float, "int": int, "bool": bool, "str": str, "array": list, "dict": dict, "file": dict,
+    "particles": Any, "distribution": Any, "any": Any,
 }
 
 
@@ -53,15 +54,17 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
     the schema, yet a call without it still binds and is refused by the spec (InvalidInput).
     """
     metadata: dict[str, Any] = {}
-    if variable.range is not None:
+    strict = variable.validation == "error"  # else a value outside the range still runs
+    if variable.range is not None and strict:
         metadata["ge"], metadata["le"] = variable.range
-    if variable.choices is not None:
+    if variable.choices is not None and strict:
         metadata["json_schema_extra"] = {"enum": list(variable.choices)}
     base = _PYTHON_TYPES[variable.type]
     annotation = Annotated[base, Field(**metadata)] if metadata else base
     documentation: dict[str, Any] = {"description": variable.form_description() or None}
-    if variable.units:
-        documentation["json_schema_extra"] = {"x-units": variable.units}
+    extra = {"x-units": variable.units, "x-shape": variable.shape and list(variable.shape), "x-dtype": variable.dtype}
+    if any(extra.values()):
+        documentation["json_schema_extra"] = {k: v for k, v in extra.items() if v}
     default = Field(**documentation) if variable.required else Field(default=variable.default, **documentation)
     return inspect.Parameter(variable.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
 

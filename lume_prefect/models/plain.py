@@ -10,6 +10,7 @@ costs a fresh process about a second).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -17,7 +18,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from lume_prefect.files.fileref import FileRef
@@ -27,12 +28,30 @@ if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec
 
 _plain = contextvars.ContextVar("lume_plain_models", default=False)
+_source = contextvars.ContextVar("lume_model_source", default="")
 _functions: dict[tuple[str, str], tuple[Any, Callable[..., Any]]] = {}
 
 
 def loading_plain() -> bool:
     """Whether ``ModelSpec.flow`` should make a ``PlainModel`` (a worker is loading the model)."""
     return _plain.get()
+
+
+def loading_source() -> str:
+    """The source directory of the model being loaded (its working directory where Prefect
+    loads it: a deployment's run starts there), for an entrypoint that builds the model from
+    files of its source (``lume_prefect.lume``)."""
+    return _source.get() or os.getcwd()
+
+
+@contextlib.contextmanager
+def loading_from(source: str) -> Iterator[None]:
+    """Load models from ``source`` (see ``loading_source``) within the block."""
+    token = _source.set(source if os.path.isdir(source) else "")
+    try:
+        yield
+    finally:
+        _source.reset(token)
 
 
 class PlainModel:
@@ -58,7 +77,11 @@ def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]
 
 
 def call_model(spec: ModelSpec, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
-    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them."""
+    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them.
+    A vectorized model is called with a batch of one point."""
+    if spec.vectorized:
+        outputs = spec.check_outputs(fn(**{k: [v] for k, v in values.items()}))
+        return _split_files({k: v[0] for k, v in outputs.items()})
     return _split_files(spec.check_outputs(fn(**values)))
 
 
@@ -89,13 +112,14 @@ def load_model_function(entrypoint: str, source: str) -> tuple[ModelSpec, Callab
     if key not in _functions:
         token = _plain.set(True)
         try:
-            _functions[key] = plain_function(_import_model(entrypoint, source))
+            with loading_from(source):
+                _functions[key] = plain_function(import_entrypoint(entrypoint, source))
         finally:
             _plain.reset(token)
     return _functions[key]
 
 
-def _import_model(entrypoint: str, source: str) -> Any:
+def import_entrypoint(entrypoint: str, source: str) -> Any:
     module_name, _, name = entrypoint.rpartition(":") if ":" in entrypoint else entrypoint.rpartition(".")
     if module_name.endswith(".py"):
         path = os.path.join(source, module_name) if os.path.isdir(source) else module_name
