@@ -16,7 +16,18 @@ app = App(name="registry", help="The model registry itself: show its schema revi
 def status(*, registry: Registry = None, json: Json = False) -> None:
     """Show the registry database (password hidden) and its schema revision against this lume-prefect's."""
     store = open_registry(registry).registry()
-    current, head = store.schema_revision()
+    from lume_prefect.registry.errors import RegistryError
+
+    try:
+        current, head = store.schema_revision()
+    except RegistryError as exc:
+        fail(str(exc))
+    if getattr(store, "tracking_uri", None):  # MLflow: the server migrates its own database
+        if json:
+            print_json({"tracking_uri": store.label, "server": current, "state": "reachable"})
+        else:
+            console.print(f"{store.label}: {current} server, reachable", highlight=False)
+        return
     state = "up to date" if current == head else ("empty (set up on first use)" if current is None else "needs upgrade")
     if json:
         print_json({"database": store.label, "revision": current, "latest": head, "state": state})

@@ -726,7 +726,7 @@ class MLflowStore:
 
         response = self._request("/version", "GET")
         augmented_raise_for_status(response)
-        version = f"mlflow {response.text.strip()}"
+        version = f"MLflow {response.text.strip()}"
         return version, version
 
     def upgrade(self, revision: str = "head") -> tuple[Optional[str], str]:

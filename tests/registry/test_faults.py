@@ -159,7 +159,7 @@ def test_connection_killed_inside_a_transaction_rolls_it_back(server_db):
     assert killed, "the fault was not injected"
     after = row_counts(url)
     assert {table: after[table] - before[table] for table in after if after[table] != before[table]} == {
-        "lume_model_aliases": 1, "lume_model_alias_history": 1}
+        "aliases": 1, "history": 1}
     assert registry.live_version("injector").version == "1.0"
     with registry.engine.connect() as conn:
         assert backend_id(backend, conn.connection.dbapi_connection) != killed[0]

@@ -151,7 +151,7 @@ def test_versions_registered_by_others_are_listed_and_promoted(mlflow_url, clien
     """A version made with MLflow's own client (no lume tags) is its MLflow number."""
     registry = MLflowStore(mlflow_url)
     registry.register_model("native", **META)
-    experiment = client.create_experiment("others")
+    experiment = client.create_experiment(f"others-{time.time_ns()}")  # experiments outlive the models wiped
     run = client.create_run(experiment)
     artifact = tmp_path / "model.txt"
     artifact.write_text("weights")
