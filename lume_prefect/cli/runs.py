@@ -169,13 +169,14 @@ def run_pipeline(
         Version to run (default: the live version).
     """
     from lume_prefect.models.pipeline import PIPELINE_KEY
+    from lume_prefect.models.lookup import registered_version
     from lume_prefect.models.run import run_model
     from lume_prefect.services import load_services
 
     values = _parse_inputs(input, inputs)
     try:
         env = load_services(services)
-        registered = env.registry.get_version(name, version, _sync=True) if version else env.registry.live_version(name, _sync=True)
+        registered = registered_version(env.registry, name, version)
     except _errors() as exc:
         fail(str(exc))
     if PIPELINE_KEY not in (registered.parameters_schema or {}):

@@ -75,5 +75,16 @@ class NotDeployed(ModelError):
         super().__init__(f"model {model!r} version {version!r} has no Prefect deployment; run `lume-prefect deploy` first")
 
 
+class NotALumeModel(ModelError, ValueError):
+    """A version registered in MLflow by others whose artifacts hold no lume-torch model YAML."""
+
+    def __init__(self, model: str, version: str):
+        self.model, self.version = model, version
+        super().__init__(
+            f"model {model!r} version {version!r} was registered in MLflow without lume-prefect and its artifacts hold "
+            "no lume-torch model YAML (input_variables, output_variables): lume-prefect cannot run it"
+        )
+
+
 class PipelineError(ModelError, ValueError):
     """A pipeline refers to an unknown model, input or output, or is malformed."""

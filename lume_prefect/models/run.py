@@ -15,6 +15,7 @@ from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
 from lume_prefect.core.resolve import resolve, using_services
 from lume_prefect.models.loading import load_model_flow
+from lume_prefect.models.lookup import registered_version
 from lume_prefect.models.pipeline_spec import PIPELINE_KEY
 from lume_prefect.models.subflow import run_flow_in_process
 from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, services_name
@@ -69,7 +70,8 @@ def run_model(
     services: LumeServices | str | None = None,
     mode: Optional[RunMode] = None,
 ) -> ModelRun:
-    """Run model ``name`` (its live version unless ``version`` is given) on ``inputs``.
+    """Run model ``name`` (its live version unless ``version`` is given; ``@ALIAS`` for the
+    version an alias points at) on ``inputs``.
 
     Inputs are validated against the version's declared inputs before anything runs. A
     result already stored for the same (model, version, inputs) is returned without
@@ -83,7 +85,7 @@ def run_model(
     check_mode(mode)
     env = resolve(services, "services")
     registry = env.registry
-    registered = registry.get_version(name, version, _sync=True) if version else registry.live_version(name, _sync=True)
+    registered = registered_version(registry, name, version)
     spec = ModelSpec.from_parameters_schema(registered.parameters_schema, name, registered.version)
     values = spec.validate_inputs(inputs)
     key = result_key(name, registered.version, values)

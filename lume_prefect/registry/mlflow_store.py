@@ -51,7 +51,7 @@ from lume_prefect.registry.errors import (
     VersionExists,
     VersionNotFound,
 )
-from lume_prefect.registry.records import LIVE, AliasChange, ModelVersion, RegisteredModel
+from lume_prefect.registry.records import FOREIGN_ENTRYPOINT, LIVE, AliasChange, ModelVersion, RegisteredModel
 from lume_prefect.registry.versions import parse_version, sort_key
 
 METADATA_FIELDS = ("author", "laboratory", "facility", "beampath")
@@ -63,8 +63,6 @@ LOCK_LEASE = 60.0
 EXPERIMENT = "lume-prefect"
 MANIFEST = "lume-version.json"
 SOURCE_ARCHIVE = "source.tar.gz"
-# what a version registered by others runs: the LUME adapter loads the model from its artifacts
-FOREIGN_ENTRYPOINT = "lume_prefect.models.mlflow_model:run_mlflow_model"
 _VERSION_FIELDS = ("source", "entrypoint", "sha256", "image", "registered_by", "deployment_name", "deployment_id")
 _SKIP = {".git", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"}
 
@@ -437,6 +435,32 @@ class MLflowStore:
         except OSError:  # another process unpacked it first
             import shutil
 
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def fetch_artifacts(self, name: str, version: str) -> Path:
+        """The artifacts of a version registered by others (its run's, else its source's),
+        downloaded once into the lume-prefect data directory; MLflow's own client does it, so
+        credentials come from ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD`` or ``_TOKEN``."""
+        import shutil
+
+        from mlflow.artifacts import download_artifacts
+
+        from lume_prefect.core.paths import data_dir
+
+        found = self._existing(name, version)
+        target = data_dir() / "mlflow-models" / f"{found.name}-{found.version}"
+        if (target / ".complete").exists():
+            return target
+        staging = target.with_name(target.name + f".{os.getpid()}.part")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        where = {"run_id": found.run_id} if found.run_id else {"artifact_uri": found.source}
+        download_artifacts(**where, dst_path=str(staging), tracking_uri=self.tracking_uri)
+        (staging / ".complete").touch()
+        try:
+            staging.rename(target)
+        except OSError:  # another process fetched it first
             shutil.rmtree(staging, ignore_errors=True)
         return target
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from lume_prefect.models.lookup import registered_version
 from lume_prefect.scans.batch import Batch, Outcome
 from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError
 from lume_prefect.scans.executors import (
@@ -163,7 +164,7 @@ class _Plan:
         self.started = time.perf_counter()  # the scan's time, not an API's start-up
         self.services_name = services if isinstance(services, str) else getattr(self.env, "_block_document_name", None)
         registry = self.env.registry
-        self.registered = registry.get_version(model, version, _sync=True) if version else registry.live_version(model, _sync=True)
+        self.registered = registered_version(registry, model, version)
         self.model, self.version = self.registered.model, self.registered.version
         self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
         self.values = check_points(self.spec, as_points(self.model, points))
