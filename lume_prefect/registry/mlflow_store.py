@@ -132,8 +132,9 @@ class MLflowStore:
         started = time.monotonic()
         try:
             return http_request(
-                self._creds, endpoint, method, max_retries=2, backoff_factor=self.timeout / 8, backoff_jitter=0,
-                timeout=max(self.timeout / 3, 0.5), **kwargs,
+                # three tries of a quarter each, with pauses of 1/16 and 1/8: within the timeout
+                self._creds, endpoint, method, max_retries=2, backoff_factor=self.timeout / 16, backoff_jitter=0,
+                timeout=max(self.timeout / 4, 0.25), **kwargs,
             )
         except (requests.exceptions.RequestException, MlflowException) as exc:
             if isinstance(exc, MlflowException) and not _is_connection_failure(exc):
