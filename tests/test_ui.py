@@ -146,3 +146,12 @@ def test_a_plot_shows_on_the_flow_run_page_without_opening_an_artifact(page, ser
     assert image.evaluate("img => img.complete && img.naturalWidth") > 100  # decoded, not a broken image
     assert "sigma vs k1" in image.get_attribute("alt")
     assert "Flow run" in section.inner_text() and "None" not in section.inner_text().split("Task runs")[0]
+
+
+def test_lume_services_form_offers_both_registry_types(page, server_api):
+    """A field typed as a union of two block types is a picker of the type, then of a saved
+    block of it: LumeServices.registry offers the SQL and the MLflow registry."""
+    page.goto(f"{server_api.url}/blocks/catalog/lume-services/create")
+    page.get_by_text("The model registry: models, versions and the live version (SQL or MLflow).").wait_for(timeout=60_000)
+    content = page.content()
+    assert re.search(r"Model ?Registry", content) and re.search(r"MLflow ?Registry", content), "the registry field offers one type only"

@@ -682,7 +682,8 @@ class MLflowStore:
                     if version is not None and version not in numbers:
                         raise VersionNotFound(name, version)
                 change_id = (ids[-1] if ids else 0) + 1
-                record = {"alias": _mlflow_alias(validation.alias_name(change.alias)) and change.alias, "from": change.from_version,
+                _mlflow_alias(validation.alias_name(change.alias))
+                record = {"alias": change.alias, "from": change.from_version,
                           "to": change.to_version, "reverted": None if position is None else ids[position],
                           "at": change.changed_at.isoformat(), "by": validation.who(change.changed_by)}
                 self._call("set_registered_model_tag", name, RegisteredModelTag(f"{HISTORY}{change_id:06d}", json.dumps(record)))
