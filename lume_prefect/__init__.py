@@ -63,6 +63,8 @@ _LAZY = {
     # scans
     "run_scan": "lume_prefect.scans",
     "ScanResult": "lume_prefect.scans",
+    "compare_models": "lume_prefect.scans",
+    "ModelComparison": "lume_prefect.scans",
 }
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

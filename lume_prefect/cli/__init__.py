@@ -18,6 +18,7 @@ app.command("lume_prefect.cli.profiles:app", name="profiles", help="Block docume
 app.command("lume_prefect.cli.runs:deploy", name="deploy", help="Register a model version and create its Prefect deployment.")
 app.command("lume_prefect.cli.runs:run", name="run", help="Run a model (its live version unless --version) and print its outputs.")
 app.command("lume_prefect.cli.scan:scan", name="scan", help="Scan a model over a grid or a file of points: batched, cached, stored.")
+app.command("lume_prefect.cli.compare:compare", name="compare", help="Compare two models (a surrogate and its physics model, two versions) on the same points.")
 app.command("lume_prefect.cli.runs:pipelines", name="pipelines", help="Pipelines (flows of flows): register and run.")
 
 

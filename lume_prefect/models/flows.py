@@ -129,13 +129,18 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         if isinstance(batch, dict):
             from lume_prefect.models.batch import run_batch_here
 
-            return run_batch_here(spec, lambda values: call_model(spec, fn, values), batch)
+            from lume_prefect.models.plain import ModelCall
+
+            return run_batch_here(spec, ModelCall(spec, fn), batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
         values = spec.validate_inputs(given)
+        warnings = spec.input_warnings(values)
+        for warning in warnings:
+            get_run_logger().warning("model %s %s: %s (the model's validation is warn: it runs)", spec.name, spec.version, warning)
         outputs, files = call_model(spec, fn, values)
-        result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files)
+        result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files, warnings=warnings)
         persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
         return result
