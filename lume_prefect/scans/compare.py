@@ -208,9 +208,9 @@ def _scan_options(run_scan: Any) -> set[str]:
 
 def _registered_spec(env: Any, model: str, version: Optional[str]) -> ModelSpec:
     from lume_prefect.models.contract import ModelSpec
+    from lume_prefect.models.lookup import registered_version
 
-    registry = env.registry
-    registered = registry.get_version(model, version, _sync=True) if version else registry.live_version(model, _sync=True)
+    registered = registered_version(env.registry, model, version)
     return ModelSpec.from_parameters_schema(registered.parameters_schema, registered.model, registered.version)
 
 
