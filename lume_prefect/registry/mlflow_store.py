@@ -406,26 +406,20 @@ class MLflowStore:
 
     def fetch_source(self, name: str, version: str) -> Path:
         """The uploaded source of a version, unpacked in the lume-prefect data directory (once)."""
+        return self._fetched(self._existing(name, version))
+
+    def _fetched(self, found: Any) -> Path:
         from mlflow.utils.request_utils import augmented_raise_for_status
 
-        found = self._find(name, version)
-        if found is None:
-            self._require_model(name)
-            raise VersionNotFound(name, version)
-        return self._fetched(found, augmented_raise_for_status)
-
-    def _fetched(self, found: Any, raise_for_status: Any = None) -> Path:
         from lume_prefect.core.paths import data_dir
 
         target = data_dir() / "mlflow-sources" / f"{found.run_id or found.name}-{found.version}"
         if (target / ".complete").exists():
             return target
-        if raise_for_status is None:
-            from mlflow.utils.request_utils import augmented_raise_for_status as raise_for_status
         if found.tags.get(PREFIX + "source_archive") != SOURCE_ARCHIVE:
             raise InvalidValue("source", found.tags.get(PREFIX + "source"), f"{found.name} {_our_version(found)} has no uploaded source")
         response = self._request(self._artifact_endpoint(found.source, SOURCE_ARCHIVE), "GET")
-        raise_for_status(response)
+        augmented_raise_for_status(response)
         staging = target.with_name(target.name + f".{os.getpid()}.part")
         staging.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
