@@ -88,3 +88,19 @@ def test_a_version_without_a_lume_model_is_refused_naming_it(mlflow_server, mlfl
     mlflow_services.registry.promote("plain", "1")
     with pytest.raises(NotALumeModel, match="'plain' version '1'.*no lume-torch model YAML"):
         run_model("plain", {}, services=mlflow_services)
+
+
+def test_a_version_registered_by_lume_prefect_runs_where_its_source_is_gone(mlflow_services, torch_source):
+    """The source was uploaded with the version: a worker without the checkout runs the MLflow copy."""
+    import shutil
+
+    from lume_prefect.models.deploy import register_model_version
+
+    assert register_model_version("model.yml", str(torch_source), name="surrogate", version="1.0.0", services=mlflow_services)
+    mlflow_services.registry.promote("surrogate", "1.0.0", _sync=True)
+    assert run_model("surrogate", POINT, services=mlflow_services).outputs["y"] == pytest.approx(expected(0.25, 0.5))
+    shutil.rmtree(torch_source)  # as on a Slurm node or worker that never had it
+    fetched = mlflow_services.registry.live_version("surrogate")
+    assert fetched.source != str(torch_source)
+    again = run_model("surrogate", {"x": 0.5, "QUAD:IN20:425:BCTRL": 0.5}, services=mlflow_services)
+    assert again.outputs["y"] == pytest.approx(expected(0.5, 0.5))
