@@ -122,7 +122,7 @@ def show(key: str, selection: Selection = Selection(), *, json: bool = False) ->
     Parameters
     ----------
     key
-        The result's key (64 hex characters, as `results list` shows its first 12).
+        The result's key: its 64 hex digits, or the first 12 that `results list` and the logs show (any 4 or more that are unique).
     json
         Print JSON instead of a table.
     """
@@ -130,12 +130,12 @@ def show(key: str, selection: Selection = Selection(), *, json: bool = False) ->
 
     store = selection.open()
     try:
-        result = store.get(key)
+        result = store.get(store.full_key(key))
     except ResultsError as exc:
         fail(exc)
     finally:
         store.close()
-    if result is None:
+    if result is None:  # deleted between the two reads
         fail(f"no result with key {key!r} in {store!r}")
     data = {
         "key": result.key,

@@ -192,7 +192,7 @@ def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: 
     Parameters
     ----------
     key
-        Key of the stored result to reproduce.
+        Key of the stored result to reproduce: 64 hex digits, or the first 12 shown by `results list` and the logs.
     rtol
         Relative tolerance when comparing numeric outputs.
     atol
@@ -207,7 +207,7 @@ def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: 
     except _errors() as exc:
         fail(exc)
     if json:
-        print_json({"key": key, "matches": outcome.matches, "flow_run_id": str(outcome.rerun.flow_run_id),
+        print_json({"key": outcome.key, "matches": outcome.matches, "flow_run_id": str(outcome.rerun.flow_run_id),
                     "differences": {k: [str(a), str(b)] for k, (a, b) in outcome.differences.items()}})
     elif outcome.matches:
         console.print(f"reproduced: {outcome.stored.model} {outcome.stored.version} gives the same outputs (flow run {outcome.rerun.flow_run_id})", highlight=False)
