@@ -11,6 +11,9 @@ Two states are timed: no Prefect database at all (a first command), and a Prefec
 holding a saved ``local`` services block (what a user has after saving one), read without a
 server.
 
+CPU time (user + system of the command's process) is printed beside wall time: on a machine
+shared with other work it shows what the command itself costs.
+
 Targets (issue 19.1): each store-only command <= 1.5 s, or <= 2x ``--help``; no server starts.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,15 +46,19 @@ def environment(home: Path) -> dict[str, str]:
     return env
 
 
-def timed(args: list[str], env: dict[str, str]) -> float:
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one command's process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "lume_prefect.cli", *args], capture_output=True, text=True, env=env, timeout=600)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if "temporary server" in done.stderr.lower():
         raise SystemExit(f"lume-prefect {' '.join(args)} started a temporary server:\n{done.stderr}")
     if done.returncode != 0:
         raise SystemExit(f"lume-prefect {' '.join(args)} failed:\n{done.stderr}")
-    return elapsed
+    return elapsed, cpu
 
 
 def prepare(env: dict[str, str], with_saved_local: bool) -> None:
@@ -77,16 +85,17 @@ def main() -> None:
             env = environment(Path(tmp))
             prepare(env, saved)
             commands = COMMANDS if saved else [c for c in COMMANDS if c[0] != "files"]  # a file block is a saved one
-            times: dict[str, list[float]] = {" ".join(c): [] for c in commands}
+            times: dict[str, list[tuple[float, float]]] = {" ".join(c): [] for c in commands}
             for _ in range(options.rounds):
                 for command in commands:
                     times[" ".join(command)].append(timed(command, env))
-            help_median = statistics.median(times["--help"])
-            print(f"\n{state} ({options.rounds} rounds, median wall time; load average {os.getloadavg()[0]:.1f})")
-            print(f"{'command':<28} {'seconds':>8} {'x --help':>9}")
+            help_wall = statistics.median(w for w, _ in times["--help"])
+            help_cpu = statistics.median(c for _, c in times["--help"])
+            print(f"\n{state} ({options.rounds} rounds, medians; load average {os.getloadavg()[0]:.1f})")
+            print(f"{'command':<38} {'wall s':>7} {'x --help':>9} {'CPU s':>7} {'x --help':>9}")
             for name, values in times.items():
-                median = statistics.median(values)
-                print(f"{'lume-prefect ' + name:<28} {median:8.2f} {median / help_median:8.2f}x")
+                wall, cpu = statistics.median(w for w, _ in values), statistics.median(c for _, c in values)
+                print(f"{'lume-prefect ' + name:<38} {wall:7.2f} {wall / help_wall:8.2f}x {cpu:7.2f} {cpu / help_cpu:8.2f}x")
 
 
 if __name__ == "__main__":
