@@ -81,7 +81,9 @@ def local_services() -> LumeServices:
 
 
 def load_services(name: Optional[str] = None) -> LumeServices:
-    """Load the services block by name (see ``services_name``); ``local`` is created on first use.
+    """Load the services block by name (see ``services_name``); ``local``, when no block of that
+    name is saved, is the embedded environment (``local_services``), saved on first use when a
+    Prefect API is configured.
 
     With no Prefect API configured (no ``PREFECT_API_URL``) the block is read straight from the
     database a temporary Prefect server would use (``core.saved_blocks``), and ``local``, when

@@ -148,6 +148,7 @@ def test_a_plot_shows_on_the_flow_run_page_without_opening_an_artifact(page, ser
     assert "Flow run" in section.inner_text() and "None" not in section.inner_text().split("Task runs")[0]
 
 
+@pytest.mark.timeout(900)  # a worker process, a flow run and a browser on a shared machine
 def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server_api, tmp_path):
     """Issue 19.2: a Custom run of a deployed model version, submitted in the UI and run by a real
     process worker, shows on its own page the outputs with units and the result key."""
@@ -171,24 +172,27 @@ def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server
         services.save(name, _sync=True)
         return deploy_model("model.py:toy_beam", str(source), services=name), services
 
-    deployed, services = off_the_browser_thread(deploy)
     (tmp_path / "worker").mkdir()
-    with prefect_worker(pool, server_api.env, tmp_path / "worker"):
+    off_the_browser_thread(lambda: ensure_work_pool(pool))
+    with prefect_worker(pool, server_api.env, tmp_path / "worker"):  # starts while the version deploys
+        deployed, services = off_the_browser_thread(deploy)
         page.goto(f"{server_api.url}/deployments/deployment/{deployed.deployment_id}/run")
         page.get_by_text("Initial rms size. Units: m. Range: 1e-06 to 0.1 m.", exact=True).first.wait_for(timeout=60_000)
         page.get_by_role("button", name=re.compile("^\\s*Submit\\s*$")).click()
 
-        def finished_run():
-            deadline = time.monotonic() + 240
+        def latest_run():
             with get_client(sync_client=True) as client:
-                while time.monotonic() < deadline:
-                    runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployed.deployment_id])))
-                    if runs and runs[0].state is not None and runs[0].state.is_final():
-                        return runs[0]
-                    time.sleep(1)
-            raise AssertionError(f"the UI's run of {deployed.deployment_name} did not finish in 240 s")
+                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployed.deployment_id])))
+            return runs[0] if runs else None
 
-        run = off_the_browser_thread(finished_run)
+        deadline = time.monotonic() + 600
+        run = off_the_browser_thread(latest_run)
+        while not (run and run.state and run.state.is_final()):
+            if time.monotonic() > deadline:
+                log = (tmp_path / "worker" / "worker.log").read_text(errors="replace")[-3000:]
+                raise AssertionError(f"the UI's run of {deployed.deployment_name} did not finish in 600 s: {run}; worker log:\n{log}")
+            time.sleep(2)
+            run = off_the_browser_thread(latest_run)
     assert run.state.is_completed(), run.state
     [stored] = services.results.find(model="toy-beam", _sync=True)
     page.goto(f"{server_api.url}/runs/flow-run/{run.id}")
