@@ -72,8 +72,7 @@ def publish_result(result: Any, units: dict[str, Optional[str]]) -> None:
         f"Key: `{result.key}`",
     ]
     for ref in result.files:
-        location = ref.url or ref.path
-        lines.append(f"- file [{ref.path}]({location}) ({ref.size} bytes)" if ref.url else f"- file `{ref.path}` ({ref.size} bytes)")
+        lines.append(f"- file [{ref.path}]({ref.url}) ({ref.size} bytes)" if ref.url else f"- file `{ref.path}` ({ref.size} bytes)")
     create_flow_run_artifact("table", artifact_key(f"{result.model}-outputs"), json.dumps(rows, allow_nan=False, default=str), "\n".join(lines))
 
 
