@@ -34,7 +34,8 @@ def one_line(exc: BaseException) -> str:
     elif isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         text = f"{exc.filename}: {exc.strerror}"
     else:
-        text = f"{_first_line(str(exc)) or type(exc).__name__}"
+        shown = exc.for_cli() if hasattr(exc, "for_cli") else str(exc)
+        text = f"{_first_line(shown) or type(exc).__name__}"
         if notes:
             text += f" ({notes[0]})"
     return hide_passwords(text)

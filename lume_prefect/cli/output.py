@@ -59,6 +59,9 @@ def json_object(text: str, option: str, example: str) -> dict[str, Any]:
     return value
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str | BaseException, code: int = 1) -> None:
+    """One red line on stderr and exit ``code``; an error is shown as the CLI words it (``for_cli``)."""
+    if isinstance(message, BaseException):
+        message = message.for_cli() if hasattr(message, "for_cli") else str(message)
     errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise SystemExit(code)

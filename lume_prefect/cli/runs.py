@@ -11,10 +11,9 @@ from typing import Annotated, Any, Literal, Optional
 
 from cyclopts import App, Parameter
 
+from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
 
-Services = Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")]
-Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
 
 pipelines = App(name="pipelines", help="Pipelines (flows of flows): register and run.")
 
@@ -105,7 +104,7 @@ def deploy(
         done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, runs_from=runs_from, tags=tag,
                             name=name, version=version, **lume)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     state = "registered and deployed" if done.registered else "already registered from the same source; deployment updated"
     console.print(f"{done.model} {done.version}: {state} as {done.deployment_name} ({done.deployment_id})", highlight=False)
 
@@ -137,7 +136,7 @@ def run(
     try:
         outcome = run_model(model, values, version, services=services, mode=mode, refresh=refresh, timeout=timeout)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     _show_run(outcome, json)
 
 
@@ -156,7 +155,7 @@ def register_pipeline_file(path: str, *, services: Services = None) -> None:
         chain = Pipeline.from_yaml(path)
         registered = register_pipeline(chain, services)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     console.print(f"{chain.name} {chain.version}: {'registered' if registered else 'already registered, unchanged'}", highlight=False)
 
 
@@ -191,13 +190,13 @@ def run_pipeline(
         env = load_services(services)
         registered = registered_version(env.registry, name, version)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     if PIPELINE_KEY not in (registered.parameters_schema or {}):
         fail(f"{name} {registered.version} is a model, not a pipeline: run it with `lume-prefect run {name}`")
     try:
         outcome = run_model(name, values, registered.version, services=env, mode=mode, refresh=refresh)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     _show_run(outcome, json)
 
 
@@ -207,7 +206,7 @@ def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: 
     Parameters
     ----------
     key
-        Key of the stored result to reproduce.
+        Key of the stored result to reproduce: 64 hex digits, or the first 12 shown by `results list` and the logs.
     rtol
         Relative tolerance when comparing numeric outputs.
     atol
@@ -220,9 +219,9 @@ def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: 
     try:
         outcome = reproduce_result(key, services=services, rtol=rtol, atol=atol)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     if json:
-        print_json({"key": key, "matches": outcome.matches, "flow_run_id": str(outcome.rerun.flow_run_id),
+        print_json({"key": outcome.key, "matches": outcome.matches, "flow_run_id": str(outcome.rerun.flow_run_id),
                     "differences": {k: [str(a), str(b)] for k, (a, b) in outcome.differences.items()}})
     elif outcome.matches:
         console.print(f"reproduced: {outcome.stored.model} {outcome.stored.version} gives the same outputs (flow run {outcome.rerun.flow_run_id})", highlight=False)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from cyclopts import Parameter
 
+from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
 
 SHOWN_FAILURES = 20
@@ -52,7 +53,7 @@ def dask_runner(cluster_class: Optional[str], cluster_kwargs: Optional[str], ada
     except (ImportError, AttributeError) as exc:
         fail(f"--cluster-class {cluster_class!r} cannot be imported: {exc}")
     except ValueError as exc:  # e.g. asynchronous, which prefect-dask sets itself
-        fail(str(exc))
+        fail(exc)
 
 
 CLUSTER_KWARGS_EXAMPLE = """'{"cores": 1, "memory": "2GB", "queue": "debug"}'"""
@@ -75,8 +76,8 @@ def scan(
     slurm: Annotated[Optional[str], Parameter(help="Saved SlurmCluster block (executor slurm; default: the services' cluster).")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute points already stored.")] = False,
     output: Annotated[Optional[str], Parameter(help="Write every point's inputs and outputs to this .csv or .parquet file.")] = None,
-    services: Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")] = None,
-    json: Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of tables.")] = False,
+    services: Services = None,
+    json: Json = False,
 ) -> None:
     """Scan MODEL over a grid (--grid, repeatable) or the points of a file (--points); print the summary.
 
@@ -107,7 +108,7 @@ def scan(
         result = run_scan(model, given, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
                           address=address, dask=runner, slurm=slurm, refresh=refresh, progress=None if not json else False)
     except (ScanError, *_errors()) as exc:
-        fail(str(exc))
+        fail(exc)
     if output:
         frame = result.frame.drop(columns=["tags", "files"])
         frame.to_csv(output, index=False) if output.lower().endswith(".csv") else frame.to_parquet(output)

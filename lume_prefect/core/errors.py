@@ -32,6 +32,11 @@ class LumeError(Exception):
         # BaseException's own __init__: OSError's would do nothing here (see __new__)
         BaseException.__init__(self, *args)
 
+    def for_cli(self) -> str:
+        """The message as ``lume-prefect`` shows it: where the advice is a call in Python, an error
+        overrides this to give the command instead (``str(error)`` keeps the Python call)."""
+        return str(self)
+
     def __reduce__(self) -> tuple[Any, ...]:
         args, kwargs = getattr(self, "_init_args", (self.args, {}))
         state = {k: v for k, v in self.__dict__.items() if k != "_init_args"}

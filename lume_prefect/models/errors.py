@@ -72,7 +72,10 @@ class NotDeployed(ModelError):
 
     def __init__(self, model: str, version: str):
         self.model, self.version = model, version
-        super().__init__(f"model {model!r} version {version!r} has no Prefect deployment; run `lume-prefect deploy` first")
+        super().__init__(f"model {model!r} version {version!r} has no Prefect deployment; deploy it with deploy_model(ENTRYPOINT) first")
+
+    def for_cli(self) -> str:
+        return f"model {self.model!r} version {self.version!r} has no Prefect deployment; run `lume-prefect deploy ENTRYPOINT` first"
 
 
 class NotALumeModel(ModelError, ValueError):

@@ -20,6 +20,7 @@ from pydantic_core import PydanticUndefined
 
 from lume_prefect.core.resolve import current_services, using_services
 from lume_prefect.models.plain import call_model, evaluate, plain_function
+from lume_prefect.results.artifacts import publish_result
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec, Variable
@@ -143,6 +144,10 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files, warnings=warnings)
         persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
+        try:
+            publish_result(result, {v.name: v.units for v in spec.outputs})
+        except Exception as exc:  # noqa: BLE001 - the result is stored: a page that misses its table must not fail the run
+            get_run_logger().warning("could not put the outputs of result %s on the run page: %s", result.key[:12], exc)
         return result
 
     run.__signature__ = signature  # what Prefect binds calls to and builds the parameter schema from

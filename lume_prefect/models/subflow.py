@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import inspect
 import os
 import threading
 import weakref
@@ -210,12 +211,24 @@ def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
     """Run the sync ``flow`` (a model, a pipeline, a scan) on ``parameters`` with Prefect's flow
     engine, as a subflow of the current flow run if there is one, and return its final state,
     like ``flow(**parameters, return_state=True)``."""
-    engine = _InProcessRunEngine(flow=flow, parameters=get_call_parameters(flow.fn, (), parameters))
+    engine = _InProcessRunEngine(flow=flow, parameters=_shown_parameters(flow, get_call_parameters(flow.fn, (), parameters)))
     with _client_context(), engine.start():
         while engine.is_running():
             with engine.run_context():
                 engine.call_flow_fn()
     return engine.state
+
+
+def _shown_parameters(flow: Any, bound: dict[str, Any]) -> dict[str, Any]:
+    """The call's parameters without those its parameter schema leaves out (``lume_scan_batch``)
+    while they hold their default: the run's Parameters tab shows what a person gave, as for a
+    deployment run; the flow's function gets the default all the same."""
+    shown = flow.parameters.properties
+    signature = inspect.signature(flow.fn).parameters
+    return {
+        name: value for name, value in bound.items()
+        if name in shown or name not in signature or signature[name].default is inspect.Parameter.empty or value is not signature[name].default
+    }
 
 
 _shared_clients: dict[tuple[str, str], SyncClientContext] = {}  # (API URL, credentials' hash) -> an open client

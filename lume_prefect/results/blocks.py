@@ -19,7 +19,7 @@ DOCS = docs_url("results-store")
 LOGO = logo_url("sqlalchemy")
 
 
-@delegate(ResultsStore, "insert", "insert_many", "get", "find", "count", "to_dataframe", "delete")
+@delegate(ResultsStore, "insert", "insert_many", "get", "full_key", "find", "count", "to_dataframe", "delete")
 class ResultsBlock(ServiceBlock, abc.ABC):
     """What the results blocks share: the ResultsStore methods over the store they configure."""
 

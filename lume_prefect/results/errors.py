@@ -49,5 +49,14 @@ class ResultNotFound(ResultsError, LookupError):
         super().__init__(f"no result with key {key!r} in {where}")
 
 
+class AmbiguousKey(ResultsError, LookupError):
+    """A key prefix matches more than one stored result."""
+
+    def __init__(self, prefix: str, where: str, matches: Sequence[str] = ()):
+        self.prefix, self.where, self.matches = prefix, where, list(matches)
+        shown = ", ".join(m[:16] for m in self.matches)
+        super().__init__(f"key {prefix!r} is ambiguous in {where}: it begins {shown} and more; give more of its digits")
+
+
 class UnsupportedBackend(ResultsError, ValueError):
     """The store's URL names a database the results store does not support."""

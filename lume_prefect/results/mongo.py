@@ -218,6 +218,13 @@ from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeo
         document = _retrying(lambda: self.collection.find_one({"key": key}, PROJECTION))
         return None if document is None else _result(document)
 
+    def _keys_between(self, low: str, high: str, limit: int) -> list[str]:
+        def read() -> list[str]:
+            cursor = self.collection.find({"key": {"$gte": low, "$lt": high}}, {"key": 1, "_id": 0}).sort("key", 1).limit(limit)
+            return [document["key"] for document in cursor]
+
+        return _retrying(read)
+
     def _find(self, query: Query) -> list[Result]:
         if query.limit == 0:
             return []

@@ -78,6 +78,12 @@ results_table = sa.Table(
 WRITTEN_COLUMNS = [c.name for c in results_table.columns if c.name != "id"]
 READ_COLUMNS = [results_table.c[name] for name in WRITTEN_COLUMNS]
 _BY_KEY = sa.select(*READ_COLUMNS).where(results_table.c.key == sa.bindparam("key"))
+# a range on the unique key index (LIKE 'prefix%' uses no index under SQLite's default collation)
+_KEYS_BETWEEN = (
+    sa.select(results_table.c.key)
+    .where(results_table.c.key >= sa.bindparam("low"), results_table.c.key < sa.bindparam("high"))
+    .order_by(results_table.c.key)
+)
 
 
 def default_sqlite_url() -> str:
@@ -211,6 +217,10 @@ class SQLResultsStore(ResultsStore):
         with self.sql.reader.connect() as connection:
             row = connection.execute(_BY_KEY, {"key": key}).first()
         return None if row is None else _result(row)
+
+    def _keys_between(self, low: str, high: str, limit: int) -> list[str]:
+        with self.sql.reader.connect() as connection:
+            return list(connection.scalars(_KEYS_BETWEEN.limit(limit), {"low": low, "high": high}))
 
     def _find(self, query: Query) -> list[Result]:
         order = (sa.desc, sa.desc) if query.newest_first else (sa.asc, sa.asc)
