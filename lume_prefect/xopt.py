@@ -43,6 +43,8 @@ from typing import Any, Optional
 from lume_prefect.models.batch import Batch, evaluate_points
 from lume_prefect.models.errors import ModelError
 
+__all__ = ["EvaluationFailed", "ModelEvaluator"]
+
 FLUSH_EVERY = 256
 FLUSH_SECONDS = 1.0
 EXECUTORS = ("in-process", "processes", "dask", "slurm", "deployment")
