@@ -134,7 +134,7 @@ def test_a_failing_point_is_an_xopt_error_and_the_others_are_stored(tmp_path):
     with pytest.raises(ValueError, match="bowl has a hole"):  # one point in this process: the model's own error
         ModelEvaluator(model, services=services)({"x1": 1.999, "x2": 1.0})
     with ModelEvaluator(model, services=services) as evaluate, pytest.raises(EvaluationFailed, match=r"1 point\(s\) failed: .*bowl has a hole"):
-        evaluate.vectorized({"x1": [0.0, 1.999], "x2": [0.0, 0.0]})
+        evaluate.vectorized({"x1": [0.25, 1.999], "x2": [0.0, 0.5]})  # two points to compute: a batch
     assert len(services.results.store().find(tags=[evaluate.tag])) == 0
 
 
