@@ -93,3 +93,11 @@ def test_out_of_range_under_warn_runs_and_the_stored_result_records_it(make_serv
     stored = services.results.get(run.result.key, _sync=True)
     expected = ["input 'gain' = 12.0 is outside its range [0, 10] V"] if validation == "warn" else []
     assert run.result.warnings == stored.warnings == expected
+
+
+def test_a_scan_of_a_warn_model_records_the_warnings_of_its_points(make_services, tmp_path):
+    services = make_services()
+    register_model_version(COUNTER, str(counter_source(tmp_path / "c", "warn")), name="counter", version="0.1.0", services=services)
+    scan = run_scan("counter", {"gain": [5.0, 12.0]}, version="0.1.0", services=services)
+    stored = {r.inputs["gain"]: r.warnings for r in services.results.find(model="counter", _sync=True)}
+    assert scan.computed == 2 and stored == {5.0: [], 12.0: ["input 'gain' = 12.0 is outside its range [0, 10] V"]}
