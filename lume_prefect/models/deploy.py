@@ -9,7 +9,6 @@ refused with SourceConflict.
 
 from __future__ import annotations
 
-import hashlib
 import errno
 import os
 from dataclasses import dataclass
@@ -20,30 +19,10 @@ from typing import Any, Optional
 from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import SourceConflict
+from lume_prefect.models.source_files import source_sha256
 from lume_prefect.models.loading import load_model_flow, spec_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
-
-IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", "node_modules"}
-
-
-def source_sha256(source: str) -> Optional[str]:
-    """SHA-256 of a local source (a file, or every file of a directory by relative path); None for remote sources."""
-    path = Path(source)
-    if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    if not path.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
-        for name in sorted(files):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            file = Path(root, name)
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(file.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

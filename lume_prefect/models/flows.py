@@ -137,7 +137,9 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         if isinstance(batch, dict):
             from lume_prefect.models.batch import run_batch_here
 
-            return run_batch_here(spec, lambda values: call_model(spec, fn, values), batch)
+            from lume_prefect.models.plain import ModelCall
+
+            return run_batch_here(spec, ModelCall(spec, fn), batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
         if isinstance(given.get(_OTHER_INPUTS), dict):  # a deployment run's (deployment_parameters)
             given.update(given.pop(_OTHER_INPUTS))

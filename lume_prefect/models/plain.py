@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from lume_prefect.files.fileref import FileRef
+from lume_prefect.files.serializers import particle_group_class
 from lume_prefect.models.errors import FlowNeeded
 
 if TYPE_CHECKING:
@@ -70,19 +71,57 @@ class PlainModel:
         return f"PlainModel({self.lume_spec.name} {self.lume_spec.version})"
 
 
-def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+def _split_files(spec: ModelSpec, values: dict[str, Any], outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+    group = particle_group_class()
+    if group is not None:
+        outputs = {k: (_write_particles(spec, values, k, v) if isinstance(v, group) else v) for k, v in outputs.items()}
     files = [v for v in outputs.values() if isinstance(v, FileRef)]
     plain = {k: (v.model_dump(mode="json") if isinstance(v, FileRef) else v) for k, v in outputs.items()}
     return plain, files
 
 
+def _write_particles(spec: ModelSpec, values: dict[str, Any], name: str, particles: Any) -> FileRef:
+    """A ParticleGroup output written through the run's file block (openPMD HDF5), where a
+    rerun of the same inputs writes it again: ``<model>/<version>/<result key[:16]>/<output>.h5``."""
+    from lume_prefect.core.resolve import resolve
+    from lume_prefect.results.codec import result_key
+
+    key = result_key(spec.name, spec.version, values)[:16]
+    return resolve(None, "files").write(f"{spec.name}/{spec.version}/{key}/{name}.h5", particles, serializer="openpmd")
+
+
 def call_model(spec: ModelSpec, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
-    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them.
-    A vectorized model is called with a batch of one point."""
+    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among
+    them (ParticleGroups written through the run's file block). A vectorized model is called
+    with one point (every input a list of one value)."""
     if spec.vectorized:
-        outputs = spec.check_outputs(fn(**{k: [v] for k, v in values.items()}))
-        return _split_files({k: v[0] for k, v in outputs.items()})
-    return _split_files(spec.check_outputs(fn(**values)))
+        from lume_prefect.models.vectorized import call_points
+
+        return _split_files(spec, values, call_points(spec, fn, [values])[0])
+    return _split_files(spec, values, spec.check_outputs(fn(**values)))
+
+
+def call_model_points(spec: ModelSpec, fn: Callable[..., Any], points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[FileRef]]]:
+    """A vectorized model called once on ``points``: per point (outputs, files), as ``call_model``."""
+    from lume_prefect.models.vectorized import call_points
+
+    return [_split_files(spec, values, outputs) for values, outputs in zip(points, call_points(spec, fn, points))]
+
+
+class ModelCall:
+    """The checked call of a model's function on one point (``call_model``) and, for a
+    vectorized model, on many at once (``many``): what a scan's batch is evaluated with."""
+
+    __slots__ = ("spec", "fn", "vectorized")
+
+    def __init__(self, spec: ModelSpec, fn: Callable[..., Any]):
+        self.spec, self.fn, self.vectorized = spec, fn, spec.vectorized
+
+    def __call__(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+        return call_model(self.spec, self.fn, values)
+
+    def many(self, points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[FileRef]]]:
+        return call_model_points(self.spec, self.fn, points)
 
 
 def evaluate(spec: ModelSpec, fn: Callable[..., Any], /, **inputs: Any) -> dict[str, Any]:
