@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from lume_prefect.files.errors import CorruptFile, PathOutsideRoot, S3Unreachable
+from lume_prefect.files.errors import CannotSerialize, CorruptFile, InvalidFileName, PathOutsideRoot, S3Unreachable
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.files.serializers import CHUNK_SIZE, get_serializer
 
@@ -34,6 +35,10 @@ SPOOL_MEMORY = 16 * 1024 * 1024
 # Remote transfers of whole files: parts in flight at once, and their size (memory bound).
 TRANSFER_CHUNK = 8 * 1024 * 1024
 TRANSFER_CONCURRENCY = 2
+# C0, DEL and C1 control characters: never part of a file name
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Errors of the disk under a write, reported naming the block and the path
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 # Longest file name (bytes) of the filesystems we write to, and of a whole path.
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -159,6 +164,9 @@ class RootedFiles:
             raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
         if "\x00" in text:
             raise PathOutsideRoot(text, self.root)
+        control = _CONTROL.search(text)
+        if control:  # a newline in a name would forge an entry in every listing
+            raise InvalidFileName(text, control.group())
         candidate = self._strip_scheme(text)
         if self._is_absolute(candidate):
             full = posixpath.normpath(candidate)
@@ -229,15 +237,35 @@ class RootedFiles:
         """Serialize ``obj`` to ``path`` atomically and return its FileRef."""
         rel = self.relative(path)
         chosen = get_serializer(serializer, rel)
-        with self.open(rel, "wb") as writer:
-            if chosen.needs_seekable:
-                with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
-                    chosen.dump(obj, spool)
-                    spool.seek(0)
-                    shutil.copyfileobj(spool, writer, CHUNK_SIZE)
-            else:
-                chosen.dump(obj, writer)
+        try:
+            with self.open(rel, "wb") as writer:
+                if chosen.needs_seekable:
+                    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+                        self._dump(chosen, obj, spool, rel)
+                        spool.seek(0)
+                        shutil.copyfileobj(spool, writer, CHUNK_SIZE)
+                else:
+                    self._dump(chosen, obj, writer, rel)
+        except OSError as exc:
+            raise self._disk_error(exc, rel) from None
         return self._ref(rel, chosen.name, writer)
+
+    def _dump(self, chosen: Any, obj: Any, stream: IO[bytes], rel: str) -> None:
+        """``chosen.dump``, an object it cannot write reported naming the block, path and serializer."""
+        try:
+            chosen.dump(obj, stream)
+        except OSError:
+            raise
+        except (TypeError, ValueError, OverflowError, KeyError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise CannotSerialize(self.label, self.url(rel), chosen.name, reason) from exc
+
+    def _disk_error(self, exc: OSError, rel: str) -> OSError:
+        """A full disk or a read-only filesystem under a write, naming the block and the path."""
+        if exc.errno not in _DISK_ERRORS or self.label in str(exc):
+            return exc
+        full = self.full_path(rel)
+        return type(exc)(exc.errno, f"{self.label}: cannot write {full}: {exc.strerror or os.strerror(exc.errno)}", full)
 
     def read(self, path: str | os.PathLike[str], serializer: str | None = None) -> Any:
         """Load the object at ``path`` with the named serializer, else by extension."""
@@ -260,10 +288,19 @@ class RootedFiles:
         name = self._serializer_name_for(rel, serializer)
         full = self.full_path(rel)
         source = os.fspath(local_path)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            digest = pool.submit(file_sha256, source)
-            self._put_local_file(source, full)
-            sha256, size = digest.result()
+        if not os.path.isfile(source):  # checked before anything is created under the root
+            missing = not os.path.exists(source)
+            kind = FileNotFoundError if missing else IsADirectoryError if os.path.isdir(source) else OSError
+            what = "no such local file" if missing else "a directory, not a file" if os.path.isdir(source) else "not a regular file"
+            code = errno.ENOENT if missing else errno.EISDIR if os.path.isdir(source) else errno.EINVAL
+            raise kind(code, f"{self.label}: cannot upload {source}: {what}", source)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                digest = pool.submit(file_sha256, source)
+                self._put_local_file(source, full)
+                sha256, size = digest.result()
+        except OSError as exc:
+            raise self._disk_error(exc, rel) from None
         return FileRef(path=rel, serializer=name, sha256=sha256, size=size, url=self.url(rel))
 
     def download(self, path: str | os.PathLike[str], local_path: str | os.PathLike[str]) -> str:
@@ -271,7 +308,10 @@ class RootedFiles:
         full = self.full_path(path)
         target = os.path.abspath(local_path)
         directory = os.path.dirname(target)
-        os.makedirs(directory, exist_ok=True)
+        if not os.path.isdir(directory):  # a mistyped destination is not created: say so
+            raise FileNotFoundError(
+                errno.ENOENT, f"{self.label}: cannot download {full} to {target}: the local directory {directory} does not exist", directory
+            )
         fd, temp = tempfile.mkstemp(prefix=TEMP_MARKER, dir=directory)
         os.close(fd)
         try:

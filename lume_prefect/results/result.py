@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from lume_prefect.core.names import MODEL_NAME_LENGTH, MODEL_NAME_RULE
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TOO_DEEP, decode_values, encode_values, result_key
 from lume_prefect.results.errors import InvalidResultValue
@@ -73,10 +75,34 @@ def pep440(version: str) -> str:
     return version
 
 
-def as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime, field: str = "created") -> datetime:
     """``value`` in UTC with millisecond precision (what every store keeps); naive means UTC."""
-    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    try:
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31 23:59 at UTC-14 is in the year 10000 in UTC
+        raise InvalidResultValue(field, f"{value.isoformat()} is outside the dates Python can hold once converted to UTC") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+# The model-name characters of the registry (core.names), up to the store's 255-character column:
+# results of models never registered follow them too, so every result can be found by name.
+_RESULT_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+
+
+def result_model_name(model: Any) -> str:
+    """``model`` if it is a model name the results store accepts, else InvalidResultValue."""
+    if not isinstance(model, str) or not _RESULT_MODEL_NAME.fullmatch(model):
+        raise InvalidResultValue("model", f"{model!r} is not a model name: {MODEL_NAME_RULE.replace(f'1-{MODEL_NAME_LENGTH}', '1-255')}")
+    return model
+
+
+def storable_tags(tags: Any) -> list[str]:
+    """``tags`` (each a non-empty storable str of at most 255 characters), without repeats."""
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not tag or len(tag) > 255:
+            raise InvalidResultValue(f"tags[{i}]", f"must be a non-empty str of at most 255 characters, got {tag!r}")
+        storable_text(f"tags[{i}]", tag)
+    return list(dict.fromkeys(tags))
 
 
 class Result(BaseModel):
@@ -140,16 +166,13 @@ class Result(BaseModel):
     @field_validator("tags")
     @classmethod
     def _check_tags(cls, tags: list[str]) -> list[str]:
-        for i, tag in enumerate(tags):
-            if not tag or len(tag) > 255:
-                raise ValueError(f"tags[{i}] must be a non-empty str of at most 255 characters, got {tag!r}")
-            storable_text(f"tags[{i}]", tag)
-        return list(dict.fromkeys(tags))
+        return storable_tags(tags)
 
     @field_validator("model")
     @classmethod
     def _check_model(cls, model: str) -> str:
-        return storable_text("model", model)
+        storable_text("model", model)
+        return result_model_name(model)
 
     @field_validator("version")
     @classmethod
