@@ -17,7 +17,7 @@ from typing import IO, Any, Optional
 
 from prefect.filesystems import WritableDeploymentStorage, WritableFileSystem
 from prefect.utilities.filesystem import filter_files
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from lume_prefect.core.blocks import ServiceBlock, docs_url, logo_url, sync_or_async
 from lume_prefect.core.resolve import resolve
@@ -292,7 +292,7 @@ class MountedFiles(FileBlock):
         value = os.fspath(value) if isinstance(value, os.PathLike) else value
         if not isinstance(value, str) or not os.path.isabs(value):
             raise ValueError(f"{info.field_name} must be an absolute path, got {value!r}")
-        if info.field_name == "mount_path" and os.path.normpath(value) == "/":
+        if info.field_name == "mount_path" and not os.path.normpath(value).strip("/"):
             # every absolute path would then be an alias of the host directory
             raise ValueError("mount_path must be a directory below '/', got '/' (every absolute path would map into host_path)")
         return os.path.normpath(value)
@@ -386,6 +386,21 @@ class S3Files(FileBlock):
     def _bucket_name(cls, value: str) -> str:
         if not value or "/" in value or value != value.strip():
             raise ValueError(f"bucket must be a bucket name without '/', got {value!r}")
+        return value
+
+    # a refused value is not echoed back: it may be a URL with a password
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _no_credentials_in_the_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        netloc = urlsplit(value).netloc
+        if "@" in netloc:  # s3fs could not use them anyway: its HTTP client refuses credentials in a URL
+            shown = value.replace(netloc, "***@" + netloc.rsplit("@", 1)[1], 1)
+            raise ValueError(f"endpoint_url must not carry credentials ({shown}): give them as aws_access_key_id and "
+                             "aws_secret_access_key, which are kept secret")
         return value
 
     @field_validator("prefix")

@@ -254,9 +254,9 @@ class RootedFiles:
         """``chosen.dump``, an object it cannot write reported naming the block, path and serializer."""
         try:
             chosen.dump(obj, stream)
-        except OSError:
+        except (OSError, MemoryError):
             raise
-        except (TypeError, ValueError, OverflowError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 - each format raises its own types (yaml's RepresenterError ...)
             reason = str(exc) or type(exc).__name__
             raise CannotSerialize(self.label, self.url(rel), chosen.name, reason) from exc
 
@@ -427,7 +427,7 @@ class LocalRootedFiles(RootedFiles):
     def _open_atomic(self, full: str) -> AtomicWriter:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp, fd = self._temp_beside(full)
+        temp, fd, created = self._temp_beside(full)
         raw = os.fdopen(fd, "wb")
 
         def commit() -> None:
@@ -437,12 +437,15 @@ class LocalRootedFiles(RootedFiles):
 
         def discard() -> None:
             _remove_quietly(temp)
-            raw.close()
+            _close_quietly(raw)
+            for made in reversed(created):  # a write that failed (a full disk) leaves no empty directories
+                _rmdir_quietly(made)
 
         return AtomicWriter(raw, commit, discard)
 
-    def _temp_beside(self, full: str) -> tuple[str, int]:
-        """A new temporary file beside ``full``, created and locked: (its path, its descriptor).
+    def _temp_beside(self, full: str) -> tuple[str, int, list[str]]:
+        """A new temporary file beside ``full``, created and locked: (its path, its descriptor,
+        the directories made for it, outermost first).
 
         Temporary files of a path are numbered; a writer holds an exclusive ``flock`` on its
         own until it is renamed or removed, and the kernel drops the lock when the writer
@@ -469,7 +472,7 @@ class LocalRootedFiles(RootedFiles):
                     else:
                         continue
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                return temp, fd
+                return temp, fd, created
             raise FileExistsError(errno.EEXIST, f"{self.label}: too many writers of {full} at once", full)
         except OSError as exc:
             for made in reversed(created):  # leave no empty directories behind
@@ -481,12 +484,14 @@ class LocalRootedFiles(RootedFiles):
     def _put_local_file(self, source: str, full: str) -> None:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp, fd = self._temp_beside(full)
+        temp, fd, created = self._temp_beside(full)
         try:
             shutil.copyfile(source, temp)  # sendfile: no copy through Python; fd keeps the lock
             os.replace(temp, full)
         except BaseException:
             _remove_quietly(temp)
+            for made in reversed(created):
+                _rmdir_quietly(made)
             raise
         finally:
             os.close(fd)
@@ -713,6 +718,13 @@ def _make_directories(directory: str) -> list[str]:
 def _rmdir_quietly(path: str) -> None:
     try:
         os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _close_quietly(raw: Any) -> None:
+    try:
+        raw.close()  # flushing what is buffered may fail again on a full disk: the file is gone anyway
     except OSError:
         pass
 

@@ -54,15 +54,19 @@ class UnsupportedBackend(ResultsError, ValueError):
 
 
 class ResultTooLarge(ResultsError, ValueError):
-    """A result's stored document is over its database's size limit (MongoDB: 16 MiB)."""
+    """A result's stored document is over its database's size limit (MongoDB: 16 MiB, or what the server says)."""
 
     def __init__(self, key: str, model: str, size: int, limit: int, where: str):
         self.key, self.model, self.size, self.limit = key, model, size, limit
         super().__init__(
-            f"result {key[:12]}... of model {model!r} is {size / 2**20:.1f} MiB stored, over the {limit / 2**20:.0f} MiB "
+            f"result {key[:12]}... of model {model!r} is {_bytes(size)} stored, over the {_bytes(limit)} "
             f"limit of {where}. Write large arrays, tables and texts through a file block "
             "(files.write) and keep their FileRefs in Result.files"
         )
+
+
+def _bytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 
 
 class ResultTooDeep(ResultsError, ValueError):

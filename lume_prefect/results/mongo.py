@@ -39,9 +39,9 @@ DUPLICATE_KEY = 11000
 TRANSIENT = (112,)
 RETRY_SECONDS = 30.0  # a busy server under many writers, or a short outage; then the error is raised
 PROJECTION = {"_id": 0}
-# MongoDB keeps documents nested at most 100 levels; the result's own fields take two of them
+# MongoDB keeps documents nested at most 100 levels; the document itself is one of them
 MAX_DEPTH = 100
-VALUE_DEPTH = MAX_DEPTH - 2
+VALUE_DEPTH = MAX_DEPTH - 1
 read_as_int(Int64)  # pymongo reads integers beyond 32 bits as bson.Int64: a result gives back int
 
 
