@@ -376,7 +376,7 @@ class S3Files(FileBlock):
     # appended last: Prefect's block schema checksum depends on the order of fields
     # defaults: a server that accepts and never answers fails an operation in under 90 s
     connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the S3 server to accept a connection.")
-    read_timeout: float = Field(default=20.0, gt=0, description="Seconds to wait for each answer of the S3 server.")
+    read_timeout: float = Field(default=15.0, gt=0, description="Seconds to wait for each answer of the S3 server.")
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Attempts of each request before giving up (timeouts and connection errors are retried)."
     )

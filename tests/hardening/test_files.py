@@ -152,7 +152,7 @@ def test_s3_server_that_never_answers_fails_within_the_block_timeouts(silent_ser
 @pytest.mark.unit
 def test_s3_timeouts_have_sane_defaults_and_refuse_nonsense():
     files = S3Files(bucket="lume")
-    assert (files.connect_timeout, files.read_timeout, files.max_attempts) == (5.0, 20.0, 3)  # under 90 s an operation (round 2)
+    assert (files.connect_timeout, files.read_timeout, files.max_attempts) == (5.0, 15.0, 3)  # under 90 s an operation (round 2)
     assert list(S3Files.model_fields)[-3:] == ["connect_timeout", "read_timeout", "max_attempts"]
     with pytest.raises(ValueError, match="read_timeout"):
         S3Files(bucket="lume", read_timeout=0)
