@@ -12,7 +12,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from lume_prefect.core.names import MODEL_NAME_LENGTH, MODEL_NAME_RULE
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TOO_DEEP, decode_values, encode_values, result_key
 from lume_prefect.results.errors import InvalidResultValue
@@ -84,15 +83,17 @@ def as_utc(value: datetime, field: str = "created") -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-# The model-name characters of the registry (core.names), up to the store's 255-character column:
-# results of models never registered follow them too, so every result can be found by name.
-_RESULT_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+# The registry's model-name characters (core.names) with letters and digits of any script, up to
+# the store's 255-character column: results of models never registered (a "modèle") are kept,
+# but not a name no command line or file path could carry (spaces, '/', emoji, control characters).
+_RESULT_MODEL_NAME = re.compile(r"[^\W_][\w.-]{0,254}")
+RESULT_MODEL_NAME_RULE = "use 1-255 letters (of any script), digits, '.', '_' or '-', starting with a letter or digit"
 
 
 def result_model_name(model: Any) -> str:
     """``model`` if it is a model name the results store accepts, else InvalidResultValue."""
     if not isinstance(model, str) or not _RESULT_MODEL_NAME.fullmatch(model):
-        raise InvalidResultValue("model", f"{model!r} is not a model name: {MODEL_NAME_RULE.replace(f'1-{MODEL_NAME_LENGTH}', '1-255')}")
+        raise InvalidResultValue("model", f"{model!r} is not a model name: {RESULT_MODEL_NAME_RULE}")
     return model
 
 
@@ -100,7 +101,7 @@ def storable_tags(tags: Any) -> list[str]:
     """``tags`` (each a non-empty storable str of at most 255 characters), without repeats."""
     for i, tag in enumerate(tags):
         if not isinstance(tag, str) or not tag or len(tag) > 255:
-            raise InvalidResultValue(f"tags[{i}]", f"must be a non-empty str of at most 255 characters, got {tag!r}")
+            raise ValueError(f"tags[{i}] must be a non-empty str of at most 255 characters, got {tag!r}")
         storable_text(f"tags[{i}]", tag)
     return list(dict.fromkeys(tags))
 

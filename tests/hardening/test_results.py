@@ -96,11 +96,12 @@ def test_a_masked_array_is_refused_rather_than_losing_its_mask(field):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("model", ["😀", "a b", "-leading", "a/b", "x" * 256, "émittance"])
+@pytest.mark.parametrize("model", ["😀", "a b", "-leading", "a/b", "x" * 256, "tab\there", "a✓"])
 def test_a_result_model_name_follows_the_model_name_rule(model):
     with pytest.raises(ValueError, match="model(.|\n)*(is not a model name|at most 255 characters)"):
         Result(model=model, version="1.0.0")
     assert Result(model="Injector_2.cu-hxr", version="1.0.0").model == "Injector_2.cu-hxr"
+    assert Result(model="modèle", version="1.0.0").model == "modèle"  # letters of any script, as before
     assert Result(model="x" * 255, version="1.0.0").model == "x" * 255  # the store's column, not the registry's 100
 
 
