@@ -289,11 +289,11 @@ class RootedFiles:
         full = self.full_path(rel)
         source = os.fspath(local_path)
         if not os.path.isfile(source):  # checked before anything is created under the root
-            missing = not os.path.exists(source)
-            kind = FileNotFoundError if missing else IsADirectoryError if os.path.isdir(source) else OSError
-            what = "no such local file" if missing else "a directory, not a file" if os.path.isdir(source) else "not a regular file"
-            code = errno.ENOENT if missing else errno.EISDIR if os.path.isdir(source) else errno.EINVAL
-            raise kind(code, f"{self.label}: cannot upload {source}: {what}", source)
+            if os.path.isdir(source):
+                raise IsADirectoryError(errno.EISDIR, f"{self.label}: cannot upload {source}: a directory, not a file", source)
+            if os.path.exists(source):
+                raise OSError(errno.EINVAL, f"{self.label}: cannot upload {source}: not a regular file", source)
+            raise FileNotFoundError(errno.ENOENT, f"{self.label}: cannot upload {source}: no such local file", source)
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 digest = pool.submit(file_sha256, source)
