@@ -76,3 +76,19 @@ def test_run_model_refuses_a_timeout_that_is_not_a_positive_number_before_anythi
 
     with pytest.raises(ValueError, match=f"timeout must be a positive number of seconds .*got {timeout!r}"):
         run_model("no-such-model", {}, timeout=timeout, services="no-such-services-block")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("given", ["0", "nan", "-1", "inf"])
+def test_the_run_command_refuses_such_a_timeout_in_one_line(given, capsys, monkeypatch):
+    import sys
+
+    from lume_prefect.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["lume-prefect", "run", "no-such-model", "--timeout", given, "--services", "no-such-services-block"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    said = capsys.readouterr()
+    assert info.value.code == 1
+    ours = [line for line in said.err.splitlines() if not re.match(r"^\d\d:\d\d:\d\d\.\d+ \| ", line)]  # not Prefect's DEBUG logging
+    assert ours == [f"error: timeout must be a positive number of seconds (or None: no limit), got {float(given)!r}"]
