@@ -9,7 +9,6 @@ refused with SourceConflict.
 
 from __future__ import annotations
 
-import hashlib
 import errno
 import os
 from dataclasses import dataclass
@@ -20,30 +19,10 @@ from typing import Any, Optional
 from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import SourceConflict
+from lume_prefect.models.source_files import source_sha256
 from lume_prefect.models.loading import load_model_flow, spec_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
-
-IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", "node_modules"}
-
-
-def source_sha256(source: str) -> Optional[str]:
-    """SHA-256 of a local source (a file, or every file of a directory by relative path); None for remote sources."""
-    path = Path(source)
-    if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    if not path.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
-        for name in sorted(files):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            file = Path(root, name)
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(file.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -113,12 +92,61 @@ def check_entrypoint(entrypoint: str, source: str) -> None:
         raise FileNotFoundError(errno.ENOENT, f"entrypoint {entrypoint!r}: no file {path!r} in {source!r}", os.path.join(source, path))
 
 
-def register_model_version(entrypoint: str, source: str = ".", *, services: LumeServices | str | None = None, image: Optional[str] = None) -> bool:
-    """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
-    check_entrypoint(entrypoint, source)
+def register_model_version(
+    entrypoint: str,
+    source: str = ".",
+    *,
+    services: LumeServices | str | None = None,
+    image: Optional[str] = None,
+    name: Optional[str] = None,
+    version: Optional[str] = None,
+    **lume: Any,
+) -> bool:
+    """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use).
+
+    ``entrypoint`` is a model flow (``path.py:flow``), or a LUME model, which carries no
+    name or version (give ``name`` and ``version``): a lume-torch YAML (``model.yml`` with
+    its ``.pt`` files), or ``path.py:name`` naming a ``LUMEModel`` or ``LUMETorch`` instance
+    or a function returning one. ``lume`` options of a LUME model: ``stateless``,
+    ``vectorized``, ``author`` (default: the OS user), ``laboratory``, ``facility``,
+    ``beampath`` (default: ``unspecified``), ``description``, ``tags``
+    (see ``lume_prefect.lume.entry.lume_registration``).
+    """
     env = resolve(services, "services")
     resolved = str(Path(source).resolve())
-    return register_spec(env, spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
+    entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
+    return register_spec(env, spec, source=resolved, entrypoint=entrypoint, image=image)
+
+
+def is_lume_model_path(entrypoint: str) -> bool:
+    """A lume-torch model YAML."""
+    return entrypoint.endswith((".yml", ".yaml")) and ":" not in entrypoint
+
+
+def model_to_register(
+    entrypoint: str, source: str, *, name: Optional[str] = None, version: Optional[str] = None, **lume: Any
+) -> tuple[str, ModelSpec]:
+    """(registry entrypoint, spec) of the model at ``entrypoint``: a model flow as it is, a
+    LUME model (given ``name`` and ``version``) under its ``lume_prefect.lume`` entrypoint."""
+    resolved = str(Path(source).resolve())
+    if name is None and version is None and not lume and not is_lume_model_path(entrypoint):
+        from prefect.exceptions import MissingFlowError
+
+        check_entrypoint(entrypoint, source)
+        try:
+            model_flow = load_model_flow(entrypoint, resolved)
+        except MissingFlowError as exc:
+            raise TypeError(f"{entrypoint} in {source} is not a model flow ({exc}): decorate it with ModelSpec.flow; "
+                            "a LUME model (a LUMEModel, a LUMETorch or a function returning one) is registered with name and version") from None
+        return entrypoint, spec_of(model_flow, entrypoint, source)
+    if not name or not version:
+        missing = " and ".join(k for k, v in (("name", name), ("version", version)) if not v)
+        raise ValueError(f"{entrypoint}: a LUME model carries no name or version: give {missing}")
+    if not is_lume_model_path(entrypoint):
+        check_entrypoint(entrypoint, source)
+    from lume_prefect.lume.entry import lume_registration
+
+    return lume_registration(entrypoint, resolved, name=name, version=version, **lume)
 
 
 def deploy_model(
@@ -134,6 +162,9 @@ def deploy_model(
     tags: Optional[list[str]] = None,
     job_variables: Optional[dict[str, Any]] = None,
     paused: bool = False,
+    name: Optional[str] = None,
+    version: Optional[str] = None,
+    **lume: Any,
 ) -> Deployed:
     """Register the model version at ``entrypoint`` of ``source`` and create its Prefect deployment.
 
@@ -149,19 +180,29 @@ def deploy_model(
     mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
     variable where the pool has one).
 
+    A LUME model (a lume-torch YAML, or ``path.py:name`` naming a LUMEModel or LUMETorch or a
+    function returning one) is deployed with ``name`` and ``version`` and the ``lume`` options
+    of ``register_model_version``; its deployment runs ``lume_prefect.lume.entry`` in the
+    source's directory.
+
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
     """
     from prefect.flows import Flow
     from prefect.utilities.collections import get_from_dict
 
-    check_entrypoint(entrypoint, source)
     env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
-    # _sync=True: these Prefect methods return coroutines when called inside an event loop
-    model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
-    spec = spec_of(model_flow, entrypoint, source)
+    lume_model = name is not None or version is not None or bool(lume) or is_lume_model_path(entrypoint)
+    if lume_model:
+        entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
+        model_flow = load_model_flow(entrypoint, resolved_source)
+    else:
+        check_entrypoint(entrypoint, source)
+        # _sync=True: these Prefect methods return coroutines when called inside an event loop
+        model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
+        spec = spec_of(model_flow, entrypoint, source)
     pool_name = work_pool or env.work_pool
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
@@ -183,10 +224,12 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
-    if runs_from:
+    if lume_model:  # built here, not loaded from the source: point its runs at the model's files
+        deployment.entrypoint = entrypoint
+    if runs_from or lume_model:
         from prefect.runner.storage import LocalStorage
 
-        deployment.storage = LocalStorage(runs_from)  # its pull step: set_working_directory(runs_from)
+        deployment.storage = LocalStorage(runs_from or resolved_source)  # its pull step: set_working_directory(...)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)

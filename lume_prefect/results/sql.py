@@ -68,6 +68,7 @@ results_table = sa.Table(
     sa.Column("outputs", JSON_TYPE, nullable=False),
     sa.Column("files", JSON_TYPE, nullable=False),
     sa.Column("blobs", BLOB_TYPE, nullable=True),
+    sa.Column("warnings", JSON_TYPE, nullable=True),  # NULL: none
     sa.UniqueConstraint("key", name="uq_lume_results_key"),
     sa.Index("ix_lume_results_model_version_created", "model", "version", "created"),
     sa.Index("ix_lume_results_created", "created"),
@@ -273,6 +274,7 @@ def _row(result: Result) -> dict[str, Any]:
         "outputs": outputs,
         "files": [ref.model_dump(mode="json") for ref in files] if files else [],
         "blobs": pack_blobs(blobs) if blobs else None,
+        "warnings": fields.get("warnings") or None,
     }
 
 
@@ -288,6 +290,7 @@ def _result(row: Any) -> Result:
         flow_run_id=UUID(row.flow_run_id) if row.flow_run_id else None,
         tags=list(row.tags),
         files=[FileRef.model_validate(ref) for ref in row.files],
+        warnings=list(row.warnings or []),
     )
 
 

@@ -94,3 +94,22 @@ class TooManyPoints(ScanError, ValueError):
             f"scan of model {model!r}: {what} has {points:,} points, above the limit of {limit:,}; nothing was run. "
             f"Split it, or pass max_points={points} (lume-prefect scan --max-points {points}) to run it anyway"
         )
+
+
+class NothingToCompare(ScanError, ValueError):
+    """``compare_models`` has no output to compare: none in common, or ``outputs=`` names one
+    that a model does not have. Nothing was run."""
+
+    def __init__(self, a: str, b: str, detail: str):
+        self.a, self.b, self.detail = a, b, detail
+        super().__init__(f"cannot compare {a} with {b}: {detail}; nothing was run")
+
+
+class UnitMismatch(ScanError, ValueError):
+    """An output both models declare, in different units: refused before anything runs
+    (units are not converted); leave it out with ``outputs=``."""
+
+    def __init__(self, output: str, a: str, unit_a: str, b: str, unit_b: str):
+        self.output, self.a, self.unit_a, self.b, self.unit_b = output, a, unit_a, b, unit_b
+        super().__init__(f"output {output!r} is in {unit_a} in {a} but in {unit_b} in {b}; units are not converted: "
+                         f"make them agree, or leave {output!r} out with outputs=[...]; nothing was run")
