@@ -6,16 +6,10 @@ stderr naming what failed, and exit code 1; never a traceback, never a password.
 
 from __future__ import annotations
 
-import re
+from lume_prefect.core.urls import hide_passwords
 
 DEBUG_ENV = "LUME_PREFECT_DEBUG"
-# user:password@ in any URL-looking text, whatever produced it
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]*@")
-
-
-def hide_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ***."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+__all__ = ["DEBUG_ENV", "hide_passwords", "one_line"]
 
 
 def one_line(exc: BaseException) -> str:

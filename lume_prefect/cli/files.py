@@ -141,6 +141,8 @@ def gc(block: BlockName, *, older_than: Annotated[float, Parameter(name="--older
     json
         Print a JSON list of the paths cleaned.
     """
+    if not 0 <= older_than < float("inf"):
+        fail(f"--older-than must be a number of seconds >= 0, got {older_than:g}")
     files = _block(block)
     try:
         removed = files.collect_garbage(older_than if files.get_block_type_slug() == "lume-s3-files" else None)

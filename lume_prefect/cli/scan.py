@@ -30,7 +30,9 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
             raise ValueError(f"--grid {name}: START:STOP:NUM needs two numbers and a count, got {values!r}") from None
         if count < 1:
             raise ValueError(f"--grid {name}: NUM must be at least 1, got {count}")
-        return name, [low + (high - low) * i / (count - 1) if count > 1 else low for i in range(count)]
+        from lume_prefect.scans.points import EvenlySpaced
+
+        return name, EvenlySpaced(low, high, count)  # listed only once the grid's size is checked
     parsed = []
     for item in values.split(","):
         try:
@@ -76,6 +78,7 @@ def scan(
     slurm: Annotated[Optional[str], Parameter(help="Saved SlurmCluster block (executor slurm; default: the services' cluster).")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute points already stored.")] = False,
     output: Annotated[Optional[str], Parameter(help="Write every point's inputs and outputs to this .csv or .parquet file.")] = None,
+    max_points: Annotated[Optional[int], Parameter(help="Run a scan of more points than the limit of a million (every point is held in memory).")] = None,
     services: Services = None,
     json: Json = False,
 ) -> None:
@@ -94,6 +97,8 @@ def scan(
         fail("give either --grid (one or more) or --points FILE")
     if output and not output.lower().endswith((".csv", ".parquet")):
         fail(f"--output must end in .csv or .parquet, got {output!r}")
+    if output:
+        check_output(output)
     runner = None
     if cluster_class or cluster_kwargs or adapt_kwargs:
         if executor != "dask":
@@ -106,7 +111,8 @@ def scan(
     try:
         given: Any = dict(parse_axis(axis) for axis in grid) if grid else points
         result = run_scan(model, given, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
-                          address=address, dask=runner, slurm=slurm, refresh=refresh, progress=None if not json else False)
+                          address=address, dask=runner, slurm=slurm, refresh=refresh, progress=None if not json else False,
+                          max_points=max_points)
     except (ScanError, *_errors()) as exc:
         fail(exc)
     if output:
@@ -123,6 +129,20 @@ def scan(
         print_table(f"failed points (first {min(result.failed, SHOWN_FAILURES)} of {result.failed})", ["index", "inputs", "error"],
                     [(f.index, jsonlib.dumps(f.inputs), f"{f.error_type}: {f.message}") for f in result.failures[:SHOWN_FAILURES]])
     console.print(f"find them with: lume-prefect results list --tag {result.tag}" + (f"; all points written to {output}" if output else ""), highlight=False)
+
+
+def check_output(output: str) -> None:
+    """``--output`` must be writable before the scan runs: its results would be stored and the table lost."""
+    import os
+
+    target = os.path.abspath(output)
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        fail(f"--output {output}: the directory {directory} does not exist; nothing was run")
+    if os.path.isdir(target):
+        fail(f"--output {output}: is a directory; nothing was run")
+    if not os.access(directory, os.W_OK) or os.path.exists(target) and not os.access(target, os.W_OK):
+        fail(f"--output {output}: not writable; nothing was run")
 
 
 def quiet_dask() -> None:

@@ -62,6 +62,19 @@ class MissingDatabaseDirectory(LumeError, FileNotFoundError, ValueError):
         self.errno = errno.ENOENT
 
 
+class SQLiteFileError(LumeError, OSError):
+    """A SQLite database file cannot be used as asked: a read-only mount, a full disk, a write
+    lock held by another process. Names the file and the cause, never the SQL."""
+
+    def __init__(self, url: str, path: str, cause: str, code: int):
+        self.url, self.path, self.cause = url, path, cause
+        super().__init__(f"{url}: {cause}")
+        self.errno, self.strerror, self.filename = code, cause, path
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.cause}"
+
+
 class RemoteError(LumeError):
     """An error raised elsewhere (a Slurm job, a worker process) whose own class could not be
     sent back; it carries the original type's name, its message and its traceback text."""

@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from lume_prefect.files.errors import CorruptFile, PathOutsideRoot, S3Unreachable
+from lume_prefect.files.errors import CannotSerialize, CorruptFile, InvalidFileName, PathOutsideRoot, S3Unreachable
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.files.serializers import CHUNK_SIZE, Serializer, get_serializer, serializer_for
 
@@ -34,6 +35,10 @@ SPOOL_MEMORY = 16 * 1024 * 1024
 # Remote transfers of whole files: parts in flight at once, and their size (memory bound).
 TRANSFER_CHUNK = 8 * 1024 * 1024
 TRANSFER_CONCURRENCY = 2
+# C0, DEL and C1 control characters: never part of a file name
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Errors of the disk under a write, reported naming the block and the path
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 # Longest file name (bytes) of the filesystems we write to, and of a whole path.
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -159,6 +164,9 @@ class RootedFiles:
             raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
         if "\x00" in text:
             raise PathOutsideRoot(text, self.root)
+        control = _CONTROL.search(text)
+        if control:  # a newline in a name would forge an entry in every listing
+            raise InvalidFileName(text, control.group())
         candidate = self._strip_scheme(text)
         if self._is_absolute(candidate):
             full = posixpath.normpath(candidate)
@@ -229,15 +237,35 @@ class RootedFiles:
         """Serialize ``obj`` to ``path`` atomically and return its FileRef."""
         rel = self.relative(path)
         chosen = serializer_for(obj, serializer, rel)
-        with self.open(rel, "wb") as writer:
-            if chosen.needs_seekable:
-                with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
-                    chosen.dump(obj, spool)
-                    spool.seek(0)
-                    shutil.copyfileobj(spool, writer, CHUNK_SIZE)
-            else:
-                chosen.dump(obj, writer)
+        try:
+            with self.open(rel, "wb") as writer:
+                if chosen.needs_seekable:
+                    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+                        self._dump(chosen, obj, spool, rel)
+                        spool.seek(0)
+                        shutil.copyfileobj(spool, writer, CHUNK_SIZE)
+                else:
+                    self._dump(chosen, obj, writer, rel)
+        except OSError as exc:
+            raise self._disk_error(exc, rel) from None
         return self._ref(rel, chosen.name, writer)
+
+    def _dump(self, chosen: Any, obj: Any, stream: IO[bytes], rel: str) -> None:
+        """``chosen.dump``, an object it cannot write reported naming the block, path and serializer."""
+        try:
+            chosen.dump(obj, stream)
+        except (OSError, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - each format raises its own types (yaml's RepresenterError ...)
+            reason = str(exc) or type(exc).__name__
+            raise CannotSerialize(self.label, self.url(rel), chosen.name, reason) from exc
+
+    def _disk_error(self, exc: OSError, rel: str) -> OSError:
+        """A full disk or a read-only filesystem under a write, naming the block and the path."""
+        if exc.errno not in _DISK_ERRORS or self.label in str(exc):
+            return exc
+        full = self.full_path(rel)
+        return type(exc)(exc.errno, f"{self.label}: cannot write {full}: {exc.strerror or os.strerror(exc.errno)}", full)
 
     def read(self, path: str | os.PathLike[str], serializer: str | None = None) -> Any:
         """Load the object at ``path`` with the named serializer, else by extension (and content:
@@ -266,10 +294,19 @@ class RootedFiles:
         name = self._serializer_name_for(rel, serializer)
         full = self.full_path(rel)
         source = os.fspath(local_path)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            digest = pool.submit(file_sha256, source)
-            self._put_local_file(source, full)
-            sha256, size = digest.result()
+        if not os.path.isfile(source):  # checked before anything is created under the root
+            if os.path.isdir(source):
+                raise IsADirectoryError(errno.EISDIR, f"{self.label}: cannot upload {source}: a directory, not a file", source)
+            if os.path.exists(source):
+                raise OSError(errno.EINVAL, f"{self.label}: cannot upload {source}: not a regular file", source)
+            raise FileNotFoundError(errno.ENOENT, f"{self.label}: cannot upload {source}: no such local file", source)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                digest = pool.submit(file_sha256, source)
+                self._put_local_file(source, full)
+                sha256, size = digest.result()
+        except OSError as exc:
+            raise self._disk_error(exc, rel) from None
         return FileRef(path=rel, serializer=name, sha256=sha256, size=size, url=self.url(rel))
 
     def download(self, path: str | os.PathLike[str], local_path: str | os.PathLike[str]) -> str:
@@ -277,7 +314,10 @@ class RootedFiles:
         full = self.full_path(path)
         target = os.path.abspath(local_path)
         directory = os.path.dirname(target)
-        os.makedirs(directory, exist_ok=True)
+        if not os.path.isdir(directory):  # a mistyped destination is not created: say so
+            raise FileNotFoundError(
+                errno.ENOENT, f"{self.label}: cannot download {full} to {target}: the local directory {directory} does not exist", directory
+            )
         fd, temp = tempfile.mkstemp(prefix=TEMP_MARKER, dir=directory)
         os.close(fd)
         try:
@@ -393,7 +433,7 @@ class LocalRootedFiles(RootedFiles):
     def _open_atomic(self, full: str) -> AtomicWriter:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp, fd = self._temp_beside(full)
+        temp, fd, created = self._temp_beside(full)
         raw = os.fdopen(fd, "wb")
 
         def commit() -> None:
@@ -403,12 +443,15 @@ class LocalRootedFiles(RootedFiles):
 
         def discard() -> None:
             _remove_quietly(temp)
-            raw.close()
+            _close_quietly(raw)
+            for made in reversed(created):  # a write that failed (a full disk) leaves no empty directories
+                _rmdir_quietly(made)
 
         return AtomicWriter(raw, commit, discard)
 
-    def _temp_beside(self, full: str) -> tuple[str, int]:
-        """A new temporary file beside ``full``, created and locked: (its path, its descriptor).
+    def _temp_beside(self, full: str) -> tuple[str, int, list[str]]:
+        """A new temporary file beside ``full``, created and locked: (its path, its descriptor,
+        the directories made for it, outermost first).
 
         Temporary files of a path are numbered; a writer holds an exclusive ``flock`` on its
         own until it is renamed or removed, and the kernel drops the lock when the writer
@@ -435,7 +478,7 @@ class LocalRootedFiles(RootedFiles):
                     else:
                         continue
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                return temp, fd
+                return temp, fd, created
             raise FileExistsError(errno.EEXIST, f"{self.label}: too many writers of {full} at once", full)
         except OSError as exc:
             for made in reversed(created):  # leave no empty directories behind
@@ -447,12 +490,14 @@ class LocalRootedFiles(RootedFiles):
     def _put_local_file(self, source: str, full: str) -> None:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp, fd = self._temp_beside(full)
+        temp, fd, created = self._temp_beside(full)
         try:
             shutil.copyfile(source, temp)  # sendfile: no copy through Python; fd keeps the lock
             os.replace(temp, full)
         except BaseException:
             _remove_quietly(temp)
+            for made in reversed(created):
+                _rmdir_quietly(made)
             raise
         finally:
             os.close(fd)
@@ -679,6 +724,13 @@ def _make_directories(directory: str) -> list[str]:
 def _rmdir_quietly(path: str) -> None:
     try:
         os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _close_quietly(raw: Any) -> None:
+    try:
+        raw.close()  # flushing what is buffered may fail again on a full disk: the file is gone anyway
     except OSError:
         pass
 

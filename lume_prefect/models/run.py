@@ -51,6 +51,15 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in values.items()}
 
 
+def check_timeout(timeout: Any, name: str = "timeout") -> Optional[float]:
+    """``timeout`` as seconds (None: no limit); ValueError naming it unless a positive, finite number."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds (or None: no limit), got {timeout!r}")
+    return float(timeout)
+
+
 def check_mode(mode: Any) -> None:
     """ValueError unless ``mode`` is None or one of the run modes."""
     modes = typing.get_args(RunMode)
@@ -83,6 +92,7 @@ def run_model(
     from lume_prefect.results.codec import result_key
 
     check_mode(mode)
+    timeout = check_timeout(timeout)
     env = resolve(services, "services")
     registry = env.registry
     registered = registered_version(registry, name, version)

@@ -355,7 +355,7 @@ class SQLRegistry:
         key = sort_key(parse_version(version, name))
         values = {
             "deployment_name": validation.text("deployment_name", deployment_name),
-            "deployment_id": None if deployment_id is None else validation.text("deployment_id", str(deployment_id), limit=36),
+            "deployment_id": validation.deployment_id(deployment_id),
             "deployed_at": utcnow(),
         }
         with self._write() as conn:

@@ -46,11 +46,24 @@ def alias_name(value: Any) -> str:
 def text(field: str, value: Any, *, required: bool = True, limit: Optional[int] = TEXT_LENGTH) -> str:
     if not isinstance(value, str):
         raise InvalidValue(field, value, "must be a string")
+    _storable(field, value)
     if required and not value.strip():
         raise InvalidValue(field, value, "must not be empty")
     if limit is not None and len(value) > limit:
         raise InvalidValue(field, value[:40] + "...", f"longer than {limit} characters")
     return value
+
+
+def _storable(field: str, value: str) -> None:
+    """One rule for text on every backend: PostgreSQL cannot store NUL, and a lone surrogate is
+    not UTF-8 (SQLite would keep what the others refuse)."""
+    if "\x00" in value:
+        raise InvalidValue(field, value[:60], "contains a NUL character, which no database stores as text")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidValue(field, value[:60], f"contains a lone surrogate {value[exc.start]!r} at {exc.start}: not valid Unicode text") from None
 
 
 def optional_text(field: str, value: Any) -> Optional[str]:
@@ -89,9 +102,19 @@ def parameters_schema(value: Any) -> Optional[dict[str, Any]]:
     if not isinstance(value, dict):
         raise InvalidValue("parameters_schema", value, "must be a JSON schema (a dict)")
     try:
-        json.dumps(value)
+        encoded = json.dumps(value, allow_nan=False)
+    except RecursionError:
+        raise InvalidValue("parameters_schema", "{...}", "nested too deeply to be a JSON schema") from None
     except (TypeError, ValueError) as exc:
-        raise InvalidValue("parameters_schema", value, f"not JSON-serialisable: {exc}") from None
+        reason = "NaN and infinities are not JSON numbers" if "JSON compliant" in str(exc) else f"not JSON-serialisable: {exc}"
+        raise InvalidValue("parameters_schema", value, reason) from None
+    if "\\u0000" in encoded:
+        raise InvalidValue("parameters_schema", value, "contains a NUL character, which no database stores in JSON")
+    if "\\ud" in encoded:  # an escaped surrogate: a pair (an emoji) is fine, a lone one is not text
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidValue("parameters_schema", value, "contains a lone surrogate: not valid Unicode text") from None
     from jsonschema import SchemaError, validators  # a Prefect dependency; loaded only here
 
     try:
@@ -99,6 +122,18 @@ def parameters_schema(value: Any) -> Optional[dict[str, Any]]:
     except SchemaError as exc:
         raise InvalidValue("parameters_schema", value, f"not a valid JSON schema: {exc.message}") from None
     return value
+
+
+def deployment_id(value: Any) -> Optional[str]:
+    """A Prefect deployment's id: a UUID (its canonical text), or None."""
+    if value is None:
+        return None
+    from uuid import UUID
+
+    try:
+        return str(value if isinstance(value, UUID) else UUID(str(value)))
+    except ValueError:
+        raise InvalidValue("deployment_id", value, "must be a UUID (a Prefect deployment's id)") from None
 
 
 def who(value: Optional[str]) -> str:

@@ -334,11 +334,14 @@ def trusted_results(
     """
     from lume_prefect.results.result import current_flow_run_id, utc_now
 
+    from lume_prefect.results.result import result_model_name, storable_tags
+
     if not (isinstance(model, str) and 0 < len(model) <= 255 and isinstance(version, str) and 0 < len(version) <= 255):
         raise ValueError(f"model and version must be non-empty str of at most 255 characters, got {model!r}, {version!r}")
+    result_model_name(model)
     if not len(keys) == len(inputs) == len(outputs):
         raise ValueError(f"keys, inputs and outputs must have one item per result, got {len(keys)}, {len(inputs)}, {len(outputs)}")
-    tag_list = list(dict.fromkeys(tags))
+    tag_list = storable_tags(tags)  # checked once for the batch, as Result checks them
     run_id = flow_run_id if flow_run_id is not None else current_flow_run_id()
     moment = as_utc(created) if created is not None else utc_now()
     with collector_paused():

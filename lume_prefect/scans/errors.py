@@ -85,6 +85,17 @@ class ScanStoreError(ScanError):
         super().__init__(f"results store {store} could not be {'read' if action == 'read' else 'written'}: {cause}{kept}")
 
 
+class TooManyPoints(ScanError, ValueError):
+    """A scan of more points than its limit (``max_points``), refused before its points are built."""
+
+    def __init__(self, model: str, points: int, limit: int, what: str):
+        self.model, self.points, self.limit = model, points, limit
+        super().__init__(
+            f"scan of model {model!r}: {what} has {points:,} points, above the limit of {limit:,}; nothing was run. "
+            f"Split it, or pass max_points={points} (lume-prefect scan --max-points {points}) to run it anyway"
+        )
+
+
 class NothingToCompare(ScanError, ValueError):
     """``compare_models`` has no output to compare: none in common, or ``outputs=`` names one
     that a model does not have. Nothing was run."""

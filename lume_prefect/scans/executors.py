@@ -48,6 +48,26 @@ def check_executor(executor: Any, **options: Any) -> str:
 _OPTION_OF = {"address": "dask", "slurm": "slurm", "job": "slurm"}
 
 
+# Executors that can stop a batch running past run_scan's timeout: in-process interrupts it
+# (Prefect's task timeout), deployment cancels its flow run. A pool worker or a Slurm job
+# cannot be stopped from here without losing the batches beside it: those refuse a timeout.
+TIMEOUT_EXECUTORS = ("in-process", "deployment")
+
+
+def check_scan_timeout(timeout: Any, executor: str) -> Optional[float]:
+    """``timeout`` (seconds per batch) checked, and refused by an executor that cannot enforce it."""
+    from lume_prefect.models.run import check_timeout
+
+    seconds = check_timeout(timeout)
+    if seconds is not None and executor not in TIMEOUT_EXECUTORS:
+        hint = " (give the job a time limit: job={'time_limit': ...})" if executor == "slurm" else ""
+        raise ValueError(
+            f"timeout= (seconds per batch) is enforced by executor 'in-process' (the batch is interrupted) and "
+            f"'deployment' (its flow run is cancelled); executor={executor!r} cannot stop a running batch{hint}"
+        )
+    return seconds
+
+
 def default_workers(executor: str) -> int:
     import os
 
@@ -125,11 +145,21 @@ def runner_workers(dask: Any) -> Optional[int]:
     return None
 
 
-def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]], Any], stop: Callable[[], bool]) -> Iterator[Outcome]:
+def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]], Any], stop: Callable[[], bool],
+                   timeout: Optional[float] = None) -> Iterator[Outcome]:
+    """Batch after batch in this process; one running past ``timeout`` seconds is interrupted
+    (Prefect's task timeout) and its points recorded as failures."""
+    from lume_prefect.scans.deployment import whole_batch_failed
+
+    run = scan_batch_here if timeout is None else scan_batch_here.with_options(timeout_seconds=timeout)
     for batch in batches:
         if stop():
             return
-        yield scan_batch_here(batch, function)
+        try:
+            outcome = run(batch, function)
+        except TimeoutError:
+            outcome = whole_batch_failed(batch, "TimeoutError", f"batch {batch.number} ({len(batch)} points) not finished after {timeout:g} s; interrupted")
+        yield outcome
 
 
 def run_in_pool(batches: Sequence[Batch], executor: str, workers: int, address: Optional[str], dask: Any = None) -> Iterator[Outcome]:

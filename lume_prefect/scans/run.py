@@ -19,6 +19,7 @@ from lume_prefect.scans.executors import (
     batch_size_for,
     check_dask,
     check_executor,
+    check_scan_timeout,
     default_workers,
     run_as_deployments,
     run_in_process,
@@ -27,7 +28,7 @@ from lume_prefect.scans.executors import (
     runner_workers,
     task_runner,
 )
-from lume_prefect.scans.points import as_points, check_points
+from lume_prefect.scans.points import as_points, check_max_points, check_points
 from lume_prefect.scans.progress import ScanProgress
 from lume_prefect.scans.result import ScanResult
 
@@ -59,6 +60,7 @@ def run_scan(
     tags: Sequence[str] = (),
     plot: Optional[dict[str, Any]] = None,
     progress: Optional[bool] = None,
+    max_points: Optional[int] = None,
 ) -> ScanResult:
     """Run model ``model`` (its live version unless ``version``) on every point of ``points``.
 
@@ -78,6 +80,11 @@ def run_scan(
 
     A point whose model call raises is recorded in ``ScanResult.failures`` and the scan goes
     on; ``raise_on_failure`` raises ScanFailed at the end instead (the others are stored).
+    ``timeout``: seconds each batch may run, on the executors that can stop one: ``in-process``
+    (the batch is interrupted) and ``deployment`` (its flow run is cancelled); the batch's
+    points are then failures (TimeoutError) and the scan goes on. Other executors refuse it.
+    More than ``max_points`` points (default ``MAX_POINTS``, a million) is refused before the
+    points are built (TooManyPoints); pass a larger ``max_points`` to run such a scan.
     ``plot``: e.g. ``{"y": "rms_x", "x": "sigma_x"}`` publishes a plot artifact. Progress is a
     terminal bar when stderr is a terminal (``progress`` forces it on or off) and a progress
     artifact of the flow run.
@@ -93,7 +100,7 @@ def run_scan(
     return scan_flow(
         model, points, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
         address=address, dask=dask, slurm=slurm, job=job, timeout=timeout, refresh=refresh, raise_on_failure=raise_on_failure,
-        tags=tags, plot=plot, progress=progress,
+        tags=tags, plot=plot, progress=progress, max_points=max_points,
     )
 
 
@@ -152,13 +159,20 @@ class _Plan:
         batch_size: Optional[int] = None, workers: Optional[int] = None, address: Optional[str] = None, dask: Any = None, slurm: Any = None,
         job: Any = None, timeout: Optional[float] = None, refresh: bool = False, raise_on_failure: bool = False,
         tags: Sequence[str] = (), plot: Optional[dict[str, Any]] = None, progress: Optional[bool] = None,
+        max_points: Optional[int] = None,
     ) -> _Plan:
         from lume_prefect.models.contract import ModelSpec
         from lume_prefect.results.codec import result_keys
+        from lume_prefect.results.result import storable_tags
         from lume_prefect.core.resolve import resolve
 
         self = cls()
         self.executor = check_executor(executor, address=address, slurm=slurm, job=job)
+        timeout = check_scan_timeout(timeout, self.executor)
+        limit = check_max_points(max_points)
+        if isinstance(tags, str):
+            raise TypeError(f"tags must be a list of str, got the str {tags!r}")
+        tags = storable_tags(list(tags))  # as Result checks them, before anything runs
         self.dask = check_dask(dask, self.executor, address)
         self.env = resolve(services, "services")
         self.started = time.perf_counter()  # the scan's time, not an API's start-up
@@ -167,7 +181,7 @@ class _Plan:
         self.registered = registered_version(registry, model, version)
         self.model, self.version = self.registered.model, self.registered.version
         self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
-        self.values = check_points(self.spec, as_points(self.model, points))
+        self.values = check_points(self.spec, as_points(self.model, points, limit))
         self.total = len(self.values)
         self.keys = result_keys(self.model, self.version, self.values)
         self.scan_id = uuid.uuid4().hex[:12]
@@ -237,7 +251,8 @@ class _Plan:
         if self.executor == "in-process":
             from lume_prefect.scans.batch import model_function
 
-            return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source), lambda: self.store_error is not None)
+            return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source),
+                                  lambda: self.store_error is not None, self.timeout)
         if self.executor in ("processes", "dask"):
             return run_in_pool(self.batches, self.executor, self.workers, self.address, self.dask)
         if self.executor == "slurm":

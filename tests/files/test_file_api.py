@@ -115,6 +115,7 @@ def test_upload_and_download_stream_and_checksum(files, tmp_path):
     ref = files.upload(source, "data/big.bin")
     assert ref.size == len(payload)
     assert ref.sha256 == hashlib.sha256(payload).hexdigest()
+    (tmp_path / "copy").mkdir()  # download writes a file into an existing directory (issue 21)
     target = files.download("data/big.bin", tmp_path / "copy" / "big.bin")
     assert open(target, "rb").read() == payload
 
