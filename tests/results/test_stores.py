@@ -149,3 +149,14 @@ def test_unstorable_values_never_reach_the_store(store):
     with pytest.raises(ValueError, match="inputs.callback: cannot store a callable"):
         store.insert(Result(model="m", version="1", inputs={"callback": print}))
     assert store.count() == 0
+
+
+@pytest.mark.parametrize("backend", ["mongo"])
+def test_mongo_indexes_serve_a_flow_runs_results_and_tags(backend, request):
+    """The Mongo store's indexes, created on first use, cover what the SQL migrations index."""
+    from tests.results.conftest import open_store
+
+    store = open_store(backend, request)
+    store.insert(Result(model="m", version="1", outputs={"o": 1}, tags=["t"]))
+    keys = {name: [field for field, _order in info["key"]] for name, info in store.collection.index_information().items()}
+    assert keys["flow_run_id"] == ["flow_run_id"] and keys["tags"] == ["tags"]
