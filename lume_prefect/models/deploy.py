@@ -193,16 +193,29 @@ def deploy_model(
     )
     if cron is None and interval is None:
         deployment.schedules = _current_schedules(deployment.full_name)  # re-deploying keeps the schedules
-    if runs_from:
-        from prefect.runner.storage import LocalStorage
+    from prefect.runner.storage import LocalStorage
 
-        deployment.storage = LocalStorage(runs_from)  # its pull step: set_working_directory(runs_from)
+    if runs_from or isinstance(deployment.storage, LocalStorage):
+        deployment.storage = _directory_class()(runs_from or str(deployment.storage.destination))
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)
     deployment_name = f"{spec.name}/{spec.version}"
     env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), image=image, _sync=True)
     return Deployed(spec.name, spec.version, deployment_name, str(deployment_id), registered)
+
+
+def _directory_class() -> type:
+    from prefect.runner.storage import LocalStorage
+
+    class Directory(LocalStorage):
+        """Runs start in this directory (``models.pull.set_working_directory``, which says in
+        the flow run's logs when the directory is missing where the run starts)."""
+
+        def to_pull_step(self) -> dict[str, Any]:
+            return {"lume_prefect.models.pull.set_working_directory": {"directory": str(self.destination)}}
+
+    return Directory
 
 
 def _current_schedules(deployment_name: str) -> list[Any]:

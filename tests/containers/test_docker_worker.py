@@ -78,7 +78,7 @@ def test_a_deployment_runs_from_its_image_with_the_mounted_files_as_a_volume(sta
     assert deployment.work_pool_name == services(stack).work_pool
     assert deployment.job_variables["image"] == stack["model_image"]
     assert deployment.job_variables["volumes"] == [f"{stack['data']}:/data"]  # from the MountedFiles block
-    assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/models/1.1.0"}}]
+    assert deployment.pull_steps == [{"lume_prefect.models.pull.set_working_directory": {"directory": "/opt/models/1.1.0"}}]
     assert services(stack).registry.get_version("toy-beam", "1.0.0", _sync=True).image == stack["image"]
 
 
