@@ -41,8 +41,6 @@ from pydantic import ValidationError
 
 from lume_prefect.core.errors import LumeError
 
-_UNSET = object()
-
 MASK = "**********"
 MAX_PROFILE_BYTES = 1024 * 1024  # a profile is a few dozen lines; anything near this is a mistake
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
@@ -189,20 +187,22 @@ def apply_profile(
 
     Nothing is saved unless every block is valid. Saving is one API call per block and not
     a transaction: if the API fails half-way, fix the cause and apply again (it is idempotent).
-    ``dry_run`` validates only.
+    The block types keep the logos the server registered (``LUME_PREFECT_BLOCK_LOGOS`` is
+    the server's setting). ``dry_run`` validates only.
     """
     profile = read_profile(path)
     built = build_blocks(profile, environ)
     applied = []
-    with contextlib.ExitStack() as stack:
-        if not dry_run:
-            stack.enter_context(_server_logos())
+    with contextlib.nullcontext() if dry_run else _server_logos():
         for name, entry in profile.blocks.items():
             if not dry_run:
                 # referenced blocks were saved first: their ids make this document refer to them
                 built[name].save(name, overwrite=True, _sync=True)
             applied.append(AppliedBlock(name, entry.slug, saved=not dry_run))
     return applied
+
+
+_UNSET = object()
 
 
 @contextlib.contextmanager

@@ -149,11 +149,11 @@ def deploy_model(
     ``runs_from`` is the directory that holds ``source``'s files where the runs start, when
     that is not ``source`` itself: inside ``image`` on a container pool, or on a worker's
     own machine; a pool whose template marks it required (``lume_runs_from_required``: the
-    compose stack's workers, in containers) refuses a deployment without it. Re-deploying a
-    version without ``cron`` or ``interval`` keeps its deployment's schedules; ``image`` is
-    recorded with the version in the registry. On a container pool, a ``MountedFiles`` files block of the services is
-    mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
-    variable where the pool has one).
+    compose stack's workers, in containers) refuses a deployment without it. On a container
+    pool, a ``MountedFiles`` files block of the services is mounted into the container
+    (``host_path:mount_path``, added to the ``volumes`` job variable where the pool has one).
+    Re-deploying a version without ``cron`` or ``interval`` keeps its deployment's
+    schedules; ``image`` is recorded with the version in the registry.
 
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
