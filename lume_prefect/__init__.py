@@ -22,6 +22,7 @@ _LAZY = {
     "read_ref": "lume_prefect.files",
     # registry
     "ModelRegistry": "lume_prefect.registry",
+    "MLflowRegistry": "lume_prefect.registry",
     "SQLRegistry": "lume_prefect.registry",
     "get_live_version": "lume_prefect.registry",
     "register_version": "lume_prefect.registry",
@@ -62,6 +63,8 @@ _LAZY = {
     # scans
     "run_scan": "lume_prefect.scans",
     "ScanResult": "lume_prefect.scans",
+    "compare_models": "lume_prefect.scans",
+    "ModelComparison": "lume_prefect.scans",
 }
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -8,7 +8,7 @@ last one registers the block types again (``forget_registration_on_logo_change``
 
 from lume_prefect.core.blocks import forget_registration_on_logo_change
 from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files
-from lume_prefect.registry.blocks import ModelRegistry
+from lume_prefect.registry.blocks import MLflowRegistry, ModelRegistry
 from lume_prefect.results.blocks import MongoResults, SQLResults
 from lume_prefect.services import LumeServices
 from lume_prefect.slurm.blocks import SlurmCluster
@@ -19,6 +19,7 @@ forget_registration_on_logo_change()
 __all__ = [
     "LocalFiles",
     "LumeServices",
+    "MLflowRegistry",
     "ModelRegistry",
     "MongoResults",
     "MountedFiles",

@@ -11,13 +11,14 @@ app = App(
 )
 app.command("lume_prefect.cli.files:app", name="files", help="Files in a saved file block: put, get, ls, info, rm.")
 app.command("lume_prefect.cli.models:app", name="models", help="Models in the registry: list, show, versions, register, promote, revert, history.")
-app.command("lume_prefect.cli.registry:app", name="registry", help="The registry database: its schema status and upgrade.")
+app.command("lume_prefect.cli.registry:app", name="registry", help="The registry itself: its schema status and upgrade; copy to another registry (SQL, MLflow).")
 app.command("lume_prefect.cli.results:app", name="results", help="Stored results: list, show, export, plot, reproduce.")
 app.command("lume_prefect.cli.slurm:app", name="slurm", help="Slurm jobs through a saved SlurmCluster: submit, status, wait, cancel, output.")
 app.command("lume_prefect.cli.profiles:app", name="profiles", help="Block documents as code: show and apply a profile (local, dev, prod).")
 app.command("lume_prefect.cli.runs:deploy", name="deploy", help="Register a model version and create its Prefect deployment.")
 app.command("lume_prefect.cli.runs:run", name="run", help="Run a model (its live version unless --version) and print its outputs.")
 app.command("lume_prefect.cli.scan:scan", name="scan", help="Scan a model over a grid or a file of points: batched, cached, stored.")
+app.command("lume_prefect.cli.compare:compare", name="compare", help="Compare two models (a surrogate and its physics model, two versions) on the same points.")
 app.command("lume_prefect.cli.runs:pipelines", name="pipelines", help="Pipelines (flows of flows): register and run.")
 
 

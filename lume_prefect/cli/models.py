@@ -181,11 +181,17 @@ def register(
     beampath: Optional[str] = None,
     description: str = "",
     tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE tag of a new model; repeatable.", negative=())] = None,
+    lume: Annotated[bool, Parameter(negative="", help="ENTRYPOINT path.py:name is a LUME model (a LUMEModel or LUMETorch, or a function returning one); a .yml entrypoint always is.")] = False,
+    stateless: Annotated[bool, Parameter(negative="", help="LUME simulator: no reset() before each point (its outputs depend on the inputs alone).")] = False,
+    vectorized: Annotated[Optional[bool], Parameter(help="LUME model: call it once per batch (default: what the model can do).")] = None,
     registry: Registry = None,
     json: Json = False,
 ) -> None:
     """Register model NAME (with --author, --laboratory, --facility, --beampath) and/or its
     VERSION (with --source and --entrypoint). Metadata given for an existing model is ignored.
+
+    A LUME model (a lume-torch model.yml, or --lume) is loaded to read its variables; metadata
+    it lacks defaults to the OS user (author) and 'unspecified'.
 
     Parameters
     ----------
@@ -214,6 +220,14 @@ def register(
     """
     block = open_registry(registry)
     metadata = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}
+    from lume_prefect.models.deploy import is_lume_model_path
+
+    if lume or stateless or vectorized is not None or (entrypoint and is_lume_model_path(entrypoint)):
+        if version is None or source is None or entrypoint is None:
+            fail("registering a LUME model needs VERSION, --source and --entrypoint")
+        _register_lume(block, name, version, source, entrypoint, image=image, description=description or None, tags={k: v or "" for k, v in _tags(tag).items()},
+                       stateless=stateless, vectorized=vectorized, json=json, **metadata)
+        return
     given = [k for k, v in metadata.items() if v is not None]
     if given and len(given) < len(metadata):
         fail(f"to register a model give all of --author --laboratory --facility --beampath (missing: {', '.join(k for k in metadata if k not in given)})")
@@ -243,6 +257,23 @@ def register(
         print_json(result.model_dump(mode="json"))
     else:
         console.print(message, highlight=False)
+
+
+def _register_lume(block: Any, name: str, version: str, source: str, entrypoint: str, *, image: Optional[str], json: bool, **options: Any) -> None:
+    from lume_prefect.models.deploy import model_to_register, source_sha256
+
+    resolved = str(Path(source).resolve())
+    try:
+        entrypoint, spec = model_to_register(entrypoint, resolved, name=name, version=version, **options)
+    except (OSError, TypeError, ValueError, ImportError) as exc:
+        fail(f"{entrypoint}: {exc}")
+    run(block.register_model, name, **spec.registry_metadata(), exist_ok=True)
+    result = run(block.register_version, name, spec.version, source=resolved, entrypoint=entrypoint, sha256=source_sha256(resolved),
+                 image=image, parameters_schema=spec.parameters_schema())
+    if json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        console.print(f"registered {name} {result.version} ({len(spec.inputs)} inputs, {len(spec.outputs)} outputs)", highlight=False)
 
 
 def _print_change(change: Any, json: bool) -> None:

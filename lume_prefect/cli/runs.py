@@ -71,13 +71,23 @@ def deploy(
     runs_from: Annotated[Optional[str], Parameter(help="Directory holding the source's files where runs start (e.g. inside --image).")] = None,
     tag: Annotated[Optional[list[str]], Parameter(help="Extra deployment tag (repeatable).", negative=())] = None,
     no_deployment: Annotated[bool, Parameter(negative="", help="Only register the version (in-process use).")] = False,
+    name: Annotated[Optional[str], Parameter(help="Name of a LUME model (it carries none).")] = None,
+    version: Annotated[Optional[str], Parameter(help="Version of a LUME model (it carries none).")] = None,
+    author: Annotated[Optional[str], Parameter(help="Author of a new LUME model (default: the OS user).")] = None,
+    laboratory: Annotated[Optional[str], Parameter(help="Laboratory of a new LUME model (default: unspecified).")] = None,
+    facility: Annotated[Optional[str], Parameter(help="Facility of a new LUME model (default: unspecified).")] = None,
+    beampath: Annotated[Optional[str], Parameter(help="Beam path of a new LUME model (default: unspecified).")] = None,
+    stateless: Annotated[bool, Parameter(negative="", help="LUME simulator: no reset() before each point.")] = False,
+    vectorized: Annotated[Optional[bool], Parameter(help="LUME model: call it once per batch (default: what the model can do).")] = None,
 ) -> None:
-    """Register the model version at ENTRYPOINT (path.py:flow) and create its Prefect deployment.
+    """Register the model version at ENTRYPOINT (path.py:flow, or a LUME model with --name and
+    --version) and create its Prefect deployment.
 
     Parameters
     ----------
     entrypoint
-        The model's flow: path/to/model.py:flow_function, relative to --source.
+        The model's flow: path/to/model.py:flow_function, relative to --source; or a LUME model:
+        a lume-torch model.yml, or path.py:name of a LUMEModel or LUMETorch (or a function returning one).
     cron
         Cron schedule of runs with default inputs (e.g. '0 * * * *').
     image
@@ -85,12 +95,15 @@ def deploy(
     """
     from lume_prefect.models.deploy import deploy_model, register_model_version
 
+    given = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath, "vectorized": vectorized}
+    lume = {k: v for k, v in given.items() if v is not None} | ({"stateless": True} if stateless else {})
     try:
         if no_deployment:
-            registered = register_model_version(entrypoint, source, services=services, image=image)
+            registered = register_model_version(entrypoint, source, services=services, image=image, name=name, version=version, **lume)
             console.print("registered" if registered else "already registered from the same source; nothing to do")
             return
-        done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, runs_from=runs_from, tags=tag)
+        done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, runs_from=runs_from, tags=tag,
+                            name=name, version=version, **lume)
     except _errors() as exc:
         fail(str(exc))
     state = "registered and deployed" if done.registered else "already registered from the same source; deployment updated"

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from lume_prefect.files.errors import CorruptFile, PathOutsideRoot, S3Unreachable
 from lume_prefect.files.fileref import FileRef
-from lume_prefect.files.serializers import CHUNK_SIZE, get_serializer
+from lume_prefect.files.serializers import CHUNK_SIZE, Serializer, get_serializer, serializer_for
 
 TEMP_MARKER = ".lume-tmp-"
 # Formats that must seek while writing are spooled; beyond this size the spool is on disk.
@@ -230,7 +230,7 @@ class RootedFiles:
     def write(self, path: str | os.PathLike[str], obj: Any, serializer: str | None = None) -> FileRef:
         """Serialize ``obj`` to ``path`` atomically and return its FileRef."""
         rel = self.relative(path)
-        chosen = get_serializer(serializer, rel)
+        chosen = serializer_for(obj, serializer, rel)
         with self.open(rel, "wb") as writer:
             if chosen.needs_seekable:
                 with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
@@ -242,11 +242,17 @@ class RootedFiles:
         return self._ref(rel, chosen.name, writer)
 
     def read(self, path: str | os.PathLike[str], serializer: str | None = None) -> Any:
-        """Load the object at ``path`` with the named serializer, else by extension."""
+        """Load the object at ``path`` with the named serializer, else by extension (and content:
+        an HDF5 file of openPMD particles is read as a ParticleGroup)."""
         rel = self.relative(path)
         chosen = get_serializer(serializer, rel)
         with self.open(rel, "rb") as f:
             try:
+                if serializer is None and type(chosen).sniff is not Serializer.sniff:
+                    specific = chosen.sniff(f)
+                    f.seek(0)
+                    if specific is not None:
+                        chosen = get_serializer(specific)
                 return chosen.load(f)
             except Exception as exc:  # noqa: BLE001 - any failure to decode: the file is not what it claims
                 raise CorruptFile(self.label, self.url(rel), chosen.name, f"{type(exc).__name__}: {exc}") from exc

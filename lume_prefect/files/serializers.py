@@ -1,6 +1,9 @@
 """Serializers: how a Python object becomes the bytes of a file and back.
 
-A serializer is chosen by name, else by the file's extension. Third-party packages add
+A serializer is chosen by name, else (writing) by the object's type for the types a
+serializer claims (an openPMD ``ParticleGroup``: ``openpmd``), else by the file's extension;
+reading without a name, a serializer may hand the file to a more specific one after a look
+at its content (an HDF5 file whose root says openPMD particles: ``openpmd``). Third-party packages add
 their own through the ``lume_prefect.serializers`` entry point group; each entry point
 names a :class:`Serializer` subclass or instance. Pickle is never chosen by extension:
 only ``serializer="pickle"`` uses it, because loading a pickle runs code.
@@ -10,10 +13,12 @@ Heavy libraries (NumPy, h5py, Pillow, matplotlib) are imported on first use.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+import sys
 from importlib.metadata import entry_points
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Optional
 
 from lume_prefect.files.errors import UnknownSerializer
 
@@ -39,6 +44,14 @@ class Serializer:
 
     def load(self, f: BinaryIO) -> Any:
         raise NotImplementedError
+
+    def claims(self, obj: Any) -> bool:
+        """Whether writing ``obj`` without a serializer name uses this one, whatever the extension."""
+        return False
+
+    def sniff(self, f: BinaryIO) -> Optional[str]:
+        """Reading by extension: the name of a more specific serializer for this file's content, or None."""
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -193,6 +206,19 @@ class HDF5Serializer(Serializer):
         with h5py.File(f, "r") as h5:
             return _read_group(h5)
 
+    def sniff(self, f: BinaryIO) -> Optional[str]:
+        """``openpmd`` for openPMD particles (root attributes ``dataType`` openPMD and a
+        ``particlesPath``) when openpmd-beamphysics is installed."""
+        if not any(importlib.util.find_spec(name) for name in PARTICLE_MODULES):
+            return None
+        import h5py
+
+        with h5py.File(f, "r") as h5:
+            attrs = h5.attrs
+            if _python_value(attrs.get("dataType")) == "openPMD" and "particlesPath" in attrs:
+                return OpenPMDSerializer.name
+        return None
+
 
 def _write_group(group: Any, data: dict, where: str) -> None:
     import numpy as np
@@ -240,6 +266,58 @@ def _read_group(group: Any) -> dict[str, Any]:
     if group.attrs:
         out[ATTRS_KEY] = {k: _python_value(v) for k, v in group.attrs.items()}
     return out
+
+
+PARTICLE_MODULES = ("beamphysics", "pmd_beamphysics")  # openpmd-beamphysics 0.16 renamed its package
+
+
+def particle_group_class() -> Any:
+    """openpmd-beamphysics' ParticleGroup if it is imported (a ParticleGroup cannot exist otherwise), else None."""
+    for name in PARTICLE_MODULES:
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "ParticleGroup"):
+            return module.ParticleGroup
+    return None
+
+
+def is_particle_group(obj: Any) -> bool:
+    group = particle_group_class()
+    return group is not None and isinstance(obj, group)
+
+
+class OpenPMDSerializer(Serializer):
+    """openPMD particles: an openpmd-beamphysics ``ParticleGroup`` in HDF5, written and read by
+    openpmd-beamphysics itself (``ParticleGroup.write``, ``ParticleGroup(h5)``).
+
+    Chosen by name, for any ParticleGroup written without a name (``files.write("beam.h5",
+    particles)``), by the extension ``.openpmd.h5``, and reading an ``.h5`` file whose root
+    attributes say openPMD particles; ``serializer="hdf5"`` reads such a file as nested dicts.
+    """
+
+    name = "openpmd"
+    extensions = (".openpmd.h5",)
+    needs_seekable = True
+
+    def claims(self, obj: Any) -> bool:
+        return is_particle_group(obj)
+
+    def dump(self, obj: Any, f: BinaryIO) -> None:
+        import h5py
+
+        if not is_particle_group(obj):
+            raise TypeError(f"openpmd serializer needs an openpmd-beamphysics ParticleGroup, got {type(obj).__name__}")
+        with h5py.File(f, "w") as h5:
+            obj.write(h5)
+
+    def load(self, f: BinaryIO) -> Any:
+        import h5py
+
+        try:
+            from beamphysics import ParticleGroup
+        except ImportError:  # openpmd-beamphysics before 0.16
+            from pmd_beamphysics import ParticleGroup
+        with h5py.File(f, "r") as h5:
+            return ParticleGroup(h5)
 
 
 class PNGSerializer(Serializer):
@@ -309,6 +387,7 @@ BUILTIN_SERIALIZERS: tuple[type[Serializer], ...] = (
     NpySerializer,
     NpzSerializer,
     HDF5Serializer,
+    OpenPMDSerializer,
     PNGSerializer,
     PickleSerializer,
 )
@@ -356,6 +435,18 @@ class SerializerRegistry:
             if name in self._by_name:
                 return self._by_name[name]
             raise UnknownSerializer(f"no serializer named {name!r}", self.names(), self.extensions())
+        return self._by_path(path)
+
+    def for_object(self, obj: Any, name: str | None = None, path: str | None = None) -> Serializer:
+        """The serializer to write ``obj`` with: called ``name``, else one that claims its type, else by ``path``'s extension."""
+        if name is None:
+            self.load_entry_points()
+            for serializer in self._by_name.values():
+                if serializer.claims(obj):
+                    return serializer
+        return self.get(name, path)
+
+    def _by_path(self, path: str | None) -> Serializer:
         filename = (path or "").rsplit("/", 1)[-1].lower()
         # longest suffix first, so ".tar.gz" could win over ".gz"
         for ext in sorted(self._by_extension, key=len, reverse=True):
@@ -374,6 +465,12 @@ registry = SerializerRegistry()
 def get_serializer(name: str | None = None, path: str | None = None) -> Serializer:
     """The serializer called ``name``, else the one registered for ``path``'s extension."""
     return registry.get(name, path)
+
+
+def serializer_for(obj: Any, name: str | None = None, path: str | None = None) -> Serializer:
+    """The serializer to write ``obj`` with: called ``name``, else one that claims its type
+    (a ParticleGroup: ``openpmd``), else the one for ``path``'s extension."""
+    return registry.for_object(obj, name, path)
 
 
 def register_serializer(serializer: Serializer | type[Serializer]) -> Serializer:

@@ -62,11 +62,23 @@ class Outcome:
 
 
 def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]) -> Outcome:
-    """``function(inputs)`` on every point; a point that raises is recorded, the others go on."""
+    """``function(inputs)`` on every point; a point that raises is recorded, the others go on.
+
+    A vectorized model's ``function`` (a ``ModelCall`` whose spec says ``vectorized``) is
+    called once for the whole batch. If that call raises, the batch is evaluated again point
+    by point (calls of one point), so only the points that fail are recorded as failed, each
+    with its own error. If it returns outputs that are not one value per point (a wrong
+    length: InvalidOutput naming the model and the output), every point of the batch is
+    recorded as failed with that error: it is the model's bug, which calls of one point would hide.
+    """
     outcome = Outcome(batch.number)
     started = time.perf_counter()
     outputs, files, errors = outcome.outputs, outcome.files, outcome.errors
     with collecting_model_logs() as logs:
+        if getattr(function, "vectorized", False) and batch.points and _evaluate_together(batch, function, outcome):
+            outcome.logs, outcome.dropped_logs = logs.records, logs.dropped
+            outcome.seconds = time.perf_counter() - started
+            return outcome
         for position, values in enumerate(batch.points):
             logs.position = position
             try:
@@ -81,6 +93,27 @@ def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dic
     outcome.logs, outcome.dropped_logs = logs.records, logs.dropped
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _evaluate_together(batch: Batch, function: Any, outcome: Outcome) -> bool:
+    """One call of a vectorized model on the batch into ``outcome``; False if the points
+    must be evaluated one by one (the call raised)."""
+    from lume_prefect.models.errors import InvalidOutput
+
+    try:
+        done = function.many(batch.points)
+    except InvalidOutput as exc:  # the model's outputs do not fit the batch: every point failed
+        error = (_qualified_name(type(exc)), _message(exc))
+        outcome.errors.update((position, error) for position in range(len(batch)))
+        outcome.outputs.extend([None] * len(batch))
+        outcome.files.extend([] for _ in batch.points)
+        return True
+    except Exception:  # noqa: BLE001 - find the points that fail, one by one
+        return False
+    for result, written in done:
+        outcome.outputs.append(result)
+        outcome.files.append(written)
+    return True
 
 
 def _qualified_name(kind: type) -> str:

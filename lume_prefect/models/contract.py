@@ -3,8 +3,9 @@
 A model is a Prefect flow plus a ``ModelSpec``. The spec validates inputs before a run is
 submitted (an unknown, missing, mistyped or out-of-range input is an ``InvalidInput`` naming
 the variable and its range), and becomes the JSON schema of the flow's parameters in the
-registry and in the Prefect deployment. LUME-style variables (``default_value``,
-``value_range``, ``unit``, ``variable_type``) are accepted as they are.
+registry and in the Prefect deployment. The field names of lume-model's variable dicts
+(``default_value``, ``value_range``, ``unit``, ``variable_type``) are accepted as aliases; a
+LUME model's own variables (lume-base, lume-torch) become a spec through ``lume_prefect.lume``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from lume_prefect.core.names import MODEL_NAME_PATTERN, MODEL_NAME_RULE
 from lume_prefect.models.errors import InvalidInput, InvalidOutput
 
-VariableType = Literal["float", "int", "bool", "str", "array", "dict", "file", "any"]
+VariableType = Literal["float", "int", "bool", "str", "array", "dict", "file", "particles", "distribution", "any"]
+Validation = Literal["none", "warn", "error"]
 SPEC_KEY = "x-lume-spec"  # where the full spec travels inside a JSON schema
 
 _JSON_TYPES: dict[str, dict[str, Any]] = {
@@ -30,6 +32,8 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
     "array": {"type": "array"},
     "dict": {"type": "object"},
     "file": {"type": "object"},
+    "particles": {"type": "object"},  # an openPMD ParticleGroup (or the FileRef of one)
+    "distribution": {},  # a probability distribution (outputs of probabilistic surrogates)
     "any": {},
 }
 # LUME-model's variable_type names, and Python's
@@ -52,6 +56,23 @@ class Variable(BaseModel):
     )
     choices: Optional[list[Any]] = Field(default=None, description="Allowed values.")
     description: str = Field(default="", description="What the variable means.")
+    shape: Optional[tuple[int, ...]] = Field(default=None, description="Shape of an array value (one point), checked on every input: a (3,) list is refused for a (64, 64) image.")
+    dtype: Optional[str] = Field(default=None, description="NumPy name of an array's element type (float64, float32, int64, bool ...), checked on every input: elements that do not cast safely to it are refused.")
+    validation: Validation = Field(default="error", description="An input outside its range or choices: error refuses it before anything runs, warn runs and records the warning on the result, none runs.")
+    constant: bool = Field(default=False, description="The input always takes its default (a read-only input of a LUME model): another value is refused.")
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype_name(cls, value: Any) -> Any:
+        # a torch dtype (torch.float32) by its NumPy name; a NumPy dtype or type by its name
+        if value is None or isinstance(value, str) and not value.startswith("torch."):
+            return value
+        text = str(value)
+        if text.startswith("torch."):
+            return text.removeprefix("torch.")
+        import numpy as np
+
+        return np.dtype(value).name
 
     @field_validator("type", mode="before")
     @classmethod
@@ -68,6 +89,17 @@ class Variable(BaseModel):
                 raise ValueError(f"variable {self.name!r}: range low {low} is above high {high}")
             if self.type not in ("float", "int"):
                 raise ValueError(f"variable {self.name!r}: a range needs type float or int, not {self.type}")
+        if (self.shape is not None or self.dtype is not None) and self.type != "array":
+            raise ValueError(f"variable {self.name!r}: a shape or dtype needs type array, not {self.type}")
+        if self.dtype is not None:
+            import numpy as np
+
+            try:
+                np.dtype(self.dtype)
+            except TypeError:
+                raise ValueError(f"variable {self.name!r}: dtype {self.dtype!r} is not a NumPy dtype") from None
+        if self.constant and self.default is None:
+            raise ValueError(f"variable {self.name!r}: a constant needs a default")
         if self.default is not None:
             try:
                 self.check("the spec", self.default)
@@ -85,6 +117,8 @@ class Variable(BaseModel):
             return f"[{self.range[0]:g}, {self.range[1]:g}]{units}"
         if self.choices is not None:
             return f"one of {self.choices!r}"
+        if self.shape is not None or self.dtype is not None:
+            return f"array of shape {self.shape or 'any'} and dtype {self.dtype or 'any'}"
         return self.type
 
     def form_description(self) -> str:
@@ -98,6 +132,12 @@ class Variable(BaseModel):
             parts.append(f"Range: {low} to {high}{' ' + self.units if self.units else ''}.")
         if self.choices is not None:
             parts.append(f"One of: {', '.join(map(str, self.choices))}.")
+        if self.shape is not None:
+            parts.append(f"Shape: {self.shape}.")
+        if self.dtype is not None:
+            parts.append(f"Dtype: {self.dtype}.")
+        if self.constant:
+            parts.append("Constant.")
         return " ".join(p for p in parts if p)
 
     def json_schema(self) -> dict[str, Any]:
@@ -106,24 +146,41 @@ class Variable(BaseModel):
             schema["description"] = self.form_description()
         if self.default is not None:
             schema["default"] = self.default
-        if self.range is not None:
+        if self.range is not None and self.validation == "error":  # else outside the range still runs
             schema["minimum"], schema["maximum"] = self.range
-        if self.choices is not None:
+        if self.choices is not None and self.validation == "error":
             schema["enum"] = self.choices
         if self.units:
             schema["x-units"] = self.units
+        if self.shape is not None:
+            schema["x-shape"] = list(self.shape)
+        if self.dtype is not None:
+            schema["x-dtype"] = self.dtype
         return schema
 
     def check(self, model: str, value: Any) -> Any:
-        """``value`` converted to this variable's type, or InvalidInput naming the variable."""
+        """``value`` converted to this variable's type, or InvalidInput naming the variable.
+
+        A value outside the range or choices is refused unless ``validation`` is warn or none
+        (``out_of_range`` then says why, for the result to record)."""
         value = self._coerce(model, value)
+        if self.validation == "error":
+            problem = self.out_of_range(value)
+            if problem:
+                raise InvalidInput(model, self.name, problem)
+        if self.constant and value != self.default:
+            raise InvalidInput(model, self.name, f"= {value!r} is a constant of the model: it is always {self.default!r}")
+        return value
+
+    def out_of_range(self, value: Any) -> str:
+        """What is wrong with a checked ``value`` against the range or choices ("" if nothing)."""
         if self.range is not None:
             low, high = self.range
             if isinstance(value, float) and math.isnan(value) or not low <= value <= high:
-                raise InvalidInput(model, self.name, f"= {value!r} is outside its range {self.describe_range()}")
+                return f"= {value!r} is outside its range {self.describe_range()}"
         if self.choices is not None and value not in self.choices:
-            raise InvalidInput(model, self.name, f"= {value!r} is not {self.describe_range()}")
-        return value
+            return f"= {value!r} is not {self.describe_range()}"
+        return ""
 
     def _coerce(self, model: str, value: Any) -> Any:
         kind = self.type
@@ -147,9 +204,33 @@ class Variable(BaseModel):
             kind == "str" and not isinstance(value, str)
             or kind == "array" and not (isinstance(value, (list, tuple)) or hasattr(value, "__array__"))
             or kind in ("dict", "file") and not isinstance(value, Mapping)
+            or kind == "particles" and not (isinstance(value, Mapping) or type(value).__name__ == "ParticleGroup")
         ):
             raise self._wrong(model, value)
+        if kind == "array" and (self.shape is not None or self.dtype is not None):
+            self._check_array(model, value)
         return value
+
+    def _check_array(self, model: str, value: Any) -> None:
+        import numpy as np
+
+        if hasattr(value, "shape") and hasattr(value, "dtype"):  # NumPy arrays, torch tensors: no copy
+            shape, dtype = tuple(value.shape), str(value.dtype).removeprefix("torch.")
+        else:
+            try:
+                array = np.asarray(value)
+            except ValueError as exc:  # ragged nested lists
+                raise InvalidInput(model, self.name, f"is not a rectangular array: {exc}") from None
+            shape, dtype = array.shape, str(array.dtype)
+        if self.shape is not None and shape != self.shape:
+            raise InvalidInput(model, self.name, f"must have shape {self.shape}, got shape {shape}")
+        if self.dtype is not None and dtype != self.dtype:
+            try:
+                safe = np.can_cast(np.dtype(dtype), np.dtype(self.dtype), casting="same_kind")
+            except TypeError:
+                safe = False
+            if not safe:
+                raise InvalidInput(model, self.name, f"must have dtype {self.dtype}, got dtype {dtype}")
 
     def _wrong(self, model: str, value: Any) -> InvalidInput:
         # built only on error: a scan checks every value of thousands of points
@@ -195,6 +276,7 @@ class ModelSpec(BaseModel):
     facility: str = Field(default="", description="Facility.")
     beampath: str = Field(default="", description="Beam path the model describes.")
     tags: dict[str, str] = Field(default_factory=dict, description="Free tags.")
+    vectorized: bool = Field(default=False, description="The function takes every input as a sequence of N values and returns every output as a sequence of N values: run_scan calls it once per batch.")
 
     @field_validator("version")
     @classmethod
@@ -255,6 +337,14 @@ class ModelSpec(BaseModel):
             else:
                 values[variable.name] = variable.default
         return values, problems
+
+    def input_warnings(self, values: Mapping[str, Any]) -> list[str]:
+        """Checked ``values`` outside the range or choices of inputs whose validation is warn:
+        one message per input, naming it, for the result to record."""
+        return [
+            f"input {v.name!r} {problem}" for v in self.inputs
+            if v.validation == "warn" and v.name in values and (problem := v.out_of_range(values[v.name]))
+        ]
 
     def check_outputs(self, outputs: Any) -> dict[str, Any]:
         if not isinstance(outputs, Mapping):

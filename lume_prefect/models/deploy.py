@@ -9,7 +9,6 @@ refused with SourceConflict.
 
 from __future__ import annotations
 
-import hashlib
 import errno
 import os
 from dataclasses import dataclass
@@ -20,33 +19,14 @@ from typing import Any, Optional
 from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import RunsFromRequired, SourceConflict
+from lume_prefect.models.source_files import source_sha256
 from lume_prefect.models.loading import load_model_flow, spec_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
 
-IGNORED_DIRS = {".git", "__pycache__", ".venv", ".pytest_cache", "node_modules"}
 # A work pool variable whose default true says the pool's workers do not see the deploying
 # machine's files (deployments/compose.yaml's workers, in containers): runs_from is required.
 RUNS_FROM_REQUIRED = "lume_runs_from_required"
-
-
-def source_sha256(source: str) -> Optional[str]:
-    """SHA-256 of a local source (a file, or every file of a directory by relative path); None for remote sources."""
-    path = Path(source)
-    if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    if not path.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
-        for name in sorted(files):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            file = Path(root, name)
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(file.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -116,12 +96,61 @@ def check_entrypoint(entrypoint: str, source: str) -> None:
         raise FileNotFoundError(errno.ENOENT, f"entrypoint {entrypoint!r}: no file {path!r} in {source!r}", os.path.join(source, path))
 
 
-def register_model_version(entrypoint: str, source: str = ".", *, services: LumeServices | str | None = None, image: Optional[str] = None) -> bool:
-    """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use)."""
-    check_entrypoint(entrypoint, source)
+def register_model_version(
+    entrypoint: str,
+    source: str = ".",
+    *,
+    services: LumeServices | str | None = None,
+    image: Optional[str] = None,
+    name: Optional[str] = None,
+    version: Optional[str] = None,
+    **lume: Any,
+) -> bool:
+    """Register the model version at ``entrypoint`` of a local ``source`` without deploying it (in-process use).
+
+    ``entrypoint`` is a model flow (``path.py:flow``), or a LUME model, which carries no
+    name or version (give ``name`` and ``version``): a lume-torch YAML (``model.yml`` with
+    its ``.pt`` files), or ``path.py:name`` naming a ``LUMEModel`` or ``LUMETorch`` instance
+    or a function returning one. ``lume`` options of a LUME model: ``stateless``,
+    ``vectorized``, ``author`` (default: the OS user), ``laboratory``, ``facility``,
+    ``beampath`` (default: ``unspecified``), ``description``, ``tags``
+    (see ``lume_prefect.lume.entry.lume_registration``).
+    """
     env = resolve(services, "services")
     resolved = str(Path(source).resolve())
-    return register_spec(env, spec_of(load_model_flow(entrypoint, resolved), entrypoint, source), source=resolved, entrypoint=entrypoint, image=image)
+    entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
+    return register_spec(env, spec, source=resolved, entrypoint=entrypoint, image=image)
+
+
+def is_lume_model_path(entrypoint: str) -> bool:
+    """A lume-torch model YAML."""
+    return entrypoint.endswith((".yml", ".yaml")) and ":" not in entrypoint
+
+
+def model_to_register(
+    entrypoint: str, source: str, *, name: Optional[str] = None, version: Optional[str] = None, **lume: Any
+) -> tuple[str, ModelSpec]:
+    """(registry entrypoint, spec) of the model at ``entrypoint``: a model flow as it is, a
+    LUME model (given ``name`` and ``version``) under its ``lume_prefect.lume`` entrypoint."""
+    resolved = str(Path(source).resolve())
+    if name is None and version is None and not lume and not is_lume_model_path(entrypoint):
+        from prefect.exceptions import MissingFlowError
+
+        check_entrypoint(entrypoint, source)
+        try:
+            model_flow = load_model_flow(entrypoint, resolved)
+        except MissingFlowError as exc:
+            raise TypeError(f"{entrypoint} in {source} is not a model flow ({exc}): decorate it with ModelSpec.flow; "
+                            "a LUME model (a LUMEModel, a LUMETorch or a function returning one) is registered with name and version") from None
+        return entrypoint, spec_of(model_flow, entrypoint, source)
+    if not name or not version:
+        missing = " and ".join(k for k, v in (("name", name), ("version", version)) if not v)
+        raise ValueError(f"{entrypoint}: a LUME model carries no name or version: give {missing}")
+    if not is_lume_model_path(entrypoint):
+        check_entrypoint(entrypoint, source)
+    from lume_prefect.lume.entry import lume_registration
+
+    return lume_registration(entrypoint, resolved, name=name, version=version, **lume)
 
 
 def deploy_model(
@@ -137,6 +166,9 @@ def deploy_model(
     tags: Optional[list[str]] = None,
     job_variables: Optional[dict[str, Any]] = None,
     paused: bool = False,
+    name: Optional[str] = None,
+    version: Optional[str] = None,
+    **lume: Any,
 ) -> Deployed:
     """Register the model version at ``entrypoint`` of ``source`` and create its Prefect deployment.
 
@@ -155,19 +187,29 @@ def deploy_model(
     Re-deploying a version without ``cron`` or ``interval`` keeps its deployment's
     schedules; ``image`` is recorded with the version in the registry.
 
+    A LUME model (a lume-torch YAML, or ``path.py:name`` naming a LUMEModel or LUMETorch or a
+    function returning one) is deployed with ``name`` and ``version`` and the ``lume`` options
+    of ``register_model_version``; its deployment runs ``lume_prefect.lume.entry`` in the
+    source's directory.
+
     A plain function: it works from sync code and from async code or an async flow alike
     (it blocks while it deploys).
     """
     from prefect.flows import Flow
     from prefect.utilities.collections import get_from_dict
 
-    check_entrypoint(entrypoint, source)
     env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
-    # _sync=True: these Prefect methods return coroutines when called inside an event loop
-    model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
-    spec = spec_of(model_flow, entrypoint, source)
+    lume_model = name is not None or version is not None or bool(lume) or is_lume_model_path(entrypoint)
+    if lume_model:
+        entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
+        model_flow = load_model_flow(entrypoint, resolved_source)
+    else:
+        check_entrypoint(entrypoint, source)
+        # _sync=True: these Prefect methods return coroutines when called inside an event loop
+        model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
+        spec = spec_of(model_flow, entrypoint, source)
     pool_name = work_pool or env.work_pool
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
@@ -193,10 +235,13 @@ def deploy_model(
     )
     if cron is None and interval is None:
         deployment.schedules = _current_schedules(deployment.full_name)  # re-deploying keeps the schedules
+    if lume_model:  # built here, not loaded from the source: point its runs at the model's files
+        deployment.entrypoint = entrypoint
     from prefect.runner.storage import LocalStorage
 
-    if runs_from or isinstance(deployment.storage, LocalStorage):
-        deployment.storage = _directory_class()(runs_from or str(deployment.storage.destination))
+    if runs_from or lume_model or isinstance(deployment.storage, LocalStorage):
+        directory = runs_from or (resolved_source if lume_model else str(deployment.storage.destination))
+        deployment.storage = _directory_class()(directory)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)

@@ -63,7 +63,8 @@ def persist(result: Any) -> Any:
 
 
 _PYTHON_TYPES: dict[str, Any] = {
-    "float": float, "int": int, "bool": bool, "str": str, "array": list, "dict": dict, "file": dict, "any": Any,
+    "float": float, "int": int, "bool": bool, "str": str, "array": list, "dict": dict, "file": dict,
+    "particles": Any, "distribution": Any, "any": Any,
 }
 
 
@@ -78,15 +79,17 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
     the schema, yet a call without it still binds and is refused by the spec (InvalidInput).
     """
     metadata: dict[str, Any] = {}
-    if variable.range is not None:
+    strict = variable.validation == "error"  # else a value outside the range still runs
+    if variable.range is not None and strict:
         metadata["ge"], metadata["le"] = variable.range
-    if variable.choices is not None:
+    if variable.choices is not None and strict:
         metadata["json_schema_extra"] = {"enum": list(variable.choices)}
     base = _PYTHON_TYPES[variable.type]
     annotation = Annotated[base, Field(**metadata)] if metadata else base
     documentation: dict[str, Any] = {"description": variable.form_description() or None}
-    if variable.units:
-        documentation["json_schema_extra"] = {"x-units": variable.units}
+    extra = {"x-units": variable.units, "x-shape": variable.shape and list(variable.shape), "x-dtype": variable.dtype}
+    if any(extra.values()):
+        documentation["json_schema_extra"] = {k: v for k, v in extra.items() if v}
     default = Field(**documentation) if variable.required else Field(default=variable.default, **documentation)
     return inspect.Parameter(variable.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
 
@@ -151,13 +154,18 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         if isinstance(batch, dict):
             from lume_prefect.models.batch import run_batch_here
 
-            return run_batch_here(spec, lambda values: call_model(spec, fn, values), batch)
+            from lume_prefect.models.plain import ModelCall
+
+            return run_batch_here(spec, ModelCall(spec, fn), batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
         values = spec.validate_inputs(given)
+        warnings = spec.input_warnings(values)
+        for warning in warnings:
+            get_run_logger().warning("model %s %s: %s (the model's validation is warn: it runs)", spec.name, spec.version, warning)
         outputs, files = call_model(spec, fn, values)
-        result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files)
+        result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files, warnings=warnings)
         result = persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
         return result

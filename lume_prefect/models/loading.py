@@ -7,6 +7,7 @@ import sys
 from typing import Any, Optional
 
 from lume_prefect.models.contract import ModelSpec
+from lume_prefect.models.plain import loading_from
 
 _flows: dict[tuple[str, str], Any] = {}
 
@@ -24,7 +25,8 @@ def load_model_flow(entrypoint: str, source: str) -> Any:
                 target = f"{os.path.join(source, path)}:{name}"
             elif source not in sys.path:
                 sys.path.insert(0, source)
-        _flows[key] = load_flow_from_entrypoint(target, use_placeholder_flow=False)
+        with loading_from(source):
+            _flows[key] = load_flow_from_entrypoint(target, use_placeholder_flow=False)
     return _flows[key]
 
 

@@ -10,6 +10,7 @@ costs a fresh process about a second).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -17,22 +18,41 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from lume_prefect.files.fileref import FileRef
+from lume_prefect.files.serializers import particle_group_class
 from lume_prefect.models.errors import FlowNeeded
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec
 
 _plain = contextvars.ContextVar("lume_plain_models", default=False)
+_source = contextvars.ContextVar("lume_model_source", default="")
 _functions: dict[tuple[str, str], tuple[Any, Callable[..., Any]]] = {}
 
 
 def loading_plain() -> bool:
     """Whether ``ModelSpec.flow`` should make a ``PlainModel`` (a worker is loading the model)."""
     return _plain.get()
+
+
+def loading_source() -> str:
+    """The source directory of the model being loaded (its working directory where Prefect
+    loads it: a deployment's run starts there), for an entrypoint that builds the model from
+    files of its source (``lume_prefect.lume``)."""
+    return _source.get() or os.getcwd()
+
+
+@contextlib.contextmanager
+def loading_from(source: str) -> Iterator[None]:
+    """Load models from ``source`` (see ``loading_source``) within the block."""
+    token = _source.set(source if os.path.isdir(source) else "")
+    try:
+        yield
+    finally:
+        _source.reset(token)
 
 
 class PlainModel:
@@ -51,15 +71,57 @@ class PlainModel:
         return f"PlainModel({self.lume_spec.name} {self.lume_spec.version})"
 
 
-def _split_files(outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+def _split_files(spec: ModelSpec, values: dict[str, Any], outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+    group = particle_group_class()
+    if group is not None:
+        outputs = {k: (_write_particles(spec, values, k, v) if isinstance(v, group) else v) for k, v in outputs.items()}
     files = [v for v in outputs.values() if isinstance(v, FileRef)]
     plain = {k: (v.model_dump(mode="json") if isinstance(v, FileRef) else v) for k, v in outputs.items()}
     return plain, files
 
 
+def _write_particles(spec: ModelSpec, values: dict[str, Any], name: str, particles: Any) -> FileRef:
+    """A ParticleGroup output written through the run's file block (openPMD HDF5), where a
+    rerun of the same inputs writes it again: ``<model>/<version>/<result key[:16]>/<output>.h5``."""
+    from lume_prefect.core.resolve import resolve
+    from lume_prefect.results.codec import result_key
+
+    key = result_key(spec.name, spec.version, values)[:16]
+    return resolve(None, "files").write(f"{spec.name}/{spec.version}/{key}/{name}.h5", particles, serializer="openpmd")
+
+
 def call_model(spec: ModelSpec, fn: Callable[..., Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
-    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among them."""
-    return _split_files(spec.check_outputs(fn(**values)))
+    """``fn`` on inputs already checked by ``spec``: its outputs, checked, and the files among
+    them (ParticleGroups written through the run's file block). A vectorized model is called
+    with one point (every input a list of one value)."""
+    if spec.vectorized:
+        from lume_prefect.models.vectorized import call_points
+
+        return _split_files(spec, values, call_points(spec, fn, [values])[0])
+    return _split_files(spec, values, spec.check_outputs(fn(**values)))
+
+
+def call_model_points(spec: ModelSpec, fn: Callable[..., Any], points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[FileRef]]]:
+    """A vectorized model called once on ``points``: per point (outputs, files), as ``call_model``."""
+    from lume_prefect.models.vectorized import call_points
+
+    return [_split_files(spec, values, outputs) for values, outputs in zip(points, call_points(spec, fn, points))]
+
+
+class ModelCall:
+    """The checked call of a model's function on one point (``call_model``) and, for a
+    vectorized model, on many at once (``many``): what a scan's batch is evaluated with."""
+
+    __slots__ = ("spec", "fn", "vectorized")
+
+    def __init__(self, spec: ModelSpec, fn: Callable[..., Any]):
+        self.spec, self.fn, self.vectorized = spec, fn, spec.vectorized
+
+    def __call__(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+        return call_model(self.spec, self.fn, values)
+
+    def many(self, points: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[FileRef]]]:
+        return call_model_points(self.spec, self.fn, points)
 
 
 def evaluate(spec: ModelSpec, fn: Callable[..., Any], /, **inputs: Any) -> dict[str, Any]:
@@ -89,13 +151,14 @@ def load_model_function(entrypoint: str, source: str) -> tuple[ModelSpec, Callab
     if key not in _functions:
         token = _plain.set(True)
         try:
-            _functions[key] = plain_function(_import_model(entrypoint, source))
+            with loading_from(source):
+                _functions[key] = plain_function(import_entrypoint(entrypoint, source))
         finally:
             _plain.reset(token)
     return _functions[key]
 
 
-def _import_model(entrypoint: str, source: str) -> Any:
+def import_entrypoint(entrypoint: str, source: str) -> Any:
     module_name, _, name = entrypoint.rpartition(":") if ":" in entrypoint else entrypoint.rpartition(".")
     if module_name.endswith(".py"):
         path = os.path.join(source, module_name) if os.path.isdir(source) else module_name

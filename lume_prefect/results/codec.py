@@ -36,13 +36,14 @@ from typing import Any
 
 from lume_prefect.core.errors import LumeError
 from lume_prefect.results.errors import InvalidResultValue
+from lume_prefect.results.lume_values import distribution_values, is_distribution, is_particle_group, is_tensor, tensor_array
 
 TAG = "__lume__"
 KEY_SCHEME = b"lume-result-key/1\x00"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SUPPORTED = (
     "None, bool, int, float, str, list, tuple, dict with str keys, "
-    "NumPy arrays and scalars, pandas DataFrames"
+    "NumPy arrays and scalars, pandas DataFrames, torch tensors and distributions"
 )
 
 _PLAIN = (str, bool, type(None))
@@ -184,6 +185,10 @@ def _encode(value: Any, blobs: list[bytes], allow_nonfinite: bool) -> Any:
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(value, pandas.DataFrame):
         return {TAG: "dataframe", "blob": _add(blobs, _parquet_bytes(value))}
+    if is_tensor(value):  # stored as NumPy: read back as NumPy (lume_values)
+        return _encode(tensor_array(value), blobs, allow_nonfinite)
+    if is_distribution(value):
+        return _encode_dict(distribution_values(value), blobs, allow_nonfinite)
     raise _Invalid(f"cannot store {_describe(value)}; supported: {SUPPORTED}")
 
 
@@ -243,6 +248,9 @@ def _parquet_bytes(frame: Any) -> bytes:
 
 
 def _describe(value: Any) -> str:
+    if is_particle_group(value):
+        return ("a ParticleGroup: write it with files.write('beam.h5', particles) (the openpmd serializer) and keep its FileRef "
+                "(a model run's ParticleGroup outputs are written so)")
     if hasattr(value, "read") and hasattr(value, "close"):
         what = "an open file or stream"
         hint = "; write it through a file block and keep its FileRef in files"
@@ -497,6 +505,8 @@ def _key_library_value(out: _KeyBytes, value: Any) -> None:
             _key_array(out, numpy.asarray(value))
     elif numpy is not None and isinstance(value, numpy.ndarray):
         _key_array(out, value)
+    elif is_tensor(value):  # the key of its NumPy array, as it is stored
+        _key(out, tensor_array(value))
     elif pandas is not None and isinstance(value, pandas.DataFrame):
         out.append(b"P" + _PACK_Q(value.shape[1]))
         for i, name in enumerate(value.columns):

@@ -296,6 +296,7 @@ def _document(result: Result) -> dict[str, Any]:
         "outputs": outputs,
         "files": [ref.model_dump(mode="json") for ref in result.files],
         "blobs": [Binary(blob) for blob in blobs],
+        **({"warnings": result.warnings} if result.warnings else {}),
     }
 
 
@@ -311,4 +312,5 @@ def _result(document: dict[str, Any]) -> Result:
         flow_run_id=UUID(document["flow_run_id"]) if document.get("flow_run_id") else None,
         tags=list(document.get("tags") or []),
         files=[FileRef.model_validate(ref) for ref in document.get("files") or []],
+        warnings=list(document.get("warnings") or []),
     )

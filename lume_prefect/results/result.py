@@ -130,6 +130,10 @@ class Result(BaseModel):
     created: datetime = Field(
         default_factory=utc_now, description="When the result was recorded (UTC, millisecond precision)."
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What was doubtful about the run, one message each: an input outside its range that the model's validation setting (warn) let run.",
+    )
 
     _key: str = PrivateAttr("")
     # (inputs tree, outputs tree, blobs); blobs as a tuple because most Results have none and

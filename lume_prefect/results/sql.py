@@ -68,12 +68,13 @@ results_table = sa.Table(
     sa.Column("outputs", JSON_TYPE, nullable=False),
     sa.Column("files", JSON_TYPE, nullable=False),
     sa.Column("blobs", BLOB_TYPE, nullable=True),
+    sa.Column("warnings", JSON_TYPE, nullable=True),  # NULL: none
     sa.UniqueConstraint("key", name="uq_lume_results_key"),
     sa.Index("ix_lume_results_model_version_created", "model", "version", "created"),
     sa.Index("ix_lume_results_created", "created"),
     # PostgreSQL only (revision 0002): serves find(inputs=...) as JSONB containment
     sa.Index("ix_lume_results_inputs", "inputs", postgresql_using="gin", postgresql_ops={"inputs": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
-    # revision 0003: a flow run's results; on PostgreSQL find(tags=...) as JSONB containment
+    # revision 0004: a flow run's results; on PostgreSQL find(tags=...) as JSONB containment
     sa.Index("ix_lume_results_flow_run_id", "flow_run_id"),
     sa.Index("ix_lume_results_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
@@ -276,6 +277,7 @@ def _row(result: Result) -> dict[str, Any]:
         "outputs": outputs,
         "files": [ref.model_dump(mode="json") for ref in files] if files else [],
         "blobs": pack_blobs(blobs) if blobs else None,
+        "warnings": fields.get("warnings") or None,
     }
 
 
@@ -291,6 +293,7 @@ def _result(row: Any) -> Result:
         flow_run_id=UUID(row.flow_run_id) if row.flow_run_id else None,
         tags=list(row.tags),
         files=[FileRef.model_validate(ref) for ref in row.files],
+        warnings=list(row.warnings or []),
     )
 
 

@@ -301,8 +301,10 @@ def trusted_results(
     tags: Sequence[str] = (),
     flow_run_id: Any = None,
     created: Optional[datetime] = None,
+    warnings: Optional[Sequence[list[str]]] = None,
 ) -> list[Result]:
-    """Results of one model version built column-wise, for bulk storage (a scan's batch).
+    """Results of one model version built column-wise, for bulk storage (a scan's batch);
+    ``warnings``: per result, what was doubtful about its run (``ModelSpec.input_warnings``).
 
     The caller vouches for the fields a Result would validate (model and version checked
     once here, ``keys[i] == result_key(model, version, inputs[i])``, tags valid): no pydantic
@@ -319,11 +321,12 @@ def trusted_results(
     run_id = flow_run_id if flow_run_id is not None else current_flow_run_id()
     moment = as_utc(created) if created is not None else utc_now()
     with collector_paused():
-        return _construct_all(model, version, keys, inputs, outputs, files, tag_list, run_id, moment)
+        return _construct_all(model, version, keys, inputs, outputs, files, tag_list, run_id, moment, warnings)
 
 
 def _construct_all(model: str, version: str, keys: Sequence[str], inputs: Sequence[dict[str, Any]],
-                   outputs: Sequence[dict[str, Any]], files: Any, tags: list[str], run_id: Any, moment: datetime) -> list[Result]:
+                   outputs: Sequence[dict[str, Any]], files: Any, tags: list[str], run_id: Any, moment: datetime,
+                   warnings: Optional[Sequence[list[str]]] = None) -> list[Result]:
     from lume_prefect.results.codec import encode_values
 
     construct = Result.model_construct
@@ -337,7 +340,7 @@ def _construct_all(model: str, version: str, keys: Sequence[str], inputs: Sequen
             tuple(blobs),
         )
         result = construct(model=model, version=version, inputs=values, outputs=outcome, files=files[i] if files else no_files,
-                           tags=tags, flow_run_id=run_id, created=moment)
+                           tags=tags, flow_run_id=run_id, created=moment, warnings=warnings[i] if warnings else no_files)
         private = result.__pydantic_private__
         private["_key"], private["_stored"] = key, stored
         results.append(result)

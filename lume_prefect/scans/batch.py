@@ -17,24 +17,24 @@ __all__ = ["Batch", "Outcome", "evaluate_batch", "evaluate_points", "model_funct
 
 def model_function(entrypoint: str, source: str) -> Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]:
     """The checked call of the model at ``entrypoint`` of ``source`` (imported once per process)."""
-    from lume_prefect.models.flows import call_model, plain_function
+    from lume_prefect.models.flows import plain_function
     from lume_prefect.models.loading import load_model_flow
+    from lume_prefect.models.plain import ModelCall
 
-    spec, fn = plain_function(load_model_flow(entrypoint, source))
-    return lambda values: call_model(spec, fn, values)
+    return ModelCall(*plain_function(load_model_flow(entrypoint, source)))
 
 
 def worker_function(entrypoint: str, source: str) -> Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]:
     """``model_function`` in a worker process: the model imported without its flow, so without
     Prefect (a second of a fresh process); as its flow if it needs that to be imported."""
     from lume_prefect.models.errors import FlowNeeded
-    from lume_prefect.models.plain import call_model, load_model_function
+    from lume_prefect.models.plain import ModelCall, load_model_function
 
     try:
         spec, fn = load_model_function(entrypoint, source)
     except FlowNeeded:
         return model_function(entrypoint, source)
-    return lambda values: call_model(spec, fn, values)
+    return ModelCall(spec, fn)
 
 
 def evaluate_batch(batch: Batch) -> Outcome:

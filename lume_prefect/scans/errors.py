@@ -83,3 +83,22 @@ class ScanStoreError(ScanError):
         self.unstored = list(unstored or [])
         kept = f"; {stored} results were stored before, {len(self.unstored)} computed ones are on this error (.unstored)" if action != "read" else "; nothing was run"
         super().__init__(f"results store {store} could not be {'read' if action == 'read' else 'written'}: {cause}{kept}")
+
+
+class NothingToCompare(ScanError, ValueError):
+    """``compare_models`` has no output to compare: none in common, or ``outputs=`` names one
+    that a model does not have. Nothing was run."""
+
+    def __init__(self, a: str, b: str, detail: str):
+        self.a, self.b, self.detail = a, b, detail
+        super().__init__(f"cannot compare {a} with {b}: {detail}; nothing was run")
+
+
+class UnitMismatch(ScanError, ValueError):
+    """An output both models declare, in different units: refused before anything runs
+    (units are not converted); leave it out with ``outputs=``."""
+
+    def __init__(self, output: str, a: str, unit_a: str, b: str, unit_b: str):
+        self.output, self.a, self.unit_a, self.b, self.unit_b = output, a, unit_a, b, unit_b
+        super().__init__(f"output {output!r} is in {unit_a} in {a} but in {unit_b} in {b}; units are not converted: "
+                         f"make them agree, or leave {output!r} out with outputs=[...]; nothing was run")

@@ -135,7 +135,7 @@ def test_connection_killed_mid_insert_many_is_retried_and_writes_every_row_once(
 
 
 def test_a_flow_runs_results_and_tags_are_found_through_indexes(sql_store):
-    """Revision 0003: flow_run_id is indexed on every backend; on PostgreSQL find(tags=...)
+    """Revision 0004: flow_run_id is indexed on every backend; on PostgreSQL find(tags=...)
     (JSONB containment) is answered by a GIN index, not a sequential scan."""
     import uuid
 

@@ -4,15 +4,15 @@
 containment test (``tags @> '["a"]'``), which a ``jsonb_path_ops`` GIN index answers; SQLite
 and MariaDB test membership of a JSON array, which no index of theirs serves.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
