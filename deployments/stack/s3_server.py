@@ -27,6 +27,7 @@ DATA = os.path.join(os.environ.get("MOTO_DATA_DIR", "/var/lib/moto"), "s3.pickle
 PARTITION = "aws"
 WRITES = {"PUT", "POST", "DELETE"}
 lock = threading.Lock()  # one request at a time while the buckets are written out
+saving = threading.Lock()  # the saver thread and the final save at stop write one file
 changed = threading.Event()
 
 
@@ -42,15 +43,16 @@ def load() -> None:
 
 
 def save() -> None:
-    with lock:
-        data = pickle.dumps(backend().buckets)
-        changed.clear()
-    temp = f"{DATA}.tmp"
-    with open(temp, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temp, DATA)
+    with saving:
+        with lock:
+            data = pickle.dumps(backend().buckets)
+            changed.clear()
+        temp = f"{DATA}.tmp"
+        with open(temp, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, DATA)
 
 
 def saver() -> None:
