@@ -25,6 +25,7 @@ they do in the file and editing one in the UI changes every environment that use
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import types
@@ -186,17 +187,51 @@ def apply_profile(
 
     Nothing is saved unless every block is valid. Saving is one API call per block and not
     a transaction: if the API fails half-way, fix the cause and apply again (it is idempotent).
-    ``dry_run`` validates only.
+    The block types keep the logos the server registered (``LUME_PREFECT_BLOCK_LOGOS`` is
+    the server's setting). ``dry_run`` validates only.
     """
     profile = read_profile(path)
     built = build_blocks(profile, environ)
     applied = []
-    for name, entry in profile.blocks.items():
-        if not dry_run:
-            # referenced blocks were saved first: their ids make this document refer to them
-            built[name].save(name, overwrite=True, _sync=True)
-        applied.append(AppliedBlock(name, entry.slug, saved=not dry_run))
+    with contextlib.nullcontext() if dry_run else _server_logos():
+        for name, entry in profile.blocks.items():
+            if not dry_run:
+                # referenced blocks were saved first: their ids make this document refer to them
+                built[name].save(name, overwrite=True, _sync=True)
+            applied.append(AppliedBlock(name, entry.slug, saved=not dry_run))
     return applied
+
+
+_UNSET = object()
+
+
+@contextlib.contextmanager
+def _server_logos() -> Iterator[None]:
+    """Saving a block updates its type's logo to the saving process's ``LUME_PREFECT_BLOCK_LOGOS``:
+    while a profile is applied, each lume block type keeps the logo the server has (the
+    server's setting, applied when it starts), whatever the shell's."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.utilities.dispatch import lookup_type
+
+    kept: dict[type[Block], Any] = {}
+    try:
+        with get_client(sync_client=True) as client:
+            for slug in _lume_slugs():
+                block_class = lookup_type(Block, slug)
+                try:
+                    server_logo = client.read_block_type_by_slug(slug).logo_url
+                except ObjectNotFound:
+                    continue  # a new type: registered with this process's setting
+                kept[block_class] = block_class.__dict__.get("_logo_url", _UNSET)
+                block_class._logo_url = server_logo
+        yield
+    finally:
+        for block_class, logo in kept.items():
+            if logo is _UNSET:
+                del block_class._logo_url
+            else:
+                block_class._logo_url = logo
 
 
 def describe(profile: Profile, built: Mapping[str, Block]) -> Iterator[tuple[str, str, str, str]]:

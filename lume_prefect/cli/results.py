@@ -228,11 +228,29 @@ def plot(
     if frame.empty:
         fail("no results match: nothing to plot")
     try:
-        figure, _ = plot_frame(frame, y, x, kind, title)
+        figure, _ = plot_frame(frame, y, x, kind, title, _units(frame))
     except (KeyError, ValueError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     figure.savefig(output, format="png", dpi=100)
     console.print(f"plot of {len(frame)} results written to {output}", highlight=False)
+
+
+def _units(frame: Any) -> dict[str, str]:
+    """The units the registry's specs give the plotted versions' inputs and outputs (none
+    for a version the current services' registry does not know)."""
+    from lume_prefect.core.resolve import resolve
+    from lume_prefect.models.contract import ModelSpec
+    from lume_prefect.registry.errors import RegistryError
+
+    units: dict[str, str] = {}
+    try:
+        registry = resolve(None, "registry")
+        for model, version in frame[["model", "version"]].drop_duplicates().itertuples(index=False):
+            registered = registry.get_version(model, version, _sync=True)
+            units |= ModelSpec.from_parameters_schema(registered.parameters_schema, model, version).units()
+    except (RegistryError, ValueError):
+        pass
+    return units
 
 
 # ---- cell formatting -----------------------------------------------------------------

@@ -255,6 +255,12 @@ class MountedFiles(FileBlock):
     e.g. to hand a path to a container command. With ``create=True`` the host directory
     is created when missing.
 
+    The directory is shared by users: a worker running as root and a container's user
+    (``lume``, uid 1000, in the lume-prefect image). Every directory the block creates under
+    it takes its mode (setgid included) and, when the creating process is root, its owner
+    and group: ``chown 1000 host_path`` (or a group both share, ``chmod 2775``) is then
+    enough for the container to write wherever a root worker wrote first.
+
     Examples:
         Load a saved block:
         ```python
@@ -312,7 +318,7 @@ class MountedFiles(FileBlock):
     def _build_files(self) -> RootedFiles:
         root = self._active_root()
         other = self.mount_path if root == self.host_path else self.host_path
-        return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other], create_root=self.create)
+        return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other], create_root=self.create, share_like_root=True)
 
     @property
     def volume(self) -> str:

@@ -15,14 +15,16 @@ import errno
 import fcntl
 import hashlib
 import io
+import mimetypes
 import os
 import posixpath
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from lume_prefect.files.errors import CannotSerialize, CorruptFile, InvalidFileName, PathOutsideRoot, S3Unreachable
@@ -303,7 +305,7 @@ class RootedFiles:
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 digest = pool.submit(file_sha256, source)
-                self._put_local_file(source, full)
+                self._put_local_file(source, full, digest)
                 sha256, size = digest.result()
         except OSError as exc:
             raise self._disk_error(exc, rel) from None
@@ -331,7 +333,7 @@ class RootedFiles:
             raise
         return target
 
-    def _put_local_file(self, source: str, full: str) -> None:
+    def _put_local_file(self, source: str, full: str, digest: Future[tuple[str, int]]) -> None:
         with open(source, "rb") as f, self._open_atomic(full) as writer:
             shutil.copyfileobj(f, writer, CHUNK_SIZE)
 
@@ -408,7 +410,7 @@ class LocalRootedFiles(RootedFiles):
 
     local = True
 
-    def __init__(self, root: str, *, label: str, aliases: Iterable[str] = (), create_root: bool = True):
+    def __init__(self, root: str, *, label: str, aliases: Iterable[str] = (), create_root: bool = True, share_like_root: bool = False):
         from fsspec.implementations.local import LocalFileSystem
 
         super().__init__(
@@ -419,6 +421,10 @@ class LocalRootedFiles(RootedFiles):
         )
         self._real_root = os.path.realpath(self.root)
         self.create_root = create_root
+        # A directory shared with containers or jobs of other users (MountedFiles): the
+        # directories created under it get its owner (when running as root) and its mode,
+        # so whoever may write the root may write them too.
+        self.share_like_root = share_like_root
 
     def _check(self, original: str, rel: str) -> str:
         too_long = [part for part in rel.split("/") if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX]
@@ -468,6 +474,8 @@ class LocalRootedFiles(RootedFiles):
         stem = temp_stem(name)
         try:
             created = _make_directories(directory)
+            if created and self.share_like_root:
+                _share_like(self.root, created)
             for number in range(10_000):
                 temp = posixpath.join(directory, f"{stem}{number}")
                 try:
@@ -487,7 +495,7 @@ class LocalRootedFiles(RootedFiles):
                 raise
             raise type(exc)(exc.errno, f"{self.label}: cannot write {full}: {exc.strerror}", full) from None
 
-    def _put_local_file(self, source: str, full: str) -> None:
+    def _put_local_file(self, source: str, full: str, digest: Future[tuple[str, int]]) -> None:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
         temp, fd, created = self._temp_beside(full)
@@ -549,19 +557,35 @@ class S3RootedFiles(RootedFiles):
 
     def _open_atomic(self, full: str) -> AtomicWriter:
         self._abort_uploads(full)
-        raw = self.fs.open(full, "wb")
+        content_type = object_content_type(full)
+        raw = self.fs.open(full, "wb", ContentType=content_type)
+
+        def commit() -> None:
+            metadata = {SHA256_METADATA: writer.sha256}
+            if raw.mpu is None:  # one PUT when closed: it carries the checksum
+                raw.s3_additional_kwargs["Metadata"] = metadata
+                raw.close()
+                return
+            raw.close()  # a multipart upload, begun before the checksum was known: add it now
+            if writer.size <= MAX_COPY_SIZE:
+                bucket, key = full.split("/", 1)
+                self.fs.call_s3("copy_object", Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
+                                ContentType=content_type, Metadata=metadata, MetadataDirective="REPLACE")
 
         def discard() -> None:
             raw.discard()  # aborts a multipart upload, if one was started
             raw.closed = True  # so that close() does not upload what was buffered
 
-        return AtomicWriter(raw, raw.close, discard)
+        writer = AtomicWriter(raw, commit, discard)
+        return writer
 
-    def _put_local_file(self, source: str, full: str) -> None:
+    def _put_local_file(self, source: str, full: str, digest: Future[tuple[str, int]]) -> None:
         # s3fs uploads parts concurrently and aborts the multipart upload on failure;
-        # chunk size x concurrency bounds the memory.
+        # chunk size x concurrency bounds the memory. The checksum goes with the upload.
         self._abort_uploads(full)
-        self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
+        metadata = {SHA256_METADATA: digest.result()[0]}
+        self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY,
+                         ContentType=object_content_type(full), Metadata=metadata)
 
     def _get_local_file(self, full: str, temp: str) -> None:
         self.fs.get_file(full, temp, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
@@ -663,6 +687,17 @@ for _name in ("exists", "isdir", "ls", "read", "write", "upload", "download", "d
     setattr(S3RootedFiles, _name, _naming_the_endpoint(getattr(S3RootedFiles, _name)))
 
 
+# S3 objects carry their SHA-256 (hex, as FileRef.sha256) as user metadata x-amz-meta-sha256,
+# and a content type from their name. A streamed write larger than S3's single copy (5 GiB)
+# gets no checksum metadata: adding it after a multipart upload is a copy of the object.
+SHA256_METADATA = "sha256"
+MAX_COPY_SIZE = 5 * 2**30
+
+
+def object_content_type(path: str) -> str:
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
 def file_sha256(path: str) -> tuple[str, int]:
     """SHA-256 and size of a local file, read in chunks."""
     digest, size = hashlib.sha256(), 0
@@ -719,6 +754,16 @@ def _make_directories(directory: str) -> list[str]:
             _rmdir_quietly(made)
         raise
     return list(reversed(missing))
+
+
+def _share_like(root: str, directories: list[str]) -> None:
+    """Give ``directories`` the permission bits (setgid included) of ``root``, and its owner
+    and group when this process may (root); a setgid root already gives them its group."""
+    info = os.stat(root)
+    for directory in directories:
+        if os.geteuid() == 0:
+            os.chown(directory, info.st_uid, info.st_gid)
+        os.chmod(directory, stat.S_IMODE(info.st_mode))
 
 
 def _rmdir_quietly(path: str) -> None:

@@ -421,6 +421,10 @@ class ModelSpec(BaseModel):
             return cls.model_validate({**schema[SPEC_KEY], "name": name, "version": version})
         return cls(name=name, version=version)
 
+    def units(self) -> dict[str, str]:
+        """The units of the inputs and outputs that have them, by result column (``inputs.x``, ``outputs.y``)."""
+        return {f"{kind}.{v.name}": v.units for kind, variables in (("inputs", self.inputs), ("outputs", self.outputs)) for v in variables if v.units}
+
     def registry_metadata(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("author", "laboratory", "facility", "beampath", "description")} | {"tags": self.tags}
 

@@ -18,11 +18,15 @@ from typing import Any, Optional
 
 from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
-from lume_prefect.models.errors import SourceConflict
+from lume_prefect.models.errors import RunsFromRequired, SourceConflict
 from lume_prefect.models.source_files import source_sha256
 from lume_prefect.models.loading import load_model_flow, spec_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
+
+# A work pool variable whose default true says the pool's workers do not see the deploying
+# machine's files (deployments/compose.yaml's workers, in containers): runs_from is required.
+RUNS_FROM_REQUIRED = "lume_runs_from_required"
 
 
 @dataclass(frozen=True)
@@ -176,9 +180,12 @@ def deploy_model(
 
     ``runs_from`` is the directory that holds ``source``'s files where the runs start, when
     that is not ``source`` itself: inside ``image`` on a container pool, or on a worker's
-    own machine. On a container pool, a ``MountedFiles`` files block of the services is
-    mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
-    variable where the pool has one).
+    own machine; a pool whose template marks it required (``lume_runs_from_required``: the
+    compose stack's workers, in containers) refuses a deployment without it. On a container
+    pool, a ``MountedFiles`` files block of the services is mounted into the container
+    (``host_path:mount_path``, added to the ``volumes`` job variable where the pool has one).
+    Re-deploying a version without ``cron`` or ``interval`` keeps its deployment's
+    schedules; ``image`` is recorded with the version in the registry.
 
     A LUME model (a lume-torch YAML, or ``path.py:name`` naming a LUMEModel or LUMETorch or a
     function returning one) is deployed with ``name`` and ``version`` and the ``lume`` options
@@ -207,6 +214,8 @@ def deploy_model(
     pool = ensure_work_pool(pool_name)
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
+    if runs_from is None and get_from_dict(pool.base_job_template, f"variables.properties.{RUNS_FROM_REQUIRED}.default", False):
+        raise RunsFromRequired(spec.name, spec.version, pool_name, resolved_source)
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
     variables = dict(job_variables or {})
     if isinstance(env.files, MountedFiles) and get_from_dict(pool.base_job_template, "variables.properties.volumes", False):
@@ -224,18 +233,52 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
+    if cron is None and interval is None:
+        deployment.schedules = _current_schedules(deployment.full_name)  # re-deploying keeps the schedules
     if lume_model:  # built here, not loaded from the source: point its runs at the model's files
         deployment.entrypoint = entrypoint
-    if runs_from or lume_model:
-        from prefect.runner.storage import LocalStorage
+    from prefect.runner.storage import LocalStorage
 
-        deployment.storage = LocalStorage(runs_from or resolved_source)  # its pull step: set_working_directory(...)
+    if runs_from or lume_model or isinstance(deployment.storage, LocalStorage):
+        directory = runs_from or (resolved_source if lume_model else str(deployment.storage.destination))
+        deployment.storage = _directory_class()(directory)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)
     deployment_name = f"{spec.name}/{spec.version}"
-    env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), _sync=True)
+    env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), image=image, _sync=True)
     return Deployed(spec.name, spec.version, deployment_name, str(deployment_id), registered)
+
+
+def _directory_class() -> type:
+    from prefect.runner.storage import LocalStorage
+
+    class Directory(LocalStorage):
+        """Runs start in this directory (``models.pull.set_working_directory``, which says in
+        the flow run's logs when the directory is missing where the run starts)."""
+
+        def to_pull_step(self) -> dict[str, Any]:
+            return {"lume_prefect.models.pull.set_working_directory": {"directory": str(self.destination)}}
+
+    return Directory
+
+
+def _current_schedules(deployment_name: str) -> list[Any]:
+    """The schedules of the existing deployment ``flow/name`` (none if there is none yet), as
+    ``to_deployment`` takes them: a re-deploy without cron or interval keeps them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_deployment_by_name(deployment_name)
+        except ObjectNotFound:
+            return []
+    return [
+        DeploymentScheduleCreate(schedule=s.schedule, active=s.active, parameters=s.parameters, slug=s.slug, max_scheduled_runs=s.max_scheduled_runs)
+        for s in existing.schedules
+    ]
 
 
 def _saved_name(services: LumeServices) -> str:

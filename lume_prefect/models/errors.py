@@ -91,3 +91,16 @@ class NotALumeModel(ModelError, ValueError):
 
 class PipelineError(ModelError, ValueError):
     """A pipeline refers to an unknown model, input or output, or is malformed."""
+
+
+class RunsFromRequired(ModelError, ValueError):
+    """A deployment to a work pool whose workers cannot see the deploying machine's files
+    (workers in containers) was given no ``runs_from``."""
+
+    def __init__(self, model: str, version: str, pool: str, source: str):
+        self.model, self.version, self.pool, self.source = model, version, pool, source
+        super().__init__(
+            f"model {model!r} version {version!r}: work pool {pool!r} runs flows where {source!r} does not exist "
+            "(its workers run in containers); give runs_from (--runs-from): the directory that holds the model's "
+            "code where the runs start, e.g. /opt/lume-prefect/flows/toy_beam in the lume-prefect image"
+        )

@@ -28,14 +28,39 @@ if TYPE_CHECKING:
 __all__ = ["call_model", "current_services", "evaluate", "input_parameter", "model_flow", "persist", "plain_function", "using_services"]
 
 
-def persist(result: Any) -> None:
+# A flow run tagged so (run_model(..., refresh=True)) replaces the stored result of its key.
+REFRESH_TAG = "lume:refresh"
+
+
+def persist(result: Any) -> Any:
     """Store ``result`` in the results store of ``resolve_results_store()`` (``LUME_RESULTS_STORE``
-    if set, else the current services')."""
+    if set, else the current services'); the Result now stored under its key.
+
+    The first store of a key wins: a re-run of the same inputs (from the UI, a schedule, a
+    retry) recomputes but keeps the stored row, its ``created`` and ``flow_run_id``, and
+    says so in its log. Only a refresh (a flow run tagged ``lume:refresh``, which
+    ``run_model(..., refresh=True)`` makes) replaces it.
+    """
+    from prefect.context import FlowRunContext
+
     from lume_prefect.results.tasks import resolve_results_store
 
     store = resolve_results_store()
-    if store is not None:
-        store.insert(result, on_duplicate="replace")  # a refreshed run supersedes the stored one
+    if store is None:
+        return result
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None and REFRESH_TAG in context.flow_run.tags:
+        store.insert(result, on_duplicate="replace")
+        return result
+    store.insert(result, on_duplicate="skip")
+    stored = store.get(result.key)
+    if stored is not None and stored.flow_run_id != result.flow_run_id:
+        get_run_logger().info(
+            "result %s was already stored by flow run %s at %s: kept (the first store wins; run with refresh to replace it)",
+            result.key[:12], stored.flow_run_id, stored.created.isoformat(timespec="seconds"),
+        )
+        return stored
+    return result
 
 
 _PYTHON_TYPES: dict[str, Any] = {
@@ -152,7 +177,7 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
             get_run_logger().warning("model %s %s: %s (the model's validation is warn: it runs)", spec.name, spec.version, warning)
         outputs, files = call_model(spec, fn, values)
         result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files, warnings=warnings)
-        persist(result)
+        result = persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
         try:
             publish_result(result, {v.name: v.units for v in spec.outputs})

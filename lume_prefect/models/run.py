@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
 from lume_prefect.core.resolve import resolve, using_services
+from lume_prefect.models.flows import REFRESH_TAG
 from lume_prefect.models.loading import load_model_flow
 from lume_prefect.models.lookup import registered_version
 from lume_prefect.models.pipeline_spec import PIPELINE_KEY
@@ -109,15 +110,17 @@ def run_model(
     if PIPELINE_KEY in (registered.parameters_schema or {}):
         return _run_pipeline(env, registered, values, mode)
     if chosen == "in-process":
-        return _run_in_process(env, registered, values, timeout)
-    return _run_remote(env, services, registered, values, key, wait, timeout, cancel_on_timeout)
+        return _run_in_process(env, registered, values, timeout, refresh)
+    return _run_remote(env, services, registered, values, key, wait, timeout, cancel_on_timeout, refresh)
 
 
-def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], timeout: Optional[float]) -> ModelRun:
+def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], timeout: Optional[float], refresh: bool) -> ModelRun:
+    from prefect import tags
+
     model_flow = load_model_flow(registered.entrypoint, registered.source)
     if timeout is not None:
         model_flow = model_flow.with_options(timeout_seconds=timeout)
-    with using_services(env):
+    with using_services(env), tags(*([REFRESH_TAG] if refresh else [])):
         state = run_flow_in_process(model_flow, values)
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():
@@ -152,6 +155,7 @@ def _run_remote(
     wait: bool,
     timeout: Optional[float],
     cancel_on_timeout: bool,
+    refresh: bool,
 ) -> ModelRun:
     from prefect.deployments import run_deployment
 
@@ -167,7 +171,7 @@ def _run_remote(
         parameters=deployment_parameters(_jsonable(values)),
         timeout=0,
         job_variables=job_variables,
-        tags=["lume-prefect", f"model:{registered.model}"],
+        tags=["lume-prefect", f"model:{registered.model}", *([REFRESH_TAG] if refresh else [])],
         _sync=True,
     )
     if not wait:

@@ -279,6 +279,7 @@ def _ensure_indexes(collection: Any) -> None:
         ([("model", ASCENDING), ("version", ASCENDING), ("created", DESCENDING)], {"name": "model_version_created"}),
         ([("created", DESCENDING)], {"name": "created"}),
         ([("tags", ASCENDING)], {"name": "tags"}),
+        ([("flow_run_id", ASCENDING)], {"name": "flow_run_id"}),
     ]
     for keys, options in indexes:  # idempotent: an existing identical index is left as it is
         _retrying(lambda: collection.create_index(keys, **options))

@@ -74,6 +74,9 @@ results_table = sa.Table(
     sa.Index("ix_lume_results_created", "created"),
     # PostgreSQL only (revision 0002): serves find(inputs=...) as JSONB containment
     sa.Index("ix_lume_results_inputs", "inputs", postgresql_using="gin", postgresql_ops={"inputs": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
+    # revision 0004: a flow run's results; on PostgreSQL find(tags=...) as JSONB containment
+    sa.Index("ix_lume_results_flow_run_id", "flow_run_id"),
+    sa.Index("ix_lume_results_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 WRITTEN_COLUMNS = [c.name for c in results_table.columns if c.name != "id"]
 READ_COLUMNS = [results_table.c[name] for name in WRITTEN_COLUMNS]

@@ -10,6 +10,7 @@ the workers evaluate without Prefect (``scans.pools``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
 
@@ -182,9 +183,25 @@ def run_on_slurm(batches: Sequence[Batch], cluster: SlurmCluster | str, job: Any
     from lume_prefect.slurm.tasks import map_task_as_array
 
     log = get_run_logger()
+    job = scan_job(job, batches[0]) if batches else job
     for batch, outcome in zip(batches, map_task_as_array(cluster, evaluate_batch, list(batches), job=job)):
         replay_model_logs(log, outcome.logs, outcome.dropped_logs, batch.indices)
         yield outcome
+
+
+def scan_job(job: Any, batch: Batch) -> Any:
+    """The scan's job array as squeue shows it: named after the model, with a comment naming
+    the model version and the scan's flow run, unless the user's ``job`` names them."""
+    from prefect.context import FlowRunContext
+
+    from lume_prefect.slurm.job import SlurmJob
+
+    context = FlowRunContext.get()
+    run = f", flow run {context.flow_run.id}" if context is not None and context.flow_run is not None else ""
+    named = {"name": re.sub(r"[^A-Za-z0-9_.+-]", "-", batch.model)[:128], "comment": f"lume-prefect scan of {batch.model} {batch.version}{run}"[:250]}
+    if isinstance(job, SlurmJob):
+        return job.model_copy(update={k: v for k, v in named.items() if getattr(job, k) in (None, "lume-job")})
+    return {**named, **(job or {})}
 
 
 def run_as_deployments(batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],

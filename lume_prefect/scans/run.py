@@ -355,7 +355,7 @@ class _Plan:
             from lume_prefect.results.tasks import plot_results
 
             frame = result.frame[result.frame["status"] != "failed"]
-            plot_results(data=frame, artifact_key=f"scan-{self.scan_id}-plot", **self.plot)
+            plot_results(data=frame, artifact_key=f"scan-{self.scan_id}-plot", **({"units": self.spec.units()} | self.plot))
 
 
 def _frame(ordered: list[Any], status: list[str]) -> pandas.DataFrame:

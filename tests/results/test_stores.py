@@ -178,3 +178,14 @@ def test_a_key_is_found_by_its_first_digits_as_git_finds_a_commit(store):
     for bad in ("abc", "xyz12345", "", None, "a" * 65, target[:10] + "-"):
         with pytest.raises(InvalidQuery, match="key"):
             store.full_key(bad)
+
+
+@pytest.mark.parametrize("backend", ["mongo"])
+def test_mongo_indexes_serve_a_flow_runs_results_and_tags(backend, request):
+    """The Mongo store's indexes, created on first use, cover what the SQL migrations index."""
+    from tests.results.conftest import open_store
+
+    store = open_store(backend, request)
+    store.insert(Result(model="m", version="1", outputs={"o": 1}, tags=["t"]))
+    keys = {name: [field for field, _order in info["key"]] for name, info in store.collection.index_information().items()}
+    assert keys["flow_run_id"] == ["flow_run_id"] and keys["tags"] == ["tags"]
