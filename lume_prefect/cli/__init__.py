@@ -30,7 +30,8 @@ def main() -> None:
     # wants it sets the variable.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
-        app()
+        # cyclopts' parse errors (a 3-line box by default) take the one-line path below too
+        app(print_error=False, exit_on_error=False)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: every error gets one line
         from lume_prefect.cli.errors import DEBUG_ENV, one_line
         from lume_prefect.cli.output import fail

@@ -47,6 +47,9 @@ def reproduce(
     """Re-run the version and inputs stored under ``key`` (never from the cache) and compare outputs."""
     from lume_prefect.results.errors import ResultNotFound
 
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     env = resolve(services, "services")
     stored = env.results.get(key, _sync=True)
     if stored is None:

@@ -211,10 +211,20 @@ def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
     engine, as a subflow of the current flow run if there is one, and return its final state,
     like ``flow(**parameters, return_state=True)``."""
     engine = _InProcessRunEngine(flow=flow, parameters=get_call_parameters(flow.fn, (), parameters))
-    with _client_context(), engine.start():
-        while engine.is_running():
-            with engine.run_context():
-                engine.call_flow_fn()
+    try:
+        with _client_context(), engine.start():
+            while engine.is_running():
+                with engine.run_context():
+                    engine.call_flow_fn()
+    except SystemExit as exc:
+        # the flow called sys.exit(): Prefect has marked its run Crashed; the caller gets that
+        # state (run_model: ModelRunFailed), not the end of its own process
+        state = engine.state
+        if state is None or not state.is_crashed():
+            raise
+        state = state.model_copy()
+        state.message = f"{state.message or 'Crashed'} (the flow called sys.exit({exc.code!r}))"
+        return state
     return engine.state
 
 
