@@ -176,13 +176,21 @@ def _reads_known_run(client: Any, known: Optional[FlowRun]) -> Iterator[None]:
 @contextmanager
 def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iterator[None]:
     """Prefect's flow run heartbeats (an event every ``seconds``, so a run whose process dies is
-    marked Crashed), from a thread that waits on an event instead of sleeping: it stops, and
-    is joined, as soon as the run's function returns."""
+    marked Crashed by the automation of ``models/zombies.py``), from a thread that waits on an
+    event instead of sleeping: it stops, and is joined, as soon as the run's function returns;
+    then one event says the run ended."""
     if seconds is None:
         yield
         return
+    from prefect.events import emit_event
+
+    from lume_prefect.models.zombies import ENDED_EVENT, ensure_zombie_automation_soon, heartbeat_resource
+
     resource, related = engine._build_heartbeat_event_template()
+    resource = heartbeat_resource(resource, seconds)  # matched by the automation of models/zombies.py
     stop = threading.Event()
+
+    ensure_zombie_automation_soon(seconds)
 
     def beat() -> None:
         while True:
@@ -204,6 +212,10 @@ def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iter
     finally:
         stop.set()
         thread.join(timeout=2)  # at once, unless an emit is stuck (then it is a daemon, as Prefect's)
+        try:
+            emit_event(event=ENDED_EVENT, resource=resource, related=related)  # the run ended: not a zombie
+        except Exception:  # noqa: BLE001 - the automation's Crashed proposal is refused for an ended run anyway
+            engine.logger.debug("Failed to emit the ended event", exc_info=True)
 
 
 def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:

@@ -94,3 +94,17 @@ class TooManyPoints(ScanError, ValueError):
             f"scan of model {model!r}: {what} has {points:,} points, above the limit of {limit:,}; nothing was run. "
             f"Split it, or pass max_points={points} (lume-prefect scan --max-points {points}) to run it anyway"
         )
+
+
+class WorkerDied(ScanError, RuntimeError):
+    """A worker process of the scan's pool died (``os._exit``, a signal, the OOM killer) while it
+    ran ``batch`` (the scan's points ``points``); the scan stopped. The ``stored`` points stored
+    before stay stored: a new run of the scan finds them cached."""
+
+    def __init__(self, model: str, batch: int, points: list[int], cause: str, stored: int = 0):
+        self.model, self.batch, self.points, self.cause, self.stored = model, batch, points, cause, stored
+        shown = ", ".join(map(str, points[:SHOWN])) + (f", ... ({len(points)} points)" if len(points) > SHOWN else "")
+        super().__init__(
+            f"scan of model {model!r}: the worker process running batch {batch} (points {shown}) died: {cause}; "
+            f"the scan stopped; {stored} points stored before stay stored (run the scan again: they are cached)"
+        )

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from lume_prefect.scans.batch import Batch, Outcome
-from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError
+from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError, WorkerDied
 from lume_prefect.scans.executors import (
     Executor,
     batch_size_for,
@@ -233,6 +233,8 @@ class _Plan:
             for outcome in self._outcomes():
                 self._keep(outcome)
                 progress.advance(len(self.batches[outcome.number]), f"({len(self.failures)} failed)" if self.failures else "")
+        except WorkerDied as died:  # the first batch whose worker died; what is stored stays
+            raise WorkerDied(died.model, died.batch, died.points, died.cause, self.stored) from None
         finally:
             progress.close()
         if self.store_error is not None:
