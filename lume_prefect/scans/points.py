@@ -128,7 +128,7 @@ def _read_table(model: str, path: Path, max_points: int = MAX_POINTS) -> Any:
     rows = _table_rows(path, suffix)  # counted by streaming the file, before it is read into memory
     if rows > max_points:
         raise TooManyPoints(model, rows, max_points, f"points file {str(path)!r}")
-    if suffix == ".csv" and rows == 0 and not path.read_bytes()[:1 << 16].strip():
+    if suffix == ".csv" and rows <= 1 and not path.read_bytes()[:1 << 16].strip():  # blank lines only
         raise EmptyScan(model, f"points file {str(path)!r} is empty (a CSV file needs a header line of input names, then one point per line)")
     try:
         return pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
