@@ -212,6 +212,9 @@ def register(
     description
         What a new model computes.
     """
+    for pair in tag or []:  # a tag of a new model has a value; KEY alone is for `models list`
+        if "=" not in pair or not pair.partition("=")[0]:
+            fail(f"--tag takes KEY=VALUE (an empty value is KEY=), got {pair!r}")
     block = open_registry(registry)
     metadata = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}
     given = [k for k, v in metadata.items() if v is not None]
@@ -229,9 +232,6 @@ def register(
             fail(f"cannot read --parameters-schema {str(parameters_schema)!r}: {exc}")
     result: Any
     if given:
-        for pair in tag or []:  # a tag of a new model has a value; KEY alone is for `models list`
-            if "=" not in pair or not pair.partition("=")[0]:
-                fail(f"--tag takes KEY=VALUE (an empty value is KEY=), got {pair!r}")
         tags = {k: v or "" for k, v in _tags(tag).items()}
         result = run(block.register_model, name, description=description, tags=tags, exist_ok=version is not None, **metadata)
     if version is not None:
