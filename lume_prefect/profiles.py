@@ -45,6 +45,8 @@ MASK = "**********"
 MAX_PROFILE_BYTES = 1024 * 1024  # a profile is a few dozen lines; anything near this is a mistake
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_BLOCK_NAME = re.compile(r"[a-z0-9-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is text; a newline ends a line
 
 
 class ProfileError(LumeError, ValueError):
@@ -87,15 +89,22 @@ def read_profile(path: str | os.PathLike[str]) -> Profile:
     path = Path(path)
     _check_readable(path)
     try:
-        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise ProfileError(path, [f"cannot read: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(path, [f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} (save the file as UTF-8)"]) from None
+    except RecursionError:
+        raise ProfileError(path, ["nested too deeply to read (a profile is a few levels deep)"]) from None
     if not isinstance(document, dict) or not isinstance(document.get("blocks"), dict) or not document["blocks"]:
         raise ProfileError(path, ["expected a mapping with a non-empty 'blocks' mapping of block documents"])
     unknown = set(document) - {"description", "blocks"}
     problems = [f"unknown top-level key(s): {', '.join(sorted(unknown))} (expected description, blocks)"] if unknown else []
     entries: dict[str, BlockEntry] = {}
     for name, spec in document["blocks"].items():
+        if not isinstance(name, str) or not _BLOCK_NAME.fullmatch(name):
+            problems.append(f"block {name!r}: a block document's name is lowercase letters, digits and dashes (Prefect's rule), e.g. dev-registry")
+            continue
         entry = _entry(str(name), spec, problems)
         if entry is not None:
             entries[entry.name] = entry
@@ -151,7 +160,7 @@ def build_blocks(profile: Profile, environ: Optional[Mapping[str, str]] = None) 
                     "(nor around a variable, nor as a ${NAME:-default}; in a URL, take the password from a variable)"
                 )
             else:
-                values[field_name] = _substitute(raw, environ, where, problems)
+                values[field_name] = _substitute(raw, environ, where, problems, multiline=field_name in secrets)
             if len(problems) > before:
                 reported.add(field_name)
         try:
@@ -252,12 +261,18 @@ def describe(profile: Profile, built: Mapping[str, Block]) -> Iterator[tuple[str
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a repeated key (PyYAML keeps the last one silently)."""
+    """A SafeLoader that refuses a repeated key (PyYAML keeps the last one silently); a merge
+    key (``<<: *defaults``) still merges, and a key written beside it overrides the merged one."""
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # SafeLoader's construct_mapping merges it
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
@@ -353,14 +368,17 @@ def _saving_order(path: Path, entries: dict[str, BlockEntry]) -> dict[str, Block
 # ---- the environment -------------------------------------------------------------
 
 
-def _substitute(value: Any, environ: Mapping[str, str], where: str, problems: list[str]) -> Any:
-    """``value`` with every ``${NAME}`` replaced; a problem (never a value) is recorded per bad reference."""
+def _substitute(value: Any, environ: Mapping[str, str], where: str, problems: list[str], multiline: bool = False) -> Any:
+    """``value`` with every ``${NAME}`` replaced; a problem (never a value) is recorded per bad
+    reference. A variable's value is one line of text (a newline could pass for more of the
+    document), unless ``multiline`` (a secret field taken whole from one variable: a private key)."""
     if isinstance(value, list):
         return [_substitute(item, environ, where, problems) for item in value]
     if isinstance(value, dict):
         return {key: _substitute(item, environ, where, problems) for key, item in value.items()}
     if not isinstance(value, str):
         return value
+    whole = multiline and _REFERENCE.fullmatch(value) is not None
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
@@ -371,6 +389,10 @@ def _substitute(value: Any, environ: Mapping[str, str], where: str, problems: li
             return ""
         name, default = variable.groups()
         found = environ.get(name, "")
+        if found and _CONTROL.search(found) and not whole:
+            problems.append(f"{where}: environment variable {name} holds a newline or another control character; "
+                            "give a one-line value (only a secret field taken whole from one variable, like a private key, may span lines)")
+            return ""
         if found:
             return found
         if default is not None:

@@ -34,7 +34,8 @@ def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     _say_once_when_a_temporary_server_starts()
     try:
-        app()
+        # cyclopts' parse errors (a 3-line box by default) take the one-line path below too
+        app(print_error=False, exit_on_error=False)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: every error gets one line
         from lume_prefect.cli.errors import DEBUG_ENV, one_line
         from lume_prefect.cli.output import fail

@@ -222,6 +222,9 @@ def register(
     description
         What a new model computes.
     """
+    for pair in tag or []:  # a tag of a new model has a value; KEY alone is for `models list`
+        if "=" not in pair or not pair.partition("=")[0]:
+            fail(f"--tag takes KEY=VALUE (an empty value is KEY=), got {pair!r}")
     block = open_registry(registry, services)
     metadata = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}
     from lume_prefect.models.deploy import is_lume_model_path

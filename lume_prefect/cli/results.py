@@ -43,7 +43,9 @@ class Selection:
     def open(self) -> Any:
         from lume_prefect.results import SQLResultsStore, resolve_results_store
 
-        url = self.url or os.environ.get(RESULTS_URL_ENV)
+        if self.store and self.url:
+            fail("give either --store (a saved results block) or --url (a SQL URL), not both")
+        url = self.url or (None if self.store else os.environ.get(RESULTS_URL_ENV))
         try:
             if url:
                 return SQLResultsStore(url)
@@ -209,12 +211,12 @@ def plot(
     title: Optional[str] = None,
     limit: Optional[int] = None,
 ) -> None:
-    """Save a PNG of Y against X (scatter or line) or of Y over time (history) to OUTPUT.
+    """Save a figure of Y against X (scatter or line) or of Y over time (history) to OUTPUT.
 
     Parameters
     ----------
     output
-        PNG file to write.
+        Image file to write, in the format its extension names (.png, .jpg, .svg, .pdf ...; PNG without one).
     kind
         scatter or line (Y against X), or history (Y over time).
     title
@@ -222,8 +224,12 @@ def plot(
     limit
         At most this many results (newest first).
     """
-    from lume_prefect.results.plots import plot_frame
+    from lume_prefect.results.plots import image_format, plot_frame
 
+    try:
+        chosen = image_format(output)
+    except ValueError as exc:
+        fail(str(exc))
     frame = _frame(selection, limit)
     if frame.empty:
         fail("no results match: nothing to plot")
@@ -231,7 +237,7 @@ def plot(
         figure, _ = plot_frame(frame, y, x, kind, title, _units(frame))
     except (KeyError, ValueError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
-    figure.savefig(output, format="png", dpi=100)
+    figure.savefig(output, format=chosen, dpi=100)
     console.print(f"plot of {len(frame)} results written to {output}", highlight=False)
 
 

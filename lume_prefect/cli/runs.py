@@ -9,11 +9,14 @@ from __future__ import annotations
 import json as jsonlib
 from typing import Annotated, Any, Literal, Optional
 
-from cyclopts import App, Parameter
+from cyclopts import App, Parameter, validators
 
 from lume_prefect.cli.options import Json, Services
-from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
+from lume_prefect.cli.output import (
+    console, fail, json_object, print_json, print_table, run_tracebacks_in_logs_only, said_on_hard_exit,
+)
 
+Verbose = Annotated[bool, Parameter(name="--verbose", negative="", help="Also print a failed run's traceback (it is always in the flow run's logs).")]
 
 pipelines = App(name="pipelines", help="Pipelines (flows of flows): register and run.")
 
@@ -65,7 +68,7 @@ def deploy(
     services: Services = None,
     pool: Annotated[Optional[str], Parameter(help="Work pool (default: the services' work_pool).")] = None,
     cron: Optional[str] = None,
-    interval: Annotated[Optional[float], Parameter(help="Seconds between scheduled runs.")] = None,
+    interval: Annotated[Optional[float], Parameter(help="Seconds between scheduled runs.", validator=validators.Number(gt=0))] = None,
     image: Optional[str] = None,
     runs_from: Annotated[Optional[str], Parameter(help="Directory holding the source's files where runs start (e.g. inside --image).")] = None,
     tag: Annotated[Optional[list[str]], Parameter(help="Extra deployment tag (repeatable).", negative=())] = None,
@@ -118,8 +121,9 @@ def run(
     services: Services = None,
     mode: Annotated[Optional[Literal["in-process", "remote"]], Parameter(help="Override the services' run mode.")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute even if the result is stored.")] = False,
-    timeout: Annotated[Optional[float], Parameter(help="Seconds to wait for a remote run (cancelled after).")] = None,
+    timeout: Annotated[Optional[float], Parameter(help="Seconds to wait for a remote run (cancelled after).", validator=validators.Number(gt=0))] = None,
     json: Json = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run MODEL (its live version unless --version) and print its outputs.
 
@@ -133,11 +137,20 @@ def run(
     from lume_prefect.models.run import run_model
 
     values = _parse_inputs(input, inputs)
-    try:
-        outcome = run_model(model, values, version, services=services, mode=mode, refresh=refresh, timeout=timeout)
-    except _errors() as exc:
-        fail(exc)
+    with run_tracebacks_in_logs_only(verbose), said_on_hard_exit(f"model {model!r}"):
+        try:
+            outcome = run_model(model, values, version, services=services, mode=mode, refresh=refresh, timeout=timeout)
+        except _errors() as exc:
+            _fail_run(exc, verbose)
     _show_run(outcome, json)
+
+
+def _fail_run(exc: BaseException, verbose: bool) -> None:
+    """One line; a failed run's says where its traceback is."""
+    from lume_prefect.models.errors import ModelRunFailed
+
+    hint = "; its traceback is in the flow run's logs (or run again with --verbose)" if isinstance(exc, ModelRunFailed) and not verbose else ""
+    fail(f"{exc.for_cli() if hasattr(exc, 'for_cli') else exc}{hint}")
 
 
 @pipelines.command(name="register")
@@ -170,6 +183,7 @@ def run_pipeline(
     mode: Annotated[Optional[Literal["in-process", "remote"]], Parameter(help="Override the services' run mode for every step.")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute even if the result is stored.")] = False,
     json: Json = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run the registered pipeline NAME (its live version unless --version): every step in order, each a model run.
 
@@ -193,14 +207,18 @@ def run_pipeline(
         fail(exc)
     if PIPELINE_KEY not in (registered.parameters_schema or {}):
         fail(f"{name} {registered.version} is a model, not a pipeline: run it with `lume-prefect run {name}`")
-    try:
-        outcome = run_model(name, values, registered.version, services=env, mode=mode, refresh=refresh)
-    except _errors() as exc:
-        fail(exc)
+    with run_tracebacks_in_logs_only(verbose), said_on_hard_exit(f"pipeline {name!r}"):
+        try:
+            outcome = run_model(name, values, registered.version, services=env, mode=mode, refresh=refresh)
+        except _errors() as exc:
+            _fail_run(exc, verbose)
     _show_run(outcome, json)
 
 
-def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: float = 0.0, json: Json = False) -> None:
+Tolerance = Annotated[float, Parameter(validator=validators.Number(gte=0))]
+
+
+def reproduce(key: str, *, services: Services = None, rtol: Tolerance = 1e-9, atol: Tolerance = 0.0, json: Json = False) -> None:
     """Re-run the exact model version and inputs of the stored result KEY and compare outputs.
 
     Parameters

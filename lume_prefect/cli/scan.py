@@ -9,7 +9,7 @@ from __future__ import annotations
 import json as jsonlib
 from typing import Annotated, Any, Literal, Optional
 
-from cyclopts import Parameter
+from cyclopts import Parameter, validators
 
 from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
@@ -42,6 +42,17 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
     return name, parsed
 
 
+def grid_of(axes: list[str]) -> dict[str, Any]:
+    """The grid of repeated ``--grid`` options; an input given twice is refused, not overwritten."""
+    grid: dict[str, Any] = {}
+    for text in axes:
+        name, values = parse_axis(text)
+        if name in grid:
+            raise ValueError(f"--grid {name} is given twice; give each input's values once, e.g. --grid {name}=1,2")
+        grid[name] = values
+    return grid
+
+
 def dask_runner(cluster_class: Optional[str], cluster_kwargs: Optional[str], adapt_kwargs: Optional[str]) -> Any:
     """prefect-dask's ``DaskTaskRunner`` of ``--cluster-class``, ``--cluster-kwargs`` and ``--adapt-kwargs``."""
     from prefect_dask import DaskTaskRunner
@@ -51,11 +62,12 @@ def dask_runner(cluster_class: Optional[str], cluster_kwargs: Optional[str], ada
     if cluster_class is not None and "." not in cluster_class.strip("."):
         fail(f"--cluster-class takes a class's full name, e.g. dask_jobqueue.SLURMCluster or distributed.LocalCluster, got {cluster_class!r}")
     try:
-        return DaskTaskRunner(cluster_class=cluster_class, cluster_kwargs=kwargs, adapt_kwargs=adapt)
+        runner = DaskTaskRunner(cluster_class=cluster_class, cluster_kwargs=kwargs, adapt_kwargs=adapt)
     except (ImportError, AttributeError) as exc:
         fail(f"--cluster-class {cluster_class!r} cannot be imported: {exc}")
     except ValueError as exc:  # e.g. asynchronous, which prefect-dask sets itself
         fail(exc)
+    return runner
 
 
 CLUSTER_KWARGS_EXAMPLE = """'{"cores": 1, "memory": "2GB", "queue": "debug"}'"""
@@ -69,8 +81,8 @@ def scan(
     points: Annotated[Optional[str], Parameter(help="A CSV or Parquet file: one point per row, one input per column.")] = None,
     version: Annotated[Optional[str], Parameter(help="Model version (default: the live one).")] = None,
     executor: Annotated[Literal["in-process", "processes", "dask", "slurm", "deployment"], Parameter(help="Where the batches run.")] = "in-process",
-    batch_size: Annotated[Optional[int], Parameter(help="Points per batch (default: a handful of batches per worker).")] = None,
-    workers: Annotated[Optional[int], Parameter(help="Processes, Dask workers or concurrent deployment runs.")] = None,
+    batch_size: Annotated[Optional[int], Parameter(help="Points per batch (default: a handful of batches per worker).", validator=validators.Number(gte=1))] = None,
+    workers: Annotated[Optional[int], Parameter(help="Processes, Dask workers or concurrent deployment runs.", validator=validators.Number(gte=1))] = None,
     address: Annotated[Optional[str], Parameter(help="Address of an existing Dask scheduler (executor dask).")] = None,
     cluster_class: Annotated[Optional[str], Parameter(help="Executor dask: the Dask cluster class that prefect-dask's DaskTaskRunner starts for the scan and closes after it, e.g. dask_jobqueue.SLURMCluster (default: distributed.LocalCluster; without any of these three options, one of --workers single-threaded processes).")] = None,
     cluster_kwargs: Annotated[Optional[str], Parameter(help=f"Executor dask: the cluster class's keyword arguments as a JSON object, e.g. {CLUSTER_KWARGS_EXAMPLE}.")] = None,
@@ -109,7 +121,7 @@ def scan(
     if executor == "dask":
         quiet_dask()
     try:
-        given: Any = dict(parse_axis(axis) for axis in grid) if grid else points
+        given: Any = grid_of(grid) if grid else points
         result = run_scan(model, given, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
                           address=address, dask=runner, slurm=slurm, refresh=refresh, progress=None if not json else False,
                           max_points=max_points)

@@ -40,8 +40,9 @@ class Deployed:
     registered: bool  # False when the version was already registered from the same source
 
 
-def ensure_work_pool(name: str, pool_type: str = "process") -> Any:
-    """The work pool ``name``, created (of ``pool_type``) if it does not exist."""
+def ensure_work_pool(name: str, pool_type: str = "process", *, create: bool = True) -> Any:
+    """The work pool ``name``, created (of ``pool_type``) if it does not exist and ``create``;
+    else a LookupError naming it and the pools there are (a mistyped name is not a new pool)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
@@ -50,7 +51,33 @@ def ensure_work_pool(name: str, pool_type: str = "process") -> Any:
         try:
             return client.read_work_pool(name)
         except ObjectNotFound:
+            if not create:
+                known = ", ".join(sorted(pool.name for pool in client.read_work_pools())) or "none"
+                raise LookupError(f"work pool {name!r} does not exist (pools: {known}); create it with "
+                                  f"`prefect work-pool create {name} --type process`, or leave it out for the services' pool") from None
             return client.create_work_pool(WorkPoolCreate(name=name, type=pool_type))
+
+
+def check_source(source: str) -> None:
+    """A local ``source`` (not a URL) must be an existing directory."""
+    if "://" not in source and not source.startswith("git@") and not os.path.isdir(source):
+        what = "is not a directory" if os.path.exists(source) else "does not exist"
+        raise FileNotFoundError(errno.ENOENT, f"source directory {source!r} {what}", source)
+
+
+def check_schedule(cron: Optional[str], interval: Optional[float | timedelta]) -> None:
+    """``cron`` and ``interval`` as Prefect's schedules would take them, in one line each."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError:
+            raise ValueError(f"cron {cron!r} is not a cron expression: five fields, minute hour day month weekday, e.g. '0 * * * *'") from None
+    if interval is not None:
+        seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+            raise ValueError(f"interval must be a positive number of seconds (or a timedelta), got {interval!r}")
 
 
 def register_spec(
@@ -116,6 +143,7 @@ def register_model_version(
     ``beampath`` (default: ``unspecified``), ``description``, ``tags``
     (see ``lume_prefect.lume.entry.lume_registration``).
     """
+    check_source(source)
     env = resolve(services, "services")
     resolved = str(Path(source).resolve())
     entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
@@ -198,6 +226,8 @@ def deploy_model(
     from prefect.flows import Flow
     from prefect.utilities.collections import get_from_dict
 
+    check_source(source)
+    check_schedule(cron, interval)
     env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
@@ -211,7 +241,7 @@ def deploy_model(
         model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
         spec = spec_of(model_flow, entrypoint, source)
     pool_name = work_pool or env.work_pool
-    pool = ensure_work_pool(pool_name)
+    pool = ensure_work_pool(pool_name, create=work_pool is None)  # the services' own pool is made on first use
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
     if runs_from is None and get_from_dict(pool.base_job_template, f"variables.properties.{RUNS_FROM_REQUIRED}.default", False):

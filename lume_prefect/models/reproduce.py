@@ -48,6 +48,9 @@ def reproduce(
     unique) -- never from the cache -- and compare outputs."""
     from lume_prefect.results.errors import ResultNotFound
 
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     env = resolve(services, "services")
     key = env.results.full_key(key, _sync=True)  # a key's first digits, as logs and tables show them, name it too
     stored = env.results.get(key, _sync=True)

@@ -96,11 +96,30 @@ def sha256(value: Any) -> Optional[str]:
     return value.lower()
 
 
+SCHEMA_DEPTH = 31  # dicts and lists: MariaDB's JSON limit (32, counting the innermost values), for every backend; a model's schema is a dozen deep
+
+
+def nesting(value: Any, limit: int) -> int:
+    """How deep dicts and lists nest in ``value``, counted without recursion and only up to
+    ``limit + 1`` (a value 100,000 deep costs no more than one ``limit`` deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def parameters_schema(value: Any) -> Optional[dict[str, Any]]:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise InvalidValue("parameters_schema", value, "must be a JSON schema (a dict)")
+    if nesting(value, SCHEMA_DEPTH) > SCHEMA_DEPTH:
+        raise InvalidValue("parameters_schema", "{...}", f"is nested more than {SCHEMA_DEPTH} levels deep, the limit of a model's schema")
     try:
         encoded = json.dumps(value, allow_nan=False)
     except RecursionError:

@@ -99,6 +99,22 @@ def _label(name: str, units: Mapping[str, str] | None) -> str:
     return f"{name} [{unit}]" if unit else name
 
 
+def image_format(path: Any) -> str:
+    """The image format a file name's extension names (``png`` without one); a ValueError
+    listing the formats Matplotlib writes for any other extension."""
+    from pathlib import PurePath
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = PurePath(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise ValueError(f"{str(path)!r}: cannot write a figure as .{suffix}; give one of {', '.join('.' + f for f in sorted(formats))}")
+    return suffix
+
+
 def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)

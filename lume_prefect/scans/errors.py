@@ -113,3 +113,17 @@ class UnitMismatch(ScanError, ValueError):
         self.output, self.a, self.unit_a, self.b, self.unit_b = output, a, unit_a, b, unit_b
         super().__init__(f"output {output!r} is in {unit_a} in {a} but in {unit_b} in {b}; units are not converted: "
                          f"make them agree, or leave {output!r} out with outputs=[...]; nothing was run")
+
+
+class WorkerDied(ScanError, RuntimeError):
+    """A worker process of the scan's pool died (``os._exit``, a signal, the OOM killer) while it
+    ran ``batch`` (the scan's points ``points``); the scan stopped. The ``stored`` points stored
+    before stay stored: a new run of the scan finds them cached."""
+
+    def __init__(self, model: str, batch: int, points: list[int], cause: str, stored: int = 0):
+        self.model, self.batch, self.points, self.cause, self.stored = model, batch, points, cause, stored
+        shown = ", ".join(map(str, points[:SHOWN])) + (f", ... ({len(points)} points)" if len(points) > SHOWN else "")
+        super().__init__(
+            f"scan of model {model!r}: the worker process running batch {batch} (points {shown}) died: {cause}; "
+            f"the scan stopped; {stored} points stored before stay stored (run the scan again: they are cached)"
+        )

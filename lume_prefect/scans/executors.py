@@ -69,6 +69,13 @@ def check_scan_timeout(timeout: Any, executor: str) -> Optional[float]:
     return seconds
 
 
+def check_workers(workers: Any) -> Optional[int]:
+    """``workers`` checked: None (the executor's default) or a positive int."""
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise ValueError(f"workers must be a positive int (or None: the executor's default), got {workers!r}")
+    return workers
+
+
 def default_workers(executor: str) -> int:
     import os
 
@@ -131,6 +138,13 @@ def check_dask(dask: Any, executor: str, address: Optional[str]) -> Any:
     if address:
         raise ValueError("give either dask= (a DaskTaskRunner) or address= (a running Dask scheduler), not both: "
                          "DaskTaskRunner(address=...) is the runner of an address")
+    named, imported = dask.cluster_class, dask.resolved_cluster_class
+    if isinstance(named, str):  # a class by name must be a cluster class (a callable given itself may be a factory)
+        from distributed.deploy.cluster import Cluster
+
+        if not (isinstance(imported, type) and issubclass(imported, Cluster)):
+            raise TypeError(f"cluster_class {named!r} is not a Dask cluster class (a subclass of distributed.deploy.Cluster, "
+                            f"e.g. distributed.LocalCluster or dask_jobqueue.SLURMCluster), got {type(imported).__name__} {imported!r:.60}")
     return dask
 
 

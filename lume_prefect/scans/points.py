@@ -40,11 +40,13 @@ def as_points(model: str, points: Any, max_points: int = MAX_POINTS) -> list[dic
     """
     import pandas
 
+    source = "the table"
     if isinstance(points, (str, os.PathLike)):
+        source = f"points file {str(points)!r}"
         points = _read_table(model, Path(points), max_points)
     if isinstance(points, pandas.DataFrame):
         if points.empty:
-            raise EmptyScan(model, f"the table has {len(points)} rows and {len(points.columns)} columns")
+            raise EmptyScan(model, f"{source} has {len(points)} rows and {len(points.columns)} columns")
         if len(points) > max_points:
             raise TooManyPoints(model, len(points), max_points, "the table")
         return [{k: _plain(v) for k, v in row.items() if not _missing(v)} for row in points.to_dict(orient="records")]
@@ -126,7 +128,12 @@ def _read_table(model: str, path: Path, max_points: int = MAX_POINTS) -> Any:
     rows = _table_rows(path, suffix)  # counted by streaming the file, before it is read into memory
     if rows > max_points:
         raise TooManyPoints(model, rows, max_points, f"points file {str(path)!r}")
-    return pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
+    if suffix == ".csv" and rows <= 1 and not path.read_bytes()[:1 << 16].strip():  # blank lines only
+        raise EmptyScan(model, f"points file {str(path)!r} is empty (a CSV file needs a header line of input names, then one point per line)")
+    try:
+        return pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
+    except (ValueError, OSError) as exc:  # pandas' parser errors are ValueErrors; pyarrow's ArrowInvalid too
+        raise ValueError(f"points file {str(path)!r} cannot be read as {suffix.lstrip('.')}: {exc}") from None
 
 
 def _table_rows(path: Path, suffix: str) -> int:

@@ -13,13 +13,14 @@ from prefect.cache_policies import NO_CACHE
 
 from lume_prefect.models.lookup import registered_version
 from lume_prefect.scans.batch import Batch, Outcome
-from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError
+from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError, WorkerDied
 from lume_prefect.scans.executors import (
     Executor,
     batch_size_for,
     check_dask,
     check_executor,
     check_scan_timeout,
+    check_workers,
     default_workers,
     run_as_deployments,
     run_in_process,
@@ -169,6 +170,7 @@ class _Plan:
         self = cls()
         self.executor = check_executor(executor, address=address, slurm=slurm, job=job)
         timeout = check_scan_timeout(timeout, self.executor)
+        workers = check_workers(workers)
         limit = check_max_points(max_points)
         if isinstance(tags, str):
             raise TypeError(f"tags must be a list of str, got the str {tags!r}")
@@ -181,6 +183,7 @@ class _Plan:
         self.registered = registered_version(registry, model, version)
         self.model, self.version = self.registered.model, self.registered.version
         self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
+        check_plot(plot, self.spec)
         self.values = check_points(self.spec, as_points(self.model, points, limit))
         self.total = len(self.values)
         self.keys = result_keys(self.model, self.version, self.values)
@@ -231,6 +234,8 @@ class _Plan:
             for outcome in self._outcomes():
                 self._keep(outcome)
                 progress.advance(len(self.batches[outcome.number]), f"({len(self.failures)} failed)" if self.failures else "")
+        except WorkerDied as died:  # the first batch whose worker died; what is stored stays
+            raise WorkerDied(died.model, died.batch, died.points, died.cause, self.stored) from None
         finally:
             progress.close()
         if self.store_error is not None:
@@ -356,6 +361,30 @@ class _Plan:
 
             frame = result.frame[result.frame["status"] != "failed"]
             plot_results(data=frame, artifact_key=f"scan-{self.scan_id}-plot", **({"units": self.spec.units()} | self.plot))
+
+
+PLOT_OPTIONS = ("y", "x", "kind", "title")
+
+
+def check_plot(plot: Optional[dict[str, Any]], spec: Any) -> None:
+    """``plot`` checked against the version's spec before the scan runs, not after: its keys
+    (those of ``plot_results``) and the names it plots (declared inputs and outputs)."""
+    from lume_prefect.results.plots import PLOT_KINDS
+
+    if plot is None:
+        return
+    if not isinstance(plot, dict) or "y" not in plot or set(plot) - set(PLOT_OPTIONS):
+        raise ValueError(f"plot must be a dict of {', '.join(PLOT_OPTIONS)} with at least y, e.g. {{'y': 'rms_x', 'x': 'sigma_x'}}, got {plot!r}")
+    kind = plot.get("kind", "scatter")
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"plot kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
+    if kind != "history" and plot.get("x") is None:
+        raise ValueError(f"a {kind} plot needs x (an input or output name): plot={plot!r}")
+    names = [v.name for v in (*spec.inputs, *spec.outputs)]
+    for axis in ("y", "x") if spec.outputs else ():  # a spec without outputs returns any
+        name = plot.get(axis)
+        if name is not None and str(name).removeprefix("inputs.").removeprefix("outputs.") not in names:
+            raise ValueError(f"plot {axis}={name!r} is not an input or declared output of {spec.name} {spec.version}: one of {', '.join(names)}")
 
 
 def _frame(ordered: list[Any], status: list[str]) -> pandas.DataFrame:
