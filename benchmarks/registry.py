@@ -15,6 +15,17 @@ times lookups of random models three ways, interleaved so they see the same cond
   floor that no library code can reach.
 
 Targets (issue 3): p50 <= 2 ms and <= 1.2x raw SQL.
+
+``--backends mlflow`` starts a real ``mlflow server`` (SQLite store, local artifacts, on
+127.0.0.1) and times, against MLflow's own client in the same run (issue 20):
+
+- ``live_version``: ``MLflowRegistry.live_version`` (the block, loaded once, as a flow does)
+  against ``MlflowClient.get_model_version_by_alias(name, "live")``, the one call it needs;
+- ``run_model by name``: ``run_model("toy-beam", inputs, services=NAME)`` on a LumeServices
+  whose registry is that server, against the raw lookup plus the same computation as a plain
+  flow (the bare flow of ``benchmarks/runs.py``), heartbeats off, interleaved round by round.
+
+Target (issue 20): both p50 <= 1.2x the raw client.
 """
 
 from __future__ import annotations
@@ -188,17 +199,148 @@ def report(label: str, rows: list[tuple[str, str, float, float, float]]) -> bool
     return ok
 
 
+def start_mlflow(directory: str) -> tuple[object, str]:
+    """``mlflow server`` on a free port of 127.0.0.1; (process, URL)."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    process = subprocess.Popen(
+        [mlflow, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{directory}/mlflow.db", "--artifacts-destination", f"{directory}/artifacts"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=directory,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2).close()
+            return process, url
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("mlflow server did not start") from None
+            time.sleep(0.2)
+
+
+def run_mlflow(args: argparse.Namespace) -> bool:
+    """The MLflow rows (see the module docstring)."""
+    import signal
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import benchmarks.runs as runs  # a private PREFECT_HOME and LUME_PREFECT_HOME, the toy-beam model
+    from mlflow import MlflowClient
+    from prefect.settings import temporary_settings
+
+    from lume_prefect.models.deploy import register_model_version
+    from lume_prefect.models.run import run_model
+    from lume_prefect.registry import MLflowRegistry
+    from lume_prefect.services import LumeServices
+
+    with tempfile.TemporaryDirectory(prefix="lume-bench-mlflow-") as directory:
+        process, url = start_mlflow(directory)
+        try:
+            block = MLflowRegistry(tracking_uri=url)
+            store = block.registry()
+            names = [f"model-{i:03d}" for i in range(args.mlflow_models)]
+            started = time.perf_counter()
+            for name in names:
+                store.register_model(name, author="bench", laboratory="SLAC", facility="LCLS", beampath="cu_hxr")
+                for v in range(args.mlflow_versions):
+                    store.register_version(name, f"1.{v}", source=f"{name}==1.{v}", entrypoint="model.flow:run")
+                store.promote(name, "1.0")
+            print(f"\nmlflow: {len(names)} models x {args.mlflow_versions} versions registered in {time.perf_counter() - started:.1f} s")
+
+            client = MlflowClient(url, url)
+            rng = random.Random(5)
+            probe = names[0]
+            assert client.get_model_version_by_alias(probe, "live").tags["lume.version"] == block.live_version(probe).version
+
+            def ours(name: str) -> object:
+                return block.live_version(name)
+
+            def raw(name: str) -> object:
+                return client.get_model_version_by_alias(name, "live")
+
+            lookups = [rng.choice(names) for _ in range(args.lookups)]
+            timed(ours, lookups[:50])
+            timed(raw, lookups[:50])
+            samples: dict[str, list[float]] = {"registry": [], "raw MlflowClient": []}
+            for start in range(0, len(lookups), 100):
+                chunk = lookups[start:start + 100]
+                samples["registry"] += timed(ours, chunk)
+                samples["raw MlflowClient"] += timed(raw, chunk)
+
+            env_name = "bench-mlflow"
+            home = os.path.join(directory, "services")
+            os.makedirs(home)
+            from pydantic import SecretStr
+
+            from lume_prefect.files import LocalFiles
+            from lume_prefect.results import SQLResults
+
+            LumeServices(
+                files=LocalFiles(basepath=os.path.join(home, "files")), registry=block,
+                results=SQLResults(url=SecretStr(f"sqlite:///{home}/results.db")),
+            ).save(env_name, overwrite=True)
+            env = LumeServices.load(env_name)
+            register_model_version("model.py:toy_beam", str(runs.ROOT / "flows" / "toy_beam"), services=env)
+            env.registry.promote("toy-beam", "1.0.0")
+            fresh = (1e-3 + n * 1e-6 for n in range(10**9))
+            assert run_model("toy-beam", {"sigma_x": 2e-3}, services=env_name).outputs == runs.bare_beam(2e-3)
+
+            def run_ours() -> None:
+                assert not run_model("toy-beam", {"sigma_x": next(fresh)}, services=env_name).cached
+
+            def run_raw() -> None:
+                client.get_model_version_by_alias("toy-beam", "live")
+                runs.bare_beam(next(fresh))
+
+            with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+                flow_samples = runs.measure({"run_model by name": run_ours, "raw MlflowClient + bare flow": run_raw}, 3, args.mlflow_runs)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+    rows = [
+        ("live_version", "registry", samples["registry"]),
+        ("live_version", "raw MlflowClient", samples["raw MlflowClient"]),
+        ("run_model", "by name", flow_samples["run_model by name"]),
+        ("run_model", "raw + bare flow", flow_samples["raw MlflowClient + bare flow"]),
+    ]
+    print(f"{'operation':<16}{'way':<19}{'p50 ms':>9}{'p95 ms':>9}")
+    for operation, way, values in rows:
+        print(f"{operation:<16}{way:<19}{statistics.median(values):>9.3f}{statistics.quantiles(values, n=20)[-1]:>9.3f}")
+    ok = True
+    for operation, (ours_p50, raw_p50) in {
+        "live_version": (statistics.median(samples["registry"]), statistics.median(samples["raw MlflowClient"])),
+        "run_model by name": (statistics.median(flow_samples["run_model by name"]), statistics.median(flow_samples["raw MlflowClient + bare flow"])),
+    }.items():
+        verdict = ours_p50 / raw_p50 <= 1.2
+        ok &= verdict
+        print(f"  mlflow {operation}: p50 {ours_p50:.3f} ms, {ours_p50 / raw_p50:.2f}x the raw MlflowClient -> target {'met' if verdict else 'MISSED'}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--versions", type=int, default=100)
     parser.add_argument("--lookups", type=int, default=3000, help="timed lookups per operation and way")
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql, mariadb")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql, mariadb, mlflow")
+    parser.add_argument("--mlflow-models", type=int, default=20, help="models on the MLflow server")
+    parser.add_argument("--mlflow-versions", type=int, default=5, help="versions of each model on the MLflow server")
+    parser.add_argument("--mlflow-runs", type=int, default=30, help="timed run_model calls on MLflow")
     args = parser.parse_args()
 
     ok = True
     for backend in args.backends.split(","):
-        if backend == "sqlite":
+        if backend == "mlflow":
+            ok &= run_mlflow(args)
+        elif backend == "sqlite":
             with tempfile.TemporaryDirectory(prefix="lume-bench-") as directory:
                 ok &= report("sqlite", run_backend("sqlite", f"sqlite:///{directory}/registry.db", args))
         elif backend in SERVER_URLS:
@@ -215,7 +357,7 @@ def main() -> int:
                     conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
                 admin.dispose()
         else:
-            parser.error(f"unknown backend {backend!r} (sqlite, postgresql, mariadb)")
+            parser.error(f"unknown backend {backend!r} (sqlite, postgresql, mariadb, mlflow)")
     return 0 if ok else 1
 
 

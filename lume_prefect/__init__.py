@@ -22,6 +22,7 @@ _LAZY = {
     "read_ref": "lume_prefect.files",
     # registry
     "ModelRegistry": "lume_prefect.registry",
+    "MLflowRegistry": "lume_prefect.registry",
     "SQLRegistry": "lume_prefect.registry",
     "get_live_version": "lume_prefect.registry",
     "register_version": "lume_prefect.registry",

@@ -6,7 +6,7 @@ type ``lume-slurm``).
 """
 
 from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files
-from lume_prefect.registry.blocks import ModelRegistry
+from lume_prefect.registry.blocks import MLflowRegistry, ModelRegistry
 from lume_prefect.results.blocks import MongoResults, SQLResults
 from lume_prefect.services import LumeServices
 from lume_prefect.slurm.blocks import SlurmCluster
@@ -15,6 +15,7 @@ from lume_prefect.slurm.worker import SlurmWorker
 __all__ = [
     "LocalFiles",
     "LumeServices",
+    "MLflowRegistry",
     "ModelRegistry",
     "MongoResults",
     "MountedFiles",

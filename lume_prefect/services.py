@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr
 from lume_prefect.core.blocks import docs_url, logo_url
 from lume_prefect.core.paths import data_dir
 from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files
-from lume_prefect.registry.blocks import ModelRegistry
+from lume_prefect.registry.blocks import MLflowRegistry, ModelRegistry
 from lume_prefect.results.blocks import MongoResults, SQLResults
 from lume_prefect.slurm.blocks import SlurmCluster
 
@@ -54,7 +54,7 @@ class LumeServices(Block):
 
     # Unions of the concrete types: Prefect cannot nest an abstract block type.
     files: Union[LocalFiles, MountedFiles, S3Files] = Field(description="Where model inputs and outputs are stored.")
-    registry: ModelRegistry = Field(description="The model registry: models, versions and the live version.")
+    registry: Union[ModelRegistry, MLflowRegistry] = Field(description="The model registry: models, versions and the live version (SQL or MLflow).")
     results: Union[SQLResults, MongoResults] = Field(description="Where every run's inputs and outputs are kept.")
     slurm: Optional[SlurmCluster] = Field(default=None, description="The Slurm cluster that runs jobs, if any.")
     run_mode: RunMode = Field(

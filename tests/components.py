@@ -138,6 +138,41 @@ class S3Server:
             self.process.kill()
 
 
+class MLflowServer:
+    """A real ``mlflow server`` on 127.0.0.1:<free port>: a SQLite backend store and a local
+    artifact root (served by the server, so clients need no access to the files)."""
+
+    def __init__(self, home: Path):
+        executable = venv_script("mlflow")
+        if executable is None:
+            require("MLflow tracking server (mlflow)", "pip install -e '.[test]' (mlflow); the tests start it")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = home / "mlflow.log"
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    executable, "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                    "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+                    "--artifacts-destination", str(home / "artifacts"),
+                ],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=home,
+            )
+        wait_for_http(self.url + "/health", timeout=120, process=self.process)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # gunicorn/uvicorn workers are its children
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
 class PrefectServer:
     """A real ``prefect server start`` on 127.0.0.1:<free port> with its own SQLite database and UI."""
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import tempfile
+from types import SimpleNamespace
 
 # Before Prefect is imported anywhere: no telemetry, test mode, a private Prefect home.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PREFECT_TEST_MODE", "1")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="lume-prefect-home-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import pytest  # noqa: E402
 
-from tests.components import PrefectServer, S3Server  # noqa: E402
+from tests.components import MLflowServer, PrefectServer, S3Server  # noqa: E402
 
 
 # Tests that share the machine's Slurm cluster or its container engine run in order on one
@@ -66,6 +68,18 @@ def prefect_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def s3_server():
     server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` (SQLite backend store, local artifact root) for the session;
+    ``$LUME_TEST_MLFLOW_URL`` names one already running instead (its models are deleted by tests)."""
+    if os.environ.get("LUME_TEST_MLFLOW_URL"):
+        yield SimpleNamespace(url=os.environ["LUME_TEST_MLFLOW_URL"].rstrip("/"))
+        return
+    server = MLflowServer(tmp_path_factory.mktemp("mlflow-server"))
     yield server
     server.stop()
 

@@ -236,6 +236,8 @@ def test_python_snippet_runs_as_written(snippet: Snippet, request, tmp_path):
         request.getfixturevalue("slurm_ready")
     if "LUME_REGISTRY_URL" in snippet.code:
         env["LUME_REGISTRY_URL"] = request.getfixturevalue("postgres_url")
+    if "MLFLOW_TRACKING_URI" in snippet.code:
+        env["MLFLOW_TRACKING_URI"] = request.getfixturevalue("mlflow_server").url
     script = tmp_path / "snippet.py"
     script.write_text(snippet.code)
     done = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

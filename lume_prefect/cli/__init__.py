@@ -11,7 +11,7 @@ app = App(
 )
 app.command("lume_prefect.cli.files:app", name="files", help="Files in a saved file block: put, get, ls, info, rm.")
 app.command("lume_prefect.cli.models:app", name="models", help="Models in the registry: list, show, versions, register, promote, revert, history.")
-app.command("lume_prefect.cli.registry:app", name="registry", help="The registry database: its schema status and upgrade.")
+app.command("lume_prefect.cli.registry:app", name="registry", help="The registry itself: its schema status and upgrade; copy to another registry (SQL, MLflow).")
 app.command("lume_prefect.cli.results:app", name="results", help="Stored results: list, show, export, plot, reproduce.")
 app.command("lume_prefect.cli.slurm:app", name="slurm", help="Slurm jobs through a saved SlurmCluster: submit, status, wait, cancel, output.")
 app.command("lume_prefect.cli.profiles:app", name="profiles", help="Block documents as code: show and apply a profile (local, dev, prod).")

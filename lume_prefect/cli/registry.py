@@ -1,20 +1,33 @@
-"""``lume-prefect registry``: the registry database itself (schema status and upgrade)."""
+"""``lume-prefect registry``: the registry itself (schema status and upgrade; copy to another)."""
 
 from __future__ import annotations
 
-from cyclopts import App
+from typing import Annotated
+
+from cyclopts import App, Parameter
 
 from lume_prefect.cli.models import Json, Registry, open_registry, run
-from lume_prefect.cli.output import console, print_json
+from lume_prefect.cli.output import console, fail, print_json
 
-app = App(name="registry", help="The model registry's database: show its schema revision, upgrade it.")
+app = App(name="registry", help="The model registry itself: show its schema revision, upgrade it, copy it to another registry.")
 
 
 @app.command(name="status")
 def status(*, registry: Registry = None, json: Json = False) -> None:
     """Show the registry database (password hidden) and its schema revision against this lume-prefect's."""
     store = open_registry(registry).registry()
-    current, head = store.schema_revision()
+    from lume_prefect.registry.errors import RegistryError
+
+    try:
+        current, head = store.schema_revision()
+    except RegistryError as exc:
+        fail(str(exc))
+    if getattr(store, "tracking_uri", None):  # MLflow: the server migrates its own database
+        if json:
+            print_json({"tracking_uri": store.label, "server": current, "state": "reachable"})
+        else:
+            console.print(f"{store.label}: {current} server, reachable", highlight=False)
+        return
     state = "up to date" if current == head else ("empty (set up on first use)" if current is None else "needs upgrade")
     if json:
         print_json({"database": store.label, "revision": current, "latest": head, "state": state})
@@ -32,3 +45,46 @@ def upgrade(*, registry: Registry = None) -> None:
         console.print(f"{label}: already at revision {after}", highlight=False)
     else:
         console.print(f"{label}: upgraded from revision {before or '(empty)'} to {after}", highlight=False)
+
+
+def _store(where: str):  # type: ignore[no-untyped-def]
+    """A registry store from a URL (``http(s)://``: MLflow; else SQLAlchemy) or a saved block's name."""
+    if "://" in where:
+        from lume_prefect.registry.errors import RegistryError
+        from lume_prefect.registry.stores import open_store
+
+        try:
+            return open_store(where)
+        except RegistryError as exc:
+            fail(str(exc))
+    return open_registry(where).registry()
+
+
+@app.command(name="copy")
+def copy(
+    *,
+    source: Annotated[str, Parameter(name="--from", help="Registry to copy from: an MLflow tracking URI (http(s)://...), a SQLAlchemy URL, or a saved registry block's name.")],
+    target: Annotated[str, Parameter(name="--to", help="Registry to copy into (the same forms).")],
+    json: Json = False,
+) -> None:
+    """Copy models, versions, aliases and their history from one registry into another (SQL to
+    MLflow or back). Safe to repeat: what the target has already is left alone. MLflow
+    credentials come from MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN."""
+    from lume_prefect.registry.copy import copy_registry
+    from lume_prefect.registry.errors import RegistryError
+
+    origin, destination = _store(source), _store(target)
+    try:
+        report = copy_registry(origin, destination)
+    except RegistryError as exc:
+        fail(str(exc))
+    if json:
+        print_json({"from": origin.label, "to": destination.label, "models": report.models, "versions": report.versions, "history": report.history})
+    elif report.changed:
+        console.print(
+            f"copied {origin.label} -> {destination.label}: {len(report.models)} models, {report.versions} versions, "
+            f"{report.history} alias changes",
+            highlight=False,
+        )
+    else:
+        console.print(f"{destination.label} already has everything of {origin.label}: nothing copied", highlight=False)

@@ -25,7 +25,7 @@ Kind = Literal["files", "registry", "results", "slurm", "services"]
 # kind -> (module, block class names); the first class is the one a bare name is tried with first
 BLOCK_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "files": ("lume_prefect.files.blocks", ("LocalFiles", "MountedFiles", "S3Files")),
-    "registry": ("lume_prefect.registry.blocks", ("ModelRegistry",)),
+    "registry": ("lume_prefect.registry.blocks", ("ModelRegistry", "MLflowRegistry")),
     "results": ("lume_prefect.results.blocks", ("SQLResults", "MongoResults")),
     "slurm": ("lume_prefect.slurm.blocks", ("SlurmCluster",)),
     "services": ("lume_prefect.services", ("LumeServices",)),

@@ -125,7 +125,7 @@ def spec_from_model(
         outputs = [variable_from_lume(v) for v in variables.values() if getattr(v, "read_only", False)]
     else:
         raise TypeError(f"{type(model).__name__} is not a LUMEModel or LUMETorch")
-    text = description if description is not None else (type(model).__doc__ or "").strip().split("\n\n")[0]
+    text = description if description is not None else _own_docstring(model)
     return ModelSpec(
         name=name, version=version, description=text, inputs=inputs, outputs=outputs, vectorized=vectorized, **metadata,
     )
@@ -139,3 +139,12 @@ def _current_values(model: Any, writable: list[Any]) -> dict[str, Any]:
         return {}
     model.reset()
     return {k: plain_value(v) for k, v in model.get(names).items()}
+
+
+def _own_docstring(model: Any) -> str:
+    """The first paragraph of the docstring of the model's class when its author wrote it (not
+    a class of the LUME libraries, whose docstrings describe the library)."""
+    kind = type(model)
+    if kind.__module__.split(".")[0] in ("lume", "lume_torch", "lume_model", "lume_cheetah", "lume_pyat"):
+        return ""
+    return (kind.__doc__ or "").strip().split("\n\n")[0]

@@ -1,7 +1,7 @@
-"""The model registry: models, versions, aliases (``live``) and their history, in SQL.
+"""The model registry: models, versions, aliases (``live``) and their history, in SQL or MLflow.
 
-``SQLRegistry`` is the registry itself (no Prefect needed); ``ModelRegistry`` is the
-Prefect block that configures one; ``get_live_version`` and ``register_version`` are tasks.
+``SQLRegistry`` and ``MLflowStore`` are the registry itself (no Prefect needed); ``ModelRegistry``
+and ``MLflowRegistry`` are the Prefect blocks that configure them; ``get_live_version`` and ``register_version`` are tasks.
 The block and tasks are imported on first use so the domain code loads without Prefect.
 """
 
@@ -17,7 +17,9 @@ from lume_prefect.registry.errors import (
     NoLiveVersion,
     NothingToRevert,
     NoVersions,
+    RegistryBusy,
     RegistryError,
+    RegistryUnreachable,
     SchemaOutdated,
     UnknownFilter,
     UnknownSchema,
@@ -29,6 +31,8 @@ from lume_prefect.registry.store import SQLRegistry
 
 _LAZY = {
     "ModelRegistry": "lume_prefect.registry.blocks",
+    "MLflowRegistry": "lume_prefect.registry.blocks",
+    "MLflowStore": "lume_prefect.registry.mlflow_store",
     "get_live_version": "lume_prefect.registry.tasks",
     "register_version": "lume_prefect.registry.tasks",
     "promote_version": "lume_prefect.registry.tasks",
@@ -42,6 +46,8 @@ __all__ = [
     "AliasNotFound",
     "InvalidValue",
     "InvalidVersion",
+    "MLflowRegistry",
+    "MLflowStore",
     "ModelExists",
     "ModelNotFound",
     "ModelRegistry",
@@ -50,7 +56,9 @@ __all__ = [
     "NoVersions",
     "NothingToRevert",
     "RegisteredModel",
+    "RegistryBusy",
     "RegistryError",
+    "RegistryUnreachable",
     "SQLRegistry",
     "SchemaOutdated",
     "UnknownFilter",

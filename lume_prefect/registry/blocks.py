@@ -1,10 +1,14 @@
-"""The ``ModelRegistry`` block: a registry database configured once, loaded by name anywhere.
+"""The registry blocks: ``ModelRegistry`` (a SQL database) and ``MLflowRegistry`` (an MLflow
+tracking server), each configured once and loaded by name anywhere.
 
-Its methods are ``SQLRegistry``'s: each is sync in sync code and awaitable in async code
-(Prefect's convention), with an explicit async twin of the same name prefixed by ``a``.
+Their methods are the registry interface (``SQLRegistry``'s, which ``MLflowStore`` shares):
+each is sync in sync code and awaitable in async code (Prefect's convention), with an
+explicit async twin of the same name prefixed by ``a``.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
@@ -17,13 +21,15 @@ def _default_url() -> SecretStr:
     return SecretStr(sqlite_url("registry.db"))
 
 
-@delegate(
-    SQLRegistry,
+REGISTRY_METHODS = (
     "register_model", "update_model", "get_model", "list_models",
     "register_version", "get_version", "list_versions", "latest_version", "set_deployment",
     "set_alias", "remove_alias", "get_alias", "promote", "live_version", "revert", "history",
-    "upgrade", "relocate_source",
+    "upgrade", "relocate_source", "append_history",
 )
+
+
+@delegate(SQLRegistry, *REGISTRY_METHODS)
 class ModelRegistry(ServiceBlock):
     """Models, their versions, the live version and its history, in a SQL database.
 
@@ -95,3 +101,94 @@ class ModelRegistry(ServiceBlock):
     def registry(self) -> SQLRegistry:
         """The ``SQLRegistry`` behind this block (one per URL in a process)."""
         return self._domain()
+
+
+def _mlflow_store():  # type: ignore[no-untyped-def]
+    from lume_prefect.registry.mlflow_store import MLflowStore
+
+    return MLflowStore
+
+
+# The interface is SQLRegistry's (signatures, docstrings); the calls go to MLflowStore.
+@delegate(SQLRegistry, *REGISTRY_METHODS)
+class MLflowRegistry(ServiceBlock):
+    """The model registry on an MLflow tracking server: MLflow's registered models, versions,
+    tags and aliases, seen by MLflow users as they are.
+
+    A lume version is an MLflow model version tagged ``lume.version``, ``lume.source``,
+    ``lume.entrypoint``, ``lume.sha256``, ``lume.image`` and ``lume.deployment_id``; its run
+    (experiment ``lume-prefect``) keeps the source, so workers elsewhere can fetch it. Live is
+    the MLflow alias ``live_alias``; every alias change is a registered-model tag
+    ``lume.history.<n>`` (who, when, from, to). Models registered by others (lume-torch's
+    ``register_to_mlflow``) are listed and run by name and version or alias too.
+
+    Examples:
+        Keep the registry in MLflow:
+        ```python
+        from lume_prefect.registry import MLflowRegistry
+
+        MLflowRegistry(tracking_uri="https://mlflow.example.org", username="lume",
+                       password="secret").save("facility-mlflow")
+
+        registry = MLflowRegistry.load("BLOCK_NAME")  # e.g. "facility-mlflow"
+        registry.promote("injector-surrogate", "1.2.0")
+        registry.live_version("injector-surrogate").version   # '1.2.0'
+        ```
+    """
+
+    _block_type_name = "LUME MLflow Registry"
+    _block_type_slug = "lume-mlflow-registry"
+    _description = (
+        "The model registry on an MLflow tracking server: models, versions (source, flow, image, "
+        "deployment), the live alias and its history, as MLflow registered models, versions, tags and aliases."
+    )
+    _documentation_url = docs_url("the-registry-on-mlflow")
+    _logo_url = logo_url("filesystem")
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    tracking_uri: str = Field(
+        description="The MLflow tracking server, e.g. https://mlflow.example.org or http://127.0.0.1:5000 (no password in it: use the password field).",
+        examples=["https://mlflow.example.org"],
+    )
+    username: Optional[str] = Field(default=None, description="User name for the server's basic authentication, if it has one.")
+    password: Optional[SecretStr] = Field(default=None, description="Password for the server's basic authentication.")
+    token: Optional[SecretStr] = Field(default=None, description="Bearer token, for servers that authenticate with tokens instead.")
+    live_alias: str = Field(default="live", description="The MLflow alias that means live (promote and revert move it), e.g. live or champion.")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the server on each request, retries included.")
+
+    @field_validator("username", "password", "token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):  # type: ignore[no-untyped-def]
+        # a profile's ${VAR:-} gives "" for "no credentials"
+        return None if value in ("", None) or (isinstance(value, SecretStr) and not value.get_secret_value()) else value
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _http_uri(cls, value: str) -> str:
+        from lume_prefect.registry.mlflow_store import masked_uri
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"tracking_uri {masked_uri(value)!r}: an MLflow tracking URI must be http(s)://host[:port]")
+        if parts.password is not None:
+            raise ValueError(f"tracking_uri {masked_uri(value)!r}: put the password in the password field, not in the URI")
+        return value
+
+    def _build(self):  # type: ignore[no-untyped-def]
+        return _mlflow_store()(
+            self.tracking_uri,
+            username=self.username,
+            password=None if self.password is None else self.password.get_secret_value(),
+            token=None if self.token is None else self.token.get_secret_value(),
+            live_alias=self.live_alias,
+            timeout=self.timeout,
+        )
+
+    def registry(self):  # type: ignore[no-untyped-def]
+        """The ``MLflowStore`` behind this block (one per configuration in a process)."""
+        return self._domain()
+
+    def fetch_source(self, name: str, version: str):  # type: ignore[no-untyped-def]
+        """The uploaded source of a version, unpacked locally (see ``MLflowStore.fetch_source``)."""
+        return self._domain().fetch_source(name, version)

@@ -140,3 +140,27 @@ class InvalidRegistryURL(RegistryError, ValueError):
     def __init__(self, shown_url: str, reason: str):
         self.shown_url, self.reason = shown_url, reason
         super().__init__(f"registry url {shown_url!r}: {reason}")
+
+
+class RegistryUnreachable(RegistryError, ConnectionError):
+    """The registry's server did not answer within the block's timeout; the URI shown has no password."""
+
+    def __init__(self, shown_uri: str, timeout: float, reason: str):
+        self.shown_uri, self.timeout, self.reason = shown_uri, timeout, reason
+        super().__init__(f"the model registry at {shown_uri} is unreachable (gave up after {timeout:g} s): {reason}")
+
+
+class RegistryBusy(RegistryError, TimeoutError):
+    """Another client held the model's alias lock for longer than this client would wait."""
+
+    def __init__(self, model: str, waited: float):
+        self.model, self.waited = model, waited
+        super().__init__(f"model {model!r}: another client kept changing its aliases for {waited:g} s; try again")
+
+
+class CopyConflict(RegistryError):
+    """The target registry's history of a model is not a beginning of the source's: copying would mix two histories."""
+
+    def __init__(self, model: str, detail: str):
+        self.model, self.detail = model, detail
+        super().__init__(f"model {model!r}: cannot copy, the target's alias history differs from the source's ({detail}); nothing of this model's history was written")

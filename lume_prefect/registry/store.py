@@ -521,6 +521,37 @@ class SQLRegistry:
             changed_by=changed_by,
         )
 
+    def append_history(self, name: str, changes: list[AliasChange], reverted: list[Optional[int]]) -> list[AliasChange]:
+        """Append alias changes made elsewhere (``registry copy``) with their who and when, and
+        point each alias where its last change left it. ``reverted[i]`` is the position, in
+        this model's whole history, of the change that ``changes[i]`` undid (None: not a revert)."""
+        validation.model_name(name)
+        with self._write() as conn:
+            model_id = self._lock_model(conn, name)
+            ids = list(conn.execute(
+                sa.select(alias_history.c.id).where(alias_history.c.model_id == model_id).order_by(alias_history.c.id)
+            ).scalars())
+            version_ids = {
+                row.version: row.id
+                for row in conn.execute(sa.select(versions.c.version, versions.c.id).where(versions.c.model_id == model_id))
+            }
+            for change, position in zip(changes, reverted):
+                for version in (change.from_version, change.to_version):
+                    if version is not None and version not in version_ids:
+                        raise VersionNotFound(name, version)
+                row = {
+                    "model_id": model_id, "alias": validation.alias_name(change.alias),
+                    "from_version_id": version_ids.get(change.from_version), "to_version_id": version_ids.get(change.to_version),
+                    "reverted_id": None if position is None else ids[position],
+                    "changed_at": change.changed_at, "changed_by": validation.who(change.changed_by),
+                }
+                ids.append(conn.execute(sa.insert(alias_history).values(**row)).inserted_primary_key[0])
+                where = sa.and_(aliases.c.model_id == model_id, aliases.c.alias == change.alias)
+                conn.execute(sa.delete(aliases).where(where))
+                if change.to_version is not None:
+                    conn.execute(sa.insert(aliases).values(model_id=model_id, alias=change.alias, version_id=version_ids[change.to_version]))
+        return self.history(name)
+
     def history(self, name: str, alias: Optional[str] = None) -> list[AliasChange]:
         """Every alias change of a model (or of one alias), oldest first."""
         validation.model_name(name)
@@ -567,6 +598,6 @@ retry_methods(
     (
         "register_model", "update_model", "get_model", "list_models", "register_version", "get_version",
         "list_versions", "latest_version", "set_deployment", "get_alias", "set_alias", "remove_alias",
-        "revert", "history", "schema_revision", "upgrade",
+        "revert", "history", "append_history", "schema_revision", "upgrade",
     ),
 )

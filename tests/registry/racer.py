@@ -1,4 +1,4 @@
-"""A separate process that races another on one registry database (run by test_concurrency).
+"""A separate process that races another on one registry, SQL or MLflow (run by test_concurrency).
 
     python -m tests.registry.racer URL GO_FILE register MODEL VERSION
     python -m tests.registry.racer URL GO_FILE promote MODEL VERSION [VERSION ...] --rounds N
@@ -16,8 +16,9 @@ import os
 import sys
 import time
 
-from lume_prefect.registry import RegistryError, SQLRegistry
 from lume_prefect.core.sql import sql_engine
+from lume_prefect.registry import RegistryError
+from lume_prefect.registry.stores import is_mlflow_uri, open_store
 
 
 def main() -> None:
@@ -31,10 +32,11 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.action == "first-use":
-        with sql_engine(args.url).engine.connect():  # connected, schema not yet checked
-            pass
+        if not is_mlflow_uri(args.url):
+            with sql_engine(args.url).engine.connect():  # connected, schema not yet checked
+                pass
     else:
-        registry = SQLRegistry(args.url)
+        registry = open_store(args.url)
         registry.get_model(args.model)  # connected, schema checked
     print("ready", flush=True)
     deadline = time.monotonic() + 60
@@ -46,7 +48,7 @@ def main() -> None:
     result: dict[str, object] = {"pid": os.getpid()}
     try:
         if args.action == "first-use":
-            result["models"] = len(SQLRegistry(args.url).list_models())
+            result["models"] = len(open_store(args.url).list_models())
         elif args.action == "register":
             result["version"] = registry.register_version(args.model, args.versions[0], source="racer", entrypoint="m:f").version
         else:

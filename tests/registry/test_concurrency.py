@@ -47,7 +47,7 @@ def test_two_processes_register_the_same_version(injector, db_url, tmp_path):
     assert len(winners) == 1 and len(losers) == 1, results
     assert losers[0]["error"] == "VersionExists"
     assert "'injector' already has version" in losers[0]["message"]
-    assert row_counts(db_url)["lume_model_versions"] == 4
+    assert row_counts(db_url)["versions"] == 4
     assert injector.latest_version("injector").version == winners[0]["version"]
 
 
@@ -75,4 +75,4 @@ def test_two_processes_promoting_lose_no_history(injector, db_url, tmp_path):
 def test_two_processes_first_use_of_an_empty_database(db_url, tmp_path):
     results = race(db_url, tmp_path, ["first-use"], ["first-use"])
     assert results == [{"pid": results[0]["pid"], "models": 0, "ok": True}, {"pid": results[1]["pid"], "models": 0, "ok": True}]
-    assert row_counts(db_url)["lume_models"] == 0
+    assert row_counts(db_url)["models"] == 0

@@ -6,8 +6,15 @@ import pytest
 import sqlalchemy as sa
 
 from lume_prefect.registry import NoLiveVersion
-from tests.databases import SERVER_URLS
+from tests.databases import SERVER_URLS, SQL_BACKENDS
 from tests.registry.conftest import row_counts
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def backend(request) -> str:
+    """SQL only: these tests are about the database itself."""
+    return request.param
+
 
 REFUSE = {
     "sqlite": [
@@ -56,7 +63,7 @@ def test_failed_model_registration_leaves_no_model(registry, backend, db_url):
     refuse_inserts(backend, db_url, "lume_model_tags")  # the model row goes in, its tags fail
     with pytest.raises(sa.exc.DBAPIError, match="refused by trigger"):
         registry.register_model("injector", author="a", laboratory="l", facility="f", beampath="b", tags={"k": "v"})
-    assert row_counts(db_url)["lume_models"] == 0
+    assert row_counts(db_url)["models"] == 0
     assert registry.list_models() == []
 
 
@@ -152,7 +159,7 @@ def test_connection_killed_inside_a_transaction_rolls_it_back(server_db):
     assert killed, "the fault was not injected"
     after = row_counts(url)
     assert {table: after[table] - before[table] for table in after if after[table] != before[table]} == {
-        "lume_model_aliases": 1, "lume_model_alias_history": 1}
+        "aliases": 1, "history": 1}
     assert registry.live_version("injector").version == "1.0"
     with registry.engine.connect() as conn:
         assert backend_id(backend, conn.connection.dbapi_connection) != killed[0]

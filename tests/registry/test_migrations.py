@@ -12,6 +12,13 @@ from alembic.runtime.migration import MigrationContext
 from lume_prefect.registry import SchemaOutdated, SQLRegistry, UnknownSchema, migrate
 from lume_prefect.core.sql import create_engine, dispose_engines
 from lume_prefect.registry.schema import Base
+from tests.databases import SQL_BACKENDS
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def backend(request) -> str:
+    """SQL only: these tests are about the database itself."""
+    return request.param
 
 
 def test_the_shipped_revisions():

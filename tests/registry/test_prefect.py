@@ -17,6 +17,7 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 from lume_prefect.cli import app
 from lume_prefect.registry import (
+    MLflowRegistry,
     ModelRegistry,
     ModelVersion,
     NoLiveVersion,
@@ -24,6 +25,7 @@ from lume_prefect.registry import (
     migrate,
     promote_version,
     register_version,
+    resolve_registry,
 )
 from lume_prefect.core.sql import create_engine
 from tests.components import venv_script
@@ -38,9 +40,9 @@ def unique(prefix: str) -> str:
 
 
 class TestBlockStandards(BlockStandardTestSuite):
-    @pytest.fixture
-    def block(self):
-        return ModelRegistry
+    @pytest.fixture(params=[ModelRegistry, MLflowRegistry])
+    def block(self, request):
+        return request.param
 
     def test_has_a_valid_image(self, block):
         assert str(block._logo_url).startswith("https://")  # offline: no download of the logo
@@ -60,16 +62,24 @@ def test_bad_url_is_refused_without_echoing_it():
     assert PASSWORD not in str(caught.value)
 
 
-@pytest.fixture
-def saved_registry(tmp_path):
-    """A ModelRegistry block saved through the Prefect API, on a fresh SQLite file; its name."""
+@pytest.fixture(params=["sql", "mlflow"])
+def saved_registry(request, tmp_path):
+    """A registry block saved through the Prefect API: a ModelRegistry on a fresh SQLite file,
+    or an MLflowRegistry on the session's (emptied) MLflow server; its name."""
     name = unique("registry")
-    ModelRegistry(url=f"sqlite:///{tmp_path / 'registry.db'}").save(name)
+    if request.param == "mlflow":
+        from tests.registry.conftest import _wipe_mlflow
+
+        url = request.getfixturevalue("mlflow_server").url
+        _wipe_mlflow(url)
+        MLflowRegistry(tracking_uri=url).save(name)
+    else:
+        ModelRegistry(url=f"sqlite:///{tmp_path / 'registry.db'}").save(name)
     return name
 
 
 def test_tasks_in_a_sync_flow_with_the_block_name(saved_registry):
-    ModelRegistry.load(saved_registry).register_model("injector", author="a", laboratory="SLAC", facility="LCLS", beampath="hxr")
+    resolve_registry(saved_registry).register_model("injector", author="a", laboratory="SLAC", facility="LCLS", beampath="hxr")
 
     @flow
     def release(registry: str) -> ModelVersion:
@@ -80,14 +90,14 @@ def test_tasks_in_a_sync_flow_with_the_block_name(saved_registry):
 
     live = release(saved_registry)
     assert isinstance(live, ModelVersion) and live.version == "1.10"
-    history = ModelRegistry.load(saved_registry).history("injector")
+    history = resolve_registry(saved_registry).history("injector")
     # changes made by tasks say who ran them and from which flow run
     assert history[0].changed_by.startswith(f"{getpass.getuser()} via flow run ")
     assert live.registered_by.startswith(f"{getpass.getuser()} via flow run ")
 
 
 def test_task_failures_carry_the_registry_error(saved_registry):
-    ModelRegistry.load(saved_registry).register_model("injector", author="a", laboratory="SLAC", facility="LCLS", beampath="hxr")
+    resolve_registry(saved_registry).register_model("injector", author="a", laboratory="SLAC", facility="LCLS", beampath="hxr")
 
     @flow
     def needs_live(registry: str) -> ModelVersion:
@@ -100,7 +110,7 @@ def test_task_failures_carry_the_registry_error(saved_registry):
 async def test_block_methods_are_awaitable_in_an_async_flow(saved_registry):
     @flow
     async def async_release() -> tuple[str, str]:
-        registry = await ModelRegistry.load(saved_registry)
+        registry = resolve_registry(saved_registry)
         await registry.register_model("injector", author="a", laboratory="SLAC", facility="LCLS", beampath="hxr")
         await registry.register_version("injector", "2.0", source="s", entrypoint="m:f")
         change = await registry.promote("injector", "2.0")
@@ -213,3 +223,58 @@ def test_cli_processes_upgrade_an_old_database_through_a_saved_block(tmp_path):
     assert json.loads(registered.stdout)["version"] == "1.0"
     status = cli_process("registry", "status", "--json", "--registry", name)
     assert json.loads(status.stdout)["state"] == "up to date"
+
+
+# ---- LumeServices.registry: either block type, through the real API --------------------
+
+
+@pytest.mark.parametrize("kind", ["sql", "mlflow"])
+def test_lume_services_saves_and_loads_either_registry(kind, tmp_path, request):
+    from lume_prefect.core.resolve import resolve, using_services
+    from lume_prefect.files import LocalFiles
+    from lume_prefect.results import SQLResults
+    from lume_prefect.services import LumeServices
+
+    if kind == "mlflow":
+        registry = MLflowRegistry(tracking_uri=request.getfixturevalue("mlflow_server").url, username="lume", password=PASSWORD, live_alias="champion")
+    else:
+        registry = ModelRegistry(url=f"sqlite:///{tmp_path / 'registry.db'}")
+    name = unique("services")
+    LumeServices(
+        files=LocalFiles(basepath=str(tmp_path / "files")), registry=registry,
+        results=SQLResults(url=f"sqlite:///{tmp_path / 'results.db'}"),
+    ).save(name)
+
+    loaded = LumeServices.load(name)
+    assert type(loaded.registry) is type(registry)  # the union picked the saved type, not the first that validates
+    assert loaded.registry.model_dump(context={"include_secrets": True}) == registry.model_dump(context={"include_secrets": True})
+    with using_services(loaded):
+        assert resolve(None, "registry") is loaded.registry
+        assert resolve(None, "registry").list_models() is not None
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name(name, "lume-services", include_secrets=False)
+    assert PASSWORD not in json.dumps(document.data, default=str) and PASSWORD not in repr(loaded)
+
+
+def test_the_ui_offers_both_registry_types_for_lume_services():
+    """Prefect's UI renders a field whose schema is anyOf block references as a picker of the
+    block type, then of a saved block of that type: both registry types must be in it."""
+    from lume_prefect.services import LumeServices
+
+    schema = LumeServices.model_json_schema()
+    options = schema["properties"]["registry"]["anyOf"]
+    names = [ref["$ref"].rsplit("/", 1)[-1] for ref in options]
+    slugs = {schema["definitions" if "definitions" in schema else "$defs"][n]["block_type_slug"] for n in names}
+    assert slugs == {"lume-model-registry", "lume-mlflow-registry"}
+    assert {ref["block_type_slug"] for ref in schema["block_schema_references"]["registry"]} == slugs
+
+
+def test_mlflow_block_hides_its_password_and_refuses_one_in_the_uri():
+    with pytest.raises(ValueError, match=r"tracking_uri 'https://lume:\*\*\*@mlflow.example.org'.*password field") as caught:
+        MLflowRegistry(tracking_uri=f"https://lume:{PASSWORD}@mlflow.example.org")
+    assert PASSWORD not in str(caught.value)
+    with pytest.raises(ValueError, match="tracking_uri 'file:///tmp/mlruns'.*http"):
+        MLflowRegistry(tracking_uri="file:///tmp/mlruns")
+    block = MLflowRegistry(tracking_uri="https://mlflow.example.org", username="lume", password=PASSWORD)
+    assert PASSWORD not in repr(block) and PASSWORD not in str(block.model_dump())
+    assert MLflowRegistry(tracking_uri="https://mlflow.example.org", username="", password="").password is None

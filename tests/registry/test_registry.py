@@ -43,7 +43,7 @@ def test_model_names_are_unique_and_case_sensitive(registry, db_url):
     assert again.author == "Jane Doe"  # exist_ok returns the model unchanged
     registry.register_model("Injector", **META)  # another model on every backend, MariaDB included
     assert [m.name for m in registry.list_models()] == ["Injector", "injector"]
-    assert row_counts(db_url)["lume_models"] == 2
+    assert row_counts(db_url)["models"] == 2
 
 
 def test_list_models_filters_on_metadata_and_tags(registry):
@@ -163,7 +163,7 @@ def test_promote_after_revert_then_revert_again(injector):
 def test_promoting_the_live_version_again_changes_nothing(injector, db_url):
     change = injector.promote("injector", "1.9")
     assert injector.promote("injector", "1.9.0") == change
-    assert row_counts(db_url)["lume_model_alias_history"] == 1
+    assert row_counts(db_url)["history"] == 1
 
 
 def test_user_aliases_are_independent_of_live(injector):
