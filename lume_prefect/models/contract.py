@@ -164,10 +164,12 @@ class Variable(BaseModel):
         A value outside the range or choices is refused unless ``validation`` is warn or none
         (``out_of_range`` then says why, for the result to record)."""
         value = self._coerce(model, value)
-        if self.validation == "error":
-            problem = self.out_of_range(value)
-            if problem:
-                raise InvalidInput(model, self.name, problem)
+        if self.range is not None and self.validation == "error":
+            low, high = self.range
+            if isinstance(value, float) and math.isnan(value) or not low <= value <= high:
+                raise InvalidInput(model, self.name, f"= {value!r} is outside its range {self.describe_range()}")
+        if self.choices is not None and self.validation == "error" and value not in self.choices:
+            raise InvalidInput(model, self.name, f"= {value!r} is not {self.describe_range()}")
         if self.constant and value != self.default:
             raise InvalidInput(model, self.name, f"= {value!r} is a constant of the model: it is always {self.default!r}")
         return value

@@ -81,6 +81,14 @@ def _is_parameter_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+def deployment_parameters(values: dict[str, Any]) -> dict[str, Any]:
+    """A deployment run's parameters for ``values``: Prefect binds them by name, so inputs that
+    cannot be Python parameters (``QUAD:IN20:425:BCTRL``) travel in ``lume_other_inputs``."""
+    named = {k: v for k, v in values.items() if _is_parameter_name(k)}
+    others = {k: v for k, v in values.items() if not _is_parameter_name(k)}
+    return named | ({_OTHER_INPUTS: others} if others else {})
+
+
 def flow_signature(spec: ModelSpec) -> inspect.Signature:
     """The signature of the model's flow: one parameter per input, in the spec's order.
 
@@ -133,6 +141,8 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
 
             return run_batch_here(spec, ModelCall(spec, fn), batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
+        if isinstance(given.get(_OTHER_INPUTS), dict):  # a deployment run's (deployment_parameters)
+            given.update(given.pop(_OTHER_INPUTS))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
         values = spec.validate_inputs(given)

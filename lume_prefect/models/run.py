@@ -143,6 +143,8 @@ def _run_remote(
 ) -> ModelRun:
     from prefect.deployments import run_deployment
 
+    from lume_prefect.models.flows import deployment_parameters
+
     if not registered.deployment_name:
         raise NotDeployed(registered.model, registered.version)
     job_variables = {}
@@ -150,7 +152,7 @@ def _run_remote(
         job_variables = {"env": {SERVICES_ENV: services_name(services if isinstance(services, str) else None)}}
     flow_run = run_deployment(
         name=registered.deployment_name,
-        parameters=_jsonable(values),
+        parameters=deployment_parameters(_jsonable(values)),
         timeout=0,
         job_variables=job_variables,
         tags=["lume-prefect", f"model:{registered.model}"],

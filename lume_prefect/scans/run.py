@@ -270,15 +270,18 @@ class _Plan:
             self.stored += len(ok)
             return
         keys = [self.keys[batch.indices[p]] for p in ok]
+        warned = any(v.validation == "warn" for v in self.spec.inputs)  # what a model's warn validation let run
+        warnings = [self.spec.input_warnings(batch.points[p]) for p in ok] if warned else None
         try:
             results = trusted_results(self.model, self.version, keys, [batch.points[p] for p in ok], [outcome.outputs[p] for p in ok],
-                                      files=[outcome.files[p] for p in ok], tags=self.tags, flow_run_id=self.flow_run_id)
+                                      files=[outcome.files[p] for p in ok], tags=self.tags, flow_run_id=self.flow_run_id, warnings=warnings)
         except ValueError:  # an output that cannot be stored: find which, one by one
             results = []
             for p, key in zip(ok, keys):
                 try:
                     results += trusted_results(self.model, self.version, [key], [batch.points[p]], [outcome.outputs[p]],
-                                               files=[outcome.files[p]], tags=self.tags, flow_run_id=self.flow_run_id)
+                                               files=[outcome.files[p]], tags=self.tags, flow_run_id=self.flow_run_id,
+                                               warnings=[self.spec.input_warnings(batch.points[p])])
                 except ValueError as exc:
                     self.failures.append(FailedPoint(batch.indices[p], batch.points[p], type(exc).__name__, str(exc)))
         if self.store_error is None:
