@@ -91,4 +91,5 @@ def test_the_run_command_refuses_such_a_timeout_in_one_line(given, capsys, monke
     said = capsys.readouterr()
     assert info.value.code == 1
     ours = [line for line in said.err.splitlines() if not re.match(r"^\d\d:\d\d:\d\d\.\d+ \| ", line)]  # not Prefect's DEBUG logging
-    assert ours == [f"error: timeout must be a positive number of seconds (or None: no limit), got {float(given)!r}"]
+    # the command's own check (inf) or its option validator (0, nan, -1): one line naming the value
+    assert len(ours) == 1 and ours[0].startswith("error: ") and "timeout" in ours[0] and str(float(given)) in ours[0], ours
