@@ -213,9 +213,10 @@ def start_mlflow(directory: str) -> tuple[object, str]:
         [mlflow, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{directory}/mlflow.db", "--artifacts-destination", f"{directory}/artifacts"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=directory,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while True:
         try:
             urllib.request.urlopen(url + "/health", timeout=2).close()
@@ -241,11 +242,12 @@ def run_mlflow(args: argparse.Namespace) -> bool:
     from lume_prefect.services import LumeServices
 
     with tempfile.TemporaryDirectory(prefix="lume-bench-mlflow-") as directory:
-        process, url = start_mlflow(directory)
+        process, url = (None, args.mlflow_url) if args.mlflow_url else start_mlflow(directory)
         try:
             block = MLflowRegistry(tracking_uri=url)
             store = block.registry()
-            names = [f"model-{i:03d}" for i in range(args.mlflow_models)]
+            run_tag = uuid.uuid4().hex[:6]  # a server given by --mlflow-url may hold an earlier run's models
+            names = [f"bench-{run_tag}-{i:03d}" for i in range(args.mlflow_models)]
             started = time.perf_counter()
             for name in names:
                 store.register_model(name, author="bench", laboratory="SLAC", facility="LCLS", beampath="cu_hxr")
@@ -302,8 +304,9 @@ def run_mlflow(args: argparse.Namespace) -> bool:
             with temporary_settings(updates={"flows.heartbeat_frequency": None}):
                 flow_samples = runs.measure({"run_model by name": run_ours, "raw MlflowClient + bare flow": run_raw}, 3, args.mlflow_runs)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
 
     rows = [
         ("live_version", "registry", samples["registry"]),
@@ -334,6 +337,7 @@ def main() -> int:
     parser.add_argument("--mlflow-models", type=int, default=20, help="models on the MLflow server")
     parser.add_argument("--mlflow-versions", type=int, default=5, help="versions of each model on the MLflow server")
     parser.add_argument("--mlflow-runs", type=int, default=30, help="timed run_model calls on MLflow")
+    parser.add_argument("--mlflow-url", default=None, help="an MLflow server already running (its models are added to), instead of starting one")
     args = parser.parse_args()
 
     ok = True

@@ -25,6 +25,7 @@ they do in the file and editing one in the UI changes every environment that use
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import types
@@ -44,6 +45,8 @@ MASK = "**********"
 MAX_PROFILE_BYTES = 1024 * 1024  # a profile is a few dozen lines; anything near this is a mistake
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_BLOCK_NAME = re.compile(r"[a-z0-9-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is text; a newline ends a line
 
 
 class ProfileError(LumeError, ValueError):
@@ -86,15 +89,22 @@ def read_profile(path: str | os.PathLike[str]) -> Profile:
     path = Path(path)
     _check_readable(path)
     try:
-        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise ProfileError(path, [f"cannot read: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(path, [f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} (save the file as UTF-8)"]) from None
+    except RecursionError:
+        raise ProfileError(path, ["nested too deeply to read (a profile is a few levels deep)"]) from None
     if not isinstance(document, dict) or not isinstance(document.get("blocks"), dict) or not document["blocks"]:
         raise ProfileError(path, ["expected a mapping with a non-empty 'blocks' mapping of block documents"])
     unknown = set(document) - {"description", "blocks"}
     problems = [f"unknown top-level key(s): {', '.join(sorted(unknown))} (expected description, blocks)"] if unknown else []
     entries: dict[str, BlockEntry] = {}
     for name, spec in document["blocks"].items():
+        if not isinstance(name, str) or not _BLOCK_NAME.fullmatch(name):
+            problems.append(f"block {name!r}: a block document's name is lowercase letters, digits and dashes (Prefect's rule), e.g. dev-registry")
+            continue
         entry = _entry(str(name), spec, problems)
         if entry is not None:
             entries[entry.name] = entry
@@ -150,7 +160,7 @@ def build_blocks(profile: Profile, environ: Optional[Mapping[str, str]] = None) 
                     "(nor around a variable, nor as a ${NAME:-default}; in a URL, take the password from a variable)"
                 )
             else:
-                values[field_name] = _substitute(raw, environ, where, problems)
+                values[field_name] = _substitute(raw, environ, where, problems, multiline=field_name in secrets)
             if len(problems) > before:
                 reported.add(field_name)
         try:
@@ -186,17 +196,51 @@ def apply_profile(
 
     Nothing is saved unless every block is valid. Saving is one API call per block and not
     a transaction: if the API fails half-way, fix the cause and apply again (it is idempotent).
-    ``dry_run`` validates only.
+    The block types keep the logos the server registered (``LUME_PREFECT_BLOCK_LOGOS`` is
+    the server's setting). ``dry_run`` validates only.
     """
     profile = read_profile(path)
     built = build_blocks(profile, environ)
     applied = []
-    for name, entry in profile.blocks.items():
-        if not dry_run:
-            # referenced blocks were saved first: their ids make this document refer to them
-            built[name].save(name, overwrite=True, _sync=True)
-        applied.append(AppliedBlock(name, entry.slug, saved=not dry_run))
+    with contextlib.nullcontext() if dry_run else _server_logos():
+        for name, entry in profile.blocks.items():
+            if not dry_run:
+                # referenced blocks were saved first: their ids make this document refer to them
+                built[name].save(name, overwrite=True, _sync=True)
+            applied.append(AppliedBlock(name, entry.slug, saved=not dry_run))
     return applied
+
+
+_UNSET = object()
+
+
+@contextlib.contextmanager
+def _server_logos() -> Iterator[None]:
+    """Saving a block updates its type's logo to the saving process's ``LUME_PREFECT_BLOCK_LOGOS``:
+    while a profile is applied, each lume block type keeps the logo the server has (the
+    server's setting, applied when it starts), whatever the shell's."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.utilities.dispatch import lookup_type
+
+    kept: dict[type[Block], Any] = {}
+    try:
+        with get_client(sync_client=True) as client:
+            for slug in _lume_slugs():
+                block_class = lookup_type(Block, slug)
+                try:
+                    server_logo = client.read_block_type_by_slug(slug).logo_url
+                except ObjectNotFound:
+                    continue  # a new type: registered with this process's setting
+                kept[block_class] = block_class.__dict__.get("_logo_url", _UNSET)
+                block_class._logo_url = server_logo
+        yield
+    finally:
+        for block_class, logo in kept.items():
+            if logo is _UNSET:
+                del block_class._logo_url
+            else:
+                block_class._logo_url = logo
 
 
 def describe(profile: Profile, built: Mapping[str, Block]) -> Iterator[tuple[str, str, str, str]]:
@@ -217,12 +261,18 @@ def describe(profile: Profile, built: Mapping[str, Block]) -> Iterator[tuple[str
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a repeated key (PyYAML keeps the last one silently)."""
+    """A SafeLoader that refuses a repeated key (PyYAML keeps the last one silently); a merge
+    key (``<<: *defaults``) still merges, and a key written beside it overrides the merged one."""
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # SafeLoader's construct_mapping merges it
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
@@ -318,14 +368,17 @@ def _saving_order(path: Path, entries: dict[str, BlockEntry]) -> dict[str, Block
 # ---- the environment -------------------------------------------------------------
 
 
-def _substitute(value: Any, environ: Mapping[str, str], where: str, problems: list[str]) -> Any:
-    """``value`` with every ``${NAME}`` replaced; a problem (never a value) is recorded per bad reference."""
+def _substitute(value: Any, environ: Mapping[str, str], where: str, problems: list[str], multiline: bool = False) -> Any:
+    """``value`` with every ``${NAME}`` replaced; a problem (never a value) is recorded per bad
+    reference. A variable's value is one line of text (a newline could pass for more of the
+    document), unless ``multiline`` (a secret field taken whole from one variable: a private key)."""
     if isinstance(value, list):
         return [_substitute(item, environ, where, problems) for item in value]
     if isinstance(value, dict):
         return {key: _substitute(item, environ, where, problems) for key, item in value.items()}
     if not isinstance(value, str):
         return value
+    whole = multiline and _REFERENCE.fullmatch(value) is not None
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
@@ -336,6 +389,10 @@ def _substitute(value: Any, environ: Mapping[str, str], where: str, problems: li
             return ""
         name, default = variable.groups()
         found = environ.get(name, "")
+        if found and _CONTROL.search(found) and not whole:
+            problems.append(f"{where}: environment variable {name} holds a newline or another control character; "
+                            "give a one-line value (only a secret field taken whole from one variable, like a private key, may span lines)")
+            return ""
         if found:
             return found
         if default is not None:

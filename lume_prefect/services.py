@@ -81,25 +81,52 @@ def local_services() -> LumeServices:
 
 
 def load_services(name: Optional[str] = None) -> LumeServices:
-    """Load the services block by name (see ``services_name``); ``local`` is created on first use.
+    """Load the services block by name (see ``services_name``); ``local``, when no block of that
+    name is saved, is the embedded environment (``local_services``), saved on first use when a
+    Prefect API is configured.
+
+    With no Prefect API configured (no ``PREFECT_API_URL``) the block is read straight from the
+    database a temporary Prefect server would use (``core.saved_blocks``), and ``local``, when
+    not saved there, is built from ``data_dir()`` without saving it: no server starts only to
+    find the services. A saved ``local`` always wins over the built one.
 
     ``local`` follows ``LUME_PREFECT_HOME``: a saved ``local`` block whose files live elsewhere is
     re-pointed (and a warning names both places). Without the variable an existing ``local``
     block is used as saved, and a warning says where it points when that is not the default.
     """
+    from lume_prefect.core.saved_blocks import UNKNOWN, load_saved
+
     chosen = services_name(name)
+    saved = load_saved(LumeServices, chosen)
+    if saved is None:
+        if chosen != DEFAULT_SERVICES:
+            raise _no_services(chosen)
+        built = local_services()
+        built._block_document_name = DEFAULT_SERVICES  # what it is by the rule, saved or not: workers build the same
+        return built
+    if saved is not UNKNOWN and (chosen != DEFAULT_SERVICES or not _needs_repointing(saved)):
+        return _follow_home(saved) if chosen == DEFAULT_SERVICES else saved
     try:
         services = LumeServices.load(chosen, _sync=True)
         return _follow_home(services) if chosen == DEFAULT_SERVICES else services
     except ValueError:
         if chosen != DEFAULT_SERVICES:
-            raise ValueError(
-                f"no LumeServices block named {chosen!r}; create it in the Prefect UI or with "
-                f"LumeServices(...).save({chosen!r}), or unset {SERVICES_ENV} to use {DEFAULT_SERVICES!r}"
-            ) from None
+            raise _no_services(chosen) from None
     services = local_services()
     services.save(DEFAULT_SERVICES, overwrite=True, _sync=True)
     return LumeServices.load(DEFAULT_SERVICES, _sync=True)
+
+
+def _no_services(chosen: str) -> ValueError:
+    return ValueError(
+        f"no LumeServices block named {chosen!r}; create it in the Prefect UI or with "
+        f"LumeServices(...).save({chosen!r}), or unset {SERVICES_ENV} to use {DEFAULT_SERVICES!r}"
+    )
+
+
+def _needs_repointing(saved: LumeServices) -> bool:
+    where = getattr(saved.files, "basepath", None)
+    return bool(os.environ.get("LUME_PREFECT_HOME")) and where is not None and where != str(data_dir() / "files")
 
 
 def _follow_home(saved: LumeServices) -> LumeServices:

@@ -43,13 +43,16 @@ from typing import Any, Optional
 from lume_prefect.models.batch import Batch, evaluate_points
 from lume_prefect.models.errors import ModelError
 
+__all__ = ["EvaluationFailed", "ModelEvaluator"]
+
 FLUSH_EVERY = 256
 FLUSH_SECONDS = 1.0
 EXECUTORS = ("in-process", "processes", "dask", "slurm", "deployment")
 
 
 class EvaluationFailed(ModelError, RuntimeError):
-    """Points of an Xopt evaluation failed in the model (Xopt records it as the points' error)."""
+    """Points of an Xopt evaluation failed in the model (Xopt records it as the points' error).
+    A single point evaluated in this process raises the model's own error instead."""
 
     def __init__(self, model: str, version: str, failures: list[str]):
         self.model, self.version, self.failures = model, version, failures
@@ -186,14 +189,16 @@ class ModelEvaluator:
 
         if self.executor in ("slurm", "deployment"):
             return self._scan(keys, points)
+        if self.executor == "in-process" and len(points) == 1:  # Xopt one by one: the model's call, its own error
+            outputs, files = self._model_call()(points[0])
+            [result] = trusted_results(self.model, self.version, keys, points, [outputs], files=[files], tags=self.tags,
+                                       flow_run_id=self._flow_run_id)
+            self._pending[result.key] = result
+            return {result.key: result}
         batch = Batch(self.evaluations, self.model, self.version, self.registered.entrypoint, self.registered.source,
                       list(range(len(points))), points, self._services_name())
         if self.executor == "in-process":
-            if self._call is None:
-                from lume_prefect.scans.batch import model_function
-
-                self._call = model_function(self.registered.entrypoint, self.registered.source)
-            outcome = evaluate_points(batch, self._call)
+            outcome = evaluate_points(batch, self._model_call())
         else:
             if self._pool is None:
                 from lume_prefect.scans.executors import default_workers
@@ -209,6 +214,13 @@ class ModelEvaluator:
         for result in results:
             self._pending[result.key] = result
         return {result.key: result for result in results}
+
+    def _model_call(self) -> Any:
+        if self._call is None:
+            from lume_prefect.scans.batch import model_function
+
+            self._call = model_function(self.registered.entrypoint, self.registered.source)
+        return self._call
 
     def _scan(self, keys: list[str], points: list[dict[str, Any]]) -> dict[str, Any]:
         from lume_prefect.scans.run import run_scan

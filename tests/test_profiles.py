@@ -24,6 +24,9 @@ PROD_ENV = {
     "LUME_SLURM_HOST": "login.example.org",
     "LUME_SLURM_USER": "lume",
     "LUME_SLURM_PRIVATE_KEY": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n-----END OPENSSH PRIVATE KEY-----\n",
+    "MLFLOW_TRACKING_URI": "https://mlflow.example.org",
+    "LUME_MLFLOW_USERNAME": "lume",
+    "LUME_MLFLOW_PASSWORD": SECRET,
 }
 
 
@@ -49,7 +52,7 @@ def saved(block_class, name: str) -> bool:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("profile", ["local", "dev", "prod"])
+@pytest.mark.parametrize("profile", ["local", "dev", "prod", "mlflow"])
 def test_shipped_profiles_are_valid(profile):
     built = build_blocks(read_profile(BLOCKS / f"{profile}.yaml"), {**PROD_ENV, "LUME_PREFECT_HOME": "/tmp/lume"})
     services = built[profile]

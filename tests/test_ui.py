@@ -146,3 +146,74 @@ def test_a_plot_shows_on_the_flow_run_page_without_opening_an_artifact(page, ser
     assert image.evaluate("img => img.complete && img.naturalWidth") > 100  # decoded, not a broken image
     assert "sigma vs k1" in image.get_attribute("alt")
     assert "Flow run" in section.inner_text() and "None" not in section.inner_text().split("Task runs")[0]
+
+
+def test_lume_services_form_offers_both_registry_types(page, server_api):
+    """A field typed as a union of two block types is a picker of the type, then of a saved
+    block of it: LumeServices.registry offers the SQL and the MLflow registry."""
+    page.goto(f"{server_api.url}/blocks/catalog/lume-services/create")
+    page.get_by_text("The model registry: models, versions and the live version (SQL or MLflow).").wait_for(timeout=60_000)
+    content = page.content()
+    assert re.search(r"Model ?Registry", content) and re.search(r"MLflow ?Registry", content), "the registry field offers one type only"
+
+
+@pytest.mark.timeout(900)  # a worker process, a flow run and a browser on a shared machine
+def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server_api, tmp_path):
+    """Issue 19.2: a Custom run of a deployed model version, submitted in the UI and run by a real
+    process worker, shows on its own page the outputs with units and the result key."""
+    import time
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from lume_prefect.models.deploy import deploy_model, ensure_work_pool
+    from tests.components import prefect_worker
+    from tests.models.conftest import temp_services
+
+    pool = f"lume-ui-{uuid.uuid4().hex[:6]}"
+    name = f"ui-run-{uuid.uuid4().hex[:6]}"
+    source = Path(__file__).resolve().parents[1] / "flows" / "toy_beam"
+
+    def deploy():
+        ensure_work_pool(pool)
+        services = temp_services(tmp_path / "services", work_pool=pool)
+        services.save(name, _sync=True)
+        return deploy_model("model.py:toy_beam", str(source), services=name), services
+
+    (tmp_path / "worker").mkdir()
+    off_the_browser_thread(lambda: ensure_work_pool(pool))
+    with prefect_worker(pool, server_api.env, tmp_path / "worker"):  # starts while the version deploys
+        deployed, services = off_the_browser_thread(deploy)
+        page.goto(f"{server_api.url}/deployments/deployment/{deployed.deployment_id}/run")
+        page.get_by_text("Initial rms size. Units: m. Range: 1e-06 to 0.1 m.", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_role("button", name=re.compile("^\\s*Submit\\s*$")).click()
+
+        def latest_run():
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployed.deployment_id])))
+            return runs[0] if runs else None
+
+        deadline = time.monotonic() + 600
+        run = off_the_browser_thread(latest_run)
+        while not (run and run.state and run.state.is_final()):
+            if time.monotonic() > deadline:
+                log = (tmp_path / "worker" / "worker.log").read_text(errors="replace")[-3000:]
+                raise AssertionError(f"the UI's run of {deployed.deployment_name} did not finish in 600 s: {run}; worker log:\n{log}")
+            time.sleep(2)
+            run = off_the_browser_thread(latest_run)
+    assert run.state.is_completed(), run.state
+    [stored] = services.results.find(model="toy-beam", _sync=True)
+    page.goto(f"{server_api.url}/runs/flow-run/{run.id}")
+    page.get_by_text("Artifacts", exact=True).first.click()
+    section = page.locator(".flow-run-artifacts")
+    card = section.get_by_text(f"lume-prefect results show {stored.key[:12]}").first
+    card.wait_for(timeout=60_000)
+    assert card.is_visible()
+    shown = section.inner_text()
+    assert "toy-beam-outputs" in shown and stored.key[:12] in shown
+    section.get_by_text("toy-beam-outputs").first.click()  # the artifact's own page: the table itself
+    table = page.locator("table").first
+    table.wait_for(timeout=60_000)
+    cells = table.inner_text()
+    assert "rms_x" in cells and "rms_px" in cells and "rad" in cells and "units" in cells

@@ -28,7 +28,7 @@ from pathlib import Path
 
 # Quiet, local defaults; a user's own settings still win.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # a busy 2-core laptop
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")  # a fresh Prefect database on a busy 2-core laptop
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the example prints what it did
 DATA = Path(os.environ.setdefault("LUME_PREFECT_HOME", str(Path("lume-data").resolve())))
 HERE = Path(__file__).resolve().parent

@@ -30,8 +30,12 @@ def main() -> None:
     # a fresh database it races the migrations ("database is locked" tracebacks); a user who
     # wants it sets the variable.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives its temporary server 20 s to start; on a busy login node it needs more
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    _say_once_when_a_temporary_server_starts()
     try:
-        app()
+        # cyclopts' parse errors (a 3-line box by default) take the one-line path below too
+        app(print_error=False, exit_on_error=False)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: every error gets one line
         from lume_prefect.cli.errors import DEBUG_ENV, one_line
         from lume_prefect.cli.output import fail
@@ -41,6 +45,29 @@ def main() -> None:
         fail(one_line(exc))
     finally:
         _flush_prefect_events()
+
+
+TEMPORARY_SERVER = (
+    "no Prefect server configured (PREFECT_API_URL): a temporary one starts for this command and stops after it; "
+    "to keep one: `prefect server start`, then `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`"
+)
+
+
+def _say_once_when_a_temporary_server_starts() -> None:
+    """Prefect's two lines on starting its temporary server (and one on stopping it) become one
+    line saying why it starts and how to have a real one. Store-only commands never start it
+    (``core.saved_blocks``); run, scan and deploy do, when no API is configured."""
+    import logging
+
+    def rewrite(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Stopping temporary server"):
+            return False
+        if message.startswith("Starting temporary server"):
+            record.msg, record.args = TEMPORARY_SERVER, ()
+        return True
+
+    logging.getLogger("prefect").addFilter(rewrite)  # Prefect's server logger is "prefect" itself
 
 
 def _flush_prefect_events(timeout: float = 10.0, stalled: float = 2.0) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from cyclopts import Parameter
 
+from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, print_json, print_table
 
 
@@ -24,8 +25,8 @@ def compare(
     slurm: Annotated[Optional[str], Parameter(help="Saved SlurmCluster block (executor slurm; default: the services' cluster).")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute points already stored.")] = False,
     output: Annotated[Optional[str], Parameter(help="Write the differences (one row per point and output) to this .csv or .parquet file.")] = None,
-    services: Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")] = None,
-    json: Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of tables.")] = False,
+    services: Services = None,
+    json: Json = False,
 ) -> None:
     """Compare model A with model B (the reference) on a grid (--grid, repeatable) or the points of a file (--points).
 
@@ -52,7 +53,7 @@ def compare(
         result = compare_models(a, b, given, outputs=wanted, services=services, executor=executor, batch_size=batch_size, workers=workers,
                                 address=address, slurm=slurm, refresh=refresh, progress=None if not json else False)
     except (ScanError, *_errors()) as exc:
-        fail(str(exc))
+        fail(exc)
     if output:
         frame = result.frame.astype({"a": str, "b": str}) if output.lower().endswith(".parquet") else result.frame
         frame.to_csv(output, index=False) if output.lower().endswith(".csv") else frame.to_parquet(output)

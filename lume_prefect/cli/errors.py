@@ -6,16 +6,10 @@ stderr naming what failed, and exit code 1; never a traceback, never a password.
 
 from __future__ import annotations
 
-import re
+from lume_prefect.core.urls import hide_passwords
 
 DEBUG_ENV = "LUME_PREFECT_DEBUG"
-# user:password@ in any URL-looking text, whatever produced it
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]*@")
-
-
-def hide_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ***."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+__all__ = ["DEBUG_ENV", "hide_passwords", "one_line"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -34,7 +28,8 @@ def one_line(exc: BaseException) -> str:
     elif isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         text = f"{exc.filename}: {exc.strerror}"
     else:
-        text = f"{_first_line(str(exc)) or type(exc).__name__}"
+        shown = exc.for_cli() if hasattr(exc, "for_cli") else str(exc)
+        text = f"{_first_line(shown) or type(exc).__name__}"
         if notes:
             text += f" ({notes[0]})"
     return hide_passwords(text)

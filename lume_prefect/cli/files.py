@@ -20,7 +20,7 @@ def _block(name: str):
     try:
         return resolve(name, "files")
     except (ValueError, TypeError) as exc:
-        fail(str(exc))
+        fail(exc)
 
 
 @app.command(name="ls")
@@ -40,12 +40,15 @@ def ls(block: BlockName, path: str = "", *, recursive: Annotated[bool, Parameter
     try:
         names = files.ls(path, recursive=recursive, _sync=True)
     except (OSError, ValueError) as exc:
-        fail(str(exc))
+        fail(exc)
     if json:
         print_json(names)
     else:
         for name in names:
             console.print(name, highlight=False)
+
+
+app.command(ls, name="list", show=False)  # as `models list`: both names everywhere
 
 
 @app.command(name="info")
@@ -85,7 +88,7 @@ def put(block: BlockName, source: str, path: str) -> None:
     try:
         ref = files.upload(source, path, _sync=True)
     except (OSError, ValueError) as exc:
-        fail(str(exc))
+        fail(exc)
     print_json(ref.model_dump(mode="json"))
 
 
@@ -104,7 +107,7 @@ def get(block: BlockName, path: str, dest: str) -> None:
     try:
         target = files.download(path, dest, _sync=True)
     except (OSError, ValueError) as exc:
-        fail(str(exc))
+        fail(exc)
     console.print(target, highlight=False)
 
 
@@ -123,7 +126,7 @@ def rm(block: BlockName, path: str, *, recursive: Annotated[bool, Parameter(name
     try:
         files.delete(path, recursive=recursive, _sync=True)
     except (OSError, ValueError) as exc:
-        fail(str(exc))
+        fail(exc)
 
 
 @app.command(name="gc")
@@ -138,11 +141,13 @@ def gc(block: BlockName, *, older_than: Annotated[float, Parameter(name="--older
     json
         Print a JSON list of the paths cleaned.
     """
+    if not 0 <= older_than < float("inf"):
+        fail(f"--older-than must be a number of seconds >= 0, got {older_than:g}")
     files = _block(block)
     try:
         removed = files.collect_garbage(older_than if files.get_block_type_slug() == "lume-s3-files" else None)
     except (OSError, ValueError) as exc:
-        fail(str(exc))
+        fail(exc)
     if json:
         print_json(removed)
     else:

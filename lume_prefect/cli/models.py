@@ -1,8 +1,9 @@
 """``lume-prefect models``: browse the model registry, register versions, promote and revert.
 
-The registry is the saved ``ModelRegistry`` block named by ``--registry`` (or
-``$LUME_PREFECT_REGISTRY``); without either, the registry of the current services
-(``$LUME_SERVICES``, else ``local``): the rule of ``lume_prefect.core.resolve``.
+The registry is that of the services named by ``--services`` (default: ``$LUME_SERVICES``,
+else ``local``): the rule of ``lume_prefect.core.resolve``. The older ``--registry NAME`` (or
+``$LUME_PREFECT_REGISTRY``), a saved ``ModelRegistry`` block, still works and wins; it is no
+longer shown in the help.
 """
 
 from __future__ import annotations
@@ -13,29 +14,27 @@ from typing import Annotated, Any, Optional
 
 from cyclopts import App, Parameter
 
+from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, print_json, print_table
 
 app = App(name="models", help="Models in the registry: list, show, register, promote, revert, history.")
 
-Registry = Annotated[
-    Optional[str],
-    Parameter(
-        name="--registry",
-        env_var="LUME_PREFECT_REGISTRY",
-        help="Name of a saved ModelRegistry block (default: the registry of $LUME_SERVICES, else of the local services).",
-    ),
-]
-Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
+# The option before --services: a saved ModelRegistry block; hidden, still honoured (and first).
+Registry = Annotated[Optional[str], Parameter(name="--registry", env_var="LUME_PREFECT_REGISTRY", show=False)]
 
 
-def open_registry(name: Optional[str]):  # type: ignore[no-untyped-def]
-    """The ModelRegistry block to use; a missing block is a clean error, not a traceback."""
+def open_registry(name: Optional[str], services: Optional[str] = None):  # type: ignore[no-untyped-def]
+    """The ModelRegistry block to use: the block ``name`` (``--registry``), else that of the
+    services ``services``; a missing block is a clean error, not a traceback."""
+    from lume_prefect.cli.options import services_block
     from lume_prefect.core.resolve import resolve
 
+    if name is None and services is not None:
+        return services_block(services).registry
     try:
         return resolve(name, "registry")
     except (ValueError, TypeError) as exc:
-        fail(f"cannot load registry block {name!r}: {exc}")
+        fail(f"cannot load registry block {name!r}: {exc}" if name else exc)
 
 
 def run(call, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
@@ -45,7 +44,7 @@ def run(call, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
     try:
         return call(*args, **kwargs, _sync=True)
     except RegistryError as exc:
-        fail(str(exc))
+        fail(exc)
 
 
 def _time(value: Any) -> str:
@@ -68,6 +67,7 @@ def list_models(
     facility: Optional[str] = None,
     beampath: Optional[str] = None,
     tag: Annotated[Optional[list[str]], Parameter(help="KEY=VALUE (or KEY: has the tag); repeatable.", negative=())] = None,
+    services: Services = None,
     registry: Registry = None,
     json: Json = False,
 ) -> None:
@@ -89,7 +89,7 @@ def list_models(
     }
     if tag:
         filters["tags"] = _tags(tag)
-    found = run(open_registry(registry).list_models, **filters)
+    found = run(open_registry(registry, services).list_models, **filters)
     if json:
         print_json([m.model_dump(mode="json") for m in found])
         return
@@ -103,8 +103,11 @@ def list_models(
     )
 
 
+app.command(list_models, name="ls", show=False)  # as `files ls`: both names everywhere
+
+
 @app.command(name="show")
-def show(name: str, *, registry: Registry = None, json: Json = False) -> None:
+def show(name: str, *, services: Services = None, registry: Registry = None, json: Json = False) -> None:
     """Show a model: metadata, tags, aliases and its latest version.
 
     Parameters
@@ -112,7 +115,7 @@ def show(name: str, *, registry: Registry = None, json: Json = False) -> None:
     name
         Model name.
     """
-    block = open_registry(registry)
+    block = open_registry(registry, services)
     model = run(block.get_model, name)
     versions = run(block.list_versions, name)
     latest = versions[0].version if versions else None
@@ -137,7 +140,7 @@ def show(name: str, *, registry: Registry = None, json: Json = False) -> None:
 
 
 @app.command(name="versions")
-def versions(name: str, *, registry: Registry = None, json: Json = False) -> None:
+def versions(name: str, *, services: Services = None, registry: Registry = None, json: Json = False) -> None:
     """List a model's versions, newest first (PEP 440 order), with their aliases.
 
     Parameters
@@ -145,7 +148,7 @@ def versions(name: str, *, registry: Registry = None, json: Json = False) -> Non
     name
         Model name.
     """
-    block = open_registry(registry)
+    block = open_registry(registry, services)
     model = run(block.get_model, name)
     found = run(block.list_versions, name)
     if json:
@@ -184,6 +187,7 @@ def register(
     lume: Annotated[bool, Parameter(negative="", help="ENTRYPOINT path.py:name is a LUME model (a LUMEModel or LUMETorch, or a function returning one); a .yml entrypoint always is.")] = False,
     stateless: Annotated[bool, Parameter(negative="", help="LUME simulator: no reset() before each point (its outputs depend on the inputs alone).")] = False,
     vectorized: Annotated[Optional[bool], Parameter(help="LUME model: call it once per batch (default: what the model can do).")] = None,
+    services: Services = None,
     registry: Registry = None,
     json: Json = False,
 ) -> None:
@@ -218,7 +222,10 @@ def register(
     description
         What a new model computes.
     """
-    block = open_registry(registry)
+    for pair in tag or []:  # a tag of a new model has a value; KEY alone is for `models list`
+        if "=" not in pair or not pair.partition("=")[0]:
+            fail(f"--tag takes KEY=VALUE (an empty value is KEY=), got {pair!r}")
+    block = open_registry(registry, services)
     metadata = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}
     from lume_prefect.models.deploy import is_lume_model_path
 
@@ -287,7 +294,7 @@ def _print_change(change: Any, json: bool) -> None:
 
 
 @app.command(name="promote")
-def promote(name: str, version: str, *, alias: str = "live", registry: Registry = None, json: Json = False) -> None:
+def promote(name: str, version: str, *, alias: str = "live", services: Services = None, registry: Registry = None, json: Json = False) -> None:
     """Make VERSION the live version of NAME (or point --alias at it).
 
     Parameters
@@ -299,12 +306,12 @@ def promote(name: str, version: str, *, alias: str = "live", registry: Registry 
     alias
         Alias to move (default: live).
     """
-    block = open_registry(registry)
+    block = open_registry(registry, services)
     _print_change(run(block.set_alias, name, alias, version), json)
 
 
 @app.command(name="revert")
-def revert(name: str, *, alias: str = "live", registry: Registry = None, json: Json = False) -> None:
+def revert(name: str, *, alias: str = "live", services: Services = None, registry: Registry = None, json: Json = False) -> None:
     """Point the live alias of NAME (or --alias) back at the version it pointed at before.
 
     Parameters
@@ -314,12 +321,12 @@ def revert(name: str, *, alias: str = "live", registry: Registry = None, json: J
     alias
         Alias to move back (default: live).
     """
-    block = open_registry(registry)
+    block = open_registry(registry, services)
     _print_change(run(block.revert, name, alias), json)
 
 
 @app.command(name="history")
-def history(name: str, *, alias: Optional[str] = None, registry: Registry = None, json: Json = False) -> None:
+def history(name: str, *, alias: Optional[str] = None, services: Services = None, registry: Registry = None, json: Json = False) -> None:
     """Every alias change of NAME (who, when, from, to), oldest first.
 
     Parameters
@@ -329,7 +336,7 @@ def history(name: str, *, alias: Optional[str] = None, registry: Registry = None
     alias
         Only changes of this alias.
     """
-    changes = run(open_registry(registry).history, name, alias)
+    changes = run(open_registry(registry, services).history, name, alias)
     if json:
         print_json([c.model_dump(mode="json") for c in changes])
         return

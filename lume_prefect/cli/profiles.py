@@ -36,7 +36,7 @@ def apply(
     try:
         applied = apply_profile(file, dry_run=dry_run)
     except ProfileError as exc:
-        fail(str(exc))
+        fail(exc)
     for block in applied:
         verb = "saved" if block.saved else "valid"
         console.print(f"{verb}: {block.slug}/{block.name}", highlight=False, markup=False, soft_wrap=True)
@@ -59,7 +59,7 @@ def show(file: Path) -> None:
         profile = read_profile(file)
         rows = list(describe(profile, build_blocks(profile)))
     except ProfileError as exc:
-        fail(str(exc))
+        fail(exc)
     # One group of "field: value" lines per block, never truncated to the terminal's width.
     console.print(f"{file}: {profile.description}" if profile.description else str(file), highlight=False, markup=False, soft_wrap=True)
     current = None

@@ -6,22 +6,23 @@ from typing import Annotated
 
 from cyclopts import App, Parameter
 
-from lume_prefect.cli.models import Json, Registry, open_registry, run
+from lume_prefect.cli.models import Registry, open_registry, run
+from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, print_json
 
 app = App(name="registry", help="The model registry itself: show its schema revision, upgrade it, copy it to another registry.")
 
 
 @app.command(name="status")
-def status(*, registry: Registry = None, json: Json = False) -> None:
+def status(*, services: Services = None, registry: Registry = None, json: Json = False) -> None:
     """Show the registry database (password hidden) and its schema revision against this lume-prefect's."""
-    store = open_registry(registry).registry()
+    store = open_registry(registry, services).registry()
     from lume_prefect.registry.errors import RegistryError
 
     try:
         current, head = store.schema_revision()
     except RegistryError as exc:
-        fail(str(exc))
+        fail(exc)
     if getattr(store, "tracking_uri", None):  # MLflow: the server migrates its own database
         if json:
             print_json({"tracking_uri": store.label, "server": current, "state": "reachable"})
@@ -36,9 +37,9 @@ def status(*, registry: Registry = None, json: Json = False) -> None:
 
 
 @app.command(name="upgrade")
-def upgrade(*, registry: Registry = None) -> None:
+def upgrade(*, services: Services = None, registry: Registry = None) -> None:
     """Migrate the registry database to this lume-prefect's schema (safe to run twice)."""
-    block = open_registry(registry)
+    block = open_registry(registry, services)
     before, after = run(block.upgrade)
     label = block.registry().label
     if before == after:
@@ -56,7 +57,7 @@ def _store(where: str):  # type: ignore[no-untyped-def]
         try:
             return open_store(where)
         except RegistryError as exc:
-            fail(str(exc))
+            fail(exc)
     return open_registry(where).registry()
 
 
@@ -77,7 +78,7 @@ def copy(
     try:
         report = copy_registry(origin, destination)
     except RegistryError as exc:
-        fail(str(exc))
+        fail(exc)
     if json:
         print_json({"from": origin.label, "to": destination.label, "models": report.models, "versions": report.versions, "history": report.history})
     elif report.changed:

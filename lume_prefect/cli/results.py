@@ -1,9 +1,10 @@
 """``lume-prefect results``: list, show, export, plot and reproduce stored results.
 
-The store is a saved results block (``--store NAME``), a SQL URL (``--url`` or the
-``LUME_RESULTS_URL`` environment variable, which keeps a password out of the process list),
-else the block named by ``LUME_RESULTS_STORE``, else the current services' results store
-(``LUME_SERVICES``, else ``local``): the rule of ``lume_prefect.core.resolve``.
+The store is that of the services named by ``--services``, or a SQL URL (``--url`` or the
+``LUME_RESULTS_URL`` environment variable, which keeps a password out of the process list);
+without either, the block named by ``LUME_RESULTS_STORE``, else the current services' results
+store (``LUME_SERVICES``, else ``local``): the rule of ``lume_prefect.core.resolve``. The older
+``--store NAME`` (a saved results block) still works; it is no longer shown in the help.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ RESULTS_URL_ENV = "LUME_RESULTS_URL"
 class Selection:
     """Which store, and which results in it."""
 
-    store: Annotated[Optional[str], Parameter(help="Saved results block: name or type-slug/name.")] = None
+    # before --services: a saved results block (name or type-slug/name); hidden, still honoured
+    store: Annotated[Optional[str], Parameter(show=False)] = None
+    services: Annotated[Optional[str], Parameter(help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")] = None
     url: Annotated[Optional[str], Parameter(help=f"SQL URL of the store (or set {RESULTS_URL_ENV}).")] = None
     model: Annotated[Optional[str], Parameter(help="Only this model.")] = None
     version: Annotated[Optional[str], Parameter(help="Only this model version.")] = None
@@ -40,15 +43,21 @@ class Selection:
     def open(self) -> Any:
         from lume_prefect.results import SQLResultsStore, resolve_results_store
 
-        url = self.url or os.environ.get(RESULTS_URL_ENV)
+        if self.store and self.url:
+            fail("give either --store (a saved results block) or --url (a SQL URL), not both")
+        url = self.url or (None if self.store else os.environ.get(RESULTS_URL_ENV))
         try:
             if url:
                 return SQLResultsStore(url)
+            if self.store is None and self.services is not None:
+                from lume_prefect.cli.options import services_block
+
+                return services_block(self.services).results.store()
             store = resolve_results_store(self.store)
         except (ValueError, TypeError) as exc:
-            fail(str(exc))
+            fail(exc)
         if store is None:
-            fail(f"no results store: LUME_RESULTS_STORE is 'none'; pass --store NAME or --url URL (or set {RESULTS_URL_ENV})")
+            fail(f"no results store: LUME_RESULTS_STORE is 'none'; pass --services NAME or --url URL (or set {RESULTS_URL_ENV})")
         return store
 
     def query(self) -> dict[str, Any]:
@@ -78,7 +87,7 @@ def _frame(selection: Selection, limit: Optional[int], oldest_first: bool = Fals
     try:
         return store.to_dataframe(**selection.query(), limit=limit, newest_first=not oldest_first)
     except ResultsError as exc:
-        fail(str(exc))
+        fail(exc)
     finally:
         store.close()
 
@@ -115,7 +124,7 @@ def show(key: str, selection: Selection = Selection(), *, json: bool = False) ->
     Parameters
     ----------
     key
-        The result's key (64 hex characters, as `results list` shows its first 12).
+        The result's key: its 64 hex digits, or the first 12 that `results list` and the logs show (any 4 or more that are unique).
     json
         Print JSON instead of a table.
     """
@@ -123,12 +132,12 @@ def show(key: str, selection: Selection = Selection(), *, json: bool = False) ->
 
     store = selection.open()
     try:
-        result = store.get(key)
+        result = store.get(store.full_key(key))
     except ResultsError as exc:
-        fail(str(exc))
+        fail(exc)
     finally:
         store.close()
-    if result is None:
+    if result is None:  # deleted between the two reads
         fail(f"no result with key {key!r} in {store!r}")
     data = {
         "key": result.key,
@@ -202,12 +211,12 @@ def plot(
     title: Optional[str] = None,
     limit: Optional[int] = None,
 ) -> None:
-    """Save a PNG of Y against X (scatter or line) or of Y over time (history) to OUTPUT.
+    """Save a figure of Y against X (scatter or line) or of Y over time (history) to OUTPUT.
 
     Parameters
     ----------
     output
-        PNG file to write.
+        Image file to write, in the format its extension names (.png, .jpg, .svg, .pdf ...; PNG without one).
     kind
         scatter or line (Y against X), or history (Y over time).
     title
@@ -215,17 +224,39 @@ def plot(
     limit
         At most this many results (newest first).
     """
-    from lume_prefect.results.plots import plot_frame
+    from lume_prefect.results.plots import image_format, plot_frame
 
+    try:
+        chosen = image_format(output)
+    except ValueError as exc:
+        fail(str(exc))
     frame = _frame(selection, limit)
     if frame.empty:
         fail("no results match: nothing to plot")
     try:
-        figure, _ = plot_frame(frame, y, x, kind, title)
+        figure, _ = plot_frame(frame, y, x, kind, title, _units(frame))
     except (KeyError, ValueError) as exc:
         fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
-    figure.savefig(output, format="png", dpi=100)
+    figure.savefig(output, format=chosen, dpi=100)
     console.print(f"plot of {len(frame)} results written to {output}", highlight=False)
+
+
+def _units(frame: Any) -> dict[str, str]:
+    """The units the registry's specs give the plotted versions' inputs and outputs (none
+    for a version the current services' registry does not know)."""
+    from lume_prefect.core.resolve import resolve
+    from lume_prefect.models.contract import ModelSpec
+    from lume_prefect.registry.errors import RegistryError
+
+    units: dict[str, str] = {}
+    try:
+        registry = resolve(None, "registry")
+        for model, version in frame[["model", "version"]].drop_duplicates().itertuples(index=False):
+            registered = registry.get_version(model, version, _sync=True)
+            units |= ModelSpec.from_parameters_schema(registered.parameters_schema, model, version).units()
+    except (RegistryError, ValueError):
+        pass
+    return units
 
 
 # ---- cell formatting -----------------------------------------------------------------
@@ -278,5 +309,8 @@ def _short(value: Any, name: str) -> str:
     return str(value)
 
 
-# Re-running needs the registry too, so it takes --services like `lume-prefect run`.
-app.command("lume_prefect.cli.runs:reproduce", name="reproduce")
+app.command(list_results, name="ls", show=False)  # as `files ls`: both names everywhere
+# Re-running needs the registry too: --services as `lume-prefect run`. A lazy command's summary
+# is not read from its docstring until it runs: given here, for `results --help`.
+app.command("lume_prefect.cli.runs:reproduce", name="reproduce",
+            help="Re-run the exact model version and inputs of the stored result KEY and compare outputs.")

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json as jsonlib
 from typing import Annotated, Any, Literal, Optional
 
-from cyclopts import App, Parameter
+from cyclopts import App, Parameter, validators
 
-from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
+from lume_prefect.cli.options import Json, Services
+from lume_prefect.cli.output import (
+    console, fail, json_object, print_json, print_table, run_tracebacks_in_logs_only, said_on_hard_exit,
+)
 
-Services = Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")]
-Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
+Verbose = Annotated[bool, Parameter(name="--verbose", negative="", help="Also print a failed run's traceback (it is always in the flow run's logs).")]
 
 pipelines = App(name="pipelines", help="Pipelines (flows of flows): register and run.")
 
@@ -66,7 +68,7 @@ def deploy(
     services: Services = None,
     pool: Annotated[Optional[str], Parameter(help="Work pool (default: the services' work_pool).")] = None,
     cron: Optional[str] = None,
-    interval: Annotated[Optional[float], Parameter(help="Seconds between scheduled runs.")] = None,
+    interval: Annotated[Optional[float], Parameter(help="Seconds between scheduled runs.", validator=validators.Number(gt=0))] = None,
     image: Optional[str] = None,
     runs_from: Annotated[Optional[str], Parameter(help="Directory holding the source's files where runs start (e.g. inside --image).")] = None,
     tag: Annotated[Optional[list[str]], Parameter(help="Extra deployment tag (repeatable).", negative=())] = None,
@@ -105,7 +107,7 @@ def deploy(
         done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, runs_from=runs_from, tags=tag,
                             name=name, version=version, **lume)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     state = "registered and deployed" if done.registered else "already registered from the same source; deployment updated"
     console.print(f"{done.model} {done.version}: {state} as {done.deployment_name} ({done.deployment_id})", highlight=False)
 
@@ -119,8 +121,9 @@ def run(
     services: Services = None,
     mode: Annotated[Optional[Literal["in-process", "remote"]], Parameter(help="Override the services' run mode.")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute even if the result is stored.")] = False,
-    timeout: Annotated[Optional[float], Parameter(help="Seconds to wait for a remote run (cancelled after).")] = None,
+    timeout: Annotated[Optional[float], Parameter(help="Seconds to wait for a remote run (cancelled after).", validator=validators.Number(gt=0))] = None,
     json: Json = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run MODEL (its live version unless --version) and print its outputs.
 
@@ -134,11 +137,20 @@ def run(
     from lume_prefect.models.run import run_model
 
     values = _parse_inputs(input, inputs)
-    try:
-        outcome = run_model(model, values, version, services=services, mode=mode, refresh=refresh, timeout=timeout)
-    except _errors() as exc:
-        fail(str(exc))
+    with run_tracebacks_in_logs_only(verbose), said_on_hard_exit(f"model {model!r}"):
+        try:
+            outcome = run_model(model, values, version, services=services, mode=mode, refresh=refresh, timeout=timeout)
+        except _errors() as exc:
+            _fail_run(exc, verbose)
     _show_run(outcome, json)
+
+
+def _fail_run(exc: BaseException, verbose: bool) -> None:
+    """One line; a failed run's says where its traceback is."""
+    from lume_prefect.models.errors import ModelRunFailed
+
+    hint = "; its traceback is in the flow run's logs (or run again with --verbose)" if isinstance(exc, ModelRunFailed) and not verbose else ""
+    fail(f"{exc.for_cli() if hasattr(exc, 'for_cli') else exc}{hint}")
 
 
 @pipelines.command(name="register")
@@ -156,7 +168,7 @@ def register_pipeline_file(path: str, *, services: Services = None) -> None:
         chain = Pipeline.from_yaml(path)
         registered = register_pipeline(chain, services)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     console.print(f"{chain.name} {chain.version}: {'registered' if registered else 'already registered, unchanged'}", highlight=False)
 
 
@@ -171,6 +183,7 @@ def run_pipeline(
     mode: Annotated[Optional[Literal["in-process", "remote"]], Parameter(help="Override the services' run mode for every step.")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute even if the result is stored.")] = False,
     json: Json = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run the registered pipeline NAME (its live version unless --version): every step in order, each a model run.
 
@@ -182,31 +195,36 @@ def run_pipeline(
         Version to run (default: the live version).
     """
     from lume_prefect.models.pipeline import PIPELINE_KEY
+    from lume_prefect.models.lookup import registered_version
     from lume_prefect.models.run import run_model
     from lume_prefect.services import load_services
 
     values = _parse_inputs(input, inputs)
     try:
         env = load_services(services)
-        registered = env.registry.get_version(name, version, _sync=True) if version else env.registry.live_version(name, _sync=True)
+        registered = registered_version(env.registry, name, version)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     if PIPELINE_KEY not in (registered.parameters_schema or {}):
         fail(f"{name} {registered.version} is a model, not a pipeline: run it with `lume-prefect run {name}`")
-    try:
-        outcome = run_model(name, values, registered.version, services=env, mode=mode, refresh=refresh)
-    except _errors() as exc:
-        fail(str(exc))
+    with run_tracebacks_in_logs_only(verbose), said_on_hard_exit(f"pipeline {name!r}"):
+        try:
+            outcome = run_model(name, values, registered.version, services=env, mode=mode, refresh=refresh)
+        except _errors() as exc:
+            _fail_run(exc, verbose)
     _show_run(outcome, json)
 
 
-def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: float = 0.0, json: Json = False) -> None:
+Tolerance = Annotated[float, Parameter(validator=validators.Number(gte=0))]
+
+
+def reproduce(key: str, *, services: Services = None, rtol: Tolerance = 1e-9, atol: Tolerance = 0.0, json: Json = False) -> None:
     """Re-run the exact model version and inputs of the stored result KEY and compare outputs.
 
     Parameters
     ----------
     key
-        Key of the stored result to reproduce.
+        Key of the stored result to reproduce: 64 hex digits, or the first 12 shown by `results list` and the logs.
     rtol
         Relative tolerance when comparing numeric outputs.
     atol
@@ -219,9 +237,9 @@ def reproduce(key: str, *, services: Services = None, rtol: float = 1e-9, atol: 
     try:
         outcome = reproduce_result(key, services=services, rtol=rtol, atol=atol)
     except _errors() as exc:
-        fail(str(exc))
+        fail(exc)
     if json:
-        print_json({"key": key, "matches": outcome.matches, "flow_run_id": str(outcome.rerun.flow_run_id),
+        print_json({"key": outcome.key, "matches": outcome.matches, "flow_run_id": str(outcome.rerun.flow_run_id),
                     "differences": {k: [str(a), str(b)] for k, (a, b) in outcome.differences.items()}})
     elif outcome.matches:
         console.print(f"reproduced: {outcome.stored.model} {outcome.stored.version} gives the same outputs (flow run {outcome.rerun.flow_run_id})", highlight=False)

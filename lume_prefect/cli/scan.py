@@ -9,8 +9,9 @@ from __future__ import annotations
 import json as jsonlib
 from typing import Annotated, Any, Literal, Optional
 
-from cyclopts import Parameter
+from cyclopts import Parameter, validators
 
+from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, json_object, print_json, print_table
 
 SHOWN_FAILURES = 20
@@ -29,7 +30,9 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
             raise ValueError(f"--grid {name}: START:STOP:NUM needs two numbers and a count, got {values!r}") from None
         if count < 1:
             raise ValueError(f"--grid {name}: NUM must be at least 1, got {count}")
-        return name, [low + (high - low) * i / (count - 1) if count > 1 else low for i in range(count)]
+        from lume_prefect.scans.points import EvenlySpaced
+
+        return name, EvenlySpaced(low, high, count)  # listed only once the grid's size is checked
     parsed = []
     for item in values.split(","):
         try:
@@ -37,6 +40,17 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
         except ValueError:
             parsed.append(item)  # a str
     return name, parsed
+
+
+def grid_of(axes: list[str]) -> dict[str, Any]:
+    """The grid of repeated ``--grid`` options; an input given twice is refused, not overwritten."""
+    grid: dict[str, Any] = {}
+    for text in axes:
+        name, values = parse_axis(text)
+        if name in grid:
+            raise ValueError(f"--grid {name} is given twice; give each input's values once, e.g. --grid {name}=1,2")
+        grid[name] = values
+    return grid
 
 
 def dask_runner(cluster_class: Optional[str], cluster_kwargs: Optional[str], adapt_kwargs: Optional[str]) -> Any:
@@ -48,11 +62,12 @@ def dask_runner(cluster_class: Optional[str], cluster_kwargs: Optional[str], ada
     if cluster_class is not None and "." not in cluster_class.strip("."):
         fail(f"--cluster-class takes a class's full name, e.g. dask_jobqueue.SLURMCluster or distributed.LocalCluster, got {cluster_class!r}")
     try:
-        return DaskTaskRunner(cluster_class=cluster_class, cluster_kwargs=kwargs, adapt_kwargs=adapt)
+        runner = DaskTaskRunner(cluster_class=cluster_class, cluster_kwargs=kwargs, adapt_kwargs=adapt)
     except (ImportError, AttributeError) as exc:
         fail(f"--cluster-class {cluster_class!r} cannot be imported: {exc}")
     except ValueError as exc:  # e.g. asynchronous, which prefect-dask sets itself
-        fail(str(exc))
+        fail(exc)
+    return runner
 
 
 CLUSTER_KWARGS_EXAMPLE = """'{"cores": 1, "memory": "2GB", "queue": "debug"}'"""
@@ -66,8 +81,8 @@ def scan(
     points: Annotated[Optional[str], Parameter(help="A CSV or Parquet file: one point per row, one input per column.")] = None,
     version: Annotated[Optional[str], Parameter(help="Model version (default: the live one).")] = None,
     executor: Annotated[Literal["in-process", "processes", "dask", "slurm", "deployment"], Parameter(help="Where the batches run.")] = "in-process",
-    batch_size: Annotated[Optional[int], Parameter(help="Points per batch (default: a handful of batches per worker).")] = None,
-    workers: Annotated[Optional[int], Parameter(help="Processes, Dask workers or concurrent deployment runs.")] = None,
+    batch_size: Annotated[Optional[int], Parameter(help="Points per batch (default: a handful of batches per worker).", validator=validators.Number(gte=1))] = None,
+    workers: Annotated[Optional[int], Parameter(help="Processes, Dask workers or concurrent deployment runs.", validator=validators.Number(gte=1))] = None,
     address: Annotated[Optional[str], Parameter(help="Address of an existing Dask scheduler (executor dask).")] = None,
     cluster_class: Annotated[Optional[str], Parameter(help="Executor dask: the Dask cluster class that prefect-dask's DaskTaskRunner starts for the scan and closes after it, e.g. dask_jobqueue.SLURMCluster (default: distributed.LocalCluster; without any of these three options, one of --workers single-threaded processes).")] = None,
     cluster_kwargs: Annotated[Optional[str], Parameter(help=f"Executor dask: the cluster class's keyword arguments as a JSON object, e.g. {CLUSTER_KWARGS_EXAMPLE}.")] = None,
@@ -75,8 +90,9 @@ def scan(
     slurm: Annotated[Optional[str], Parameter(help="Saved SlurmCluster block (executor slurm; default: the services' cluster).")] = None,
     refresh: Annotated[bool, Parameter(negative="", help="Recompute points already stored.")] = False,
     output: Annotated[Optional[str], Parameter(help="Write every point's inputs and outputs to this .csv or .parquet file.")] = None,
-    services: Annotated[Optional[str], Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local').")] = None,
-    json: Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of tables.")] = False,
+    max_points: Annotated[Optional[int], Parameter(help="Run a scan of more points than the limit of a million (every point is held in memory).")] = None,
+    services: Services = None,
+    json: Json = False,
 ) -> None:
     """Scan MODEL over a grid (--grid, repeatable) or the points of a file (--points); print the summary.
 
@@ -93,6 +109,8 @@ def scan(
         fail("give either --grid (one or more) or --points FILE")
     if output and not output.lower().endswith((".csv", ".parquet")):
         fail(f"--output must end in .csv or .parquet, got {output!r}")
+    if output:
+        check_output(output)
     runner = None
     if cluster_class or cluster_kwargs or adapt_kwargs:
         if executor != "dask":
@@ -103,11 +121,12 @@ def scan(
     if executor == "dask":
         quiet_dask()
     try:
-        given: Any = dict(parse_axis(axis) for axis in grid) if grid else points
+        given: Any = grid_of(grid) if grid else points
         result = run_scan(model, given, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
-                          address=address, dask=runner, slurm=slurm, refresh=refresh, progress=None if not json else False)
+                          address=address, dask=runner, slurm=slurm, refresh=refresh, progress=None if not json else False,
+                          max_points=max_points)
     except (ScanError, *_errors()) as exc:
-        fail(str(exc))
+        fail(exc)
     if output:
         frame = result.frame.drop(columns=["tags", "files"])
         frame.to_csv(output, index=False) if output.lower().endswith(".csv") else frame.to_parquet(output)
@@ -122,6 +141,20 @@ def scan(
         print_table(f"failed points (first {min(result.failed, SHOWN_FAILURES)} of {result.failed})", ["index", "inputs", "error"],
                     [(f.index, jsonlib.dumps(f.inputs), f"{f.error_type}: {f.message}") for f in result.failures[:SHOWN_FAILURES]])
     console.print(f"find them with: lume-prefect results list --tag {result.tag}" + (f"; all points written to {output}" if output else ""), highlight=False)
+
+
+def check_output(output: str) -> None:
+    """``--output`` must be writable before the scan runs: its results would be stored and the table lost."""
+    import os
+
+    target = os.path.abspath(output)
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        fail(f"--output {output}: the directory {directory} does not exist; nothing was run")
+    if os.path.isdir(target):
+        fail(f"--output {output}: is a directory; nothing was run")
+    if not os.access(directory, os.W_OK) or os.path.exists(target) and not os.access(target, os.W_OK):
+        fail(f"--output {output}: not writable; nothing was run")
 
 
 def quiet_dask() -> None:

@@ -75,6 +75,32 @@ def logo_url(name: str) -> Optional[str]:
     return f"{choice.rstrip('/')}/{name}.png"
 
 
+def forget_registration_on_logo_change() -> None:
+    """Make a Prefect server register the block types again when ``$LUME_PREFECT_BLOCK_LOGOS`` changed.
+
+    A server registers every block type at start unless its memo store holds the hash of the
+    same block registry, which does not cover the logos: a restart with another setting would
+    change nothing. The setting the memo was made under is kept beside it
+    (``lume_block_logos``); when it differs, the memo is removed, so this start registers
+    again. Called when Prefect loads the installed collections, before it reads the memo.
+    """
+    from prefect.settings import PREFECT_MEMO_STORE_PATH
+
+    choice = os.environ.get(LOGOS_ENV, "online").strip() or "online"
+    memo = PREFECT_MEMO_STORE_PATH.value()
+    marker = memo.with_name("lume_block_logos")
+    try:
+        if marker.read_text(encoding="utf-8") == choice:
+            return
+    except OSError:
+        pass
+    try:
+        memo.unlink(missing_ok=True)
+        marker.write_text(choice, encoding="utf-8")
+    except OSError:  # a read-only home: Prefect's own memo cannot be written there either
+        pass
+
+
 def sync_or_async(fn: Callable[..., T]) -> Callable[..., T]:
     """Run ``fn`` directly in sync code; in async code return an awaitable that runs it in a
     worker thread (Prefect's convention), so I/O never blocks the event loop. ``fn.aio`` is

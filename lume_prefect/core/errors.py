@@ -32,6 +32,11 @@ class LumeError(Exception):
         # BaseException's own __init__: OSError's would do nothing here (see __new__)
         BaseException.__init__(self, *args)
 
+    def for_cli(self) -> str:
+        """The message as ``lume-prefect`` shows it: where the advice is a call in Python, an error
+        overrides this to give the command instead (``str(error)`` keeps the Python call)."""
+        return str(self)
+
     def __reduce__(self) -> tuple[Any, ...]:
         args, kwargs = getattr(self, "_init_args", (self.args, {}))
         state = {k: v for k, v in self.__dict__.items() if k != "_init_args"}
@@ -55,6 +60,19 @@ class MissingDatabaseDirectory(LumeError, FileNotFoundError, ValueError):
         hint = " (SQLite does not expand '~': write the absolute path)" if "/~" in directory else ""
         super().__init__(f"{url}: directory {directory!r} does not exist; create it first, or correct the URL{hint}")
         self.errno = errno.ENOENT
+
+
+class SQLiteFileError(LumeError, OSError):
+    """A SQLite database file cannot be used as asked: a read-only mount, a full disk, a write
+    lock held by another process. Names the file and the cause, never the SQL."""
+
+    def __init__(self, url: str, path: str, cause: str, code: int):
+        self.url, self.path, self.cause = url, path, cause
+        super().__init__(f"{url}: {cause}")
+        self.errno, self.strerror, self.filename = code, cause, path
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.cause}"
 
 
 class RemoteError(LumeError):

@@ -102,7 +102,11 @@ def resolve(value: Any, kind: Kind) -> Any:
 
 
 def load_block(name: str, kind: Kind) -> Any:
-    """The saved block ``type-slug/name`` or bare ``name`` of ``kind``; a clear error otherwise."""
+    """The saved block ``type-slug/name`` or bare ``name`` of ``kind``; a clear error otherwise.
+
+    With no Prefect API configured the block is read from the ephemeral server's database
+    (``saved_blocks``), so no temporary server starts only to read it.
+    """
     from prefect.blocks.core import Block
 
     types = block_types(kind)
@@ -110,19 +114,47 @@ def load_block(name: str, kind: Kind) -> Any:
         slug, _, bare = name.partition("/")
         for cls in types:
             if cls.get_block_type_slug() == slug:
-                return cls.load(bare, _sync=True)
+                return _load(cls, bare)
         loaded = Block.load(name, _sync=True)
         if not isinstance(loaded, _accepted(kind)):
             raise TypeError(f"block {name!r} is a {type(loaded).__name__}, not a lume {_NOUNS[kind]} block")
         return loaded
-    found = []
-    for cls in types:
-        try:
-            found.append(cls.load(name, _sync=True))
-        except ValueError:
-            continue
+    found = _load_offline(types, name)
+    if found is None:
+        found = []
+        for cls in types:
+            try:
+                found.append(cls.load(name, _sync=True))
+            except ValueError:
+                continue
     if len(found) != 1:
         slugs = ", ".join(cls.get_block_type_slug() for cls in types)
         what = "no" if not found else "more than one"
         raise ValueError(f"{what} {_NOUNS[kind]} block named {name!r} among {slugs}" + (f"; use 'type-slug/{name}'" if len(types) > 1 else ""))
     return found[0]
+
+
+def _load(cls: type, name: str) -> Any:
+    """``cls.load(name)``, from the ephemeral database when no API is configured."""
+    from lume_prefect.core.saved_blocks import UNKNOWN, load_saved
+
+    saved = load_saved(cls, name)
+    if saved is UNKNOWN:
+        return cls.load(name, _sync=True)  # type: ignore[attr-defined]
+    if saved is None:
+        raise ValueError(f"Unable to find block document named {name} for block type {cls.get_block_type_slug()}")  # type: ignore[attr-defined]
+    return saved
+
+
+def _load_offline(types: tuple[type, ...], name: str) -> Optional[list[Any]]:
+    """The saved blocks named ``name`` among ``types`` read without an API; None if that cannot be told."""
+    from lume_prefect.core.saved_blocks import UNKNOWN, load_saved
+
+    found = []
+    for cls in types:
+        saved = load_saved(cls, name)
+        if saved is UNKNOWN:
+            return None
+        if saved is not None:
+            found.append(saved)
+    return found

@@ -13,7 +13,9 @@ Engines, one per URL per process (a forked child makes its own: sockets are not 
   writes in ``BEGIN IMMEDIATE`` transactions (``SQLEngine.writer``) so concurrent writers
   queue on the timeout instead of failing when a read lock cannot be upgraded. A
   single-statement read needs no transaction: it goes through ``SQLEngine.reader``, a plain
-  engine that skips the BEGIN and its event.
+  engine that skips the BEGIN and its event. A file SQLite cannot write (a read-only mount)
+  is opened immutable, so reads still work; a write to it, a full disk or a write lock held
+  past the busy timeout is ``SQLiteFileError`` naming the file and the cause, not the SQL.
 
 Migrations (``Migrations``): Alembic from code, each schema with its own version table (so
 one database can hold several), run under one lock per backend: a PostgreSQL advisory lock,
@@ -22,6 +24,7 @@ a MariaDB named lock, SQLite's write lock; processes starting together migrate o
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -55,7 +58,9 @@ def _sqlite_events(engine: sa.Engine) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        database = engine.url.database or ""
+        if _in_memory(engine.url) or database.startswith("file:") or not os.path.exists(database) or _writable(database):
+            cursor.execute("PRAGMA journal_mode=WAL")  # a file opened immutable (read-only) keeps its mode
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -63,6 +68,49 @@ def _sqlite_events(engine: sa.Engine) -> None:
     def _on_begin(connection: sa.Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+# SQLite's words for a file it cannot use, and what they mean for whoever reads the error
+_SQLITE_CAUSES = (
+    ("database or disk is full", errno.ENOSPC, "the disk holding the database file is full"),
+    ("attempt to write a readonly database", errno.EROFS,
+     "the database file is read-only here (a read-only mount, or no write permission on the file or its directory)"),
+    ("unable to open database file", errno.EACCES, "the database file cannot be opened (missing permission, or a read-only directory)"),
+    ("database is locked", errno.EBUSY, "another connection held the database's write lock for longer than the busy timeout ({timeout:g} s)"),
+    ("disk I/O error", errno.EIO, "a disk I/O error on the database file"),
+)
+
+
+def _writable(path: str) -> bool:
+    return os.access(path, os.W_OK) and os.access(os.path.dirname(path) or ".", os.W_OK)
+
+
+def _sqlite_file_events(engine: sa.Engine, url: sa.URL) -> None:
+    """On ``engine`` of a SQLite file: open it immutable when it cannot be written (reads of a
+    read-only mount then work: WAL would need its -shm file), and report the file's troubles."""
+    import sqlite3
+
+    path = os.path.abspath(url.database or "")
+    label = safe_label(url)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        if os.path.exists(path) and not _writable(path):
+            from urllib.parse import quote
+
+            options = {k: v for k, v in cparams.items() if k != "uri"}
+            return sqlite3.connect(f"file:{quote(path)}?immutable=1", uri=True, **options)
+        return None
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _name_the_file(context: Any) -> None:
+        text = str(context.original_exception)
+        for words, code, cause in _SQLITE_CAUSES:
+            if words in text:
+                from lume_prefect.core.errors import SQLiteFileError
+
+                detail = cause.format(timeout=SQLITE_BUSY_TIMEOUT_S)
+                raise SQLiteFileError(label, path, f"{detail} (SQLite: {words}; file {path})", code) from None
 
 
 def sqlite_directory(url: sa.URL) -> Path:
@@ -94,6 +142,8 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
             if not url.database.startswith("file:"):
                 sqlite_directory(url)
             engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+            if not url.database.startswith("file:"):
+                _sqlite_file_events(engine, url)
         _sqlite_events(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, isolation_level="READ COMMITTED", pool_recycle=3600)
@@ -102,7 +152,10 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
 def _sqlite_reader(url: sa.URL) -> sa.Engine:
     # pysqlite's own transaction handling never opens one for a SELECT: exactly what a
     # single-statement read needs, at the cost of a plain query.
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    if not (url.database or "").startswith("file:"):
+        _sqlite_file_events(engine, url)
+    return engine
 
 
 @dataclass

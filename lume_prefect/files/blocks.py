@@ -17,10 +17,11 @@ from typing import IO, Any, Optional
 
 from prefect.filesystems import WritableDeploymentStorage, WritableFileSystem
 from prefect.utilities.filesystem import filter_files
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from lume_prefect.core.blocks import ServiceBlock, docs_url, logo_url, sync_or_async
 from lume_prefect.core.resolve import resolve
+from lume_prefect.core.urls import hide_passwords
 
 from lume_prefect.files.errors import ChecksumMismatch
 from lume_prefect.files.fileref import FileRef
@@ -151,6 +152,7 @@ class FileBlock(WritableFileSystem, WritableDeploymentStorage, ServiceBlock, abc
         target = Path(local_path or ".").resolve()
         for rel in files.ls(source, recursive=True):
             inside = rel[len(source):].lstrip("/") if source else rel
+            (target / inside).parent.mkdir(parents=True, exist_ok=True)  # a directory copy makes its tree
             files.download(rel, target / inside)
 
     @sync_or_async
@@ -186,6 +188,8 @@ class FileBlock(WritableFileSystem, WritableDeploymentStorage, ServiceBlock, abc
         started more than ``older_than`` seconds ago (default an hour: younger ones may
         still be running). ``lume-prefect files gc`` runs it.
         """
+        if older_than is not None and not (isinstance(older_than, (int, float)) and 0 <= older_than < float("inf")):
+            raise ValueError(f"older_than must be a number of seconds >= 0, got {older_than!r}")
         files = self._rooted()
         return files.collect_garbage() if older_than is None else files.collect_garbage(older_than)
 
@@ -232,6 +236,9 @@ class LocalFiles(FileBlock):
         value = os.fspath(value) if isinstance(value, os.PathLike) else value
         if isinstance(value, str) and not value.strip():
             raise ValueError("basepath must name a directory, got an empty string (it would be the current directory)")
+        if isinstance(value, str) and not value.startswith(("/", "~")):
+            # resolved once, here: a saved block then means one directory in every process
+            value = os.path.abspath(value)
         return value
 
     def _build_files(self) -> RootedFiles:
@@ -246,6 +253,12 @@ class MountedFiles(FileBlock):
     root or absolute in either form; ``to_host`` and ``to_mount`` translate between them,
     e.g. to hand a path to a container command. With ``create=True`` the host directory
     is created when missing.
+
+    The directory is shared by users: a worker running as root and a container's user
+    (``lume``, uid 1000, in the lume-prefect image). Every directory the block creates under
+    it takes its mode (setgid included) and, when the creating process is root, its owner
+    and group: ``chown 1000 host_path`` (or a group both share, ``chmod 2775``) is then
+    enough for the container to write wherever a root worker wrote first.
 
     Examples:
         Load a saved block:
@@ -284,6 +297,9 @@ class MountedFiles(FileBlock):
         value = os.fspath(value) if isinstance(value, os.PathLike) else value
         if not isinstance(value, str) or not os.path.isabs(value):
             raise ValueError(f"{info.field_name} must be an absolute path, got {value!r}")
+        if info.field_name == "mount_path" and not os.path.normpath(value).strip("/"):
+            # every absolute path would then be an alias of the host directory
+            raise ValueError("mount_path must be a directory below '/', got '/' (every absolute path would map into host_path)")
         return os.path.normpath(value)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -301,7 +317,7 @@ class MountedFiles(FileBlock):
     def _build_files(self) -> RootedFiles:
         root = self._active_root()
         other = self.mount_path if root == self.host_path else self.host_path
-        return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other], create_root=self.create)
+        return LocalRootedFiles(root, label=f"{self._label()} ({root})", aliases=[other], create_root=self.create, share_like_root=True)
 
     @property
     def volume(self) -> str:
@@ -363,8 +379,9 @@ class S3Files(FileBlock):
     aws_secret_access_key: SecretStr = Field(default=SecretStr(""), description="Secret access key; empty to use the environment.")
     region_name: str = Field(default="", description="Region, e.g. eu-west-1; empty for the default.")
     # appended last: Prefect's block schema checksum depends on the order of fields
-    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the S3 server to accept a connection.")
-    read_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for each answer of the S3 server.")
+    # defaults: a server that accepts and never answers fails an operation in under 90 s
+    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the S3 server to accept a connection.")
+    read_timeout: float = Field(default=15.0, gt=0, description="Seconds to wait for each answer of the S3 server.")
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Attempts of each request before giving up (timeouts and connection errors are retried)."
     )
@@ -374,6 +391,28 @@ class S3Files(FileBlock):
     def _bucket_name(cls, value: str) -> str:
         if not value or "/" in value or value != value.strip():
             raise ValueError(f"bucket must be a bucket name without '/', got {value!r}")
+        return value
+
+    # a refused value is not echoed back: it may be a URL with a password
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _no_credentials_in_the_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        netloc = urlsplit(value).netloc
+        if "@" in netloc:  # s3fs could not use them anyway: its HTTP client refuses credentials in a URL
+            shown = value.replace(netloc, "***@" + netloc.rsplit("@", 1)[1], 1)
+            raise ValueError(f"endpoint_url must not carry credentials ({shown}): give them as aws_access_key_id and "
+                             "aws_secret_access_key, which are kept secret")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_stays_in_the_bucket(cls, value: str) -> str:
+        if any(part in (".", "..") for part in value.strip("/").split("/") if value.strip("/")):
+            raise ValueError(f"prefix must be a key prefix inside the bucket, without '.' or '..' parts, got {value!r}")
         return value
 
     def filesystem(self) -> Any:
@@ -405,7 +444,7 @@ class S3Files(FileBlock):
     def _build_files(self) -> RootedFiles:
         label = f"{self._label()} (s3://{self.bucket}/{self.prefix})".replace("//)", "/)")
         patience = f"connect {self.connect_timeout:g} s, read {self.read_timeout:g} s, {self.max_attempts} attempts"
-        endpoint = self.endpoint_url or "AWS S3"
+        endpoint = hide_passwords(self.endpoint_url) if self.endpoint_url else "AWS S3"
         return S3RootedFiles(self.filesystem(), self.bucket, self.prefix, label=label, endpoint=endpoint, patience=patience)
 
 

@@ -59,3 +59,19 @@ class S3Unreachable(FilesError, ConnectionError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InvalidFileName(FilesError, ValueError):
+    """A path holds a control character (a newline would forge entries in listings)."""
+
+    def __init__(self, path: str, character: str):
+        self.path, self.character = path, character
+        super().__init__(f"path {path!r} contains the control character {character!r}; file names may not hold control characters")
+
+
+class CannotSerialize(FilesError, TypeError, ValueError):
+    """A serializer cannot write an object (wrong type, or a value its format does not hold)."""
+
+    def __init__(self, block: str, location: str, serializer: str, reason: str):
+        self.block, self.location, self.serializer, self.reason = block, location, serializer, reason
+        super().__init__(f"{block}: cannot write {location} as {serializer}: {reason}")

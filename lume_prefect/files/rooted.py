@@ -15,16 +15,19 @@ import errno
 import fcntl
 import hashlib
 import io
+import mimetypes
 import os
 import posixpath
+import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
-from lume_prefect.files.errors import CorruptFile, PathOutsideRoot, S3Unreachable
+from lume_prefect.files.errors import CannotSerialize, CorruptFile, InvalidFileName, PathOutsideRoot, S3Unreachable
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.files.serializers import CHUNK_SIZE, Serializer, get_serializer, serializer_for
 
@@ -34,6 +37,10 @@ SPOOL_MEMORY = 16 * 1024 * 1024
 # Remote transfers of whole files: parts in flight at once, and their size (memory bound).
 TRANSFER_CHUNK = 8 * 1024 * 1024
 TRANSFER_CONCURRENCY = 2
+# C0, DEL and C1 control characters: never part of a file name
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Errors of the disk under a write, reported naming the block and the path
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 # Longest file name (bytes) of the filesystems we write to, and of a whole path.
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -159,6 +166,9 @@ class RootedFiles:
             raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
         if "\x00" in text:
             raise PathOutsideRoot(text, self.root)
+        control = _CONTROL.search(text)
+        if control:  # a newline in a name would forge an entry in every listing
+            raise InvalidFileName(text, control.group())
         candidate = self._strip_scheme(text)
         if self._is_absolute(candidate):
             full = posixpath.normpath(candidate)
@@ -229,15 +239,35 @@ class RootedFiles:
         """Serialize ``obj`` to ``path`` atomically and return its FileRef."""
         rel = self.relative(path)
         chosen = serializer_for(obj, serializer, rel)
-        with self.open(rel, "wb") as writer:
-            if chosen.needs_seekable:
-                with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
-                    chosen.dump(obj, spool)
-                    spool.seek(0)
-                    shutil.copyfileobj(spool, writer, CHUNK_SIZE)
-            else:
-                chosen.dump(obj, writer)
+        try:
+            with self.open(rel, "wb") as writer:
+                if chosen.needs_seekable:
+                    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+                        self._dump(chosen, obj, spool, rel)
+                        spool.seek(0)
+                        shutil.copyfileobj(spool, writer, CHUNK_SIZE)
+                else:
+                    self._dump(chosen, obj, writer, rel)
+        except OSError as exc:
+            raise self._disk_error(exc, rel) from None
         return self._ref(rel, chosen.name, writer)
+
+    def _dump(self, chosen: Any, obj: Any, stream: IO[bytes], rel: str) -> None:
+        """``chosen.dump``, an object it cannot write reported naming the block, path and serializer."""
+        try:
+            chosen.dump(obj, stream)
+        except (OSError, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - each format raises its own types (yaml's RepresenterError ...)
+            reason = str(exc) or type(exc).__name__
+            raise CannotSerialize(self.label, self.url(rel), chosen.name, reason) from exc
+
+    def _disk_error(self, exc: OSError, rel: str) -> OSError:
+        """A full disk or a read-only filesystem under a write, naming the block and the path."""
+        if exc.errno not in _DISK_ERRORS or self.label in str(exc):
+            return exc
+        full = self.full_path(rel)
+        return type(exc)(exc.errno, f"{self.label}: cannot write {full}: {exc.strerror or os.strerror(exc.errno)}", full)
 
     def read(self, path: str | os.PathLike[str], serializer: str | None = None) -> Any:
         """Load the object at ``path`` with the named serializer, else by extension (and content:
@@ -266,10 +296,19 @@ class RootedFiles:
         name = self._serializer_name_for(rel, serializer)
         full = self.full_path(rel)
         source = os.fspath(local_path)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            digest = pool.submit(file_sha256, source)
-            self._put_local_file(source, full)
-            sha256, size = digest.result()
+        if not os.path.isfile(source):  # checked before anything is created under the root
+            if os.path.isdir(source):
+                raise IsADirectoryError(errno.EISDIR, f"{self.label}: cannot upload {source}: a directory, not a file", source)
+            if os.path.exists(source):
+                raise OSError(errno.EINVAL, f"{self.label}: cannot upload {source}: not a regular file", source)
+            raise FileNotFoundError(errno.ENOENT, f"{self.label}: cannot upload {source}: no such local file", source)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                digest = pool.submit(file_sha256, source)
+                self._put_local_file(source, full, digest)
+                sha256, size = digest.result()
+        except OSError as exc:
+            raise self._disk_error(exc, rel) from None
         return FileRef(path=rel, serializer=name, sha256=sha256, size=size, url=self.url(rel))
 
     def download(self, path: str | os.PathLike[str], local_path: str | os.PathLike[str]) -> str:
@@ -277,7 +316,10 @@ class RootedFiles:
         full = self.full_path(path)
         target = os.path.abspath(local_path)
         directory = os.path.dirname(target)
-        os.makedirs(directory, exist_ok=True)
+        if not os.path.isdir(directory):  # a mistyped destination is not created: say so
+            raise FileNotFoundError(
+                errno.ENOENT, f"{self.label}: cannot download {full} to {target}: the local directory {directory} does not exist", directory
+            )
         fd, temp = tempfile.mkstemp(prefix=TEMP_MARKER, dir=directory)
         os.close(fd)
         try:
@@ -291,7 +333,7 @@ class RootedFiles:
             raise
         return target
 
-    def _put_local_file(self, source: str, full: str) -> None:
+    def _put_local_file(self, source: str, full: str, digest: Future[tuple[str, int]]) -> None:
         with open(source, "rb") as f, self._open_atomic(full) as writer:
             shutil.copyfileobj(f, writer, CHUNK_SIZE)
 
@@ -368,7 +410,7 @@ class LocalRootedFiles(RootedFiles):
 
     local = True
 
-    def __init__(self, root: str, *, label: str, aliases: Iterable[str] = (), create_root: bool = True):
+    def __init__(self, root: str, *, label: str, aliases: Iterable[str] = (), create_root: bool = True, share_like_root: bool = False):
         from fsspec.implementations.local import LocalFileSystem
 
         super().__init__(
@@ -379,6 +421,10 @@ class LocalRootedFiles(RootedFiles):
         )
         self._real_root = os.path.realpath(self.root)
         self.create_root = create_root
+        # A directory shared with containers or jobs of other users (MountedFiles): the
+        # directories created under it get its owner (when running as root) and its mode,
+        # so whoever may write the root may write them too.
+        self.share_like_root = share_like_root
 
     def _check(self, original: str, rel: str) -> str:
         too_long = [part for part in rel.split("/") if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX]
@@ -393,7 +439,7 @@ class LocalRootedFiles(RootedFiles):
     def _open_atomic(self, full: str) -> AtomicWriter:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp, fd = self._temp_beside(full)
+        temp, fd, created = self._temp_beside(full)
         raw = os.fdopen(fd, "wb")
 
         def commit() -> None:
@@ -403,12 +449,15 @@ class LocalRootedFiles(RootedFiles):
 
         def discard() -> None:
             _remove_quietly(temp)
-            raw.close()
+            _close_quietly(raw)
+            for made in reversed(created):  # a write that failed (a full disk) leaves no empty directories
+                _rmdir_quietly(made)
 
         return AtomicWriter(raw, commit, discard)
 
-    def _temp_beside(self, full: str) -> tuple[str, int]:
-        """A new temporary file beside ``full``, created and locked: (its path, its descriptor).
+    def _temp_beside(self, full: str) -> tuple[str, int, list[str]]:
+        """A new temporary file beside ``full``, created and locked: (its path, its descriptor,
+        the directories made for it, outermost first).
 
         Temporary files of a path are numbered; a writer holds an exclusive ``flock`` on its
         own until it is renamed or removed, and the kernel drops the lock when the writer
@@ -425,6 +474,8 @@ class LocalRootedFiles(RootedFiles):
         stem = temp_stem(name)
         try:
             created = _make_directories(directory)
+            if created and self.share_like_root:
+                _share_like(self.root, created)
             for number in range(10_000):
                 temp = posixpath.join(directory, f"{stem}{number}")
                 try:
@@ -435,7 +486,7 @@ class LocalRootedFiles(RootedFiles):
                     else:
                         continue
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                return temp, fd
+                return temp, fd, created
             raise FileExistsError(errno.EEXIST, f"{self.label}: too many writers of {full} at once", full)
         except OSError as exc:
             for made in reversed(created):  # leave no empty directories behind
@@ -444,15 +495,17 @@ class LocalRootedFiles(RootedFiles):
                 raise
             raise type(exc)(exc.errno, f"{self.label}: cannot write {full}: {exc.strerror}", full) from None
 
-    def _put_local_file(self, source: str, full: str) -> None:
+    def _put_local_file(self, source: str, full: str, digest: Future[tuple[str, int]]) -> None:
         if os.path.isdir(full):
             raise IsADirectoryError(errno.EISDIR, f"{self.label}: {full} is a directory", full)
-        temp, fd = self._temp_beside(full)
+        temp, fd, created = self._temp_beside(full)
         try:
             shutil.copyfile(source, temp)  # sendfile: no copy through Python; fd keeps the lock
             os.replace(temp, full)
         except BaseException:
             _remove_quietly(temp)
+            for made in reversed(created):
+                _rmdir_quietly(made)
             raise
         finally:
             os.close(fd)
@@ -504,19 +557,35 @@ class S3RootedFiles(RootedFiles):
 
     def _open_atomic(self, full: str) -> AtomicWriter:
         self._abort_uploads(full)
-        raw = self.fs.open(full, "wb")
+        content_type = object_content_type(full)
+        raw = self.fs.open(full, "wb", ContentType=content_type)
+
+        def commit() -> None:
+            metadata = {SHA256_METADATA: writer.sha256}
+            if raw.mpu is None:  # one PUT when closed: it carries the checksum
+                raw.s3_additional_kwargs["Metadata"] = metadata
+                raw.close()
+                return
+            raw.close()  # a multipart upload, begun before the checksum was known: add it now
+            if writer.size <= MAX_COPY_SIZE:
+                bucket, key = full.split("/", 1)
+                self.fs.call_s3("copy_object", Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
+                                ContentType=content_type, Metadata=metadata, MetadataDirective="REPLACE")
 
         def discard() -> None:
             raw.discard()  # aborts a multipart upload, if one was started
             raw.closed = True  # so that close() does not upload what was buffered
 
-        return AtomicWriter(raw, raw.close, discard)
+        writer = AtomicWriter(raw, commit, discard)
+        return writer
 
-    def _put_local_file(self, source: str, full: str) -> None:
+    def _put_local_file(self, source: str, full: str, digest: Future[tuple[str, int]]) -> None:
         # s3fs uploads parts concurrently and aborts the multipart upload on failure;
-        # chunk size x concurrency bounds the memory.
+        # chunk size x concurrency bounds the memory. The checksum goes with the upload.
         self._abort_uploads(full)
-        self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
+        metadata = {SHA256_METADATA: digest.result()[0]}
+        self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY,
+                         ContentType=object_content_type(full), Metadata=metadata)
 
     def _get_local_file(self, full: str, temp: str) -> None:
         self.fs.get_file(full, temp, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
@@ -618,6 +687,17 @@ for _name in ("exists", "isdir", "ls", "read", "write", "upload", "download", "d
     setattr(S3RootedFiles, _name, _naming_the_endpoint(getattr(S3RootedFiles, _name)))
 
 
+# S3 objects carry their SHA-256 (hex, as FileRef.sha256) as user metadata x-amz-meta-sha256,
+# and a content type from their name. A streamed write larger than S3's single copy (5 GiB)
+# gets no checksum metadata: adding it after a multipart upload is a copy of the object.
+SHA256_METADATA = "sha256"
+MAX_COPY_SIZE = 5 * 2**30
+
+
+def object_content_type(path: str) -> str:
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
 def file_sha256(path: str) -> tuple[str, int]:
     """SHA-256 and size of a local file, read in chunks."""
     digest, size = hashlib.sha256(), 0
@@ -676,9 +756,26 @@ def _make_directories(directory: str) -> list[str]:
     return list(reversed(missing))
 
 
+def _share_like(root: str, directories: list[str]) -> None:
+    """Give ``directories`` the permission bits (setgid included) of ``root``, and its owner
+    and group when this process may (root); a setgid root already gives them its group."""
+    info = os.stat(root)
+    for directory in directories:
+        if os.geteuid() == 0:
+            os.chown(directory, info.st_uid, info.st_gid)
+        os.chmod(directory, stat.S_IMODE(info.st_mode))
+
+
 def _rmdir_quietly(path: str) -> None:
     try:
         os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _close_quietly(raw: Any) -> None:
+    try:
+        raw.close()  # flushing what is buffered may fail again on a full disk: the file is gone anyway
     except OSError:
         pass
 

@@ -108,13 +108,23 @@ def _json_default(obj: Any) -> Any:
 
 
 class JSONSerializer(Serializer):
-    """JSON (UTF-8). NumPy arrays and scalars are written as lists and numbers."""
+    """Standard JSON (UTF-8). NumPy arrays and scalars are written as lists and numbers.
+
+    NaN and infinities are refused: JSON has no token for them (Python's ``NaN`` is not
+    JSON and other readers reject it); store such arrays as ``.npy``, ``.npz`` or ``.h5``.
+    """
 
     name = "json"
     extensions = (".json",)
 
     def dump(self, obj: Any, f: BinaryIO) -> None:
-        f.write(json.dumps(obj, default=_json_default, indent=2).encode("utf-8"))
+        try:
+            text = json.dumps(obj, default=_json_default, indent=2, allow_nan=False)
+        except ValueError as exc:
+            if "JSON compliant" not in str(exc):
+                raise
+            raise ValueError("NaN and infinities have no JSON form; use None, or write .npy, .npz or .h5") from None
+        f.write(text.encode("utf-8"))
 
     def load(self, f: BinaryIO) -> Any:
         return json.load(f)
@@ -224,6 +234,9 @@ def _write_group(group: Any, data: dict, where: str) -> None:
     import numpy as np
 
     for key, value in data.items():
+        if not isinstance(key, str) or not key or "/" in key or key == ".":
+            # h5py would read 1 back as "1" and "a/b" as a nested group: refused rather than changed
+            raise TypeError(f"{where or '/'}: key {key!r} must be a non-empty str without '/' (HDF5 names)")
         if key == ATTRS_KEY:
             if not isinstance(value, dict):
                 raise TypeError(f"{where or '/'}: {ATTRS_KEY} must be a dict, got {type(value).__name__}")
@@ -324,7 +337,8 @@ class PNGSerializer(Serializer):
     """PNG images from a Pillow image, an array or a matplotlib figure; loads a Pillow image.
 
     Integer and boolean arrays are written as pixels (grey, RGB or RGBA by shape);
-    float arrays are colour-mapped with matplotlib's default colormap.
+    2-D float arrays are colour-mapped with matplotlib's default colormap over their finite
+    values, NaN and infinities drawn transparent.
     """
 
     name = "png"
@@ -346,7 +360,14 @@ class PNGSerializer(Serializer):
         if np.issubdtype(array.dtype, np.floating):
             import matplotlib.image
 
-            matplotlib.image.imsave(f, array, format="png")
+            finite = np.isfinite(array)
+            if array.ndim != 2 and not finite.all():
+                raise ValueError("an RGB(A) float image holds NaN or infinite values; a 2-D float array may (drawn transparent)")
+            if not finite.any():
+                raise ValueError("every value of the float array is NaN or infinite: nothing to draw")
+            # colours span the finite values; NaN and infinities are drawn transparent
+            shown = np.ma.masked_invalid(array)
+            matplotlib.image.imsave(f, shown, format="png", vmin=shown.min(), vmax=shown.max())
             return
         from PIL import Image
 

@@ -51,10 +51,6 @@ class LumeEntry:
         return cls(**json.loads(base64.b32decode(text + "=" * (-len(text) % 8))))
 
 
-def is_lume_entrypoint(entrypoint: str) -> bool:
-    return entrypoint.startswith(f"{MODULE}:{PREFIX}")
-
-
 _models: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 
@@ -75,7 +71,9 @@ def _build(model: str, source: str) -> Any:
     if model.endswith((".yml", ".yaml")):
         from lume_torch.models import model_from_yaml
 
-        path = os.path.join(source, model)
+        path = os.path.realpath(os.path.join(source, model))
+        if os.path.commonpath([path, os.path.realpath(source)]) != os.path.realpath(source):
+            raise ValueError(f"LUME model {model!r} is outside its source {source!r}")
         if not os.path.isfile(path):
             raise FileNotFoundError(errno.ENOENT, f"LUME model {model!r}: no file {path!r}", path)
         return model_from_yaml(path)  # its class from the YAML; .pt files relative to the YAML

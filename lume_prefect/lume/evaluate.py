@@ -130,13 +130,15 @@ def _simulator_batch(model: Any, spec: ModelSpec, stateless: bool) -> Callable[[
     lock = _lock(model)
 
     def convert(name: str, seq: Any) -> Any:
+        """N values of an input as the simulator takes them: tensors for a torch simulator, arrays
+        as NumPy arrays of their dtype; other values as they are."""
         variable = inputs[name]
-        if variable.type in ("particles", "any", "str", "bool") or variable.type == "int" and not as_tensors:
+        if variable.type not in ("float", "int", "array"):
             return seq
         if as_tensors:
             import torch
 
-            return _tensor(variable, seq, torch.get_default_dtype())
+            return _tensor(variable, seq, torch.int64 if variable.type == "int" else torch.get_default_dtype())
         import numpy as np
 
         return np.asarray(seq, dtype=variable.dtype) if variable.type == "array" else seq
@@ -146,7 +148,7 @@ def _simulator_batch(model: Any, spec: ModelSpec, stateless: bool) -> Callable[[
         if spec.vectorized:
             settings = {name: convert(name, seq) for name, seq in values.items()}
         else:  # one point: the values themselves
-            settings = {name: _one(convert(name, seq)) for name, seq in values.items()}
+            settings = {name: convert(name, seq)[0] for name, seq in values.items()}
         with lock:
             if not stateless:
                 model.reset()
@@ -157,10 +159,6 @@ def _simulator_batch(model: Any, spec: ModelSpec, stateless: bool) -> Callable[[
         return {name: [_plain(outputs[name], got[name])] for name in names}
 
     return batch
-
-
-def _one(value: Any) -> Any:
-    return value[0]
 
 
 def _plain(variable: Variable, value: Any) -> Any:

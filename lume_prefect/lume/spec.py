@@ -49,8 +49,16 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def _validation(variable: Any) -> str:
-    config = getattr(variable, "default_validation_config", None) or "none"
+# a variable's type: the first of these classes in its MRO (subclasses before their bases:
+# IntVariable is a ScalarVariable, TorchNDVariable an NDVariable)
+_TYPES = (
+    ("DistributionVariable", "distribution"), ("ParticleGroupVariable", "particles"), ("NDVariable", "array"),
+    ("EnumVariable", "any"), ("BoolVariable", "bool"), ("IntVariable", "int"), ("StrVariable", "str"), ("ScalarVariable", "float"),
+)
+
+
+def _config_name(config: Any) -> str:
+    config = config or "none"  # a ConfigEnum member or its value
     return str(getattr(config, "value", config))
 
 
@@ -63,33 +71,18 @@ def variable_from_lume(variable: Any, *, read_only_is_constant: bool = False, de
         "name": variable.name,
         "description": getattr(variable, "description", None) or "",
         "units": getattr(variable, "unit", None) or None,
-        "validation": _validation(variable) if validation is None else str(getattr(validation, "value", validation)),
+        "validation": _config_name(validation if validation is not None else getattr(variable, "default_validation_config", None)),
     }
     value = plain_value(getattr(variable, "default_value", None))
     fields["default"] = value if value is not None else default
-    if "DistributionVariable" in kinds:
-        fields["type"] = "distribution"
-    elif "ParticleGroupVariable" in kinds:
-        fields["type"] = "particles"
-    elif "NDVariable" in kinds:
-        fields["type"] = "array"
+    fields["type"] = next((kind for name, kind in _TYPES if name in kinds), "any")
+    if fields["type"] == "array":
         fields["shape"] = tuple(variable.shape) if getattr(variable, "shape", None) is not None else None
         dtype = getattr(variable, "dtype", None)
         fields["dtype"] = None if dtype is None else str(dtype)
-    elif "EnumVariable" in kinds:
-        fields["type"] = "any"
+    if "EnumVariable" in kinds:
         fields["choices"] = [plain_value(c) for c in variable.options]
         fields["validation"] = "error"  # lume-base refuses another value whatever the setting
-    elif "BoolVariable" in kinds:
-        fields["type"] = "bool"
-    elif "IntVariable" in kinds:
-        fields["type"] = "int"
-    elif "StrVariable" in kinds:
-        fields["type"] = "str"
-    elif "ScalarVariable" in kinds:
-        fields["type"] = "float"
-    else:
-        fields["type"] = "any"
     value_range = getattr(variable, "value_range", None)
     if value_range is not None and fields["type"] in ("float", "int"):
         fields["range"] = tuple(float(v) for v in value_range)

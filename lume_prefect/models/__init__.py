@@ -14,6 +14,7 @@ from lume_prefect.models.errors import (
     ModelRunTimeout,
     NotDeployed,
     PipelineError,
+    RunsFromRequired,
     SourceConflict,
 )
 from lume_prefect.core.resolve import current_services, using_services
@@ -43,6 +44,7 @@ __all__ = [
     "ModelSpec",
     "NotDeployed",
     "PipelineError",
+    "RunsFromRequired",
     "SourceConflict",
     "Variable",
     "current_services",

@@ -145,7 +145,8 @@ def run_batch_here(spec: ModelSpec, call: Call, parameters: dict[str, Any]) -> d
     results = []
     for p, key in zip(ok, keys):
         try:
-            results += trusted_results(spec.name, spec.version, [key], [points[p]], [outcome.outputs[p]], files=[outcome.files[p]], tags=parameters.get("tags", ()))
+            results += trusted_results(spec.name, spec.version, [key], [points[p]], [outcome.outputs[p]], files=[outcome.files[p]], tags=parameters.get("tags", ()),
+                                       warnings=[spec.input_warnings(points[p])])
         except ValueError as exc:
             failures.append({"position": p, "error_type": type(exc).__name__, "message": str(exc)})
     current_services().results.store().insert_many(results, on_duplicate="replace" if parameters.get("refresh") else "skip")

@@ -10,7 +10,10 @@ LUME model's own variables (lume-base, lume-torch) become a spec through ``lume_
 
 from __future__ import annotations
 
+import difflib
+import keyword
 import math
+import re
 from collections.abc import Mapping
 from numbers import Real
 from typing import Any, Literal, Optional
@@ -36,6 +39,15 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
     "distribution": {},  # a probability distribution (outputs of probabilistic surrogates)
     "any": {},
 }
+# Keys of LUME variables (lume-model, lume-base, lume-torch) that say nothing a spec checks:
+# accepted and dropped, so a LUME variable list works as it is. Any other unknown key is
+# refused: a misspelt "rnage" would otherwise silently drop the range check.
+LUME_IGNORED_KEYS = frozenset(
+    {"is_constant", "read_only", "precision", "default_validation_config", "value_range_tolerance", "variable_class", "shape", "dtype"}
+)
+# A variable name is a flow parameter and a results-store key: PV-style names with ':' are
+# fine, but not whitespace, control characters, '.', a leading '$' or a Python keyword.
+_BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f.]|^\$")
 # LUME-model's variable_type names, and Python's
 _TYPE_ALIASES = {"scalar": "float", "number": "float", "integer": "int", "boolean": "bool", "string": "str", "image": "array", "object": "dict"}
 
@@ -43,7 +55,7 @@ _TYPE_ALIASES = {"scalar": "float", "number": "float", "integer": "int", "boolea
 class Variable(BaseModel):
     """One input or output of a model: name, type, units, default, allowed range or choices."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     name: str = Field(min_length=1, description="Name of the variable (a flow parameter for inputs).")
     type: VariableType = Field(
@@ -73,6 +85,40 @@ class Variable(BaseModel):
         import numpy as np
 
         return np.dtype(value).name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        known = set(cls.model_fields)
+        for field in cls.model_fields.values():
+            if isinstance(field.validation_alias, AliasChoices):
+                known.update(a for a in field.validation_alias.choices if isinstance(a, str))
+        unknown = [k for k in data if k not in known and k not in LUME_IGNORED_KEYS]
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(cls.model_fields))}"
+            raise ValueError(f"variable {data.get('name')!r}: unknown key {key!r}{hint}")
+        return {k: v for k, v in data.items() if k not in LUME_IGNORED_KEYS or k in cls.model_fields}
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if _BAD_NAME.search(value) or keyword.iskeyword(value) or value == "__lume__":
+            raise ValueError(
+                f"variable name {value!r} is not allowed: no whitespace, control characters or '.', "
+                "no leading '$', not a Python keyword (PV-style names with ':' are fine)"
+            )
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _some_choices(cls, value: Optional[list[Any]]) -> Optional[list[Any]]:
+        if value is not None and not value:
+            raise ValueError("choices must list at least one value (an empty list would refuse every value); omit it to allow any")
+        return value
 
     @field_validator("type", mode="before")
     @classmethod
@@ -164,10 +210,12 @@ class Variable(BaseModel):
         A value outside the range or choices is refused unless ``validation`` is warn or none
         (``out_of_range`` then says why, for the result to record)."""
         value = self._coerce(model, value)
-        if self.validation == "error":
-            problem = self.out_of_range(value)
-            if problem:
-                raise InvalidInput(model, self.name, problem)
+        if self.range is not None and self.validation == "error":
+            low, high = self.range
+            if isinstance(value, float) and math.isnan(value) or not low <= value <= high:
+                raise InvalidInput(model, self.name, f"= {value!r} is outside its range {self.describe_range()}")
+        if self.choices is not None and self.validation == "error" and value not in self.choices:
+            raise InvalidInput(model, self.name, f"= {value!r} is not {self.describe_range()}")
         if self.constant and value != self.default:
             raise InvalidInput(model, self.name, f"= {value!r} is a constant of the model: it is always {self.default!r}")
         return value
@@ -372,6 +420,10 @@ class ModelSpec(BaseModel):
         if schema and SPEC_KEY in schema:
             return cls.model_validate({**schema[SPEC_KEY], "name": name, "version": version})
         return cls(name=name, version=version)
+
+    def units(self) -> dict[str, str]:
+        """The units of the inputs and outputs that have them, by result column (``inputs.x``, ``outputs.y``)."""
+        return {f"{kind}.{v.name}": v.units for kind, variables in (("inputs", self.inputs), ("outputs", self.outputs)) for v in variables if v.units}
 
     def registry_metadata(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("author", "laboratory", "facility", "beampath", "description")} | {"tags": self.tags}

@@ -18,11 +18,15 @@ from typing import Any, Optional
 
 from lume_prefect.files.blocks import MountedFiles
 from lume_prefect.models.contract import ModelSpec
-from lume_prefect.models.errors import SourceConflict
+from lume_prefect.models.errors import RunsFromRequired, SourceConflict
 from lume_prefect.models.source_files import source_sha256
 from lume_prefect.models.loading import load_model_flow, spec_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
+
+# A work pool variable whose default true says the pool's workers do not see the deploying
+# machine's files (deployments/compose.yaml's workers, in containers): runs_from is required.
+RUNS_FROM_REQUIRED = "lume_runs_from_required"
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,9 @@ class Deployed:
     registered: bool  # False when the version was already registered from the same source
 
 
-def ensure_work_pool(name: str, pool_type: str = "process") -> Any:
-    """The work pool ``name``, created (of ``pool_type``) if it does not exist."""
+def ensure_work_pool(name: str, pool_type: str = "process", *, create: bool = True) -> Any:
+    """The work pool ``name``, created (of ``pool_type``) if it does not exist and ``create``;
+    else a LookupError naming it and the pools there are (a mistyped name is not a new pool)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
@@ -46,7 +51,33 @@ def ensure_work_pool(name: str, pool_type: str = "process") -> Any:
         try:
             return client.read_work_pool(name)
         except ObjectNotFound:
+            if not create:
+                known = ", ".join(sorted(pool.name for pool in client.read_work_pools())) or "none"
+                raise LookupError(f"work pool {name!r} does not exist (pools: {known}); create it with "
+                                  f"`prefect work-pool create {name} --type process`, or leave it out for the services' pool") from None
             return client.create_work_pool(WorkPoolCreate(name=name, type=pool_type))
+
+
+def check_source(source: str) -> None:
+    """A local ``source`` (not a URL) must be an existing directory."""
+    if "://" not in source and not source.startswith("git@") and not os.path.isdir(source):
+        what = "is not a directory" if os.path.exists(source) else "does not exist"
+        raise FileNotFoundError(errno.ENOENT, f"source directory {source!r} {what}", source)
+
+
+def check_schedule(cron: Optional[str], interval: Optional[float | timedelta]) -> None:
+    """``cron`` and ``interval`` as Prefect's schedules would take them, in one line each."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError:
+            raise ValueError(f"cron {cron!r} is not a cron expression: five fields, minute hour day month weekday, e.g. '0 * * * *'") from None
+    if interval is not None:
+        seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+            raise ValueError(f"interval must be a positive number of seconds (or a timedelta), got {interval!r}")
 
 
 def register_spec(
@@ -112,6 +143,7 @@ def register_model_version(
     ``beampath`` (default: ``unspecified``), ``description``, ``tags``
     (see ``lume_prefect.lume.entry.lume_registration``).
     """
+    check_source(source)
     env = resolve(services, "services")
     resolved = str(Path(source).resolve())
     entrypoint, spec = model_to_register(entrypoint, source, name=name, version=version, **lume)
@@ -176,9 +208,12 @@ def deploy_model(
 
     ``runs_from`` is the directory that holds ``source``'s files where the runs start, when
     that is not ``source`` itself: inside ``image`` on a container pool, or on a worker's
-    own machine. On a container pool, a ``MountedFiles`` files block of the services is
-    mounted into the container (``host_path:mount_path``, added to the ``volumes`` job
-    variable where the pool has one).
+    own machine; a pool whose template marks it required (``lume_runs_from_required``: the
+    compose stack's workers, in containers) refuses a deployment without it. On a container
+    pool, a ``MountedFiles`` files block of the services is mounted into the container
+    (``host_path:mount_path``, added to the ``volumes`` job variable where the pool has one).
+    Re-deploying a version without ``cron`` or ``interval`` keeps its deployment's
+    schedules; ``image`` is recorded with the version in the registry.
 
     A LUME model (a lume-torch YAML, or ``path.py:name`` naming a LUMEModel or LUMETorch or a
     function returning one) is deployed with ``name`` and ``version`` and the ``lume`` options
@@ -191,6 +226,8 @@ def deploy_model(
     from prefect.flows import Flow
     from prefect.utilities.collections import get_from_dict
 
+    check_source(source)
+    check_schedule(cron, interval)
     env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source
@@ -204,9 +241,11 @@ def deploy_model(
         model_flow = Flow.from_source(source=resolved_source, entrypoint=entrypoint, _sync=True)
         spec = spec_of(model_flow, entrypoint, source)
     pool_name = work_pool or env.work_pool
-    pool = ensure_work_pool(pool_name)
+    pool = ensure_work_pool(pool_name, create=work_pool is None)  # the services' own pool is made on first use
     if image and not get_from_dict(pool.base_job_template, "variables.properties.image", False):
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
+    if runs_from is None and get_from_dict(pool.base_job_template, f"variables.properties.{RUNS_FROM_REQUIRED}.default", False):
+        raise RunsFromRequired(spec.name, spec.version, pool_name, resolved_source)
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
     variables = dict(job_variables or {})
     if isinstance(env.files, MountedFiles) and get_from_dict(pool.base_job_template, "variables.properties.volumes", False):
@@ -224,18 +263,52 @@ def deploy_model(
         job_variables=variables,
         _sync=True,
     )
+    if cron is None and interval is None:
+        deployment.schedules = _current_schedules(deployment.full_name)  # re-deploying keeps the schedules
     if lume_model:  # built here, not loaded from the source: point its runs at the model's files
         deployment.entrypoint = entrypoint
-    if runs_from or lume_model:
-        from prefect.runner.storage import LocalStorage
+    from prefect.runner.storage import LocalStorage
 
-        deployment.storage = LocalStorage(runs_from or resolved_source)  # its pull step: set_working_directory(...)
+    if runs_from or lume_model or isinstance(deployment.storage, LocalStorage):
+        directory = runs_from or (resolved_source if lume_model else str(deployment.storage.destination))
+        deployment.storage = _directory_class()(directory)
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)
     deployment_name = f"{spec.name}/{spec.version}"
-    env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), _sync=True)
+    env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), image=image, _sync=True)
     return Deployed(spec.name, spec.version, deployment_name, str(deployment_id), registered)
+
+
+def _directory_class() -> type:
+    from prefect.runner.storage import LocalStorage
+
+    class Directory(LocalStorage):
+        """Runs start in this directory (``models.pull.set_working_directory``, which says in
+        the flow run's logs when the directory is missing where the run starts)."""
+
+        def to_pull_step(self) -> dict[str, Any]:
+            return {"lume_prefect.models.pull.set_working_directory": {"directory": str(self.destination)}}
+
+    return Directory
+
+
+def _current_schedules(deployment_name: str) -> list[Any]:
+    """The schedules of the existing deployment ``flow/name`` (none if there is none yet), as
+    ``to_deployment`` takes them: a re-deploy without cron or interval keeps them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_deployment_by_name(deployment_name)
+        except ObjectNotFound:
+            return []
+    return [
+        DeploymentScheduleCreate(schedule=s.schedule, active=s.active, parameters=s.parameters, slug=s.slug, max_scheduled_runs=s.max_scheduled_runs)
+        for s in existing.schedules
+    ]
 
 
 def _saved_name(services: LumeServices) -> str:

@@ -72,8 +72,35 @@ class NotDeployed(ModelError):
 
     def __init__(self, model: str, version: str):
         self.model, self.version = model, version
-        super().__init__(f"model {model!r} version {version!r} has no Prefect deployment; run `lume-prefect deploy` first")
+        super().__init__(f"model {model!r} version {version!r} has no Prefect deployment; deploy it with deploy_model(ENTRYPOINT) first")
+
+    def for_cli(self) -> str:
+        return f"model {self.model!r} version {self.version!r} has no Prefect deployment; run `lume-prefect deploy ENTRYPOINT` first"
+
+
+class NotALumeModel(ModelError, ValueError):
+    """A version registered in MLflow by others whose artifacts hold no lume-torch model YAML."""
+
+    def __init__(self, model: str, version: str):
+        self.model, self.version = model, version
+        super().__init__(
+            f"model {model!r} version {version!r} was registered in MLflow without lume-prefect and its artifacts hold "
+            "no lume-torch model YAML (input_variables, output_variables): lume-prefect cannot run it"
+        )
 
 
 class PipelineError(ModelError, ValueError):
     """A pipeline refers to an unknown model, input or output, or is malformed."""
+
+
+class RunsFromRequired(ModelError, ValueError):
+    """A deployment to a work pool whose workers cannot see the deploying machine's files
+    (workers in containers) was given no ``runs_from``."""
+
+    def __init__(self, model: str, version: str, pool: str, source: str):
+        self.model, self.version, self.pool, self.source = model, version, pool, source
+        super().__init__(
+            f"model {model!r} version {version!r}: work pool {pool!r} runs flows where {source!r} does not exist "
+            "(its workers run in containers); give runs_from (--runs-from): the directory that holds the model's "
+            "code where the runs start, e.g. /opt/lume-prefect/flows/toy_beam in the lume-prefect image"
+        )

@@ -20,6 +20,7 @@ from pydantic_core import PydanticUndefined
 
 from lume_prefect.core.resolve import current_services, using_services
 from lume_prefect.models.plain import call_model, evaluate, plain_function
+from lume_prefect.results.artifacts import publish_result
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec, Variable
@@ -27,14 +28,39 @@ if TYPE_CHECKING:
 __all__ = ["call_model", "current_services", "evaluate", "input_parameter", "model_flow", "persist", "plain_function", "using_services"]
 
 
-def persist(result: Any) -> None:
+# A flow run tagged so (run_model(..., refresh=True)) replaces the stored result of its key.
+REFRESH_TAG = "lume:refresh"
+
+
+def persist(result: Any) -> Any:
     """Store ``result`` in the results store of ``resolve_results_store()`` (``LUME_RESULTS_STORE``
-    if set, else the current services')."""
+    if set, else the current services'); the Result now stored under its key.
+
+    The first store of a key wins: a re-run of the same inputs (from the UI, a schedule, a
+    retry) recomputes but keeps the stored row, its ``created`` and ``flow_run_id``, and
+    says so in its log. Only a refresh (a flow run tagged ``lume:refresh``, which
+    ``run_model(..., refresh=True)`` makes) replaces it.
+    """
+    from prefect.context import FlowRunContext
+
     from lume_prefect.results.tasks import resolve_results_store
 
     store = resolve_results_store()
-    if store is not None:
-        store.insert(result, on_duplicate="replace")  # a refreshed run supersedes the stored one
+    if store is None:
+        return result
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None and REFRESH_TAG in context.flow_run.tags:
+        store.insert(result, on_duplicate="replace")
+        return result
+    store.insert(result, on_duplicate="skip")
+    stored = store.get(result.key)
+    if stored is not None and stored.flow_run_id != result.flow_run_id:
+        get_run_logger().info(
+            "result %s was already stored by flow run %s at %s: kept (the first store wins; run with refresh to replace it)",
+            result.key[:12], stored.flow_run_id, stored.created.isoformat(timespec="seconds"),
+        )
+        return stored
+    return result
 
 
 _PYTHON_TYPES: dict[str, Any] = {
@@ -79,6 +105,14 @@ SCAN_BATCH = "lume_scan_batch"
 
 def _is_parameter_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def deployment_parameters(values: dict[str, Any]) -> dict[str, Any]:
+    """A deployment run's parameters for ``values``: Prefect binds them by name, so inputs that
+    cannot be Python parameters (``QUAD:IN20:425:BCTRL``) travel in ``lume_other_inputs``."""
+    named = {k: v for k, v in values.items() if _is_parameter_name(k)}
+    others = {k: v for k, v in values.items() if not _is_parameter_name(k)}
+    return named | ({_OTHER_INPUTS: others} if others else {})
 
 
 def flow_signature(spec: ModelSpec) -> inspect.Signature:
@@ -133,6 +167,8 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
 
             return run_batch_here(spec, ModelCall(spec, fn), batch)
         given = dict(bound.arguments.pop(_OTHER_INPUTS, {}))
+        if isinstance(given.get(_OTHER_INPUTS), dict):  # a deployment run's (deployment_parameters)
+            given.update(given.pop(_OTHER_INPUTS))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
         values = spec.validate_inputs(given)
@@ -141,8 +177,12 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
             get_run_logger().warning("model %s %s: %s (the model's validation is warn: it runs)", spec.name, spec.version, warning)
         outputs, files = call_model(spec, fn, values)
         result = Result(model=spec.name, version=spec.version, inputs=values, outputs=outputs, files=files, warnings=warnings)
-        persist(result)
+        result = persist(result)
         get_run_logger().info("model %s %s stored result %s", spec.name, spec.version, result.key[:12])
+        try:
+            publish_result(result, {v.name: v.units for v in spec.outputs})
+        except Exception as exc:  # noqa: BLE001 - the result is stored: a page that misses its table must not fail the run
+            get_run_logger().warning("could not put the outputs of result %s on the run page: %s", result.key[:12], exc)
         return result
 
     run.__signature__ = signature  # what Prefect binds calls to and builds the parameter schema from

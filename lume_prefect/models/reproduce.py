@@ -44,10 +44,15 @@ def values_match(a: Any, b: Any, rtol: float, atol: float) -> bool:
 def reproduce(
     key: str, *, services: LumeServices | str | None = None, rtol: float = 1e-9, atol: float = 0.0, mode: Optional[str] = None
 ) -> Reproduction:
-    """Re-run the version and inputs stored under ``key`` (never from the cache) and compare outputs."""
+    """Re-run the version and inputs stored under ``key`` (or its first 4 or more hex digits, if
+    unique) -- never from the cache -- and compare outputs."""
     from lume_prefect.results.errors import ResultNotFound
 
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     env = resolve(services, "services")
+    key = env.results.full_key(key, _sync=True)  # a key's first digits, as logs and tables show them, name it too
     stored = env.results.get(key, _sync=True)
     if stored is None:
         raise ResultNotFound(key, f"the results store of {env._block_document_name or 'these services'}")

@@ -14,7 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import ModelRunFailed, ModelRunTimeout, NotDeployed
 from lume_prefect.core.resolve import resolve, using_services
+from lume_prefect.models.flows import REFRESH_TAG
 from lume_prefect.models.loading import load_model_flow
+from lume_prefect.models.lookup import registered_version
 from lume_prefect.models.pipeline_spec import PIPELINE_KEY
 from lume_prefect.models.subflow import run_flow_in_process
 from lume_prefect.services import SERVICES_ENV, LumeServices, RunMode, services_name
@@ -50,6 +52,15 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in values.items()}
 
 
+def check_timeout(timeout: Any, name: str = "timeout") -> Optional[float]:
+    """``timeout`` as seconds (None: no limit); ValueError naming it unless a positive, finite number."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds (or None: no limit), got {timeout!r}")
+    return float(timeout)
+
+
 def check_mode(mode: Any) -> None:
     """ValueError unless ``mode`` is None or one of the run modes."""
     modes = typing.get_args(RunMode)
@@ -69,7 +80,8 @@ def run_model(
     services: LumeServices | str | None = None,
     mode: Optional[RunMode] = None,
 ) -> ModelRun:
-    """Run model ``name`` (its live version unless ``version`` is given) on ``inputs``.
+    """Run model ``name`` (its live version unless ``version`` is given; ``@ALIAS`` for the
+    version an alias points at) on ``inputs``.
 
     Inputs are validated against the version's declared inputs before anything runs. A
     result already stored for the same (model, version, inputs) is returned without
@@ -81,9 +93,10 @@ def run_model(
     from lume_prefect.results.codec import result_key
 
     check_mode(mode)
+    timeout = check_timeout(timeout)
     env = resolve(services, "services")
     registry = env.registry
-    registered = registry.get_version(name, version, _sync=True) if version else registry.live_version(name, _sync=True)
+    registered = registered_version(registry, name, version)
     spec = ModelSpec.from_parameters_schema(registered.parameters_schema, name, registered.version)
     values = spec.validate_inputs(inputs)
     key = result_key(name, registered.version, values)
@@ -97,15 +110,17 @@ def run_model(
     if PIPELINE_KEY in (registered.parameters_schema or {}):
         return _run_pipeline(env, registered, values, mode)
     if chosen == "in-process":
-        return _run_in_process(env, registered, values, timeout)
-    return _run_remote(env, services, registered, values, key, wait, timeout, cancel_on_timeout)
+        return _run_in_process(env, registered, values, timeout, refresh)
+    return _run_remote(env, services, registered, values, key, wait, timeout, cancel_on_timeout, refresh)
 
 
-def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], timeout: Optional[float]) -> ModelRun:
+def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], timeout: Optional[float], refresh: bool) -> ModelRun:
+    from prefect import tags
+
     model_flow = load_model_flow(registered.entrypoint, registered.source)
     if timeout is not None:
         model_flow = model_flow.with_options(timeout_seconds=timeout)
-    with using_services(env):
+    with using_services(env), tags(*([REFRESH_TAG] if refresh else [])):
         state = run_flow_in_process(model_flow, values)
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():
@@ -140,8 +155,11 @@ def _run_remote(
     wait: bool,
     timeout: Optional[float],
     cancel_on_timeout: bool,
+    refresh: bool,
 ) -> ModelRun:
     from prefect.deployments import run_deployment
+
+    from lume_prefect.models.flows import deployment_parameters
 
     if not registered.deployment_name:
         raise NotDeployed(registered.model, registered.version)
@@ -150,10 +168,10 @@ def _run_remote(
         job_variables = {"env": {SERVICES_ENV: services_name(services if isinstance(services, str) else None)}}
     flow_run = run_deployment(
         name=registered.deployment_name,
-        parameters=_jsonable(values),
+        parameters=deployment_parameters(_jsonable(values)),
         timeout=0,
         job_variables=job_variables,
-        tags=["lume-prefect", f"model:{registered.model}"],
+        tags=["lume-prefect", f"model:{registered.model}", *([REFRESH_TAG] if refresh else [])],
         _sync=True,
     )
     if not wait:

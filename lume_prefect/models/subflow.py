@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import inspect
 import os
 import threading
 import weakref
@@ -176,13 +177,21 @@ def _reads_known_run(client: Any, known: Optional[FlowRun]) -> Iterator[None]:
 @contextmanager
 def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iterator[None]:
     """Prefect's flow run heartbeats (an event every ``seconds``, so a run whose process dies is
-    marked Crashed), from a thread that waits on an event instead of sleeping: it stops, and
-    is joined, as soon as the run's function returns."""
+    marked Crashed by the automation of ``models/zombies.py``), from a thread that waits on an
+    event instead of sleeping: it stops, and is joined, as soon as the run's function returns;
+    then one event says the run ended."""
     if seconds is None:
         yield
         return
+    from prefect.events import emit_event
+
+    from lume_prefect.models.zombies import ENDED_EVENT, ensure_zombie_automation_soon, heartbeat_resource
+
     resource, related = engine._build_heartbeat_event_template()
+    resource = heartbeat_resource(resource, seconds)  # matched by the automation of models/zombies.py
     stop = threading.Event()
+
+    ensure_zombie_automation_soon(seconds)
 
     def beat() -> None:
         while True:
@@ -204,18 +213,44 @@ def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iter
     finally:
         stop.set()
         thread.join(timeout=2)  # at once, unless an emit is stuck (then it is a daemon, as Prefect's)
+        try:
+            emit_event(event=ENDED_EVENT, resource=resource, related=related)  # the run ended: not a zombie
+        except Exception:  # noqa: BLE001 - the automation's Crashed proposal is refused for an ended run anyway
+            engine.logger.debug("Failed to emit the ended event", exc_info=True)
 
 
 def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
     """Run the sync ``flow`` (a model, a pipeline, a scan) on ``parameters`` with Prefect's flow
     engine, as a subflow of the current flow run if there is one, and return its final state,
     like ``flow(**parameters, return_state=True)``."""
-    engine = _InProcessRunEngine(flow=flow, parameters=get_call_parameters(flow.fn, (), parameters))
-    with _client_context(), engine.start():
-        while engine.is_running():
-            with engine.run_context():
-                engine.call_flow_fn()
+    engine = _InProcessRunEngine(flow=flow, parameters=_shown_parameters(flow, get_call_parameters(flow.fn, (), parameters)))
+    try:
+        with _client_context(), engine.start():
+            while engine.is_running():
+                with engine.run_context():
+                    engine.call_flow_fn()
+    except SystemExit as exc:
+        # the flow called sys.exit(): Prefect has marked its run Crashed; the caller gets that
+        # state (run_model: ModelRunFailed), not the end of its own process
+        state = engine.state
+        if state is None or not state.is_crashed():
+            raise
+        state = state.model_copy()
+        state.message = f"{state.message or 'Crashed'} (the flow called sys.exit({exc.code!r}))"
+        return state
     return engine.state
+
+
+def _shown_parameters(flow: Any, bound: dict[str, Any]) -> dict[str, Any]:
+    """The call's parameters without those its parameter schema leaves out (``lume_scan_batch``)
+    while they hold their default: the run's Parameters tab shows what a person gave, as for a
+    deployment run; the flow's function gets the default all the same."""
+    shown = flow.parameters.properties
+    signature = inspect.signature(flow.fn).parameters
+    return {
+        name: value for name, value in bound.items()
+        if name in shown or name not in signature or signature[name].default is inspect.Parameter.empty or value is not signature[name].default
+    }
 
 
 _shared_clients: dict[tuple[str, str], SyncClientContext] = {}  # (API URL, credentials' hash) -> an open client

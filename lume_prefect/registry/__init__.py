@@ -10,6 +10,7 @@ from __future__ import annotations
 from lume_prefect.core.lazy import lazy_names
 from lume_prefect.registry.errors import (
     AliasNotFound,
+    CopyConflict,
     InvalidValue,
     InvalidVersion,
     ModelExists,
@@ -44,6 +45,7 @@ __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 __all__ = [
     "AliasChange",
     "AliasNotFound",
+    "CopyConflict",
     "InvalidValue",
     "InvalidVersion",
     "MLflowRegistry",

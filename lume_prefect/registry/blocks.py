@@ -189,6 +189,10 @@ class MLflowRegistry(ServiceBlock):
         """The ``MLflowStore`` behind this block (one per configuration in a process)."""
         return self._domain()
 
+    def fetch_artifacts(self, name: str, version: str):  # type: ignore[no-untyped-def]
+        """The artifacts of a version registered by others, downloaded once (see ``MLflowStore.fetch_artifacts``)."""
+        return self._domain().fetch_artifacts(name, version)
+
     def fetch_source(self, name: str, version: str):  # type: ignore[no-untyped-def]
         """The uploaded source of a version, unpacked locally (see ``MLflowStore.fetch_source``)."""
         return self._domain().fetch_source(name, version)

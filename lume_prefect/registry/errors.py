@@ -59,6 +59,9 @@ class NoLiveVersion(AliasNotFound):
             self, f"model {model!r} has no live version; promote one with promote({model!r}, VERSION)"
         )
 
+    def for_cli(self) -> str:
+        return f"model {self.model!r} has no live version; promote one with `lume-prefect models promote {self.model} VERSION`"
+
 
 class ModelExists(RegistryError):
     """A model of this name is already registered."""
@@ -66,6 +69,9 @@ class ModelExists(RegistryError):
     def __init__(self, model: str):
         self.model = model
         super().__init__(f"model {model!r} is already registered (pass exist_ok=True to reuse it)")
+
+    def for_cli(self) -> str:
+        return f"model {self.model!r} is already registered (register a version of it with `lume-prefect models register {self.model} VERSION --source ... --entrypoint ...`)"
 
 
 class VersionExists(RegistryError):

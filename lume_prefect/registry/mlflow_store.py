@@ -51,7 +51,7 @@ from lume_prefect.registry.errors import (
     VersionExists,
     VersionNotFound,
 )
-from lume_prefect.registry.records import LIVE, AliasChange, ModelVersion, RegisteredModel
+from lume_prefect.registry.records import FOREIGN_ENTRYPOINT, LIVE, AliasChange, ModelVersion, RegisteredModel
 from lume_prefect.registry.versions import parse_version, sort_key
 
 METADATA_FIELDS = ("author", "laboratory", "facility", "beampath")
@@ -63,8 +63,6 @@ LOCK_LEASE = 60.0
 EXPERIMENT = "lume-prefect"
 MANIFEST = "lume-version.json"
 SOURCE_ARCHIVE = "source.tar.gz"
-# what a version registered by others runs: the LUME adapter loads the model from its artifacts
-FOREIGN_ENTRYPOINT = "lume_prefect.models.mlflow_model:run_mlflow_model"
 _VERSION_FIELDS = ("source", "entrypoint", "sha256", "image", "registered_by", "deployment_name", "deployment_id")
 _SKIP = {".git", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"}
 
@@ -134,8 +132,9 @@ class MLflowStore:
         started = time.monotonic()
         try:
             return http_request(
-                self._creds, endpoint, method, max_retries=2, backoff_factor=self.timeout / 8, backoff_jitter=0,
-                timeout=max(self.timeout / 3, 0.5), **kwargs,
+                # three tries of a quarter each, with pauses of 1/16 and 1/8: within the timeout
+                self._creds, endpoint, method, max_retries=2, backoff_factor=self.timeout / 16, backoff_jitter=0,
+                timeout=max(self.timeout / 4, 0.25), **kwargs,
             )
         except (requests.exceptions.RequestException, MlflowException) as exc:
             if isinstance(exc, MlflowException) and not _is_connection_failure(exc):
@@ -407,26 +406,20 @@ class MLflowStore:
 
     def fetch_source(self, name: str, version: str) -> Path:
         """The uploaded source of a version, unpacked in the lume-prefect data directory (once)."""
+        return self._fetched(self._existing(name, version))
+
+    def _fetched(self, found: Any) -> Path:
         from mlflow.utils.request_utils import augmented_raise_for_status
 
-        found = self._find(name, version)
-        if found is None:
-            self._require_model(name)
-            raise VersionNotFound(name, version)
-        return self._fetched(found, augmented_raise_for_status)
-
-    def _fetched(self, found: Any, raise_for_status: Any = None) -> Path:
         from lume_prefect.core.paths import data_dir
 
         target = data_dir() / "mlflow-sources" / f"{found.run_id or found.name}-{found.version}"
         if (target / ".complete").exists():
             return target
-        if raise_for_status is None:
-            from mlflow.utils.request_utils import augmented_raise_for_status as raise_for_status
         if found.tags.get(PREFIX + "source_archive") != SOURCE_ARCHIVE:
             raise InvalidValue("source", found.tags.get(PREFIX + "source"), f"{found.name} {_our_version(found)} has no uploaded source")
         response = self._request(self._artifact_endpoint(found.source, SOURCE_ARCHIVE), "GET")
-        raise_for_status(response)
+        augmented_raise_for_status(response)
         staging = target.with_name(target.name + f".{os.getpid()}.part")
         staging.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
@@ -437,6 +430,32 @@ class MLflowStore:
         except OSError:  # another process unpacked it first
             import shutil
 
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def fetch_artifacts(self, name: str, version: str) -> Path:
+        """The artifacts of a version registered by others (its run's, else its source's),
+        downloaded once into the lume-prefect data directory; MLflow's own client does it, so
+        credentials come from ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD`` or ``_TOKEN``."""
+        import shutil
+
+        from mlflow.artifacts import download_artifacts
+
+        from lume_prefect.core.paths import data_dir
+
+        found = self._existing(name, version)
+        target = data_dir() / "mlflow-models" / f"{found.name}-{found.version}"
+        if (target / ".complete").exists():
+            return target
+        staging = target.with_name(target.name + f".{os.getpid()}.part")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        where = {"run_id": found.run_id} if found.run_id else {"artifact_uri": found.source}
+        download_artifacts(**where, dst_path=str(staging), tracking_uri=self.tracking_uri)
+        (staging / ".complete").touch()
+        try:
+            staging.rename(target)
+        except OSError:  # another process fetched it first
             shutil.rmtree(staging, ignore_errors=True)
         return target
 
@@ -657,7 +676,8 @@ class MLflowStore:
                     if version is not None and version not in numbers:
                         raise VersionNotFound(name, version)
                 change_id = (ids[-1] if ids else 0) + 1
-                record = {"alias": _mlflow_alias(validation.alias_name(change.alias)) and change.alias, "from": change.from_version,
+                _mlflow_alias(validation.alias_name(change.alias))
+                record = {"alias": change.alias, "from": change.from_version,
                           "to": change.to_version, "reverted": None if position is None else ids[position],
                           "at": change.changed_at.isoformat(), "by": validation.who(change.changed_by)}
                 self._call("set_registered_model_tag", name, RegisteredModelTag(f"{HISTORY}{change_id:06d}", json.dumps(record)))

@@ -8,6 +8,9 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 LIVE = "live"
+# The entrypoint of a version registered in MLflow by others (no lume tags): run_model fetches
+# its artifacts and, when they hold a lume-torch model YAML, runs that (models/lookup.py).
+FOREIGN_ENTRYPOINT = "mlflow:registered_by_others"
 
 
 class RegisteredModel(BaseModel):

@@ -91,7 +91,8 @@ class VersionRow(Base):
 
 class AliasRow(Base):
     __tablename__ = "lume_model_aliases"
-    __table_args__ = (MYSQL_TABLE,)
+    # revision 0004
+    __table_args__ = (sa.Index("ix_lume_model_aliases_version_id", "version_id"), MYSQL_TABLE)
 
     model_id: Mapped[int] = mapped_column(sa.ForeignKey("lume_models.id", ondelete="CASCADE"), primary_key=True)
     alias: Mapped[str] = mapped_column(sa.String(ALIAS_LENGTH), primary_key=True)
@@ -102,7 +103,11 @@ class AliasChangeRow(Base):
     """One change of an alias; ``reverted_id`` marks a revert and names the change it undid."""
 
     __tablename__ = "lume_model_alias_history"
-    __table_args__ = (sa.Index("ix_lume_model_alias_history_model_alias", "model_id", "alias", "id"), MYSQL_TABLE)
+    __table_args__ = (
+        sa.Index("ix_lume_model_alias_history_model_alias", "model_id", "alias", "id"),
+        *(sa.Index(f"ix_lume_model_alias_history_{c}", c) for c in ("from_version_id", "to_version_id", "reverted_id")),
+        MYSQL_TABLE,
+    )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(sa.ForeignKey("lume_models.id", ondelete="CASCADE"), nullable=False)

@@ -349,15 +349,20 @@ class SQLRegistry:
             raise NoVersions(name)
         return _version(row)
 
-    def set_deployment(self, name: str, version: str, *, deployment_name: str, deployment_id: Optional[str] = None) -> ModelVersion:
-        """Record the Prefect deployment (``flow/deployment`` name and id) that runs this version."""
+    def set_deployment(
+        self, name: str, version: str, *, deployment_name: str, deployment_id: Optional[str] = None, image: Optional[str] = None
+    ) -> ModelVersion:
+        """Record the Prefect deployment (``flow/deployment`` name and id) that runs this version,
+        and the container ``image`` it runs in when given (None keeps the recorded one)."""
         validation.model_name(name)
         key = sort_key(parse_version(version, name))
         values = {
             "deployment_name": validation.text("deployment_name", deployment_name),
-            "deployment_id": None if deployment_id is None else validation.text("deployment_id", str(deployment_id), limit=36),
+            "deployment_id": validation.deployment_id(deployment_id),
             "deployed_at": utcnow(),
         }
+        if image is not None:
+            values["image"] = validation.optional_text("image", image)
         with self._write() as conn:
             model_id = self._lock_model(conn, name)
             done = conn.execute(

@@ -46,11 +46,24 @@ def alias_name(value: Any) -> str:
 def text(field: str, value: Any, *, required: bool = True, limit: Optional[int] = TEXT_LENGTH) -> str:
     if not isinstance(value, str):
         raise InvalidValue(field, value, "must be a string")
+    _storable(field, value)
     if required and not value.strip():
         raise InvalidValue(field, value, "must not be empty")
     if limit is not None and len(value) > limit:
         raise InvalidValue(field, value[:40] + "...", f"longer than {limit} characters")
     return value
+
+
+def _storable(field: str, value: str) -> None:
+    """One rule for text on every backend: PostgreSQL cannot store NUL, and a lone surrogate is
+    not UTF-8 (SQLite would keep what the others refuse)."""
+    if "\x00" in value:
+        raise InvalidValue(field, value[:60], "contains a NUL character, which no database stores as text")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidValue(field, value[:60], f"contains a lone surrogate {value[exc.start]!r} at {exc.start}: not valid Unicode text") from None
 
 
 def optional_text(field: str, value: Any) -> Optional[str]:
@@ -83,15 +96,44 @@ def sha256(value: Any) -> Optional[str]:
     return value.lower()
 
 
+SCHEMA_DEPTH = 31  # dicts and lists: MariaDB's JSON limit (32, counting the innermost values), for every backend; a model's schema is a dozen deep
+
+
+def nesting(value: Any, limit: int) -> int:
+    """How deep dicts and lists nest in ``value``, counted without recursion and only up to
+    ``limit + 1`` (a value 100,000 deep costs no more than one ``limit`` deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def parameters_schema(value: Any) -> Optional[dict[str, Any]]:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise InvalidValue("parameters_schema", value, "must be a JSON schema (a dict)")
+    if nesting(value, SCHEMA_DEPTH) > SCHEMA_DEPTH:
+        raise InvalidValue("parameters_schema", "{...}", f"is nested more than {SCHEMA_DEPTH} levels deep, the limit of a model's schema")
     try:
-        json.dumps(value)
+        encoded = json.dumps(value, allow_nan=False)
+    except RecursionError:
+        raise InvalidValue("parameters_schema", "{...}", "nested too deeply to be a JSON schema") from None
     except (TypeError, ValueError) as exc:
-        raise InvalidValue("parameters_schema", value, f"not JSON-serialisable: {exc}") from None
+        reason = "NaN and infinities are not JSON numbers" if "JSON compliant" in str(exc) else f"not JSON-serialisable: {exc}"
+        raise InvalidValue("parameters_schema", value, reason) from None
+    if "\\u0000" in encoded:
+        raise InvalidValue("parameters_schema", value, "contains a NUL character, which no database stores in JSON")
+    if "\\ud" in encoded:  # an escaped surrogate: a pair (an emoji) is fine, a lone one is not text
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidValue("parameters_schema", value, "contains a lone surrogate: not valid Unicode text") from None
     from jsonschema import SchemaError, validators  # a Prefect dependency; loaded only here
 
     try:
@@ -99,6 +141,18 @@ def parameters_schema(value: Any) -> Optional[dict[str, Any]]:
     except SchemaError as exc:
         raise InvalidValue("parameters_schema", value, f"not a valid JSON schema: {exc.message}") from None
     return value
+
+
+def deployment_id(value: Any) -> Optional[str]:
+    """A Prefect deployment's id: a UUID (its canonical text), or None."""
+    if value is None:
+        return None
+    from uuid import UUID
+
+    try:
+        return str(value if isinstance(value, UUID) else UUID(str(value)))
+    except ValueError:
+        raise InvalidValue("deployment_id", value, "must be a UUID (a Prefect deployment's id)") from None
 
 
 def who(value: Optional[str]) -> str:

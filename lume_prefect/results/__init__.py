@@ -6,6 +6,7 @@ Prefect; ``blocks`` and ``tasks`` add the Prefect side.
 
 from lume_prefect.results.blocks import MongoResults, ResultsBlock, SQLResults
 from lume_prefect.results.errors import (
+    AmbiguousKey,
     DuplicateResult,
     InvalidQuery,
     InvalidResultValue,
@@ -29,6 +30,7 @@ from lume_prefect.results.tasks import (
 
 __all__ = [
     "RESULTS_STORE_ENV",
+    "AmbiguousKey",
     "DuplicateResult",
     "InvalidQuery",
     "InvalidResultValue",

@@ -18,7 +18,7 @@ from lume_prefect.results.store import ResultsStore
 LOGO = logo_url("sqlalchemy")
 
 
-@delegate(ResultsStore, "insert", "insert_many", "get", "find", "count", "to_dataframe", "delete")
+@delegate(ResultsStore, "insert", "insert_many", "get", "full_key", "find", "count", "to_dataframe", "delete")
 class ResultsBlock(ServiceBlock, abc.ABC):
     """What the results blocks share: the ResultsStore methods over the store they configure."""
 
@@ -42,16 +42,21 @@ class SQLResults(ResultsBlock):
     (``$LUME_PREFECT_HOME``), the results of the ``local`` services.
 
     Examples:
-        Configure once, then use by name in any flow:
+        Load a saved block and use it in any flow:
         ```python
-        from pydantic import SecretStr
         from lume_prefect.results import SQLResults
-
-        SQLResults(url=SecretStr("postgresql+psycopg://lume:pw@db:5432/lume")).save("BLOCK_NAME")
 
         results = SQLResults.load("BLOCK_NAME")
         results.insert(result, on_duplicate="skip")
         frame = results.to_dataframe(model="injector", since="2026-11-01")
+        ```
+
+        Configure one once:
+        ```python
+        from pydantic import SecretStr
+        from lume_prefect.results import SQLResults
+
+        SQLResults(url=SecretStr("postgresql+psycopg://lume:pw@db:5432/lume")).save("lume-results")
         ```
     """
 
@@ -82,14 +87,20 @@ class MongoResults(ResultsBlock):
     The unique index on the result key and the query indexes are created on first use.
 
     Examples:
+        Load a saved block and query it:
+        ```python
+        from lume_prefect.results import MongoResults
+
+        results = MongoResults.load("BLOCK_NAME")
+        recent = results.find(model="injector", tags=["scan-7"], limit=10)
+        ```
+
+        Configure one once:
         ```python
         from pydantic import SecretStr
         from lume_prefect.results import MongoResults
 
-        MongoResults(url=SecretStr("mongodb://lume:pw@mongo:27017"), database="lume").save("BLOCK_NAME")
-
-        results = MongoResults.load("BLOCK_NAME")
-        recent = results.find(model="injector", tags=["scan-7"], limit=10)
+        MongoResults(url=SecretStr("mongodb://lume:pw@mongo:27017"), database="lume").save("lume-results")
         ```
     """
 

@@ -49,6 +49,11 @@ SUPPORTED = (
 _PLAIN = (str, bool, type(None))
 TOO_DEEP = "nested too deeply, or a dict or list that contains itself; store at most a few hundred levels"
 _isfinite = math.isfinite
+_copysign = math.copysign
+# Floats stored as JSON numbers come back as floats from every store only below this size:
+# PostgreSQL's jsonb keeps 1e16 as the integer 10000000000000000 (and -0.0 as 0), so larger
+# floats and -0.0 are stored tagged with their repr, and read back as the same float.
+_PLAIN_FLOAT = 1e16
 
 
 # ---- encoding for storage ------------------------------------------------------
@@ -101,7 +106,7 @@ def _encode_dict(values: dict, blobs: list[bytes], allow_nonfinite: bool) -> dic
                 tree[name] = value
             elif kind is bool or value is None:
                 tree[name] = value
-            elif kind is float and _isfinite(value):
+            elif kind is float and -_PLAIN_FLOAT < value < _PLAIN_FLOAT and (value or _copysign(1.0, value) > 0):
                 tree[name] = value
             elif kind is int and INT64_MIN <= value <= INT64_MAX:
                 tree[name] = value
@@ -120,7 +125,7 @@ def _encode_list(values: list | tuple, blobs: list[bytes], allow_nonfinite: bool
     try:
         for value in values:
             kind = type(value)
-            if kind is float and _isfinite(value):
+            if kind is float and -_PLAIN_FLOAT < value < _PLAIN_FLOAT and (value or _copysign(1.0, value) > 0):
                 append(value)
             elif kind is str:
                 if "\x00" in value or not value.isascii():
@@ -169,7 +174,9 @@ def _encode(value: Any, blobs: list[bytes], allow_nonfinite: bool) -> Any:
     if kind is int:
         return _check_int(value)
     if kind is float:
-        return value if _isfinite(value) else _nonfinite(value, allow_nonfinite)
+        if not _isfinite(value):
+            return _nonfinite(value, allow_nonfinite)
+        return _float(value)
     if kind is dict:
         return _encode_dict(value, blobs, allow_nonfinite)
     if kind is list:
@@ -179,6 +186,9 @@ def _encode(value: Any, blobs: list[bytes], allow_nonfinite: bool) -> Any:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(value, numpy.ndarray):
+            if isinstance(value, numpy.ma.MaskedArray):
+                raise _Invalid("cannot store a NumPy masked array: its mask would be lost; store a.filled(numpy.nan) "
+                               "or the data and a.mask as two arrays")
             return {TAG: "ndarray", "blob": _add(blobs, _npy_bytes(value))}
         if isinstance(value, numpy.generic):
             return _encode_numpy_scalar(value, blobs, allow_nonfinite)
@@ -198,6 +208,13 @@ def _check_int(value: int) -> int:
     return value
 
 
+def _float(value: float) -> Any:
+    """A finite float as stored: a JSON number, or tagged when a store would change it."""
+    if -_PLAIN_FLOAT < value < _PLAIN_FLOAT and (value or _copysign(1.0, value) > 0):
+        return value
+    return {TAG: "float", "value": repr(value)}
+
+
 def _nonfinite(value: float, allow: bool) -> Any:
     if not allow:
         raise _Invalid(
@@ -214,7 +231,10 @@ def _encode_numpy_scalar(value: Any, blobs: list[bytes], allow_nonfinite: bool) 
         if dtype.kind == "f" and not math.isfinite(item):
             _nonfinite(item, allow_nonfinite)
             item = repr(item)
-        return {TAG: "scalar", "dtype": dtype.str, "value": item}
+        elif dtype.kind == "f" and type(_float(item)) is dict:
+            item = repr(item)
+        if dtype.kind not in "iu" or INT64_MIN <= item <= INT64_MAX:  # a uint64 above 2**63-1 goes in a blob
+            return {TAG: "scalar", "dtype": dtype.str, "value": item}
     import numpy
 
     return {TAG: "scalar", "dtype": dtype.str, "blob": _add(blobs, _npy_bytes(numpy.asarray(value)))}
@@ -263,6 +283,15 @@ def _describe(value: Any) -> str:
 # ---- decoding ----------------------------------------------------------------------
 
 
+# int subclasses a driver returns for integers (BSON's Int64), given back as int
+_WIDE_INTS: set[type] = set()
+
+
+def read_as_int(kind: type) -> None:
+    """Have ``decode_values`` give values of the int subclass ``kind`` (a driver's) back as int."""
+    _WIDE_INTS.add(kind)
+
+
 def decode_values(tree: dict[str, Any] | None, blobs: list[bytes]) -> dict[str, Any]:
     """The inverse of ``encode_values``: the same types, dtypes and shapes."""
     if not tree:
@@ -275,7 +304,7 @@ def _decode(value: Any, blobs: list[bytes]) -> Any:
     if kind is list:
         return [_decode(v, blobs) for v in value]
     if kind is not dict:
-        return value
+        return int(value) if kind in _WIDE_INTS else value
     tag = value.get(TAG)
     if tag is None:
         return {k: _decode(v, blobs) for k, v in value.items()}

@@ -49,5 +49,41 @@ class ResultNotFound(ResultsError, LookupError):
         super().__init__(f"no result with key {key!r} in {where}")
 
 
+class AmbiguousKey(ResultsError, LookupError):
+    """A key prefix matches more than one stored result."""
+
+    def __init__(self, prefix: str, where: str, matches: Sequence[str] = ()):
+        self.prefix, self.where, self.matches = prefix, where, list(matches)
+        shown = ", ".join(m[:16] for m in self.matches)
+        super().__init__(f"key {prefix!r} is ambiguous in {where}: it begins {shown} and more; give more of its digits")
+
+
 class UnsupportedBackend(ResultsError, ValueError):
     """The store's URL names a database the results store does not support."""
+
+
+class ResultTooLarge(ResultsError, ValueError):
+    """A result's stored document is over its database's size limit (MongoDB: 16 MiB, or what the server says)."""
+
+    def __init__(self, key: str, model: str, size: int, limit: int, where: str):
+        self.key, self.model, self.size, self.limit = key, model, size, limit
+        super().__init__(
+            f"result {key[:12]}... of model {model!r} is {_bytes(size)} stored, over the {_bytes(limit)} "
+            f"limit of {where}. Write large arrays, tables and texts through a file block "
+            "(files.write) and keep their FileRefs in Result.files"
+        )
+
+
+def _bytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+
+
+class ResultTooDeep(ResultsError, ValueError):
+    """A result's values are nested deeper than its database keeps (MongoDB: 100 levels)."""
+
+    def __init__(self, key: str, model: str, depth: int, limit: int, where: str):
+        self.key, self.model, self.depth, self.limit = key, model, depth, limit
+        super().__init__(
+            f"result {key[:12]}... of model {model!r}: its values are nested {depth} levels deep; {where} keeps at most "
+            f"{limit}; flatten them, or write them through a file block and keep the FileRef in Result.files"
+        )

@@ -22,11 +22,12 @@ from uuid import UUID
 
 import tenacity
 from pydantic import SecretStr
-from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure, ServerSelectionTimeoutError
+from bson.int64 import Int64
+from pymongo.errors import AutoReconnect, BulkWriteError, DocumentTooLarge, OperationFailure, ServerSelectionTimeoutError
 
 from lume_prefect.files.fileref import FileRef
-from lume_prefect.results.codec import TAG
-from lume_prefect.results.errors import DuplicateResult
+from lume_prefect.results.codec import TAG, read_as_int
+from lume_prefect.results.errors import DuplicateResult, ResultTooDeep, ResultTooLarge
 from lume_prefect.results.result import Result
 from lume_prefect.results.store import OnDuplicate, Query, ResultsStore, check_key, prepare_batch
 
@@ -38,6 +39,10 @@ DUPLICATE_KEY = 11000
 TRANSIENT = (112,)
 RETRY_SECONDS = 30.0  # a busy server under many writers, or a short outage; then the error is raised
 PROJECTION = {"_id": 0}
+# MongoDB keeps documents nested at most 100 levels; the document itself is one of them
+MAX_DEPTH = 100
+VALUE_DEPTH = MAX_DEPTH - 1
+read_as_int(Int64)  # pymongo reads integers beyond 32 bits as bson.Int64: a result gives back int
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -138,13 +143,34 @@ from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeo
         if not batch:
             return keys
         documents = [_document(result) for result in batch]
-        if on_duplicate == "error":
-            self._insert_all_or_nothing(batch, documents)
-        elif on_duplicate == "skip":
-            self._insert_skipping_stored(documents)
-        else:
-            self._replace(documents)
+        for document in documents:  # before anything is sent: the server would drop the connection
+            depth = max(_depth(document["inputs"], VALUE_DEPTH), _depth(document["outputs"], VALUE_DEPTH))
+            if depth > VALUE_DEPTH:
+                raise ResultTooDeep(document["key"], document["model"], depth, VALUE_DEPTH, f"MongoDB ({self!r})")
+        try:
+            if on_duplicate == "error":
+                self._insert_all_or_nothing(batch, documents)
+            elif on_duplicate == "skip":
+                self._insert_skipping_stored(documents)
+            else:
+                self._replace(documents)
+        except DocumentTooLarge:
+            raise self._too_large(documents) from None
         return keys
+
+    def _too_large(self, documents: list[dict[str, Any]]) -> ResultTooLarge:
+        """The error for the first document over the server's size limit, once the documents
+        this batch inserted are removed (pymongo refuses a document when it comes to send it)."""
+        import bson
+
+        ids = [doc["_id"] for doc in documents]
+        _retrying(lambda: self.collection.delete_many({"_id": {"$in": ids}}))
+        limit = _max_bson_size(self.collection)
+        for document in documents:
+            size = len(bson.encode(document))
+            if size > limit:
+                return ResultTooLarge(document["key"], document["model"], size, limit, f"MongoDB ({self!r})")
+        return ResultTooLarge(documents[0]["key"], documents[0]["model"], limit + 1, limit, f"MongoDB ({self!r})")
 
     def _insert_all_or_nothing(self, batch: list[Result], documents: list[dict[str, Any]]) -> None:
         pending, maybe_written = documents, False
@@ -218,6 +244,13 @@ from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeo
         document = _retrying(lambda: self.collection.find_one({"key": key}, PROJECTION))
         return None if document is None else _result(document)
 
+    def _keys_between(self, low: str, high: str, limit: int) -> list[str]:
+        def read() -> list[str]:
+            cursor = self.collection.find({"key": {"$gte": low, "$lt": high}}, {"key": 1, "_id": 0}).sort("key", 1).limit(limit)
+            return [document["key"] for document in cursor]
+
+        return _retrying(read)
+
     def _find(self, query: Query) -> list[Result]:
         if query.limit == 0:
             return []
@@ -246,6 +279,7 @@ def _ensure_indexes(collection: Any) -> None:
         ([("model", ASCENDING), ("version", ASCENDING), ("created", DESCENDING)], {"name": "model_version_created"}),
         ([("created", DESCENDING)], {"name": "created"}),
         ([("tags", ASCENDING)], {"name": "tags"}),
+        ([("flow_run_id", ASCENDING)], {"name": "flow_run_id"}),
     ]
     for keys, options in indexes:  # idempotent: an existing identical index is left as it is
         _retrying(lambda: collection.create_index(keys, **options))
@@ -277,6 +311,22 @@ def _filter(query: Query) -> dict[str, Any]:
     if not conditions:
         return {}
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _max_bson_size(collection: Any) -> int:
+    hello = collection.database.client.admin.command("hello")
+    return int(hello.get("maxBsonObjectSize", 16 * 2**20))
+
+
+def _depth(tree: Any, limit: int) -> int:
+    """How deep dicts and lists nest in ``tree`` (a dict is one level); stops past ``limit``."""
+    deepest = 1
+    for value in tree.values() if type(tree) is dict else tree:
+        if type(value) is dict or type(value) is list:
+            deepest = max(deepest, 1 + _depth(value, limit - 1))
+            if deepest > limit:
+                return deepest
+    return deepest
 
 
 def _document(result: Result) -> dict[str, Any]:

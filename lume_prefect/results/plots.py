@@ -7,7 +7,7 @@ Columns are those of ``results_to_dataframe``; a short name (``emittance``) is l
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from lume_prefect.results.result import Result
@@ -50,11 +50,13 @@ def plot_frame(
     x: str | None = None,
     kind: PlotKind = "scatter",
     title: str | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> tuple[Figure, list[str]]:
     """A figure of column ``y`` against ``x`` (scatter or line) or against time (history).
 
     Returns the figure and the columns it used. Rows where either value is missing or not
     a number are left out; one line or point set per model version when several are present.
+    ``units`` (by column, e.g. ``ModelSpec.units()``) label the axes: ``outputs.rms_x [m]``.
     """
     import pandas
     from matplotlib.figure import Figure
@@ -79,8 +81,8 @@ def plot_frame(
             axes.scatter(group["x"], group["y"], s=18, label=label)
         else:
             axes.plot(group["x"], group["y"], marker="o", markersize=3, label=label)
-    axes.set_xlabel("time (UTC)" if kind == "history" else x_column)
-    axes.set_ylabel(y_column)
+    axes.set_xlabel("time (UTC)" if kind == "history" else _label(x_column, units))
+    axes.set_ylabel(_label(y_column, units))
     axes.set_title(title or (f"{y_column} over time" if kind == "history" else f"{y_column} vs {x_column}"))
     axes.grid(True, alpha=0.3)
     if data["version"].nunique() > 1:
@@ -90,6 +92,27 @@ def plot_frame(
     if data.empty:
         axes.text(0.5, 0.5, "no numeric data", ha="center", va="center", transform=axes.transAxes)
     return figure, [c for c in ("key", "created", "version", x_column, y_column) if c in frame.columns]
+
+
+def _label(name: str, units: Mapping[str, str] | None) -> str:
+    unit = (units or {}).get(name)
+    return f"{name} [{unit}]" if unit else name
+
+
+def image_format(path: Any) -> str:
+    """The image format a file name's extension names (``png`` without one); a ValueError
+    listing the formats Matplotlib writes for any other extension."""
+    from pathlib import PurePath
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = PurePath(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise ValueError(f"{str(path)!r}: cannot write a figure as .{suffix}; give one of {', '.join('.' + f for f in sorted(formats))}")
+    return suffix
 
 
 def png_bytes(figure: Figure, dpi: int = 100) -> bytes:

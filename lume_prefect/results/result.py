@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -73,10 +74,36 @@ def pep440(version: str) -> str:
     return version
 
 
-def as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime, field: str = "created") -> datetime:
     """``value`` in UTC with millisecond precision (what every store keeps); naive means UTC."""
-    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    try:
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31 23:59 at UTC-14 is in the year 10000 in UTC
+        raise InvalidResultValue(field, f"{value.isoformat()} is outside the dates Python can hold once converted to UTC") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+# The registry's model-name characters (core.names) with letters and digits of any script, up to
+# the store's 255-character column: results of models never registered (a "modèle") are kept,
+# but not a name no command line or file path could carry (spaces, '/', emoji, control characters).
+_RESULT_MODEL_NAME = re.compile(r"[^\W_][\w.-]{0,254}")
+RESULT_MODEL_NAME_RULE = "use 1-255 letters (of any script), digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def result_model_name(model: Any) -> str:
+    """``model`` if it is a model name the results store accepts, else InvalidResultValue."""
+    if not isinstance(model, str) or not _RESULT_MODEL_NAME.fullmatch(model):
+        raise InvalidResultValue("model", f"{model!r} is not a model name: {RESULT_MODEL_NAME_RULE}")
+    return model
+
+
+def storable_tags(tags: Any) -> list[str]:
+    """``tags`` (each a non-empty storable str of at most 255 characters), without repeats."""
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not tag or len(tag) > 255:
+            raise ValueError(f"tags[{i}] must be a non-empty str of at most 255 characters, got {tag!r}")
+        storable_text(f"tags[{i}]", tag)
+    return list(dict.fromkeys(tags))
 
 
 class Result(BaseModel):
@@ -144,16 +171,13 @@ class Result(BaseModel):
     @field_validator("tags")
     @classmethod
     def _check_tags(cls, tags: list[str]) -> list[str]:
-        for i, tag in enumerate(tags):
-            if not tag or len(tag) > 255:
-                raise ValueError(f"tags[{i}] must be a non-empty str of at most 255 characters, got {tag!r}")
-            storable_text(f"tags[{i}]", tag)
-        return list(dict.fromkeys(tags))
+        return storable_tags(tags)
 
     @field_validator("model")
     @classmethod
     def _check_model(cls, model: str) -> str:
-        return storable_text("model", model)
+        storable_text("model", model)
+        return result_model_name(model)
 
     @field_validator("version")
     @classmethod

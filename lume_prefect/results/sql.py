@@ -74,10 +74,19 @@ results_table = sa.Table(
     sa.Index("ix_lume_results_created", "created"),
     # PostgreSQL only (revision 0002): serves find(inputs=...) as JSONB containment
     sa.Index("ix_lume_results_inputs", "inputs", postgresql_using="gin", postgresql_ops={"inputs": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
+    # revision 0004: a flow run's results; on PostgreSQL find(tags=...) as JSONB containment
+    sa.Index("ix_lume_results_flow_run_id", "flow_run_id"),
+    sa.Index("ix_lume_results_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
 )
 WRITTEN_COLUMNS = [c.name for c in results_table.columns if c.name != "id"]
 READ_COLUMNS = [results_table.c[name] for name in WRITTEN_COLUMNS]
 _BY_KEY = sa.select(*READ_COLUMNS).where(results_table.c.key == sa.bindparam("key"))
+# a range on the unique key index (LIKE 'prefix%' uses no index under SQLite's default collation)
+_KEYS_BETWEEN = (
+    sa.select(results_table.c.key)
+    .where(results_table.c.key >= sa.bindparam("low"), results_table.c.key < sa.bindparam("high"))
+    .order_by(results_table.c.key)
+)
 
 
 def default_sqlite_url() -> str:
@@ -211,6 +220,10 @@ class SQLResultsStore(ResultsStore):
         with self.sql.reader.connect() as connection:
             row = connection.execute(_BY_KEY, {"key": key}).first()
         return None if row is None else _result(row)
+
+    def _keys_between(self, low: str, high: str, limit: int) -> list[str]:
+        with self.sql.reader.connect() as connection:
+            return list(connection.scalars(_KEYS_BETWEEN.limit(limit), {"low": low, "high": high}))
 
     def _find(self, query: Query) -> list[Result]:
         order = (sa.desc, sa.desc) if query.newest_first else (sa.asc, sa.asc)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OnDuplicate = Literal["error", "skip", "replace"]
 KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+KEY_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")  # as git: at least 4 digits of a key name it, if they are unique
 # keys per query of get_many: far below SQLite's 32,766 bound parameters and PostgreSQL's 65,535
 KEYS_PER_QUERY = 2_000
 BASE_COLUMNS = ["key", "model", "version", "created", "flow_run_id", "tags", "files"]
@@ -212,6 +213,26 @@ class ResultsStore(abc.ABC):
     def get(self, key: str) -> Result | None:
         """The result stored under ``key``, or None: one indexed lookup (the cache's hit test)."""
 
+    def full_key(self, key: str) -> str:
+        """The stored key that ``key`` is, or begins (as git takes a commit's first digits: the
+        12 the CLI and logs show, or any 4 to 64); ResultNotFound when none, AmbiguousKey when
+        several. One range scan of the key index, for at most two keys."""
+        from lume_prefect.results.errors import AmbiguousKey, ResultNotFound
+
+        prefix = key.strip().lower() if isinstance(key, str) else key
+        if not isinstance(prefix, str) or not KEY_PREFIX.match(prefix):
+            raise InvalidQuery("key", f"must be a result key: 64 hex digits, or its first 4 or more (as results list shows 12), got {key!r}")
+        matches = self._keys_between(prefix, prefix + "g", 2)  # every key beginning with prefix sorts in [prefix, prefix+"g")
+        if not matches:
+            raise ResultNotFound(prefix, repr(self))
+        if len(matches) > 1:
+            raise AmbiguousKey(prefix, repr(self), matches)
+        return matches[0]
+
+    @abc.abstractmethod
+    def _keys_between(self, low: str, high: str, limit: int) -> list[str]:
+        """At most ``limit`` stored keys ``k`` with ``low <= k < high``, through the key index."""
+
     @abc.abstractmethod
     def delete(self, key: str) -> bool:
         """Delete the result under ``key``; whether there was one."""
@@ -313,11 +334,14 @@ def trusted_results(
     """
     from lume_prefect.results.result import current_flow_run_id, utc_now
 
+    from lume_prefect.results.result import result_model_name, storable_tags
+
     if not (isinstance(model, str) and 0 < len(model) <= 255 and isinstance(version, str) and 0 < len(version) <= 255):
         raise ValueError(f"model and version must be non-empty str of at most 255 characters, got {model!r}, {version!r}")
+    result_model_name(model)
     if not len(keys) == len(inputs) == len(outputs):
         raise ValueError(f"keys, inputs and outputs must have one item per result, got {len(keys)}, {len(inputs)}, {len(outputs)}")
-    tag_list = list(dict.fromkeys(tags))
+    tag_list = storable_tags(tags)  # checked once for the batch, as Result checks them
     run_id = flow_run_id if flow_run_id is not None else current_flow_run_id()
     moment = as_utc(created) if created is not None else utc_now()
     with collector_paused():

@@ -102,6 +102,7 @@ def plot_results(
     path: Optional[str] = None,
     title: Optional[str] = None,
     artifact_key: Optional[str] = None,
+    units: Optional[dict[str, str]] = None,
 ) -> FileRef | None:
     """Plot output ``y`` against input ``x`` (scatter/line) or over time (history).
 
@@ -110,11 +111,12 @@ def plot_results(
     ``files`` at ``path`` (default ``plots/<y>-<kind>.png``) and its FileRef returned. On the
     flow run's Artifacts tab it appears as a markdown artifact whose card shows the image,
     and a table artifact of the plotted values (both on the flow run, not under the task).
+    ``units`` (by column: ``{"outputs.rms_x": "m"}``, what ``ModelSpec.units()`` gives) label the axes.
     """
     from lume_prefect.results.artifacts import create_flow_run_artifact, publish_plot
 
     frame = as_frame(data) if data is not None else _required_store(store).to_dataframe(**(query or {}))
-    figure, columns = plot_frame(frame, y, x, kind, title)
+    figure, columns = plot_frame(frame, y, x, kind, title, units)
     png = png_bytes(figure)
     ref = None
     if files is not None:

@@ -180,14 +180,13 @@ class _Comparison:
         from prefect import get_run_logger
 
         from lume_prefect.results.artifacts import current_flow_run_id
+        from lume_prefect.scans.differences import difference_frame, summarise
         from lume_prefect.scans.run import run_scan
 
         log = get_run_logger()
         options = {"services": self.services, "tags": self.tags, **self.scan_options}
         scan_a = run_scan(self.spec_a.name, self.points, self.spec_a.version, **options)
         scan_b = run_scan(self.spec_b.name, self.points, self.spec_b.version, **options)
-        from lume_prefect.scans.differences import difference_frame, summarise
-
         frame, skipped = difference_frame(scan_a.frame, scan_b.frame, self.compared, self.points)
         result = ModelComparison(
             a=self.label_a, b=self.label_b, frame=frame, summary=summarise(frame, self.units), compared=list(dict.fromkeys(frame["output"])),
@@ -208,9 +207,9 @@ def _scan_options(run_scan: Any) -> set[str]:
 
 def _registered_spec(env: Any, model: str, version: Optional[str]) -> ModelSpec:
     from lume_prefect.models.contract import ModelSpec
+    from lume_prefect.models.lookup import registered_version
 
-    registry = env.registry
-    registered = registry.get_version(model, version, _sync=True) if version else registry.live_version(model, _sync=True)
+    registered = registered_version(env.registry, model, version)
     return ModelSpec.from_parameters_schema(registered.parameters_schema, registered.model, registered.version)
 
 

@@ -69,16 +69,16 @@ def run_batches_as_deployments(
 
                         cancel_flow_run(run_id)
                         del running[run_id]
-                        yield _whole_batch_failed(batch, "TimeoutError", f"flow run {run_id} not finished after {timeout:g} s; cancelled")
+                        yield whole_batch_failed(batch, "TimeoutError", f"flow run {run_id} not finished after {timeout:g} s; cancelled")
                     continue
                 del running[run_id]
                 if not state.is_completed():
-                    yield _whole_batch_failed(batch, f"flow run {state.name}", f"flow run {run_id}: {state.message or state.name}")
+                    yield whole_batch_failed(batch, f"flow run {state.name}", f"flow run {run_id}: {state.message or state.name}")
                     continue
                 yield _read_back(client, run_id, batch, stored(keys_of(batch)), keys_of(batch))
 
 
-def _whole_batch_failed(batch: Batch, kind: str, message: str) -> Outcome:
+def whole_batch_failed(batch: Batch, kind: str, message: str) -> Outcome:
     outcome = Outcome(batch.number)
     outcome.outputs, outcome.files = [None] * len(batch), [[] for _ in batch.points]
     outcome.errors = {p: (kind, message) for p in range(len(batch))}

@@ -85,6 +85,17 @@ class ScanStoreError(ScanError):
         super().__init__(f"results store {store} could not be {'read' if action == 'read' else 'written'}: {cause}{kept}")
 
 
+class TooManyPoints(ScanError, ValueError):
+    """A scan of more points than its limit (``max_points``), refused before its points are built."""
+
+    def __init__(self, model: str, points: int, limit: int, what: str):
+        self.model, self.points, self.limit = model, points, limit
+        super().__init__(
+            f"scan of model {model!r}: {what} has {points:,} points, above the limit of {limit:,}; nothing was run. "
+            f"Split it, or pass max_points={points} (lume-prefect scan --max-points {points}) to run it anyway"
+        )
+
+
 class NothingToCompare(ScanError, ValueError):
     """``compare_models`` has no output to compare: none in common, or ``outputs=`` names one
     that a model does not have. Nothing was run."""
@@ -102,3 +113,17 @@ class UnitMismatch(ScanError, ValueError):
         self.output, self.a, self.unit_a, self.b, self.unit_b = output, a, unit_a, b, unit_b
         super().__init__(f"output {output!r} is in {unit_a} in {a} but in {unit_b} in {b}; units are not converted: "
                          f"make them agree, or leave {output!r} out with outputs=[...]; nothing was run")
+
+
+class WorkerDied(ScanError, RuntimeError):
+    """A worker process of the scan's pool died (``os._exit``, a signal, the OOM killer) while it
+    ran ``batch`` (the scan's points ``points``); the scan stopped. The ``stored`` points stored
+    before stay stored: a new run of the scan finds them cached."""
+
+    def __init__(self, model: str, batch: int, points: list[int], cause: str, stored: int = 0):
+        self.model, self.batch, self.points, self.cause, self.stored = model, batch, points, cause, stored
+        shown = ", ".join(map(str, points[:SHOWN])) + (f", ... ({len(points)} points)" if len(points) > SHOWN else "")
+        super().__init__(
+            f"scan of model {model!r}: the worker process running batch {batch} (points {shown}) died: {cause}; "
+            f"the scan stopped; {stored} points stored before stay stored (run the scan again: they are cached)"
+        )

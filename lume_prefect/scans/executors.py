@@ -10,6 +10,7 @@ the workers evaluate without Prefect (``scans.pools``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Optional, get_args
 
@@ -46,6 +47,33 @@ def check_executor(executor: Any, **options: Any) -> str:
 
 
 _OPTION_OF = {"address": "dask", "slurm": "slurm", "job": "slurm"}
+
+
+# Executors that can stop a batch running past run_scan's timeout: in-process interrupts it
+# (Prefect's task timeout), deployment cancels its flow run. A pool worker or a Slurm job
+# cannot be stopped from here without losing the batches beside it: those refuse a timeout.
+TIMEOUT_EXECUTORS = ("in-process", "deployment")
+
+
+def check_scan_timeout(timeout: Any, executor: str) -> Optional[float]:
+    """``timeout`` (seconds per batch) checked, and refused by an executor that cannot enforce it."""
+    from lume_prefect.models.run import check_timeout
+
+    seconds = check_timeout(timeout)
+    if seconds is not None and executor not in TIMEOUT_EXECUTORS:
+        hint = " (give the job a time limit: job={'time_limit': ...})" if executor == "slurm" else ""
+        raise ValueError(
+            f"timeout= (seconds per batch) is enforced by executor 'in-process' (the batch is interrupted) and "
+            f"'deployment' (its flow run is cancelled); executor={executor!r} cannot stop a running batch{hint}"
+        )
+    return seconds
+
+
+def check_workers(workers: Any) -> Optional[int]:
+    """``workers`` checked: None (the executor's default) or a positive int."""
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise ValueError(f"workers must be a positive int (or None: the executor's default), got {workers!r}")
+    return workers
 
 
 def default_workers(executor: str) -> int:
@@ -110,6 +138,13 @@ def check_dask(dask: Any, executor: str, address: Optional[str]) -> Any:
     if address:
         raise ValueError("give either dask= (a DaskTaskRunner) or address= (a running Dask scheduler), not both: "
                          "DaskTaskRunner(address=...) is the runner of an address")
+    named, imported = dask.cluster_class, dask.resolved_cluster_class
+    if isinstance(named, str):  # a class by name must be a cluster class (a callable given itself may be a factory)
+        from distributed.deploy.cluster import Cluster
+
+        if not (isinstance(imported, type) and issubclass(imported, Cluster)):
+            raise TypeError(f"cluster_class {named!r} is not a Dask cluster class (a subclass of distributed.deploy.Cluster, "
+                            f"e.g. distributed.LocalCluster or dask_jobqueue.SLURMCluster), got {type(imported).__name__} {imported!r:.60}")
     return dask
 
 
@@ -125,11 +160,21 @@ def runner_workers(dask: Any) -> Optional[int]:
     return None
 
 
-def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]], Any], stop: Callable[[], bool]) -> Iterator[Outcome]:
+def run_in_process(batches: Sequence[Batch], function: Callable[[dict[str, Any]], Any], stop: Callable[[], bool],
+                   timeout: Optional[float] = None) -> Iterator[Outcome]:
+    """Batch after batch in this process; one running past ``timeout`` seconds is interrupted
+    (Prefect's task timeout) and its points recorded as failures."""
+    from lume_prefect.scans.deployment import whole_batch_failed
+
+    run = scan_batch_here if timeout is None else scan_batch_here.with_options(timeout_seconds=timeout)
     for batch in batches:
         if stop():
             return
-        yield scan_batch_here(batch, function)
+        try:
+            outcome = run(batch, function)
+        except TimeoutError:
+            outcome = whole_batch_failed(batch, "TimeoutError", f"batch {batch.number} ({len(batch)} points) not finished after {timeout:g} s; interrupted")
+        yield outcome
 
 
 def run_in_pool(batches: Sequence[Batch], executor: str, workers: int, address: Optional[str], dask: Any = None) -> Iterator[Outcome]:
@@ -152,9 +197,25 @@ def run_on_slurm(batches: Sequence[Batch], cluster: SlurmCluster | str, job: Any
     from lume_prefect.slurm.tasks import map_task_as_array
 
     log = get_run_logger()
+    job = scan_job(job, batches[0]) if batches else job
     for batch, outcome in zip(batches, map_task_as_array(cluster, evaluate_batch, list(batches), job=job)):
         replay_model_logs(log, outcome.logs, outcome.dropped_logs, batch.indices)
         yield outcome
+
+
+def scan_job(job: Any, batch: Batch) -> Any:
+    """The scan's job array as squeue shows it: named after the model, with a comment naming
+    the model version and the scan's flow run, unless the user's ``job`` names them."""
+    from prefect.context import FlowRunContext
+
+    from lume_prefect.slurm.job import SlurmJob
+
+    context = FlowRunContext.get()
+    run = f", flow run {context.flow_run.id}" if context is not None and context.flow_run is not None else ""
+    named = {"name": re.sub(r"[^A-Za-z0-9_.+-]", "-", batch.model)[:128], "comment": f"lume-prefect scan of {batch.model} {batch.version}{run}"[:250]}
+    if isinstance(job, SlurmJob):
+        return job.model_copy(update={k: v for k, v in named.items() if getattr(job, k) in (None, "lume-job")})
+    return {**named, **(job or {})}
 
 
 def run_as_deployments(batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],

@@ -9,35 +9,55 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lume_prefect.scans.errors import BadPoint, EmptyScan, InvalidPoints
+from lume_prefect.scans.errors import BadPoint, EmptyScan, InvalidPoints, TooManyPoints
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+# Points of one scan unless the caller says more (max_points): every point is held in memory
+# (inputs, key, result) while the scan runs, about a kilobyte each; a grid or a table is
+# counted before its points are built, so a mistyped 10^8-point grid is refused in milliseconds.
+MAX_POINTS = 1_000_000
 
 
-def as_points(model: str, points: Any) -> list[dict[str, Any]]:
+def check_max_points(max_points: Any) -> int:
+    """``max_points`` (None: ``MAX_POINTS``), checked."""
+    if max_points is None:
+        return MAX_POINTS
+    if type(max_points) is not int or max_points < 1:
+        raise ValueError(f"max_points must be a positive int, got {max_points!r}")
+    return max_points
+
+
+def as_points(model: str, points: Any, max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
     """The points of a scan as a list of input dicts.
 
     ``points`` is a list of dicts; a grid ``{"k1": [...], "k2": [...]}`` (the Cartesian
     product, the last name varying fastest; a scalar is a one-value axis); a pandas DataFrame
     (one point per row, one input per column); or the path of a CSV or Parquet file of one.
+    More than ``max_points`` points is TooManyPoints, raised before they are built.
     """
     import pandas
 
+    source = "the table"
     if isinstance(points, (str, os.PathLike)):
-        points = _read_table(model, Path(points))
+        source = f"points file {str(points)!r}"
+        points = _read_table(model, Path(points), max_points)
     if isinstance(points, pandas.DataFrame):
         if points.empty:
-            raise EmptyScan(model, f"the table has {len(points)} rows and {len(points.columns)} columns")
+            raise EmptyScan(model, f"{source} has {len(points)} rows and {len(points.columns)} columns")
+        if len(points) > max_points:
+            raise TooManyPoints(model, len(points), max_points, "the table")
         return [{k: _plain(v) for k, v in row.items() if not _missing(v)} for row in points.to_dict(orient="records")]
     if isinstance(points, Mapping):
-        return _grid(model, points)
+        return _grid(model, points, max_points)
     if isinstance(points, Sequence) and not isinstance(points, (str, bytes)):
         listed = list(points)
         if not listed:
             raise EmptyScan(model, "the list of points is empty")
+        if len(listed) > max_points:
+            raise TooManyPoints(model, len(listed), max_points, "the list")
         for i, point in enumerate(listed):
             if not isinstance(point, Mapping):
                 raise TypeError(f"points[{i}] must be a dict of input names to values, got {type(point).__name__} {point!r}")
@@ -47,21 +67,57 @@ def as_points(model: str, points: Any) -> list[dict[str, Any]]:
     )
 
 
-def _grid(model: str, grid: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _grid(model: str, grid: Mapping[str, Any], max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
     if not grid:
         raise EmptyScan(model, "the grid has no variables")
     axes: dict[str, list[Any]] = {}
+    fixed = {name: isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__") for name, values in grid.items()}
+    sizes = [1 if fixed[name] else len(values) for name, values in grid.items() if fixed[name] or hasattr(values, "__len__")]
+    if len(sizes) == len(grid) and math.prod(sizes) > max_points:  # counted before any axis is listed
+        raise TooManyPoints(model, math.prod(sizes), max_points, "the grid")
     for name, values in grid.items():
-        if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+        if fixed[name]:
             values = [values]  # a fixed input
-        axes[name] = [_plain(v) for v in values]
+        axes[name] = [_plain(v) for v in itertools.islice(values, max_points + 1)]
+        if len(axes[name]) > max_points:
+            raise TooManyPoints(model, len(axes[name]), max_points, f"grid variable {name!r} alone")
         if not axes[name]:
             raise EmptyScan(model, f"grid variable {name!r} has no values")
     names = list(axes)
+    total = math.prod(len(values) for values in axes.values())
+    if total > max_points:
+        raise TooManyPoints(model, total, max_points, "the grid")
     return [dict(zip(names, combination)) for combination in itertools.product(*axes.values())]
 
 
-def _read_table(model: str, path: Path) -> Any:
+class EvenlySpaced(Sequence[float]):
+    """``count`` floats from ``low`` to ``high`` (both ends), computed when read: a grid axis
+    is counted before its values are listed."""
+
+    def __init__(self, low: float, high: float, count: int):
+        self.low, self.high, self.count = low, high, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        if not -self.count <= index < self.count:
+            raise IndexError(index)
+        i = index % self.count
+        return self.low + (self.high - self.low) * i / (self.count - 1) if self.count > 1 else self.low
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, tuple, EvenlySpaced)) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EvenlySpaced({self.low!r}, {self.high!r}, {self.count})"
+
+
+def _read_table(model: str, path: Path, max_points: int = MAX_POINTS) -> Any:
     import pandas
 
     suffix = path.suffix.lower()
@@ -69,7 +125,30 @@ def _read_table(model: str, path: Path) -> Any:
         raise ValueError(f"points file {str(path)!r}: expected a {', '.join(TABLE_SUFFIXES)} file")
     if not path.is_file():
         raise FileNotFoundError(f"points file {str(path)!r} does not exist")
-    return pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
+    rows = _table_rows(path, suffix)  # counted by streaming the file, before it is read into memory
+    if rows > max_points:
+        raise TooManyPoints(model, rows, max_points, f"points file {str(path)!r}")
+    if suffix == ".csv" and rows <= 1 and not path.read_bytes()[:1 << 16].strip():  # blank lines only
+        raise EmptyScan(model, f"points file {str(path)!r} is empty (a CSV file needs a header line of input names, then one point per line)")
+    try:
+        return pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
+    except (ValueError, OSError) as exc:  # pandas' parser errors are ValueErrors; pyarrow's ArrowInvalid too
+        raise ValueError(f"points file {str(path)!r} cannot be read as {suffix.lstrip('.')}: {exc}") from None
+
+
+def _table_rows(path: Path, suffix: str) -> int:
+    """Rows of a Parquet file (its footer says) or a CSV file (its lines less the header,
+    counted in 1 MiB chunks: never fewer than its rows; a quoted value may hold a newline)."""
+    if suffix != ".csv":
+        import pyarrow.parquet
+
+        return pyarrow.parquet.ParquetFile(path).metadata.num_rows
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(0, lines + (last != b"\n") - 1)
 
 
 def _plain(value: Any) -> Any:

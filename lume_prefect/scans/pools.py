@@ -74,7 +74,15 @@ class ProcessPool(BatchPool):
                                              initializer=keep_freed_memory)
 
     def evaluate(self, batch: Batch) -> Outcome:
-        return self._executor.submit(EVALUATE, batch).result()
+        from concurrent.futures.process import BrokenProcessPool
+
+        from lume_prefect.scans.errors import WorkerDied
+
+        try:
+            return self._executor.submit(EVALUATE, batch).result()
+        except BrokenProcessPool:
+            cause = "a worker process ended abruptly (os._exit, a signal or the out-of-memory killer)"
+            raise WorkerDied(batch.model, batch.number, list(batch.indices), cause) from None
 
     def close(self) -> None:
         # every outcome is in: the workers exit on their own, the scan need not wait for them

@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING, Any, Optional
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from lume_prefect.models.lookup import registered_version
 from lume_prefect.scans.batch import Batch, Outcome
-from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError
+from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError, WorkerDied
 from lume_prefect.scans.executors import (
     Executor,
     batch_size_for,
     check_dask,
     check_executor,
+    check_scan_timeout,
+    check_workers,
     default_workers,
     run_as_deployments,
     run_in_process,
@@ -26,7 +29,7 @@ from lume_prefect.scans.executors import (
     runner_workers,
     task_runner,
 )
-from lume_prefect.scans.points import as_points, check_points
+from lume_prefect.scans.points import as_points, check_max_points, check_points
 from lume_prefect.scans.progress import ScanProgress
 from lume_prefect.scans.result import ScanResult
 
@@ -58,6 +61,7 @@ def run_scan(
     tags: Sequence[str] = (),
     plot: Optional[dict[str, Any]] = None,
     progress: Optional[bool] = None,
+    max_points: Optional[int] = None,
 ) -> ScanResult:
     """Run model ``model`` (its live version unless ``version``) on every point of ``points``.
 
@@ -77,6 +81,11 @@ def run_scan(
 
     A point whose model call raises is recorded in ``ScanResult.failures`` and the scan goes
     on; ``raise_on_failure`` raises ScanFailed at the end instead (the others are stored).
+    ``timeout``: seconds each batch may run, on the executors that can stop one: ``in-process``
+    (the batch is interrupted) and ``deployment`` (its flow run is cancelled); the batch's
+    points are then failures (TimeoutError) and the scan goes on. Other executors refuse it.
+    More than ``max_points`` points (default ``MAX_POINTS``, a million) is refused before the
+    points are built (TooManyPoints); pass a larger ``max_points`` to run such a scan.
     ``plot``: e.g. ``{"y": "rms_x", "x": "sigma_x"}`` publishes a plot artifact. Progress is a
     terminal bar when stderr is a terminal (``progress`` forces it on or off) and a progress
     artifact of the flow run.
@@ -92,7 +101,7 @@ def run_scan(
     return scan_flow(
         model, points, version, services=services, executor=executor, batch_size=batch_size, workers=workers,
         address=address, dask=dask, slurm=slurm, job=job, timeout=timeout, refresh=refresh, raise_on_failure=raise_on_failure,
-        tags=tags, plot=plot, progress=progress,
+        tags=tags, plot=plot, progress=progress, max_points=max_points,
     )
 
 
@@ -151,22 +160,31 @@ class _Plan:
         batch_size: Optional[int] = None, workers: Optional[int] = None, address: Optional[str] = None, dask: Any = None, slurm: Any = None,
         job: Any = None, timeout: Optional[float] = None, refresh: bool = False, raise_on_failure: bool = False,
         tags: Sequence[str] = (), plot: Optional[dict[str, Any]] = None, progress: Optional[bool] = None,
+        max_points: Optional[int] = None,
     ) -> _Plan:
         from lume_prefect.models.contract import ModelSpec
         from lume_prefect.results.codec import result_keys
+        from lume_prefect.results.result import storable_tags
         from lume_prefect.core.resolve import resolve
 
         self = cls()
         self.executor = check_executor(executor, address=address, slurm=slurm, job=job)
+        timeout = check_scan_timeout(timeout, self.executor)
+        workers = check_workers(workers)
+        limit = check_max_points(max_points)
+        if isinstance(tags, str):
+            raise TypeError(f"tags must be a list of str, got the str {tags!r}")
+        tags = storable_tags(list(tags))  # as Result checks them, before anything runs
         self.dask = check_dask(dask, self.executor, address)
         self.env = resolve(services, "services")
         self.started = time.perf_counter()  # the scan's time, not an API's start-up
         self.services_name = services if isinstance(services, str) else getattr(self.env, "_block_document_name", None)
         registry = self.env.registry
-        self.registered = registry.get_version(model, version, _sync=True) if version else registry.live_version(model, _sync=True)
+        self.registered = registered_version(registry, model, version)
         self.model, self.version = self.registered.model, self.registered.version
         self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
-        self.values = check_points(self.spec, as_points(self.model, points))
+        check_plot(plot, self.spec)
+        self.values = check_points(self.spec, as_points(self.model, points, limit))
         self.total = len(self.values)
         self.keys = result_keys(self.model, self.version, self.values)
         self.scan_id = uuid.uuid4().hex[:12]
@@ -216,6 +234,8 @@ class _Plan:
             for outcome in self._outcomes():
                 self._keep(outcome)
                 progress.advance(len(self.batches[outcome.number]), f"({len(self.failures)} failed)" if self.failures else "")
+        except WorkerDied as died:  # the first batch whose worker died; what is stored stays
+            raise WorkerDied(died.model, died.batch, died.points, died.cause, self.stored) from None
         finally:
             progress.close()
         if self.store_error is not None:
@@ -236,7 +256,8 @@ class _Plan:
         if self.executor == "in-process":
             from lume_prefect.scans.batch import model_function
 
-            return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source), lambda: self.store_error is not None)
+            return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source),
+                                  lambda: self.store_error is not None, self.timeout)
         if self.executor in ("processes", "dask"):
             return run_in_pool(self.batches, self.executor, self.workers, self.address, self.dask)
         if self.executor == "slurm":
@@ -270,15 +291,18 @@ class _Plan:
             self.stored += len(ok)
             return
         keys = [self.keys[batch.indices[p]] for p in ok]
+        warned = any(v.validation == "warn" for v in self.spec.inputs)  # what a model's warn validation let run
+        warnings = [self.spec.input_warnings(batch.points[p]) for p in ok] if warned else None
         try:
             results = trusted_results(self.model, self.version, keys, [batch.points[p] for p in ok], [outcome.outputs[p] for p in ok],
-                                      files=[outcome.files[p] for p in ok], tags=self.tags, flow_run_id=self.flow_run_id)
+                                      files=[outcome.files[p] for p in ok], tags=self.tags, flow_run_id=self.flow_run_id, warnings=warnings)
         except ValueError:  # an output that cannot be stored: find which, one by one
             results = []
             for p, key in zip(ok, keys):
                 try:
                     results += trusted_results(self.model, self.version, [key], [batch.points[p]], [outcome.outputs[p]],
-                                               files=[outcome.files[p]], tags=self.tags, flow_run_id=self.flow_run_id)
+                                               files=[outcome.files[p]], tags=self.tags, flow_run_id=self.flow_run_id,
+                                               warnings=[self.spec.input_warnings(batch.points[p])])
                 except ValueError as exc:
                     self.failures.append(FailedPoint(batch.indices[p], batch.points[p], type(exc).__name__, str(exc)))
         if self.store_error is None:
@@ -336,7 +360,31 @@ class _Plan:
             from lume_prefect.results.tasks import plot_results
 
             frame = result.frame[result.frame["status"] != "failed"]
-            plot_results(data=frame, artifact_key=f"scan-{self.scan_id}-plot", **self.plot)
+            plot_results(data=frame, artifact_key=f"scan-{self.scan_id}-plot", **({"units": self.spec.units()} | self.plot))
+
+
+PLOT_OPTIONS = ("y", "x", "kind", "title")
+
+
+def check_plot(plot: Optional[dict[str, Any]], spec: Any) -> None:
+    """``plot`` checked against the version's spec before the scan runs, not after: its keys
+    (those of ``plot_results``) and the names it plots (declared inputs and outputs)."""
+    from lume_prefect.results.plots import PLOT_KINDS
+
+    if plot is None:
+        return
+    if not isinstance(plot, dict) or "y" not in plot or set(plot) - set(PLOT_OPTIONS):
+        raise ValueError(f"plot must be a dict of {', '.join(PLOT_OPTIONS)} with at least y, e.g. {{'y': 'rms_x', 'x': 'sigma_x'}}, got {plot!r}")
+    kind = plot.get("kind", "scatter")
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"plot kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
+    if kind != "history" and plot.get("x") is None:
+        raise ValueError(f"a {kind} plot needs x (an input or output name): plot={plot!r}")
+    names = [v.name for v in (*spec.inputs, *spec.outputs)]
+    for axis in ("y", "x") if spec.outputs else ():  # a spec without outputs returns any
+        name = plot.get(axis)
+        if name is not None and str(name).removeprefix("inputs.").removeprefix("outputs.") not in names:
+            raise ValueError(f"plot {axis}={name!r} is not an input or declared output of {spec.name} {spec.version}: one of {', '.join(names)}")
 
 
 def _frame(ordered: list[Any], status: list[str]) -> pandas.DataFrame:

@@ -69,7 +69,25 @@ def format_time_limit(value: int | str | timedelta) -> str:
         if value < 1:
             raise ValueError(f"time_limit {value!r} must be at least 1 minute")
         return str(value)
-    return _check(_TIME, value, "time_limit", "a Slurm time (minutes, MM:SS, HH:MM:SS, D-HH:MM:SS or UNLIMITED)")
+    _check(_TIME, value, "time_limit", "a Slurm time (minutes, MM:SS, HH:MM:SS, D-HH:MM:SS or UNLIMITED)")
+    if value not in ("UNLIMITED", "INFINITE"):
+        _check_time_fields(value)
+    return value
+
+
+def _check_time_fields(value: str) -> None:
+    """Slurm would carry 99:99:99 over into 4-04:41:00 and read 0 as no limit at all: each field
+    in its range, and more than zero in all (UNLIMITED says no limit)."""
+    days, _, clock = value.rpartition("-")
+    fields = [int(part) for part in clock.split(":")]
+    # Slurm's forms: MM, MM:SS, HH:MM:SS; after a day, HH, HH:MM, HH:MM:SS
+    names = (["hours", "minutes", "seconds"][: len(fields)] if days else {1: ["minutes"], 2: ["minutes", "seconds"], 3: ["hours", "minutes", "seconds"]}[len(fields)])
+    limits = {"hours": 23 if days else None, "minutes": 59 if len(fields) == 3 or days else None, "seconds": 59}
+    for name, number in zip(names, fields):
+        if limits[name] is not None and number > limits[name]:
+            raise ValueError(f"time_limit {value!r}: {name} {number} is over {limits[name]} (Slurm would carry it over into a different limit)")
+    if int(days or 0) == 0 and not any(fields):
+        raise ValueError(f"time_limit {value!r} is zero, which Slurm reads as no limit at all; give at least 1 minute, or UNLIMITED")
 
 
 class SlurmJob(BaseModel):

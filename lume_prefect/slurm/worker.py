@@ -65,12 +65,19 @@ class SlurmJobConfiguration(BaseJobConfiguration):
     working_dir: Optional[str] = _description("Working directory of the job; empty for the cluster block's.")
     cancel_check_seconds: float = Field(default=2.0, description="How often the worker checks whether Prefect cancelled the run.")
 
+    def prepare_for_flow_run(self, flow_run: "FlowRun", deployment: Any = None, flow: Any = None, **kwargs: Any) -> None:
+        # The job is named after the flow (a lume model's flow: the model), not the run's
+        # random name; the flow run id is in its comment.
+        if not self.name and flow is not None:
+            self.name = flow.name
+        super().prepare_for_flow_run(flow_run, deployment=deployment, flow=flow, **kwargs)
+
     def slurm_job(self, flow_run: "FlowRun", python: str = "python3") -> SlurmJob:
         """The job spec of this flow run; raises ValueError naming any invalid value.
 
         Prefect's default command runs with the cluster's ``python`` (``python -m prefect
         flow-run execute``), so the job needs no ``prefect`` on the login PATH."""
-        name = re.sub(r"[^A-Za-z0-9_.+-]", "-", f"prefect-{self.name or flow_run.name}")[:128]
+        name = re.sub(r"[^A-Za-z0-9_.+-]", "-", self.name or flow_run.name).strip("-._+")[:128] or "prefect-flow-run"
         command = shlex.split(self.command or self._base_flow_run_command())
         if command == shlex.split(self._base_flow_run_command()):
             command = [python, "-m", *command]

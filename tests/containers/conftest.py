@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,20 +86,30 @@ def docker_worker(real_api, docker_client, tmp_path_factory):  # noqa: F811 - re
     remove_flow_run_containers(docker_client, pool)
 
 
-def ended_container(docker_client, flow_run_id):
-    """The container of a flow run once it has ended (its state may be reported a moment before)."""
+def container_removed(docker_client, flow_run_id, timeout: float = 60) -> bool:
+    """Whether the container of a flow run has gone once the run ended (the pool's auto_remove):
+    it ran (the run's infrastructure_pid names it) and no Exited container is left behind."""
+    import docker
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
-    container = docker_client.containers.get(flow_run.infrastructure_pid.rsplit(":", 1)[1])
-    container.wait(timeout=60)
-    container.reload()
-    return container
+    assert flow_run.infrastructure_pid, f"flow run {flow_run_id} names no container"
+    container_id = flow_run.infrastructure_pid.rsplit(":", 1)[1]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            docker_client.containers.get(container_id)
+        except docker.errors.APIError as exc:  # podman answers 500 "no such container" where Docker says 404
+            if isinstance(exc, docker.errors.NotFound) or "no such container" in str(exc).lower():
+                return True
+            raise
+        time.sleep(1)
+    return False
 
 
 def remove_flow_run_containers(docker_client, pool: str) -> None:
-    """The exited flow-run containers of ``pool`` (the templates keep them, for their logs)."""
+    """Any flow-run container of ``pool`` left (a run the test cut short)."""
     for container in docker_client.containers.list(all=True, filters={"label": f"io.prefect.work-pool-name={pool}"}):
         container.remove(force=True)
 

@@ -1,6 +1,7 @@
 """The services stack as containers: deployments/compose.yaml brought up with podman-compose
 from the locally built images, blocks/compose.yaml applied with the CLI, toy-beam run on the
-stack's process worker and Docker worker, results in its PostgreSQL, files in its S3 store."""
+stack's process worker and Docker worker, results in its PostgreSQL, files in its S3 store;
+`down` + `up` keeps it all (named volumes)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import uuid
 import pytest
 
 from tests.components import ROOT, free_port, prefect_api_at, require, venv_script, wait_for_http
-from tests.containers.conftest import PODMAN_SOCKET, build_model_image, ended_container, podman, remove_flow_run_containers
+from tests.containers.conftest import PODMAN_SOCKET, build_model_image, container_removed, podman
 from tests.models.conftest import write_version
 
 pytestmark = pytest.mark.slow
@@ -58,7 +59,7 @@ def stack(docker_client, images, lume_image, tmp_path_factory):
     finally:
         logs = compose(env, project, "logs", timeout=120)
         (tmp_path_factory.getbasetemp() / f"{project}.log").write_text(logs.stdout + logs.stderr)
-        down = compose(env, project, "down", timeout=300)
+        down = compose(env, project, "down", "--volumes", timeout=300)  # this test's data too
         assert down.returncode == 0, down.stdout + down.stderr
 
 
@@ -124,7 +125,62 @@ def test_the_stack_serves_the_example_model_on_both_workers(stack, client_settin
     fs = s3fs.S3FileSystem(key="lume", secret=env["LUME_S3_SECRET"], client_kwargs={"endpoint_url": f"http://127.0.0.1:{env['LUME_S3_PORT']}"})
     assert fs.exists(f"lume/{ref.path}") and fs.size(f"lume/{ref.path}") == ref.size
 
-    container = ended_container(docker_client, on_docker.flow_run_id)  # started by the stack's worker through podman's API
-    assert container.attrs["Config"]["Image"].endswith(model_image.split("/")[-1]) and container.attrs["State"]["ExitCode"] == 0
-    remove_flow_run_containers(docker_client, "lume-docker")
+    assert container_removed(docker_client, on_docker.flow_run_id)  # started by the stack's worker through podman's API, then removed
     podman("rmi", "-f", model_image, check=False)
+
+
+def test_down_and_up_keeps_blocks_deployments_registry_results_and_files(stack, client_settings, docker_client):
+    """What an operator expects of `compose down` + `compose up`: everything written before is
+    there after, and the stack's process pool refuses a deployment it could not run."""
+    import boto3
+
+    from lume_prefect.files import read_ref
+    from lume_prefect.models import RunsFromRequired
+    from lume_prefect.models.deploy import deploy_model
+    from lume_prefect.models.run import run_model
+    from lume_prefect.services import LumeServices
+    from prefect.client.orchestration import get_client
+
+    env = stack["env"]
+    applied = subprocess.run([venv_script("lume-prefect"), "profiles", "apply", str(ROOT / "blocks/compose.yaml")],
+                             env=env, capture_output=True, text=True, timeout=180)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    wait_for_pools("lume-process")
+    source = write_version(stack["home"] / "v2.0.0", "2.0.0", seed=11)
+    with pytest.raises(RunsFromRequired, match="work pool 'lume-process' runs flows where"):
+        deploy_model(ENTRY, str(source), services="compose")  # its workers are in containers: the host path is not there
+    image_source = "/opt/lume-prefect/flows/toy_beam"
+    deployed = deploy_model(ENTRY, str(ROOT / "flows/toy_beam"), services="compose", runs_from=image_source)
+    services = LumeServices.load("compose", _sync=True)
+    services.registry.promote("toy-beam", deployed.version, _sync=True)
+    before = run_model("toy-beam", {"sigma_x": 2.5e-3, "save_particles": True}, services="compose", timeout=240)
+    [ref] = before.result.files
+    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{env['LUME_S3_PORT']}", aws_access_key_id="lume",
+                      aws_secret_access_key=env["LUME_S3_SECRET"], region_name="us-east-1")
+    object_before = s3.head_object(Bucket="lume", Key=ref.path)
+
+    project = stack["project"]
+    down = compose(env, project, "down", timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+    up = compose(env, project, "up", "-d")
+    assert up.returncode == 0, up.stdout + up.stderr
+    wait_for_http(env["PREFECT_API_URL"] + "/health", timeout=240)
+
+    again = LumeServices.load("compose", _sync=True)  # the blocks: Prefect's database
+    assert again.work_pool == "lume-process" and again.run_mode == "remote"
+    with get_client(sync_client=True) as client:  # the deployment and its flow run
+        deployment = client.read_deployment_by_name(deployed.deployment_name)
+        assert str(deployment.id) == deployed.deployment_id
+        assert client.read_flow_run(before.flow_run_id).state.is_completed()
+    version = again.registry.get_version("toy-beam", deployed.version, _sync=True)  # the registry: the stack's PostgreSQL
+    assert version.deployment_id == deployed.deployment_id and again.registry.live_version("toy-beam", _sync=True).version == deployed.version
+    stored = again.results.get(before.result.key, _sync=True)  # the results
+    assert stored.outputs == before.outputs and stored.flow_run_id == before.flow_run_id
+    object_after = s3.head_object(Bucket="lume", Key=ref.path)  # the files: the S3 store's volume
+    assert object_after["ETag"] == object_before["ETag"] and object_after["Metadata"] == {"sha256": ref.sha256}
+    assert read_ref(ref, again.files)["x"].shape == (10_000,)
+    cached = run_model("toy-beam", {"sigma_x": 2.5e-3, "save_particles": True}, services="compose", timeout=240)
+    assert cached.cached and cached.flow_run_id == before.flow_run_id
+    wait_for_pools("lume-process")
+    fresh = run_model("toy-beam", {"sigma_x": 3.5e-3}, services="compose", timeout=240)  # the workers are back too
+    assert fresh.mode == "remote" and not fresh.cached

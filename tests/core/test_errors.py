@@ -41,6 +41,7 @@ ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "ModelRunFailed": (("injector", "1.0", "FAILED", FLOW_RUN), {}),
     "ModelRunTimeout": (("injector", "1.0", FLOW_RUN, 30.0, True), {}),
     "NotDeployed": (("injector", "1.0"), {}),
+    "RunsFromRequired": (("injector", "1.0", "lume-process", "/home/me/injector"), {}),
     "ModelNotFound": (("injector",), {}),
     "VersionNotFound": (("injector", "2.0"), {}),
     "NoVersions": (("injector",), {}),

@@ -115,6 +115,7 @@ def test_upload_and_download_stream_and_checksum(files, tmp_path):
     ref = files.upload(source, "data/big.bin")
     assert ref.size == len(payload)
     assert ref.sha256 == hashlib.sha256(payload).hexdigest()
+    (tmp_path / "copy").mkdir()  # download writes a file into an existing directory (issue 21)
     target = files.download("data/big.bin", tmp_path / "copy" / "big.bin")
     assert open(target, "rb").read() == payload
 
@@ -180,3 +181,29 @@ def test_reading_a_text_stream_while_writing_sees_old_or_new(files):
     assert files.read("live.txt") == "old"
     writer.close()
     assert files.read("live.txt") == "new-but-not-finished"
+
+
+@pytest.mark.s3
+def test_s3_objects_carry_their_content_type_and_checksum(s3_server, s3_bucket, tmp_path):
+    """Each object says what it is and its SHA-256 (user metadata x-amz-meta-sha256, the
+    FileRef's), however it was written: one PUT, a multipart upload, or an upload."""
+    import boto3
+
+    from lume_prefect.files.blocks import S3_PART_SIZE
+    from tests.files.conftest import make_s3_files
+
+    files = make_s3_files(s3_server.endpoint_url, s3_bucket)
+    big = np.random.default_rng(2).bytes(S3_PART_SIZE + 1024)  # more than one part: a multipart upload
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n")
+    refs = {
+        "root/small.json": files.write("small.json", {"a": 1}),
+        "root/big.bin": files.write("big.bin", big, "bytes"),
+        "root/table.csv": files.upload(tmp_path / "table.csv", "table.csv"),
+    }
+    s3 = boto3.client("s3", endpoint_url=s3_server.endpoint_url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    heads = {key: s3.head_object(Bucket=s3_bucket, Key=key) for key in refs}
+    assert {key: head["ContentType"] for key, head in heads.items()} == {
+        "root/small.json": "application/json", "root/big.bin": "application/octet-stream", "root/table.csv": "text/csv"}
+    assert {key: head["Metadata"] for key, head in heads.items()} == {key: {"sha256": ref.sha256} for key, ref in refs.items()}
+    assert refs["root/big.bin"].sha256 == hashlib.sha256(big).hexdigest()
+    assert files.read("big.bin", "bytes") == big  # the metadata copy kept the content

@@ -20,9 +20,9 @@ DOWN_POSTGRES = f"postgresql+psycopg://lume:{SECRET}@127.0.0.1:9/lume"  # port 9
 WRONG_PASSWORD_MARIADB = f"mysql+pymysql://root:{SECRET}@127.0.0.1:3306/test"
 
 
-def lume(*args: str, cwd=None) -> subprocess.CompletedProcess:
+def lume(*args: str, cwd=None, logging_level: str = "ERROR") -> subprocess.CompletedProcess:
     """The installed command in its own process, as a user runs it."""
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", "PREFECT_LOGGING_LEVEL": "ERROR"}
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", "PREFECT_LOGGING_LEVEL": logging_level}
     return subprocess.run([venv_script("lume-prefect"), *args], capture_output=True, text=True, env=env, timeout=180, cwd=cwd)
 
 
@@ -172,3 +172,155 @@ def test_passwords_are_hidden_in_any_text():
 
     assert hide_passwords(f"x postgresql+psycopg://u:{SECRET}@h/db and mysql://r:a:b@h") == "x postgresql+psycopg://u:***@h/db and mysql://r:***@h"
     assert hide_passwords("sqlite:////tmp/a.db and http://h:80/x") == "sqlite:////tmp/a.db and http://h:80/x"
+
+
+# ---- round 2 (issue 21): tracebacks, silently accepted options, unclear errors --------------
+
+FAILING_MODELS = {  # body added to toy-beam: what its one line must name
+    "raises": ('raise RuntimeError("diverged at the first quadrupole")', "RuntimeError: diverged at the first quadrupole"),
+    "returns object()": ("return object()", "must return a dict of outputs, got object"),
+    "returns a lambda": ("return lambda: 1", "must return a dict of outputs, got function"),
+    "returns 2**80": ("return 2**80", "must return a dict of outputs, got int"),
+    "returns a list": ("return [1, 2]", "must return a dict of outputs, got list"),
+    "returns None": ("return None", "must return a dict of outputs, got NoneType"),
+    "misses an output": ('return {"rms_x": 1.0}', "declared outputs missing from the returned dict: rms_px"),
+    "calls sys.exit(3)": ("import sys; sys.exit(3)", "the flow called sys.exit(3)"),
+}
+
+
+@pytest.fixture(scope="module")
+def failing_versions(prefect_api, tmp_path_factory):
+    """A saved services block with toy-beam 1.0.<i> for each failing model, and 1.9.0 that calls os._exit(9)."""
+    from lume_prefect.models.deploy import register_model_version
+    from tests.models.conftest import temp_services, write_version
+
+    home = tmp_path_factory.mktemp("failing")
+    services = temp_services(home / "services")
+    name = f"failing-{uuid.uuid4().hex[:8]}"
+    services.save(name, _sync=True)
+    versions = {}
+    for number, (case, (body, _)) in enumerate(FAILING_MODELS.items()):
+        versions[case] = f"1.0.{number}"
+        register_model_version("model.py:toy_beam", str(write_version(home / case.replace(" ", "-"), versions[case], body=body)), services=services)
+    register_model_version("model.py:toy_beam", str(write_version(home / "exits", "1.9.0", body="import os; os._exit(9)")), services=services)
+    return name, versions
+
+
+@pytest.mark.prefect
+@pytest.mark.parametrize("case", list(FAILING_MODELS))
+def test_run_of_a_failing_model_is_one_line_naming_model_version_and_cause(lume_here, failing_versions, case):
+    services, versions = failing_versions
+    done = lume_here("run", "toy-beam", "--version", versions[case], "--services", services)
+    assert_one_clear_line(done, "model 'toy-beam'", f"version '{versions[case]}'", FAILING_MODELS[case][1], "flow run's logs")
+
+
+def shows_the_models_traceback(stderr: str) -> bool:
+    """Prefect's ERROR line and the model's traceback lines (Prefect's test mode adds debug lines
+    of its own, which quote log records on one line each)."""
+    lines = [line for line in stderr.splitlines() if "| DEBUG" not in line]
+    return any("| ERROR" in line and "Encountered exception" in line for line in lines) and any(
+        line.lstrip().startswith("File ") and 'model.py", line' in line for line in lines)
+
+
+@pytest.mark.prefect
+def test_the_traceback_stays_in_the_flow_runs_logs_unless_verbose(failing_versions):
+    """In its own process, as a user runs it: Prefect's ERROR line with the traceback does not
+    reach the terminal; the flow run's logs keep it; --verbose prints it too."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    services, versions = failing_versions
+    quiet = lume("run", "toy-beam", "--version", versions["raises"], "--services", services, logging_level="INFO")
+    said = [line for line in quiet.stderr.splitlines() if line.startswith("error: ")]
+    assert quiet.returncode == 1 and len(said) == 1 and "RuntimeError: diverged at the first quadrupole" in said[0], quiet.stderr
+    assert not shows_the_models_traceback(quiet.stderr), quiet.stderr
+    run_id = uuid.UUID(re.search(r"flow run ([0-9a-f-]{36})", quiet.stderr).group(1))
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    assert any("Traceback" in log.message and "diverged at the first quadrupole" in log.message for log in logs)
+    verbose = lume("run", "toy-beam", "--version", versions["raises"], "--services", services, "--verbose", logging_level="INFO")
+    assert verbose.returncode == 1 and shows_the_models_traceback(verbose.stderr), verbose.stderr
+    assert [line for line in verbose.stderr.splitlines() if line.startswith("error: ")] == [said[0].replace(str(run_id), re.search(r"flow run ([0-9a-f-]{36})", verbose.stderr).group(1)).split("; its traceback")[0]]
+
+
+@pytest.mark.prefect
+def test_a_model_that_calls_os_exit_in_process_is_said_in_one_line(failing_versions):
+    services, _ = failing_versions
+    done = lume("run", "toy-beam", "--version", "1.9.0", "--services", services)
+    assert done.returncode == 9
+    said = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(said) == 1, done.stderr
+    assert "model 'toy-beam' version '1.9.0' called os._exit(9) in flow run" in said[0] and "marked Crashed" in said[0]
+
+
+@pytest.mark.prefect
+def test_sys_exit_in_a_model_is_model_run_failed_not_the_callers_exit(failing_versions):
+    from lume_prefect.models.errors import ModelRunFailed
+    from lume_prefect.models.run import run_model
+
+    services, versions = failing_versions
+    with pytest.raises(ModelRunFailed, match=r"ended Crashed: .*sys.exit\(3\)"):
+        run_model("toy-beam", {}, versions["calls sys.exit(3)"], services=services)
+
+
+SILENTLY_ACCEPTED = {  # arguments: what the one line names
+    "run --timeout -1": (["run", "toy-beam", "--timeout", "-1"], ["--timeout", "Must be > 0"]),
+    "run --timeout nan": (["run", "toy-beam", "--timeout", "nan"], ["--timeout", "Must be > 0"]),
+    "scan --grid twice": (["scan", "toy-beam", "--grid", "sigma_x=1e-3", "--grid", "sigma_x=2e-3"], ["--grid sigma_x is given twice"]),
+    "scan --workers -2": (["scan", "toy-beam", "--grid", "sigma_x=1e-3", "--workers", "-2"], ["--workers", "Must be >= 1"]),
+    "scan --workers 0": (["scan", "toy-beam", "--grid", "sigma_x=1e-3", "--workers", "0"], ["--workers", "Must be >= 1"]),
+    "scan --cluster-class os.system": (["scan", "toy-beam", "--grid", "sigma_x=1e-3", "--executor", "dask", "--cluster-class", "os.system"],
+                                       ["'os.system' is not a Dask cluster class"]),
+    "results list --store and --url": (["results", "list", "--store", "no-such", "--url", "sqlite:////tmp/x.db"], ["either --store", "or --url"]),
+    "results plot p.txt": (["results", "plot", "p.txt", "--y", "rms_x", "--url", "sqlite:////tmp/x.db"], ["'p.txt'", "cannot write a figure as .txt"]),
+    "reproduce --rtol -1": (["results", "reproduce", "k", "--rtol", "-1"], ["--rtol", "Must be >= 0"]),
+    "reproduce --atol nan": (["results", "reproduce", "k", "--atol", "nan"], ["--atol", "Must be >= 0"]),
+    "models register --tag novalue": (["models", "register", "m", "--tag", "novalue"], ["--tag takes KEY=VALUE", "'novalue'"]),
+    "deploy --interval 0": (["deploy", "model.py:toy_beam", "--source", "flows/toy_beam", "--interval", "0"], ["--interval", "Must be > 0"]),
+    "deploy --source /missing": (["deploy", "model.py:toy_beam", "--source", "/missing/models"], ["source directory '/missing/models' does not exist"]),
+    "slurm submit --time 0": (["slurm", "submit", "hpc", "--time", "0", "--", "true"], ["time_limit '0' is zero", "UNLIMITED"]),
+    "an unknown option": (["scan", "toy-beam", "--bogus", "1"], ["Unknown option: --bogus"]),
+    "an unknown command": (["nosuch"], ['Unknown command "nosuch"']),
+    "a value that is not a number": (["scan", "toy-beam", "--workers", "abc"], ['unable to convert "abc" into int']),
+}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", list(SILENTLY_ACCEPTED))
+def test_bad_options_are_refused_in_one_line_before_anything_runs(lume_here, case, tmp_path):
+    args, named = SILENTLY_ACCEPTED[case]
+    assert_one_clear_line(lume_here(*args, cwd=ROOT), *named)
+    assert not (tmp_path / "p.txt").exists()
+
+
+@pytest.mark.prefect
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--pool", "no-such-pool"], ["work pool 'no-such-pool' does not exist", "prefect work-pool create"]),
+        (["--cron", "every day"], ["cron 'every day' is not a cron expression"]),
+    ],
+)
+def test_deploy_refuses_a_pool_or_schedule_that_would_be_made_up(lume_here, args, named, tmp_path):
+    from tests.models.conftest import temp_services
+
+    name = f"services-{uuid.uuid4().hex[:8]}"
+    temp_services(tmp_path / "home").save(name, _sync=True)
+    assert_one_clear_line(lume_here("deploy", "model.py:toy_beam", "--source", "flows/toy_beam", "--services", name, *args, cwd=ROOT), *named)
+    from lume_prefect.registry import ModelRegistry
+
+    assert ModelRegistry(url=SecretStr(f"sqlite:///{tmp_path}/home/registry.db")).list_models(_sync=True) == []  # nothing registered
+
+
+@pytest.mark.unit
+def test_results_plot_writes_the_format_its_extension_names(lume_here, tmp_path):
+    from lume_prefect.results import Result, SQLResultsStore
+
+    url = f"sqlite:///{tmp_path}/results.db"
+    store = SQLResultsStore(url)
+    store.insert_many([Result(model="m", version="1", inputs={"x": float(i)}, outputs={"y": i * 2.0}) for i in range(3)])
+    store.close()
+    for name, magic in {"p.jpg": b"\xff\xd8\xff", "p.svg": b"<?xml", "p.pdf": b"%PDF", "p.png": b"\x89PNG", "p": b"\x89PNG"}.items():
+        done = lume_here("results", "plot", str(tmp_path / name), "--y", "y", "--x", "x", "--url", url)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / name).read_bytes().startswith(magic), name

@@ -144,3 +144,56 @@ def test_postgres_restart_under_four_writers_loses_and_duplicates_nothing(privat
         rows, keys = conn.execute(sa.text("SELECT count(*), count(DISTINCT key) FROM lume_results")).one()
     engine.dispose()
     assert (rows, keys) == (writers * per_writer, writers * per_writer), f"after an outage of {outage:.1f} s"
+
+
+# ---- issue 21: an outage longer than the retry window ----------------------------------------
+
+
+@pytest.mark.slow
+def test_an_outage_longer_than_the_retry_window_is_one_reported_error_per_writer_and_only_its_batch_missing(private_postgres):
+    """Down for RETRY_WINDOW_S + 15 s: each writer's batch in flight waits the whole window, then
+    raises one OperationalError; the writer goes on, its next batch waits for the database to come
+    back and is stored. Exactly the reported batches are missing: none silently."""
+    import multiprocessing
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    from lume_prefect.core.retry import RETRY_WINDOW_S
+    from lume_prefect.results.sql import SQLResultsStore
+    from tests.hardening.workers import write_through_an_outage
+
+    writers, batches, batch = 2, 400, 10
+    SQLResultsStore(private_postgres.url).close()
+    spawn = multiprocessing.get_context("spawn")
+    progress, start, answers = spawn.Array("i", writers), spawn.Barrier(writers + 1), spawn.Queue()
+    processes = [spawn.Process(target=write_through_an_outage, args=(private_postgres.url, w, batches, batch, progress, start, answers))
+                 for w in range(writers)]
+    for process in processes:
+        process.start()
+    start.wait(timeout=180)
+    deadline = time.monotonic() + 120
+    while min(progress) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert max(progress) < batches, "a writer finished before the outage"
+    outage = threading.Thread(target=private_postgres.restart, kwargs={"down_for": RETRY_WINDOW_S + 15})
+    outage.start()
+    reports = sorted(answers.get(timeout=RETRY_WINDOW_S * 3 + 120) for _ in processes)
+    outage.join()
+    for process in processes:
+        process.join(timeout=30)
+    for writer, failed, retries in reports:
+        assert len(failed) == 1, (writer, failed)
+        number, kind, message = failed[0]
+        assert kind == "OperationalError" and number >= 0, failed
+        assert "127.0.0.1" in message or "connection" in message.lower(), message
+        assert retries >= 1
+    engine = sa.create_engine(private_postgres.url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT (inputs->>'writer')::int, (inputs->>'batch')::int FROM lume_results")).all()
+    engine.dispose()
+    stored = set(rows)
+    assert len(rows) == len(stored) * batch  # whole batches only
+    missing = {(w, b) for w in range(writers) for b in range(batches)} - stored
+    assert missing == {(writer, failed[0][0]) for writer, failed, _ in reports}

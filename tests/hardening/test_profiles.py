@@ -89,3 +89,57 @@ def test_secrets_from_the_environment_are_still_accepted(url, tmp_path, monkeypa
     monkeypatch.setenv("DB_PASSWORD_X", "pw")
     blocks = build_blocks(read_profile(profile(tmp_path, url)))
     assert set(blocks) == {"reg"}
+
+
+# ---- issue 21 -------------------------------------------------------------------------------
+
+
+def write(tmp_path, text: str | bytes):
+    path = tmp_path / "p.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_a_yaml_merge_key_merges_and_a_key_beside_it_overrides(tmp_path):
+    path = write(tmp_path, (
+        "blocks:\n"
+        "  a: &files\n    type: lume-local-files\n    fields:\n      basepath: /tmp/a\n"
+        "  b:\n    <<: *files\n"
+        "  c:\n    <<: *files\n    fields:\n      basepath: /tmp/c\n"
+    ))
+    built = build_blocks(read_profile(path), {})
+    assert {name: block.basepath for name, block in built.items()} == {"a": "/tmp/a", "b": "/tmp/a", "c": "/tmp/c"}
+    with pytest.raises(ProfileError, match="appears twice"):  # a key written twice is still refused
+        read_profile(write(tmp_path, "blocks:\n  a:\n    type: lume-local-files\n    type: lume-local-files\n"))
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("blocks:\n  a:\n    type: lume-local-files\n    fields:\n      basepath: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply to read"),
+        (b"blocks:\n  a:\n    type: lume-local-files # caf\xe9\n", "not UTF-8 text: byte 0xe9 at offset 45"),
+        ("blocks:\n  Bad Name!:\n    type: lume-local-files\n", "block 'Bad Name!': a block document's name is lowercase letters, digits and dashes"),
+    ],
+    ids=["5,000 deep", "Latin-1", "bad block name"],
+)
+def test_an_unreadable_profile_names_the_file(tmp_path, text, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(ProfileError) as info:
+        read_profile(path)
+    assert str(info.value).startswith(f"{path}: ") and problem in str(info.value)
+    done = lume("profiles", "apply", str(path), "--dry-run")
+    assert done.returncode == 1 and problem in done.stderr and str(path) in done.stderr
+
+
+def test_an_environment_value_with_a_newline_is_not_substituted(tmp_path):
+    path = write(tmp_path, "blocks:\n  a:\n    type: lume-local-files\n    fields:\n      basepath: ${LUME_EVIL}\n")
+    evil = "/tmp/x\nblocks:\n  b:\n    type: lume-local-files"
+    with pytest.raises(ProfileError, match="environment variable LUME_EVIL holds a newline"):
+        build_blocks(read_profile(path), {"LUME_EVIL": evil})
+    done = lume("profiles", "apply", str(path), "--dry-run", env={"LUME_EVIL": evil})
+    assert done.returncode == 1 and "LUME_EVIL holds a newline" in done.stderr and "valid:" not in done.stdout
+    # a multi-line secret taken whole from one variable (a private key) is still accepted
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"
+    slurm = write(tmp_path, "blocks:\n  hpc:\n    type: lume-slurm-cluster\n    fields:\n      transport: ssh\n      host: h\n      user: u\n      working_dir: /tmp/lume\n      private_key: ${LUME_KEY}\n")
+    built = build_blocks(read_profile(slurm), {"LUME_KEY": key})
+    assert built["hpc"].private_key.get_secret_value() == key

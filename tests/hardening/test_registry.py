@@ -117,3 +117,81 @@ def test_only_lost_connections_are_retried():
     assert not is_transient(OperationalError('connection to server at "h" failed: FATAL:  password authentication failed'))
     assert not is_transient(OperationalError("database is locked"))
     assert not is_transient(ValueError("connection refused"))
+
+
+# ---- round 2 (issue 21): one rule for text on every backend, checked before any SQL ---------
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_registry(request):
+    from tests.databases import fresh_database
+
+    with fresh_database(request.param) as url:
+        registry = SQLRegistry(url)
+        registry.register_model("beam", author="a", laboratory="l", facility="f", beampath="b")
+        registry.register_version("beam", "1.0", source="/src", entrypoint="m.py:f")
+        yield registry
+
+
+MODEL_TEXT_FIELDS = ["author", "laboratory", "facility", "beampath", "description"]
+BAD_TEXT = {"NUL": ("a\x00b", "contains a NUL character"), "lone surrogate": ("a\ud800b", "lone surrogate")}
+
+
+@pytest.mark.parametrize("bad", list(BAD_TEXT))
+def test_text_no_database_stores_is_refused_naming_the_field(any_registry, bad):
+    from lume_prefect.registry.errors import InvalidValue
+
+    text, reason = BAD_TEXT[bad]
+    fields = {"author": "a", "laboratory": "l", "facility": "f", "beampath": "b"}
+    calls = {
+        **{f"register_model {f}": (f, lambda f=f: any_registry.register_model("m2", **{**fields, f: text})) for f in MODEL_TEXT_FIELDS},
+        "tag value": ("tag 'k'", lambda: any_registry.register_model("m2", **fields, tags={"k": text})),
+        "update_model": ("author", lambda: any_registry.update_model("beam", author=text)),
+        "source": ("source", lambda: any_registry.register_version("beam", "2.0", source=text, entrypoint="m.py:f")),
+        "image": ("image", lambda: any_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", image=text)),
+        "by": ("by", lambda: any_registry.promote("beam", "1.0", by=text)),
+        "deployment_name": ("deployment_name", lambda: any_registry.set_deployment("beam", "1.0", deployment_name=text)),
+    }
+    for name, (field, call) in calls.items():
+        with pytest.raises(InvalidValue, match=reason) as info:
+            call()
+        assert info.value.field == field, name
+        assert "INSERT" not in str(info.value) and "UPDATE" not in str(info.value)
+    assert [m.name for m in any_registry.list_models()] == ["beam"]
+    assert [v.version for v in any_registry.list_versions("beam")] == ["1.0"]
+    assert any_registry.history("beam") == []
+
+
+PARAMETERS_SCHEMAS = {
+    "NaN": ({"type": "object", "properties": {"x": {"type": "number", "default": float("nan")}}}, "NaN and infinities are not JSON numbers"),
+    "infinity": ({"type": "object", "maximum": float("inf")}, "NaN and infinities are not JSON numbers"),
+    "NUL": ({"type": "object", "title": "a\x00b"}, "contains a NUL character"),
+    "lone surrogate": ({"type": "object", "title": "a\udfffb"}, "lone surrogate"),
+}
+
+
+@pytest.mark.parametrize("case", list(PARAMETERS_SCHEMAS))
+def test_a_parameters_schema_no_database_stores_is_refused(any_registry, case):
+    from lume_prefect.registry.errors import InvalidValue
+
+    schema, reason = PARAMETERS_SCHEMAS[case]
+    with pytest.raises(InvalidValue, match=reason) as info:
+        any_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=schema)
+    assert info.value.field == "parameters_schema"
+    assert [v.version for v in any_registry.list_versions("beam")] == ["1.0"]
+    good = {"type": "object", "title": "émittance 🚀", "properties": {"x": {"type": "number", "default": 0.5}}}
+    assert any_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=good).parameters_schema == good
+
+
+@pytest.mark.parametrize("deployment_id", ["not-a-uuid", "", "1234", "00000000-0000-0000-0000-00000000000g"])
+def test_a_deployment_id_must_be_a_uuid(any_registry, deployment_id):
+    import uuid
+
+    from lume_prefect.registry.errors import InvalidValue
+
+    with pytest.raises(InvalidValue, match="deployment_id .* must be a UUID"):
+        any_registry.set_deployment("beam", "1.0", deployment_name="beam/v1", deployment_id=deployment_id)
+    assert any_registry.get_version("beam", "1.0").deployment_name is None
+    given = uuid.uuid4()
+    stored = any_registry.set_deployment("beam", "1.0", deployment_name="beam/v1", deployment_id=str(given).upper())
+    assert str(stored.deployment_id) == str(given)

@@ -35,3 +35,30 @@ def write_results(url: str, writer: int, total: int, batch: int, progress, start
         answers.put((writer, None, retries.count))
     except BaseException as exc:  # noqa: BLE001 - reported to the test, which fails on it
         answers.put((writer, f"{type(exc).__name__}: {exc}", retries.count))
+
+
+def write_through_an_outage(url: str, writer: int, batches: int, batch: int, progress, start, answers) -> None:
+    """Like ``write_results``, but a batch whose write fails is reported and skipped, and the
+    writer goes on: report (writer, [(batch number, error type, message)], retries)."""
+    retries = _Count()
+    logging.getLogger("lume_prefect.retry").addHandler(retries)
+    failed = []
+    try:
+        from lume_prefect.results import Result
+        from lume_prefect.results.sql import SQLResultsStore
+
+        store = SQLResultsStore(url)
+        store.count()
+        start.wait()
+        for number in range(batches):
+            rows = [Result(model="outage", version="1", inputs={"writer": writer, "batch": number, "i": i}, outputs={"y": i}) for i in range(batch)]
+            try:
+                store.insert_many(rows, on_duplicate="error")
+            except Exception as exc:  # noqa: BLE001 - what the caller sees is what the test checks
+                failed.append((number, type(exc).__name__, str(exc).splitlines()[0]))
+            with progress.get_lock():
+                progress[writer] += 1
+        store.close()
+        answers.put((writer, failed, retries.count))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test, which fails on it
+        answers.put((writer, [(-1, type(exc).__name__, str(exc))], retries.count))

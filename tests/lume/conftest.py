@@ -75,7 +75,7 @@ from lume.variables import (
 class Counter(LUMEModel):
     """A simulator that remembers: every set() adds to its count."""
 
-    def __init__(self, particles=True):
+    def __init__(self):
         self._variables = {{
             "gain": ScalarVariable(name="gain", default_value=1.0, value_range=(0.0, 10.0), unit="V", default_validation_config="{validation}"),
             "turns": IntVariable(name="turns", default_value=1, value_range=(0, 100)),
@@ -88,8 +88,6 @@ class Counter(LUMEModel):
             "image": NDVariable(name="image", shape=(4, 3), read_only=True),
             "beam": ParticleGroupVariable(name="beam", read_only=True),
         }}
-        if not particles:
-            del self._variables["beam"]
         self.reset()
 
     @property
@@ -119,10 +117,6 @@ class Counter(LUMEModel):
 
 def make_counter():
     return Counter()
-
-
-def make_counter_without_particles():
-    return Counter(particles=False)
 '''
 
 

@@ -17,9 +17,7 @@ from tests.lume.conftest import counter_source
 
 pytestmark = pytest.mark.prefect
 PV = "QUAD:IN20:425:BCTRL"
-# the counter's ParticleGroup output is stored through the file service's openpmd serializer
-# (branch lumebatch); until then the stored runs use the counter without it
-COUNTER = "counter.py:make_counter_without_particles"
+COUNTER = "counter.py:make_counter"  # its ParticleGroup output is written through the file block
 
 
 def y(x: float, q: float) -> float:
@@ -71,6 +69,7 @@ def test_a_factory_entrypoint_and_a_lume_model_of_every_kind(make_services, tmp_
     run = run_model("counter", {"gain": 2.0, "mode": "slow", "mask": np.full((4, 3), 0.5)}, services=services)
     assert run.outputs["count"] == 1 and run.outputs["total"] == 5.0  # reset before the point: one set()
     assert np.array_equal(run.outputs["image"], np.full((4, 3), 2.5))
+    assert [ref.path.endswith(".h5") for ref in run.result.files] == [True]  # the ParticleGroup, as openPMD
     with pytest.raises(InvalidInput, match=r"input 'mask' must have shape \(4, 3\), got shape \(3,\)"):
         run_model("counter", {"mask": [1.0, 2.0, 3.0]}, services=services)
     with pytest.raises(InvalidInput, match=r"input 'mode' = 'medium' is not one of \['fast', 'slow'\]"):
@@ -93,3 +92,11 @@ def test_out_of_range_under_warn_runs_and_the_stored_result_records_it(make_serv
     stored = services.results.get(run.result.key, _sync=True)
     expected = ["input 'gain' = 12.0 is outside its range [0, 10] V"] if validation == "warn" else []
     assert run.result.warnings == stored.warnings == expected
+
+
+def test_a_scan_of_a_warn_model_records_the_warnings_of_its_points(make_services, tmp_path):
+    services = make_services()
+    register_model_version(COUNTER, str(counter_source(tmp_path / "c", "warn")), name="counter", version="0.1.0", services=services)
+    scan = run_scan("counter", {"gain": [5.0, 12.0]}, version="0.1.0", services=services)
+    stored = {r.inputs["gain"]: r.warnings for r in services.results.find(model="counter", _sync=True)}
+    assert scan.computed == 2 and stored == {5.0: [], 12.0: ["input 'gain' = 12.0 is outside its range [0, 10] V"]}

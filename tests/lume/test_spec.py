@@ -101,3 +101,8 @@ def test_the_entrypoint_of_a_registered_lume_model_round_trips():
     from lume_prefect.registry.validation import entrypoint
 
     assert entrypoint(entry.entrypoint) == entry.entrypoint  # the registry takes it
+
+
+def test_a_model_file_outside_its_source_is_refused(torch_source):
+    with pytest.raises(ValueError, match=r"LUME model '../surrogate/model.yml' is outside its source"):
+        lume_instance("../surrogate/model.yml", str(torch_source / "sub"))

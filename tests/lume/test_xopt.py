@@ -131,8 +131,11 @@ def test_a_failing_point_is_an_xopt_error_and_the_others_are_stored(tmp_path):
     assert list(X.data["xopt_error"]) == [False, True]
     assert "the bowl has a hole at x1=1.999" in X.data["xopt_error_str"].iloc[1]
     assert len(services.results.store().find(tags=[evaluate.tag])) == 1
-    with pytest.raises(EvaluationFailed, match="bowl has a hole"):
-        ModelEvaluator(model, services=services)({"x1": 1.999, "x2": 1.0})
+    with ModelEvaluator(model, services=services) as evaluate, pytest.raises(ValueError, match="bowl has a hole"):
+        evaluate({"x1": 1.999, "x2": 1.0})  # one point in this process: the model's own error
+    with ModelEvaluator(model, services=services) as evaluate, pytest.raises(EvaluationFailed, match=r"1 point\(s\) failed: .*bowl has a hole"):
+        evaluate.vectorized({"x1": [0.25, 1.999], "x2": [0.0, 0.5]})  # two points to compute: a batch
+    assert len(services.results.store().find(tags=[evaluate.tag])) == 0
 
 
 def test_an_unknown_version_or_executor_is_refused_before_anything_runs(tmp_path):

@@ -15,7 +15,7 @@ from lume_prefect.models import ModelRunFailed, ModelRunTimeout, SourceConflict
 from lume_prefect.models.deploy import deploy_model
 from lume_prefect.models.run import run_model, wait_for_flow_run
 from tests.components import prefect_worker
-from tests.models.conftest import temp_services, write_version
+from tests.models.conftest import ROOT, temp_services, write_version
 
 pytestmark = pytest.mark.slow
 ENTRY = "model.py:toy_beam"
@@ -210,3 +210,85 @@ def test_a_crash_is_reported_with_its_state(remote):
     assert info.value.state.is_crashed() or info.value.state.is_failed()
     assert info.value.flow_run_id is not None and str(info.value.flow_run_id) in str(info.value)
     assert os.environ.get("LUME_SERVICES") is None  # nothing leaked into this process
+
+
+def test_redeploying_without_a_schedule_keeps_it_and_a_new_one_replaces_it(remote, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    source = str(write_version(tmp_path / "hourly", "2.1.0"))
+
+    def schedules() -> list[tuple[float | None, str | None, bool]]:
+        with get_client(sync_client=True) as client:
+            found = client.read_deployment_by_name("toy-beam/2.1.0").schedules
+        return [(getattr(s.schedule, "interval", None) and s.schedule.interval.total_seconds(), getattr(s.schedule, "cron", None), s.active) for s in found]
+
+    deploy_model(ENTRY, source, services=remote["name"], interval=3600, paused=True)
+    assert schedules() == [(3600.0, None, True)]
+    deploy_model(ENTRY, source, services=remote["name"], paused=True)  # e.g. to change tags: the schedule stays
+    assert schedules() == [(3600.0, None, True)]
+    deploy_model(ENTRY, source, services=remote["name"], cron="0 6 1 1 *", paused=True)
+    assert schedules() == [(None, "0 6 1 1 *", True)]
+
+
+def test_a_pool_whose_workers_cannot_see_the_source_refuses_a_deploy_without_runs_from(real_api, remote, tmp_path):
+    """What deployments/compose.yaml's workers mark on their pools (runs start in containers)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from lume_prefect.models import RunsFromRequired
+
+    template = json.loads((ROOT / "deployments/process.json").read_text())
+    template["variables"]["properties"]["lume_runs_from_required"] = {"type": "boolean", "default": True}
+    pool = f"contained-{uuid.uuid4().hex[:6]}"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process", base_job_template=template))
+    source = write_version(tmp_path / "contained", "2.3.0")
+    with pytest.raises(RunsFromRequired, match=rf"work pool '{pool}' runs flows where '{source}' does not exist .*give runs_from \(--runs-from\)"):
+        deploy_model(ENTRY, str(source), services=remote["name"], work_pool=pool)
+    assert "2.3.0" not in {v.version for v in services(remote).registry.list_versions("toy-beam", _sync=True)}  # nothing half-done
+    deployed = deploy_model(ENTRY, str(source), services=remote["name"], work_pool=pool, runs_from="/opt/lume-prefect/flows/toy_beam")
+    assert deployed.registered
+
+
+def flow_run_logs(flow_run_id, until: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + 30  # logs are sent in batches
+    with get_client(sync_client=True) as client:
+        while True:
+            text = "\n".join(log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))))
+            if until in text or time.monotonic() > deadline:
+                return text
+            time.sleep(1)
+
+
+def test_a_run_that_cannot_start_where_its_code_should_be_says_why_in_its_own_logs(remote, tmp_path):
+    source = write_version(tmp_path / "elsewhere", "2.4.0")
+    deploy_model(ENTRY, str(source), services=remote["name"], runs_from="/nonexistent/lume/toy_beam")
+    with pytest.raises(ModelRunFailed) as info:
+        run_model("toy-beam", {}, version="2.4.0", services=remote["name"], timeout=120)
+    assert info.value.state.is_crashed()
+    logs = flow_run_logs(info.value.flow_run_id, "cannot start")  # the flow run's page, not only the worker's output
+    assert "cannot start in '/nonexistent/lume/toy_beam' on " in logs and "No such file or directory" in logs
+    assert "lume-prefect deploy --runs-from DIR" in logs
+
+
+def test_a_rerun_from_the_ui_keeps_the_stored_result_and_a_refresh_replaces_it(remote):
+    from prefect.client.orchestration import get_client
+
+    env = services(remote)
+    inputs = {"sigma_x": 4.5e-3}
+    first = run_model("toy-beam", inputs, version="1.0.0", services=remote["name"], timeout=120)
+    stored = env.results.get(first.result.key, _sync=True)
+    with get_client(sync_client=True) as client:  # what the UI's Run button (or a schedule) does
+        deployment = client.read_deployment_by_name("toy-beam/1.0.0")
+        again = client.create_flow_run_from_deployment(deployment.id, parameters=inputs)
+    final = wait_for_flow_run(again.id, timeout=120)
+    assert final is not None and final.is_completed()
+    kept = env.results.get(first.result.key, _sync=True)
+    assert (kept.created, kept.flow_run_id) == (stored.created, first.flow_run_id)  # the first store wins
+    assert f"already stored by flow run {first.flow_run_id}" in flow_run_logs(again.id, "already stored")
+    refreshed = run_model("toy-beam", inputs, version="1.0.0", refresh=True, services=remote["name"], timeout=120)
+    replaced = env.results.get(first.result.key, _sync=True)
+    assert replaced.flow_run_id == refreshed.flow_run_id != first.flow_run_id and replaced.created > stored.created

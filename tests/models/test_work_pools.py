@@ -120,6 +120,22 @@ async def test_docker_pool_defaults_give_the_lume_image_and_services(pools, real
     assert config.image == DEFAULT_IMAGE
     assert config.env["LUME_SERVICES"] == "local"  # the pool's lume_services default
     assert config.command == "prefect flow-run execute"
+    assert config.auto_remove is True  # no Exited flow-run container left behind (its logs are in Prefect)
+
+
+@pytest.mark.slow
+def test_redeploying_with_an_image_records_it_in_the_registry(pools, services, tmp_path):
+    from lume_prefect.models.deploy import register_model_version
+    from lume_prefect.services import LumeServices
+
+    version = f"9.{random.randrange(10**6)}.0"
+    source = write_version(tmp_path / "imaged", version)
+    register_model_version(ENTRY, str(source), services=services["name"])  # registered first, without an image
+    registry = LumeServices.load(services["name"], _sync=True).registry
+    assert registry.get_version("toy-beam", version, _sync=True).image is None
+    for image in ("registry.example.org/lume/toy-beam:9", "registry.example.org/lume/toy-beam:10"):
+        deploy_model(ENTRY, str(source), services=services["name"], work_pool=pools["docker"], image=image)
+        assert registry.get_version("toy-beam", version, _sync=True).image == image
 
 
 @pytest.mark.slow

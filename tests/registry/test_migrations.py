@@ -22,14 +22,14 @@ def backend(request) -> str:
 
 
 def test_the_shipped_revisions():
-    assert migrate.revisions() == ["0001", "0002", "0003"]
-    assert migrate.head_revision() == "0003"
+    assert migrate.revisions() == ["0001", "0002", "0003", "0004"]
+    assert migrate.head_revision() == "0004"
 
 
 def test_fresh_database_is_initialised_on_first_use(registry):
-    assert registry.schema_revision() == (None, "0003")
+    assert registry.schema_revision() == (None, "0004")
     assert registry.list_models() == []
-    assert registry.schema_revision() == ("0003", "0003")
+    assert registry.schema_revision() == ("0004", "0004")
 
 
 def test_migrations_build_exactly_the_orm_schema(registry):
@@ -38,6 +38,20 @@ def test_migrations_build_exactly_the_orm_schema(registry):
         context = MigrationContext.configure(conn, opts={"version_table": migrate.VERSION_TABLE, "compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_every_foreign_key_leads_an_index(registry):
+    """Revision 0004: deleting a version cascades through the alias history, and a version's
+    history is read by its foreign keys: none of those lookups scans a table."""
+    registry.list_models()
+    inspector = sa.inspect(registry.engine)
+    for table in Base.metadata.tables:
+        indexed = [index["column_names"] for index in inspector.get_indexes(table)]
+        indexed += [inspector.get_pk_constraint(table)["constrained_columns"]]
+        indexed += [unique["column_names"] for unique in inspector.get_unique_constraints(table)]
+        for fk in inspector.get_foreign_keys(table):
+            columns = fk["constrained_columns"]
+            assert any(list(cols[: len(columns)]) == columns for cols in indexed), f"{table}.{columns} (-> {fk['referred_table']}) has no index"
 
 
 def _fill_first_revision(url: str) -> None:
@@ -74,8 +88,8 @@ def test_first_revision_to_head_keeps_every_row(db_url):
     registry = SQLRegistry(db_url)
     with pytest.raises(SchemaOutdated, match=r"revision 0001.*run `lume-prefect registry upgrade`"):
         registry.get_model("injector")
-    assert registry.upgrade() == ("0001", "0003")
-    assert registry.upgrade() == ("0003", "0003")  # twice is harmless
+    assert registry.upgrade() == ("0001", "0004")
+    assert registry.upgrade() == ("0004", "0004")  # twice is harmless
 
     model = registry.get_model("injector")
     assert (model.tags, model.aliases) == ({"kind": "surrogate"}, {"live": "1.10"})

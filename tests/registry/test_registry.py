@@ -182,8 +182,9 @@ def test_user_aliases_are_independent_of_live(injector):
 
 def test_set_deployment_once_deployed(injector):
     assert injector.get_version("injector", "1.9").deployment_id is None
-    deployed = injector.set_deployment("injector", "1.9", deployment_name="run/injector-1.9", deployment_id="0b5e")
-    assert (deployed.deployment_name, deployed.deployment_id) == ("run/injector-1.9", "0b5e")
+    deployment_id = "0b5e0000-1111-4222-8333-944455556666"  # a Prefect deployment's id is a UUID (issue 21)
+    deployed = injector.set_deployment("injector", "1.9", deployment_name="run/injector-1.9", deployment_id=deployment_id)
+    assert (deployed.deployment_name, deployed.deployment_id) == ("run/injector-1.9", deployment_id)
     assert deployed.deployed_at is not None
     with pytest.raises(VersionNotFound):
         injector.set_deployment("injector", "4.0", deployment_name="x/y")

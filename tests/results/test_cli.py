@@ -73,7 +73,8 @@ def test_plot_writes_a_png(url, tmp_path, capsys):
     ("args", "message"),
     [
         (["list", "--since", "yesterday"], "since: 'yesterday' is not an ISO-8601"),
-        (["show", "abc"], "key: must be 64 lowercase hex digits"),
+        (["show", "abc"], "key: must be a result key: 64 hex digits, or its first 4 or more"),
+        (["show", "xyz1234"], "key: must be a result key"),
         (["show", "f" * 64], "no result with key"),
         (["export", "out.xlsx"], "cannot tell the format"),
         (["plot", "p.png", "--y", "nothing", "--x", "charge"], "no column 'nothing'"),

@@ -132,3 +132,31 @@ def test_connection_killed_mid_insert_many_is_retried_and_writes_every_row_once(
     assert killed
     assert store.count() == len(batch)
     store.close()
+
+
+def test_a_flow_runs_results_and_tags_are_found_through_indexes(sql_store):
+    """Revision 0004: flow_run_id is indexed on every backend; on PostgreSQL find(tags=...)
+    (JSONB containment) is answered by a GIN index, not a sequential scan."""
+    import uuid
+
+    run = uuid.uuid4()
+    sql_store.insert_many([Result(model="m", version="1", inputs={"i": i}, outputs={"o": i}, tags=[f"t{i % 3}"], flow_run_id=run if i == 7 else None)
+                           for i in range(30)])
+    indexes = {index["name"]: index for index in sa.inspect(sql_store.engine).get_indexes(TABLE)}
+    assert indexes["ix_lume_results_flow_run_id"]["column_names"] == ["flow_run_id"]
+    by_run = sa.text(f"SELECT id FROM {TABLE} WHERE flow_run_id = :run")
+    with sql_store.engine.connect() as connection:
+        assert len(connection.execute(by_run, {"run": str(run)}).all()) == 1
+        if sql_store.dialect == "sqlite":
+            plan = " ".join(str(row) for row in connection.execute(sa.text(f"EXPLAIN QUERY PLAN {by_run.text}"), {"run": str(run)}))
+            assert "ix_lume_results_flow_run_id" in plan, plan
+    if sql_store.dialect != "postgresql":
+        return
+    assert "gin" in str(indexes["ix_lume_results_tags"].get("dialect_options", {})).lower()
+    with sql_store.engine.connect() as connection:
+        connection.execute(sa.text("SET enable_seqscan = off"))  # a 30-row table: make the planner show what it can use
+        run_plan = " ".join(connection.scalars(sa.text(f"EXPLAIN {by_run.text}"), {"run": str(run)}))
+        assert "ix_lume_results_flow_run_id" in run_plan, run_plan
+        tags_plan = " ".join(connection.scalars(sa.text(f"""EXPLAIN SELECT id FROM {TABLE} WHERE tags @> '["t1"]'""")))
+        assert "ix_lume_results_tags" in tags_plan, tags_plan
+    assert sql_store.count(tags=["t1"]) == 10

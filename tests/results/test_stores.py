@@ -149,3 +149,43 @@ def test_unstorable_values_never_reach_the_store(store):
     with pytest.raises(ValueError, match="inputs.callback: cannot store a callable"):
         store.insert(Result(model="m", version="1", inputs={"callback": print}))
     assert store.count() == 0
+
+
+
+def test_a_key_is_found_by_its_first_digits_as_git_finds_a_commit(store):
+    from lume_prefect.results import AmbiguousKey, ResultNotFound
+
+    # two results whose keys share their first 5 digits (among 3,000 the first such pair), and others
+    seen: dict[str, Result] = {}
+    for i in range(3000):
+        candidate = run(i)
+        twin = seen.setdefault(candidate.key[:5], candidate)
+        if twin is not candidate:
+            break
+    pair = [twin, candidate]
+    shared = next(n for n in range(64) if twin.key[n] != candidate.key[n])
+    store.insert_many([*pair, *(run(i) for i in range(3000, 3010))])
+
+    target = candidate.key
+    for given in (target, target[:12], target[: shared + 1].upper(), f"  {target[:20]} "):
+        assert store.full_key(given) == target
+    with pytest.raises(AmbiguousKey, match="give more of its digits") as caught:
+        store.full_key(target[:shared])
+    assert sorted(caught.value.matches) == sorted(r.key for r in pair)
+    absent = next(f"{n:04x}" for n in range(65536) if not any(k.startswith(f"{n:04x}") for k in (r.key for r in pair)))
+    with pytest.raises(ResultNotFound, match=absent):
+        store.full_key(absent)
+    for bad in ("abc", "xyz12345", "", None, "a" * 65, target[:10] + "-"):
+        with pytest.raises(InvalidQuery, match="key"):
+            store.full_key(bad)
+
+
+@pytest.mark.parametrize("backend", ["mongo"])
+def test_mongo_indexes_serve_a_flow_runs_results_and_tags(backend, request):
+    """The Mongo store's indexes, created on first use, cover what the SQL migrations index."""
+    from tests.results.conftest import open_store
+
+    store = open_store(backend, request)
+    store.insert(Result(model="m", version="1", outputs={"o": 1}, tags=["t"]))
+    keys = {name: [field for field, _order in info["key"]] for name, info in store.collection.index_information().items()}
+    assert keys["flow_run_id"] == ["flow_run_id"] and keys["tags"] == ["tags"]

@@ -66,6 +66,11 @@ def test_slurm_job_array(services_on, tmp_path):
     elements = sorted(p.name.removeprefix("batch-") for p in task_dir.glob("batch-*.pkl"))
     assert 1 <= len(elements) <= 3
     assert sorted(p.name.removeprefix("result-") for p in task_dir.glob("result-*.pkl")) == elements
+    # squeue names the array after the model; its comment names the version and the scan's flow run
+    [script] = list(workdir.rglob("*.sh"))
+    header = script.read_text()
+    assert f"#SBATCH --job-name={model}\n" in header, header
+    assert f'#SBATCH --comment="lume-prefect scan of {model} 1.0.0, flow run {scan.flow_run_id}"' in header, header
 
 
 def test_slurm_without_a_cluster_is_a_clear_error(services_on):

@@ -172,6 +172,7 @@ def test_deployment_runs_to_completed_as_a_slurm_job(pool):
     assert "#SBATCH --time=00:05:00" in script  # the deployment's
     assert "#SBATCH --cpus-per-task=2" in script  # this run's
     assert f"#SBATCH --comment=prefect-flow-run={run_id}" in script and "#SBATCH --no-requeue" in script
+    assert "#SBATCH --job-name=sleepy\n" in script  # named after the flow (a lume model's: the model), not the run
     # the worker's own interpreter (this venv's, whichever of its names started the worker), not a PATH line
     [python] = re.findall(r"^(\S+) -m prefect flow-run execute", script, re.MULTILINE)
     assert os.path.samefile(python, sys.executable) and "export PATH" not in script

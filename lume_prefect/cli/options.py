@@ -1,0 +1,25 @@
+"""Options every command shares, one name each: ``--services`` picks the environment (a saved
+``LumeServices`` block) wherever a command uses a service, ``--json`` prints JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from cyclopts import Parameter
+
+Services = Annotated[
+    Optional[str],
+    Parameter(name="--services", help="Saved LumeServices block (default: $LUME_SERVICES, else 'local')."),
+]
+Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
+
+
+def services_block(services: Optional[str]):  # type: ignore[no-untyped-def]
+    """The LumeServices block named ``services`` (None: the current one); a clean error otherwise."""
+    from lume_prefect.cli.output import fail
+    from lume_prefect.core.resolve import resolve
+
+    try:
+        return resolve(services, "services")
+    except (ValueError, TypeError) as exc:
+        fail(exc)

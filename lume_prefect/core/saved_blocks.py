@@ -1,0 +1,122 @@
+"""Saved blocks without a server: read from the database of Prefect's ephemeral mode.
+
+With no ``PREFECT_API_URL``, Prefect's client starts a temporary server for every command (a
+subprocess that imports the whole server and migrates its database: 5-30 s), on the database
+of ``server.database.connection_url``: by default the SQLite file ``$PREFECT_HOME/prefect.db``.
+Reading a saved block needs none of that: its document is a row of that file, its nested
+blocks rows of ``block_document_reference``, their data JSON encrypted with the Fernet key
+the server keeps in its ``configuration`` table (or ``PREFECT_SERVER_ENCRYPTION_KEY``).
+``load_saved`` reads them as Prefect's server does, read-only, in milliseconds.
+
+It answers the block, or None when no such block is saved (no database file yet, or no such
+row) -- or ``UNKNOWN`` when it cannot tell (an API is configured, the database is not a SQLite
+file, or its layout is not the one understood here): then the caller asks the API as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Final, Optional
+from uuid import UUID
+
+UNKNOWN: Final = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN", "__bool__": lambda self: False})()
+_MAX_DEPTH = 50  # Prefect's own bound on nested block documents
+
+
+def api_configured() -> bool:
+    """Whether a Prefect API is configured (``PREFECT_API_URL``, from the environment or the profile)."""
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
+def ephemeral_database() -> Optional[Path]:
+    """The SQLite file a temporary Prefect server would use; None when no temporary server would
+    start (an API is configured) or its database is not a SQLite file."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url:
+        return None
+    configured = settings.server.database.connection_url
+    url = configured.get_secret_value() if configured is not None else f"sqlite+aiosqlite:///{settings.home}/prefect.db"
+    scheme, sep, rest = url.partition(":///")
+    if not sep or not scheme.startswith("sqlite") or not rest or rest.startswith(("file:", ":memory:")) or "?" in rest:
+        return None
+    return Path(rest).expanduser()
+
+
+def load_saved(cls: type, name: str) -> Any:
+    """The block of class ``cls`` saved as ``name`` (see the module docstring): the block, None, or UNKNOWN."""
+    database = ephemeral_database()
+    if database is None:
+        return UNKNOWN
+    if not database.exists():
+        return None
+    try:
+        data = _read(database, cls.get_block_type_slug(), name)
+    except (sqlite3.Error, ValueError, KeyError, TypeError, ImportError):
+        return UNKNOWN  # a database being created or migrated, a key we cannot read: ask the API
+    if data is None:
+        return None
+    document_id, values, references = data
+    block = cls.model_validate(values)
+    block._block_document_id = UUID(document_id)
+    block._block_document_name = name
+    block._is_anonymous = False
+    block._define_metadata_on_nested_blocks(references)  # the nested blocks' ids and names, as Prefect's load sets them
+    return block
+
+
+def _read(database: Path, slug: str, name: str) -> Optional[tuple[str, dict[str, Any], dict[str, Any]]]:
+    with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=10)) as db:
+        row = db.execute(
+            "SELECT d.id, d.data FROM block_document AS d JOIN block_type AS t ON t.id = d.block_type_id"
+            " WHERE t.slug = ? AND d.name = ?",
+            (slug, name),
+        ).fetchone()
+        if row is None:
+            return None
+        fernet = _fernet(db)
+        return row[0], *_document(db, fernet, row[0], row[1], 0)
+
+
+def _fernet(db: sqlite3.Connection) -> Any:
+    from cryptography.fernet import Fernet
+
+    key = os.environ.get("PREFECT_SERVER_ENCRYPTION_KEY") or os.environ.get("ORION_ENCRYPTION_KEY")
+    if not key:
+        row = db.execute("SELECT value FROM configuration WHERE key = ?", ("ENCRYPTION_KEY",)).fetchone()
+        if row is None:
+            raise KeyError("ENCRYPTION_KEY")
+        key = json.loads(row[0])["fernet_key"]
+    return Fernet(key.encode())
+
+
+def _document(db: sqlite3.Connection, fernet: Any, document_id: str, stored: Any, depth: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The document's data with its nested documents' data in place, and its references (the
+    nested documents' ids and names), as the server returns them."""
+    from cryptography.fernet import InvalidToken
+
+    if depth > _MAX_DEPTH:
+        raise ValueError("block document references nested too deep")
+    token = json.loads(stored)
+    try:
+        data = json.loads(fernet.decrypt(token.encode()))
+    except InvalidToken:
+        raise ValueError("block document data cannot be decrypted with this server's key") from None
+    references: dict[str, Any] = {}
+    for field, child_id, child_name, anonymous, child_data in db.execute(
+        "SELECT r.name, d.id, d.name, d.is_anonymous, d.data FROM block_document_reference AS r"
+        " JOIN block_document AS d ON d.id = r.reference_block_document_id WHERE r.parent_block_document_id = ?",
+        (document_id,),
+    ).fetchall():
+        data[field], nested = _document(db, fernet, child_id, child_data, depth + 1)
+        references[field] = {"block_document": {
+            "id": child_id, "name": child_name, "is_anonymous": bool(anonymous), "block_document_references": nested,
+        }}
+    return data, references

@@ -1,0 +1,151 @@
+"""Scans, round 2 (issue 21): a scan too large for memory is refused before its points are
+built, and ``timeout`` means seconds per batch wherever it is accepted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pandas
+import pytest
+
+from lume_prefect.scans.errors import TooManyPoints
+from tests.scans.conftest import quad_services, services_with_live_code  # noqa: F401 - quad_services is a fixture
+
+HANGS = '''
+import time
+
+from lume_prefect.models import ModelSpec
+
+spec = ModelSpec(name="{name}", version="1.0.0", author="tests", laboratory="test", facility="test", beampath="test",
+                 inputs=[{{"name": "x", "range": [0, 100]}}], outputs=[{{"name": "y"}}])
+
+
+@spec.flow
+def hangs(x: float) -> dict:
+    while x == 13:  # never returns
+        time.sleep(0.05)
+    return {{"y": 2 * x}}
+'''
+
+
+@pytest.mark.unit
+def test_a_huge_grid_is_refused_before_its_points_are_built():
+    from lume_prefect.scans.points import MAX_POINTS, as_points
+
+    started = time.monotonic()
+    with pytest.raises(TooManyPoints) as info:
+        as_points("m", {"a": range(10_000), "b": range(10_000)})
+    assert time.monotonic() - started < 1
+    assert str(info.value).startswith(f"scan of model 'm': the grid has 100,000,000 points, above the limit of {MAX_POINTS:,}; nothing was run")
+    assert "max_points=100000000" in str(info.value) and "--max-points 100000000" in str(info.value)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(TooManyPoints, match="the grid has 12 points, above the limit of 10"):
+        as_points("m", {"a": [1, 2, 3], "b": iter([1, 2, 3, 4])}, max_points=10)  # an iterator axis, counted as it is listed
+    assert len(as_points("m", {"a": [1, 2, 3], "b": [1, 2, 3, 4]}, max_points=12)) == 12
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_points_table_above_the_limit_is_refused_before_it_is_read(tmp_path, suffix):
+    from lume_prefect.scans.points import as_points
+
+    path = tmp_path / f"points{suffix}"
+    frame = pandas.DataFrame({"x": [float(i) for i in range(12)]})
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    with pytest.raises(TooManyPoints, match=f"points file '{path}' has 12 points, above the limit of 10"):
+        as_points("m", str(path), max_points=10)
+    assert len(as_points("m", str(path), max_points=12)) == 12
+    with pytest.raises(TooManyPoints, match="the table has 12 points"):
+        as_points("m", frame, max_points=11)
+    with pytest.raises(TooManyPoints, match="the list has 12 points"):
+        as_points("m", frame.to_dict(orient="records"), max_points=11)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("max_points", [0, -1, 1.5, "10"])
+def test_max_points_must_be_a_positive_int(max_points):
+    from lume_prefect.scans.points import check_max_points
+
+    with pytest.raises(ValueError, match=f"max_points must be a positive int, got {max_points!r}"):
+        check_max_points(max_points)
+
+
+@pytest.mark.prefect
+def test_run_scan_refuses_a_huge_grid_and_runs_it_when_asked(quad_services):
+    from lume_prefect.scans import run_scan
+
+    services, model = quad_services
+    started = time.monotonic()
+    with pytest.raises(TooManyPoints, match="the grid has 100,000,000 points"):
+        run_scan(model, {"k1": [0.1 + i * 1e-6 for i in range(10_000)], "length": [0.1 + i * 1e-5 for i in range(10_000)]}, services=services)
+    assert time.monotonic() - started < 5
+    with pytest.raises(TooManyPoints, match="the grid has 6 points, above the limit of 5"):
+        run_scan(model, {"k1": [1.0, 2.0, 3.0], "length": [0.1, 0.2]}, services=services, max_points=5)
+    assert services.results.store().count(model=model) == 0
+    assert run_scan(model, {"k1": [1.0, 2.0, 3.0], "length": [0.1, 0.2]}, services=services, max_points=6).computed == 6
+
+
+@pytest.mark.prefect
+def test_the_cli_refuses_a_huge_grid_and_a_missing_output_directory_before_running(quad_services, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    services, model = quad_services
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "LUME_SERVICES": services._block_document_name, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_TEST_MODE", None)
+
+    def lume(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lume_prefect.cli", *args], capture_output=True, text=True, env=env, timeout=180)
+
+    started = time.monotonic()
+    huge = lume("scan", model, "--grid", "k1=0:1:100000000")
+    assert time.monotonic() - started < 60
+    assert huge.returncode == 1 and huge.stderr.strip().splitlines() == [
+        f"error: scan of model {model!r}: the grid has 100,000,000 points, above the limit of 1,000,000; nothing was run. "
+        "Split it, or pass max_points=100000000 (lume-prefect scan --max-points 100000000) to run it anyway"
+    ]
+    missing = lume("scan", model, "--grid", "k1=1,2", "--output", str(tmp_path / "missing" / "x.csv"))
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"error: --output {tmp_path / 'missing' / 'x.csv'}: the directory {tmp_path / 'missing'} does not exist; nothing was run"
+    assert services.results.store().count(model=model) == 0  # nothing ran
+    assert not (tmp_path / "missing").exists()
+    ok = lume("scan", model, "--grid", "k1=1,2", "--grid", "length=0.1,0.2", "--max-points", "4", "--output", str(tmp_path / "x.csv"))
+    assert ok.returncode == 0, ok.stderr
+    assert len(pandas.read_csv(tmp_path / "x.csv")) == 4
+
+
+@pytest.mark.prefect
+def test_an_in_process_batch_past_its_timeout_is_interrupted_and_the_scan_goes_on(tmp_path):
+    from lume_prefect.scans import run_scan
+
+    services, model = services_with_live_code(tmp_path, HANGS, "hangs")
+    started = time.monotonic()
+    scan = run_scan(model, [{"x": 1.0}, {"x": 13.0}, {"x": 2.0}], services=services, batch_size=1, timeout=2)
+    assert time.monotonic() - started < 30
+    assert (scan.computed, scan.failed) == (2, 1)
+    failure = scan.failures[0]
+    assert (failure.index, failure.error_type) == (1, "TimeoutError")
+    assert failure.message == "batch 1 (1 points) not finished after 2 s; interrupted"
+    assert services.results.store().count(model=model) == 2
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("executor", ["processes", "dask", "slurm"])
+def test_a_timeout_is_refused_where_it_cannot_be_enforced(executor):
+    from lume_prefect.scans.executors import check_scan_timeout
+
+    with pytest.raises(ValueError, match=f"executor={executor!r} cannot stop a running batch"):
+        check_scan_timeout(5, executor)
+    assert check_scan_timeout(None, executor) is None
+    assert check_scan_timeout(5, "in-process") == check_scan_timeout(5, "deployment") == 5.0
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), "abc"])
+def test_a_scan_timeout_must_be_a_positive_number(timeout):
+    from lume_prefect.scans.executors import check_scan_timeout
+
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        check_scan_timeout(timeout, "in-process")
