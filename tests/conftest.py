@@ -43,10 +43,10 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(scope="session")
 def prefect_api():
-    """The session's single ephemeral Prefect API (SQLite), started on first use (~10 s)."""
+    """The session's single ephemeral Prefect API (SQLite), started on first use (~10 s; up to 180 s on a busy machine)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 

@@ -17,7 +17,7 @@ from tests.components import ROOT, free_port, prefect_api_at, require, venv_scri
 from tests.containers.conftest import PODMAN_SOCKET, build_model_image, container_removed, podman
 from tests.models.conftest import write_version
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # a stack up, down and up again on 2 cores
 ENTRY = "model.py:toy_beam"
 COMPOSE_FILE = ROOT / "deployments/compose.yaml"
 
