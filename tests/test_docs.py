@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.components import PrefectServer, chromium_path, free_port
+from tests.components import PrefectServer, free_port
+from tests.test_ui import browser  # noqa: F401 - the same headless Chromium fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -136,19 +137,6 @@ def test_the_site_builds_strictly_with_the_generated_reference(site):
     assert app.help.split(":")[0] in cli
     api = (site / "reference" / "api" / "files" / "index.html").read_text(encoding="utf-8")
     assert 'id="lume_prefect.files.blocks.LocalFiles"' in api and "Examples" in api
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' (playwright)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.mark.ui
