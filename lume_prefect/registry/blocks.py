@@ -142,7 +142,7 @@ class MLflowRegistry(ServiceBlock):
         "The model registry on an MLflow tracking server: models, versions (source, flow, image, "
         "deployment), the live alias and its history, as MLflow registered models, versions, tags and aliases."
     )
-    _documentation_url = docs_url("the-registry-on-mlflow")
+    _documentation_url = docs_url(_block_type_slug)
     _logo_url = logo_url("filesystem")
     model_config = ConfigDict(hide_input_in_errors=True)
 
