@@ -31,7 +31,7 @@ def test_a_block_is_used_as_given(tmp_path):
 
 
 def test_bad_values_and_kinds_are_refused_by_name():
-    with pytest.raises(TypeError, match="registry must be a ModelRegistry block, a saved block's name, or None, got 42"):
+    with pytest.raises(TypeError, match="registry must be a ModelRegistry or MLflowRegistry block, a saved block's name, or None, got 42"):
         resolve(42, "registry")
     with pytest.raises(TypeError, match="files must be a LocalFiles or MountedFiles or S3Files block"):
         resolve("", "files")

@@ -33,7 +33,7 @@ def fill(registry) -> None:
             "injector", version, source=f"injector=={version}", entrypoint="injector.flow:run", sha256=version[-1] * 64,
             image=f"ghcr.io/lume/injector:{version}", parameters_schema=SCHEMA, by="alice",
         )
-    registry.set_deployment("injector", "1.9", deployment_name="run/injector-1.9", deployment_id="0b5e")
+    registry.set_deployment("injector", "1.9", deployment_name="run/injector-1.9", deployment_id="0b5e6f1c-2d3a-4b5c-8d9e-0f1a2b3c4d5e")
     registry.promote("injector", "1.0", by="alice")
     registry.promote("injector", "1.9", by="bob")
     registry.promote("injector", "1.10", by="carol")

@@ -213,7 +213,7 @@ def test_cli_processes_upgrade_an_old_database_through_a_saved_block(tmp_path):
 
     upgraded = cli_process("registry", "upgrade", "--registry", name)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "upgraded from revision 0001 to 0003" in upgraded.stdout
+    assert "upgraded from revision 0001 to 0004" in upgraded.stdout
 
     # the registry may also come from $LUME_PREFECT_REGISTRY
     registered = cli_process("models", "register", "injector", "1.0", "--source", "s", "--entrypoint", "m:f",
