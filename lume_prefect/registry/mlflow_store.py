@@ -424,14 +424,7 @@ class MLflowStore:
         staging.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
             archive.extractall(staging, filter="data")  # no path leaves the directory
-        (staging / ".complete").touch()
-        try:
-            staging.rename(target)
-        except OSError:  # another process unpacked it first
-            import shutil
-
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+        return _publish(staging, target)
 
     def fetch_artifacts(self, name: str, version: str) -> Path:
         """The artifacts of a version registered by others (its run's, else its source's),
@@ -452,12 +445,7 @@ class MLflowStore:
         staging.mkdir(parents=True)
         where = {"run_id": found.run_id} if found.run_id else {"artifact_uri": found.source}
         download_artifacts(**where, dst_path=str(staging), tracking_uri=self.tracking_uri)
-        (staging / ".complete").touch()
-        try:
-            staging.rename(target)
-        except OSError:  # another process fetched it first
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+        return _publish(staging, target)
 
     def get_version(self, name: str, version: str) -> ModelVersion:
         """One version of a model; ``1.0`` finds ``1.0.0`` (PEP 440 equality)."""
@@ -844,3 +832,16 @@ def _registry_store(creds: Any, owner: MLflowStore) -> Any:
             return response_proto
 
     return TimedRestStore(lambda: creds)
+
+
+def _publish(staging: Path, target: Path) -> Path:
+    """Mark the filled ``staging`` directory complete and move it to ``target``; when another
+    process got there first, its copy is kept and this one removed."""
+    import shutil
+
+    (staging / ".complete").touch()
+    try:
+        staging.rename(target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
