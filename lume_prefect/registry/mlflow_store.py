@@ -19,6 +19,12 @@ model-name rule refuses, so no lume model has it), deleted when done; a lock old
 
 Every request has the configured timeout and a retry budget inside it, so an unreachable
 server is one ``RegistryUnreachable`` naming the URI (never its credentials) within it.
+
+The public methods repeat ``SQLRegistry``'s signatures, as they must: the blocks call either
+store with them (``delegate``), and a test holds the two equal. No abstract base: it would state
+the signatures a third time, and what the stores share besides (every argument's check, the
+fields a version records, which change a revert undoes) is in ``validation.py`` and
+``records.py``, where both call it.
 """
 
 from __future__ import annotations
@@ -51,10 +57,10 @@ from lume_prefect.registry.errors import (
     VersionExists,
     VersionNotFound,
 )
-from lume_prefect.registry.records import FOREIGN_ENTRYPOINT, LIVE, AliasChange, ModelVersion, RegisteredModel
+from lume_prefect.registry.records import FOREIGN_ENTRYPOINT, LIVE, AliasChange, ModelVersion, RegisteredModel, change_to_undo
 from lume_prefect.registry.versions import parse_version, sort_key
 
-METADATA_FIELDS = ("author", "laboratory", "facility", "beampath")
+METADATA_FIELDS = validation.METADATA_FIELDS
 FILTER_FIELDS = ("name", *METADATA_FIELDS, "tags")
 PREFIX = "lume."
 HISTORY = "lume.history."
@@ -188,8 +194,8 @@ class MLflowStore:
         from mlflow.exceptions import MlflowException
 
         self._check_name(name)
-        metadata = {f: validation.text(f, v) for f, v in zip(METADATA_FIELDS, (author, laboratory, facility, beampath))}
-        description = validation.text("description", description, required=False, limit=None)
+        metadata = validation.model_metadata(author, laboratory, facility, beampath, description)
+        description = metadata.pop("description")
         tag_map = _user_tags(tags)
         if exist_ok:
             try:
@@ -319,17 +325,7 @@ class MLflowStore:
         from mlflow.entities.model_registry import ModelVersionTag
 
         self._check_name(name)
-        parsed = parse_version(version, name)
-        fields = {
-            "version": str(parsed),
-            "sort_key": sort_key(parsed),
-            "source": validation.text("source", source, limit=None),
-            "entrypoint": validation.entrypoint(entrypoint),
-            "sha256": validation.sha256(sha256),
-            "image": validation.optional_text("image", image),
-            "parameters_schema": validation.parameters_schema(parameters_schema),
-            "registered_by": validation.who(by),
-        }
+        fields = validation.version_fields(name, version, source, entrypoint, sha256, image, parameters_schema, by)
         self._require_model(name)
         existing = self._find(name, version)
         if existing is not None:
@@ -478,13 +474,12 @@ class MLflowStore:
             raise NoVersions(name)
         return found[0]
 
-    def set_deployment(self, name: str, version: str, *, deployment_name: str, deployment_id: Optional[str] = None) -> ModelVersion:
-        """Record the Prefect deployment (``flow/deployment`` name and id) that runs this version."""
-        values = {
-            "deployment_name": validation.text("deployment_name", deployment_name),
-            "deployment_id": None if deployment_id is None else validation.text("deployment_id", str(deployment_id), limit=36),
-            "deployed_at": _utcnow(),
-        }
+    def set_deployment(
+        self, name: str, version: str, *, deployment_name: str, deployment_id: Optional[str] = None, image: Optional[str] = None
+    ) -> ModelVersion:
+        """Record the Prefect deployment (``flow/deployment`` name and id) that runs this version,
+        and the container ``image`` it runs in when given (None keeps the recorded one)."""
+        values = {**validation.deployment(deployment_name, deployment_id, image), "deployed_at": _utcnow()}
         found = self._existing(name, version)
         self._set_version_tags(found, values)
         return self.get_version(name, version)
@@ -602,15 +597,9 @@ class MLflowStore:
         self._check_name(name)
         changed_by = validation.who(by)
         with self._lock(name):
-            undo_stack: list[AliasChange] = []
-            for change in self.history(name, alias):
-                if change.reverted_id is None:
-                    undo_stack.append(change)
-                elif undo_stack:
-                    undo_stack.pop()
-            if not undo_stack or undo_stack[-1].from_version is None:
+            undone = change_to_undo(self.history(name, alias))
+            if undone is None or undone.from_version is None:
                 raise NothingToRevert(name, alias)
-            undone = undo_stack[-1]
             target = self._existing(name, undone.from_version)
             current = self._alias_number(name, alias)
             return self._change_alias(name, alias, current, target, changed_by, reverted_id=undone.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,3 +73,15 @@ class AliasChange(BaseModel):
         if self.reverted_id is not None:
             return "revert"
         return "remove" if self.to_version is None else "set"
+
+
+def change_to_undo(changes: Iterable[Any]) -> Optional[Any]:
+    """The change ``revert`` undoes, of ``changes`` (oldest first, each with a ``reverted_id``):
+    reverts undo changes one at a time, newest first, so the newest change not yet undone."""
+    stack: list[Any] = []
+    for change in changes:
+        if change.reverted_id is None:
+            stack.append(change)
+        elif stack:
+            stack.pop()
+    return stack[-1] if stack else None

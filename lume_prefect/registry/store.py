@@ -14,6 +14,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.jsonfloats import tag_floats, untag_floats
 from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import sql_engine
@@ -31,11 +32,11 @@ from lume_prefect.registry.errors import (
     VersionExists,
     VersionNotFound,
 )
-from lume_prefect.registry.records import LIVE, AliasChange, ModelVersion, RegisteredModel
+from lume_prefect.registry.records import LIVE, AliasChange, ModelVersion, RegisteredModel, change_to_undo
 from lume_prefect.registry.schema import alias_history, aliases, models, tags, utcnow, versions
 from lume_prefect.registry.versions import parse_version, sort_key
 
-METADATA_FIELDS = ("author", "laboratory", "facility", "beampath")
+METADATA_FIELDS = validation.METADATA_FIELDS
 FILTER_FIELDS = ("name", *METADATA_FIELDS, "tags")
 
 _VERSION_COLUMNS = (
@@ -72,7 +73,10 @@ _BY_ALIAS = (
 def _version(row: sa.Row[Any]) -> ModelVersion:
     # Rows come from our own columns with our own types: no need to validate them again
     # (validation would double the cost of the hot lookups).
-    return ModelVersion.model_construct(**row._mapping)
+    fields = row._mapping
+    if fields["parameters_schema"] is None:
+        return ModelVersion.model_construct(**fields)
+    return ModelVersion.model_construct(**{**fields, "parameters_schema": untag_floats(fields["parameters_schema"])})
 
 
 @functools.lru_cache(maxsize=64)  # a block method call must not pay for parsing its URL again
@@ -158,14 +162,7 @@ class SQLRegistry:
         exist_ok: bool = False,
     ) -> RegisteredModel:
         """Register a model; with ``exist_ok`` an existing model of that name is returned unchanged."""
-        row = {
-            "name": validation.model_name(name),
-            "author": validation.text("author", author),
-            "laboratory": validation.text("laboratory", laboratory),
-            "facility": validation.text("facility", facility),
-            "beampath": validation.text("beampath", beampath),
-            "description": validation.text("description", description, required=False, limit=None),
-        }
+        row = {"name": validation.model_name(name), **validation.model_metadata(author, laboratory, facility, beampath, description)}
         tag_map = validation.tags(tags)
         if exist_ok and self._model_id_or_none(name) is not None:
             return self.get_model(name)
@@ -289,18 +286,9 @@ class SQLRegistry:
         by: Optional[str] = None,
     ) -> ModelVersion:
         """Record a new version of a registered model. ``by`` defaults to the OS user."""
-        validation.model_name(name)
-        parsed = parse_version(version, name)
-        row = {
-            "version": str(parsed),
-            "sort_key": sort_key(parsed),
-            "source": validation.text("source", source, limit=None),
-            "entrypoint": validation.entrypoint(entrypoint),
-            "sha256": validation.sha256(sha256),
-            "image": validation.optional_text("image", image),
-            "parameters_schema": validation.parameters_schema(parameters_schema),
-            "registered_by": validation.who(by),
-        }
+        row = validation.version_fields(name, version, source, entrypoint, sha256, image, parameters_schema, by)
+        # floats a JSON column would change (1e16 and up, -0.0) are stored tagged (core/jsonfloats.py)
+        row["parameters_schema"] = tag_floats(row["parameters_schema"])
         try:
             with self._write() as conn:
                 model_id = conn.execute(sa.select(models.c.id).where(models.c.name == name)).scalar()
@@ -356,13 +344,7 @@ class SQLRegistry:
         and the container ``image`` it runs in when given (None keeps the recorded one)."""
         validation.model_name(name)
         key = sort_key(parse_version(version, name))
-        values = {
-            "deployment_name": validation.text("deployment_name", deployment_name),
-            "deployment_id": validation.deployment_id(deployment_id),
-            "deployed_at": utcnow(),
-        }
-        if image is not None:
-            values["image"] = validation.optional_text("image", image)
+        values = {**validation.deployment(deployment_name, deployment_id, image), "deployed_at": utcnow()}
         with self._write() as conn:
             model_id = self._lock_model(conn, name)
             done = conn.execute(
@@ -464,15 +446,9 @@ class SQLRegistry:
                 .where(alias_history.c.model_id == model_id, alias_history.c.alias == alias)
                 .order_by(alias_history.c.id)
             ).all()
-            undo_stack: list[Any] = []
-            for row in rows:
-                if row.reverted_id is None:
-                    undo_stack.append(row)
-                elif undo_stack:
-                    undo_stack.pop()
-            if not undo_stack or undo_stack[-1].from_version_id is None:
+            undone = change_to_undo(rows)
+            if undone is None or undone.from_version_id is None:
                 raise NothingToRevert(name, alias)
-            undone = undo_stack[-1]
             target = conn.execute(
                 sa.select(versions.c.id, versions.c.version).where(versions.c.id == undone.from_version_id)
             ).one()

@@ -11,9 +11,13 @@ import json
 import re
 from typing import Any, Optional
 
+from lume_prefect.core.jsonfloats import TAG
 from lume_prefect.core.names import MODEL_NAME_PATTERN, MODEL_NAME_RULE
 from lume_prefect.registry.errors import InvalidValue
 from lume_prefect.registry.schema import ALIAS_LENGTH, NAME_LENGTH, TEXT_LENGTH
+from lume_prefect.registry.versions import parse_version, sort_key
+
+METADATA_FIELDS = ("author", "laboratory", "facility", "beampath")
 
 # Model names become parts of Prefect deployment names and CLI arguments: keep them plain.
 _NAME = re.compile(MODEL_NAME_PATTERN)
@@ -127,6 +131,8 @@ def parameters_schema(value: Any) -> Optional[dict[str, Any]]:
     except (TypeError, ValueError) as exc:
         reason = "NaN and infinities are not JSON numbers" if "JSON compliant" in str(exc) else f"not JSON-serialisable: {exc}"
         raise InvalidValue("parameters_schema", value, reason) from None
+    if f'"{TAG}":' in encoded:  # only a key is followed by an unescaped '":'
+        raise InvalidValue("parameters_schema", value, f"the key {TAG!r} is lume-prefect's own (it tags floats a database would change)")
     if "\\u0000" in encoded:
         raise InvalidValue("parameters_schema", value, "contains a NUL character, which no database stores in JSON")
     if "\\ud" in encoded:  # an escaped surrogate: a pair (an emoji) is fine, a lone one is not text
@@ -153,6 +159,40 @@ def deployment_id(value: Any) -> Optional[str]:
         return str(value if isinstance(value, UUID) else UUID(str(value)))
     except ValueError:
         raise InvalidValue("deployment_id", value, "must be a UUID (a Prefect deployment's id)") from None
+
+
+# ---- what a store records, checked once for every store (SQLRegistry, MLflowStore) ----------
+
+
+def model_metadata(author: Any, laboratory: Any, facility: Any, beampath: Any, description: Any) -> dict[str, str]:
+    """A new model's metadata, each field checked."""
+    fields = {f: text(f, v) for f, v in zip(METADATA_FIELDS, (author, laboratory, facility, beampath))}
+    return {**fields, "description": text("description", description, required=False, limit=None)}
+
+
+def version_fields(name: Any, version: Any, source: Any, entry: Any, digest: Any, image: Any, schema: Any, by: Any) -> dict[str, Any]:
+    """A new version's fields (source, entrypoint, sha256, image, parameters_schema, registered_by),
+    each checked, with its PEP 440 normal form and sort key."""
+    model_name(name)
+    parsed = parse_version(version, name)
+    return {
+        "version": str(parsed),
+        "sort_key": sort_key(parsed),
+        "source": text("source", source, limit=None),
+        "entrypoint": entrypoint(entry),
+        "sha256": sha256(digest),
+        "image": optional_text("image", image),
+        "parameters_schema": parameters_schema(schema),
+        "registered_by": who(by),
+    }
+
+
+def deployment(name: Any, uuid: Any, image: Any) -> dict[str, Optional[str]]:
+    """What ``set_deployment`` records: the deployment's name and id, and the image when given."""
+    values = {"deployment_name": text("deployment_name", name), "deployment_id": deployment_id(uuid)}
+    if image is not None:
+        values["image"] = text("image", image)
+    return values
 
 
 def who(value: Optional[str]) -> str:

@@ -35,10 +35,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from lume_prefect.core.errors import LumeError
+from lume_prefect.core.jsonfloats import PLAIN_FLOAT as _PLAIN_FLOAT, TAG, stored_float as _float
 from lume_prefect.results.errors import InvalidResultValue
 from lume_prefect.results.lume_values import distribution_values, is_distribution, is_particle_group, is_tensor, tensor_array
 
-TAG = "__lume__"
 KEY_SCHEME = b"lume-result-key/1\x00"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SUPPORTED = (
@@ -50,10 +50,8 @@ _PLAIN = (str, bool, type(None))
 TOO_DEEP = "nested too deeply, or a dict or list that contains itself; store at most a few hundred levels"
 _isfinite = math.isfinite
 _copysign = math.copysign
-# Floats stored as JSON numbers come back as floats from every store only below this size:
-# PostgreSQL's jsonb keeps 1e16 as the integer 10000000000000000 (and -0.0 as 0), so larger
-# floats and -0.0 are stored tagged with their repr, and read back as the same float.
-_PLAIN_FLOAT = 1e16
+# Floats of 1e16 and more, and -0.0, are stored tagged with their repr (a JSON column would
+# give them back changed: see core/jsonfloats.py); the loops below inline stored_float's test.
 
 
 # ---- encoding for storage ------------------------------------------------------
@@ -206,13 +204,6 @@ def _check_int(value: int) -> int:
     if not INT64_MIN <= value <= INT64_MAX:
         raise _Invalid(f"integer {value} does not fit in 64 bits; store it as a str or float")
     return value
-
-
-def _float(value: float) -> Any:
-    """A finite float as stored: a JSON number, or tagged when a store would change it."""
-    if -_PLAIN_FLOAT < value < _PLAIN_FLOAT and (value or _copysign(1.0, value) > 0):
-        return value
-    return {TAG: "float", "value": repr(value)}
 
 
 def _nonfinite(value: float, allow: bool) -> Any:

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from bson.int64 import Int64
 from pymongo.errors import AutoReconnect, BulkWriteError, DocumentTooLarge, OperationFailure, ServerSelectionTimeoutError
 
+from lume_prefect.core.jsonfloats import tagged_texts
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, read_as_int
 from lume_prefect.results.errors import DuplicateResult, ResultTooDeep, ResultTooLarge
@@ -302,8 +303,10 @@ def _filter(query: Query) -> dict[str, Any]:
         field = "inputs." + ".".join(path)
         if value is None or isinstance(value, str):
             conditions.append({field: value})
-        else:  # a plain number/bool, or a tagged NumPy scalar holding it
-            conditions.append({"$or": [{field: value}, {f"{field}.{TAG}": "scalar", f"{field}.value": value}]})
+        else:  # a plain number/bool, a tagged NumPy scalar holding it, or an equal float stored tagged (1e16 and up, -0.0)
+            alternatives = [{field: value}, {f"{field}.{TAG}": "scalar", f"{field}.value": value}]
+            alternatives += [{f"{field}.{TAG}": {"$in": ["float", "scalar"]}, f"{field}.value": text} for text in tagged_texts(value)]
+            conditions.append({"$or": alternatives})
     if query.tags:
         conditions.append({"tags": {"$all": list(query.tags)}})
     if query.keys:

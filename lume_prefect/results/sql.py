@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from lume_prefect.core.jsonfloats import tagged_texts
 from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import MYSQL_DIALECTS, Migrations, SQLEngine, sql_engine
@@ -338,7 +339,12 @@ class _SQLiteJSON:
         if value is None or isinstance(value, str):
             return plain
         tagged = sa.and_(cls._tag(column, path) == "scalar", cls._plain(column, _scalar_path(path), value))
-        return sa.or_(plain, tagged)
+        # an equal float stored tagged (1e16 and up, -0.0), alone or as a NumPy scalar's value
+        floats = [
+            sa.and_(cls._tag(column, path).in_(("float", "scalar")), cls._plain(column, _scalar_path(path), text))
+            for text in tagged_texts(value)
+        ]
+        return sa.or_(plain, tagged, *floats)
 
     @classmethod
     def _tag(cls, column: Any, path: tuple[str, ...]) -> Any:
@@ -382,7 +388,10 @@ class _PostgresJSON:
             return sa.and_(plain, at == cls._jsonb(value))
         if isinstance(value, str):
             return plain
-        return sa.or_(plain, cls._contains(column, path, {TAG: "scalar", "value": value}))
+        tagged = [cls._contains(column, path, {TAG: "scalar", "value": value})]
+        for text in tagged_texts(value):  # an equal float stored tagged (1e16 and up, -0.0)
+            tagged += [cls._contains(column, path, {TAG: kind, "value": text}) for kind in ("float", "scalar")]
+        return sa.or_(plain, *tagged)
 
     @classmethod
     def has_tags(cls, column: Any, tags: tuple[str, ...]) -> Any:

@@ -129,7 +129,7 @@ def _query_value(field: str, value: Any) -> Any:
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidQuery(field, f"cannot match {value!r}: NaN and infinities are never stored as inputs")
-        return value
+        return float(value) if isinstance(value, float) else int(value)  # a subclass (numpy.float64) as the drivers send a number
     item = getattr(value, "item", None)  # a NumPy scalar
     if callable(item) and getattr(value, "ndim", None) == 0:
         return _query_value(field, item())

@@ -131,14 +131,19 @@ def _read_table(model: str, path: Path, max_points: int = MAX_POINTS) -> Any:
     if suffix == ".csv" and rows <= 1 and not path.read_bytes()[:1 << 16].strip():  # blank lines only
         raise EmptyScan(model, f"points file {str(path)!r} is empty (a CSV file needs a header line of input names, then one point per line)")
     try:
-        return pandas.read_csv(path) if suffix == ".csv" else pandas.read_parquet(path)
+        # nrows: never more rows in memory than the limit allows, whatever the count said
+        table = pandas.read_csv(path, nrows=max_points + 1) if suffix == ".csv" else pandas.read_parquet(path)
     except (ValueError, OSError) as exc:  # pandas' parser errors are ValueErrors; pyarrow's ArrowInvalid too
         raise ValueError(f"points file {str(path)!r} cannot be read as {suffix.lstrip('.')}: {exc}") from None
+    if len(table) > max_points:
+        raise TooManyPoints(model, max(rows, len(table)), max_points, f"points file {str(path)!r}")
+    return table
 
 
 def _table_rows(path: Path, suffix: str) -> int:
     """Rows of a Parquet file (its footer says) or a CSV file (its lines less the header,
-    counted in 1 MiB chunks: never fewer than its rows; a quoted value may hold a newline)."""
+    counted in 1 MiB chunks: never fewer than its rows; a quoted value may hold a newline).
+    A CSV line ends as pandas reads it: in LF, CRLF or a lone CR."""
     if suffix != ".csv":
         import pyarrow.parquet
 
@@ -146,9 +151,11 @@ def _table_rows(path: Path, suffix: str) -> int:
     lines, last = 0, b"\n"
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
-            lines += chunk.count(b"\n")
+            lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+            if last == b"\r" and chunk[:1] == b"\n":
+                lines -= 1  # a CRLF split between two chunks
             last = chunk[-1:]
-    return max(0, lines + (last != b"\n") - 1)
+    return max(0, lines + (last not in b"\r\n") - 1)
 
 
 def _plain(value: Any) -> Any:

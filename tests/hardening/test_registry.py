@@ -183,15 +183,106 @@ def test_a_parameters_schema_no_database_stores_is_refused(any_registry, case):
     assert any_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=good).parameters_schema == good
 
 
-@pytest.mark.parametrize("deployment_id", ["not-a-uuid", "", "1234", "00000000-0000-0000-0000-00000000000g"])
-def test_a_deployment_id_must_be_a_uuid(any_registry, deployment_id):
+# ---- round 3: numbers in a parameters_schema come back as given, on every store ------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb", "mlflow"])
+def every_registry(request):
+    """A registry with model ``beam`` and version 1.0, on each SQL backend and on MLflow."""
+    from lume_prefect.registry.stores import open_store
+    from tests.databases import fresh_database
+
+    if request.param == "mlflow":
+        from tests.registry.conftest import _wipe_mlflow
+
+        url = request.getfixturevalue("mlflow_server").url
+        _wipe_mlflow(url)
+        registry = open_store(url)
+    else:
+        context = fresh_database(request.param)
+        registry = SQLRegistry(context.__enter__())
+        request.addfinalizer(lambda: context.__exit__(None, None, None))
+    registry.register_model("beam", author="a", laboratory="l", facility="f", beampath="b")
+    registry.register_version("beam", "1.0", source="/src", entrypoint="m.py:f")
+    return registry
+
+
+SCHEMA_NUMBERS = {
+    "1e16": 1e16, "1e20": 1e20, "-1.5e300": -1.5e300, "max float": 1.7976931348623157e308, "-0.0": -0.0, "5e-324": 5e-324,
+    "0.1": 0.1, "1e15": 1e15, "int64 max": 2**63 - 1, "int64 min": -(2**63), "2**63": 2**63, "uint64 max": 2**64 - 1, "10**30": 10**30,
+}
+
+
+def _same_number(back, given) -> bool:
+    import math
+
+    if type(back) is not type(given) or back != given:
+        return False
+    return not isinstance(given, float) or math.copysign(1, back) == math.copysign(1, given)
+
+
+def test_numbers_in_a_parameters_schema_come_back_as_the_same_type_and_value(every_registry):
+    numbers = {name.replace(" ", "_").replace("*", "^"): value for name, value in SCHEMA_NUMBERS.items()}
+    schema = {
+        "type": "object",
+        "properties": {name: {"type": "number", "default": value} for name, value in numbers.items()},
+        "examples": [list(numbers.values()), {"nested": [{"deep": 1e20}, -0.0]}],
+    }
+    every_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=schema)
+    every_registry.promote("beam", "2.0")
+    for how, version in [
+        ("get_version", every_registry.get_version("beam", "2.0")),
+        ("latest_version", every_registry.latest_version("beam")),
+        ("live_version", every_registry.live_version("beam")),
+        ("list_versions", every_registry.list_versions("beam")[0]),
+    ]:
+        back = version.parameters_schema
+        assert back == schema, how  # == alone would take 1e16 for 10**16 and -0.0 for 0.0
+        for name, value in numbers.items():
+            assert _same_number(back["properties"][name]["default"], value), (how, name, back["properties"][name]["default"])
+        assert all(_same_number(b, g) for b, g in zip(back["examples"][0], numbers.values())), how
+        assert _same_number(back["examples"][1]["nested"][0]["deep"], 1e20) and _same_number(back["examples"][1]["nested"][1], -0.0), how
+
+
+def test_the_float_tag_is_refused_as_a_key_of_a_parameters_schema(every_registry):
+    from lume_prefect.registry.errors import InvalidValue
+
+    for schema in ({"type": "object", "default": {"__lume__": "float", "value": "1e+16"}}, {"__lume__": 1}):
+        with pytest.raises(InvalidValue, match="parameters_schema.*the key '__lume__' is lume-prefect's own") as info:
+            every_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=schema)
+        assert info.value.field == "parameters_schema"
+    assert [v.version for v in every_registry.list_versions("beam")] == ["1.0"]
+    text = {"type": "object", "title": 'a "__lume__": b', "properties": {"__lume": {"type": "string", "default": "__lume__"}}}
+    assert every_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=text).parameters_schema == text
+
+
+# ---- one deployment_id rule on every store (round 2 on SQL, round 3 on MLflow); one signature
+
+
+@pytest.mark.parametrize("deployment_id", ["0b5e", "not-a-uuid", "", "1234", "00000000-0000-0000-0000-00000000000g"])
+def test_a_deployment_id_must_be_a_uuid(every_registry, deployment_id):
     import uuid
 
     from lume_prefect.registry.errors import InvalidValue
 
-    with pytest.raises(InvalidValue, match="deployment_id .* must be a UUID"):
-        any_registry.set_deployment("beam", "1.0", deployment_name="beam/v1", deployment_id=deployment_id)
-    assert any_registry.get_version("beam", "1.0").deployment_name is None
+    with pytest.raises(InvalidValue, match="deployment_id .* must be a UUID") as info:
+        every_registry.set_deployment("beam", "1.0", deployment_name="beam/v1", deployment_id=deployment_id)
+    assert info.value.field == "deployment_id"
+    assert every_registry.get_version("beam", "1.0").deployment_name is None
     given = uuid.uuid4()
-    stored = any_registry.set_deployment("beam", "1.0", deployment_name="beam/v1", deployment_id=str(given).upper())
-    assert str(stored.deployment_id) == str(given)
+    stored = every_registry.set_deployment("beam", "1.0", deployment_name="beam/v1", deployment_id=str(given).upper(), image="img:2")
+    assert (stored.deployment_id, stored.image) == (str(given), "img:2")
+
+
+@pytest.mark.unit
+def test_the_mlflow_store_has_the_sql_registrys_signatures():
+    """The blocks call either store with SQLRegistry's signature (``delegate``): a parameter
+    missing from MLflowStore (``set_deployment(image=)``, used by deploy) is a TypeError there."""
+    import inspect
+
+    from lume_prefect.registry.blocks import REGISTRY_METHODS
+    from lume_prefect.registry.mlflow_store import MLflowStore
+
+    for method in (*REGISTRY_METHODS, "schema_revision"):
+        sql, mlflow = inspect.signature(getattr(SQLRegistry, method)), inspect.signature(getattr(MLflowStore, method))
+        assert list(mlflow.parameters.values()) == list(sql.parameters.values()), method

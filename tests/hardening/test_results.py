@@ -203,3 +203,53 @@ def test_results_nested_deeper_than_mongo_keeps_are_refused_before_sending(reque
     ok = Result(model="m", version="1.0.0", outputs={"tree": deep(90)})
     store.insert(ok)
     assert store.get(ok.key).outputs == ok.outputs
+
+
+# ---- round 3: a query by the value a user stored finds it, tagged floats included ------------
+
+QUERY_NUMBERS = {"1e16": 1e16, "1e20": 1e20, "-1.5e300": -1.5e300, "max float": 1.7976931348623157e308, "-0.0": -0.0, "0.0": 0.0,
+                 "0.5": 0.5, "int 10**16": 10**16}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb", "mongo"])
+def test_a_query_with_the_number_stored_finds_it(backend, request, capsys):
+    """Floats of 1e16 and more and -0.0 are stored tagged (PostgreSQL would change them); a
+    query with the same number must still find them, plain, nested or as a NumPy scalar."""
+    import json
+
+    import numpy as np
+
+    store = open_store(backend, request)
+    stored = []
+    for case, value in QUERY_NUMBERS.items():
+        stored.append(Result(model="m", version="1.0.0", inputs={"x": value, "case": case}))
+        stored.append(Result(model="m", version="1.0.0", inputs={"cfg": {"b": value}, "case": case}))
+        if isinstance(value, float):
+            stored.append(Result(model="m", version="1.0.0", inputs={"x": np.float64(value), "case": f"{case} numpy"}))
+    store.insert_many(stored)
+
+    def cases(**inputs) -> list[str]:
+        found = sorted(r.inputs["case"] for r in store.find(inputs=inputs))
+        assert store.count(inputs=inputs) == len(found)
+        return found
+
+    for case, value in QUERY_NUMBERS.items():
+        # numbers by value, as result keys: 1e16 is 10**16, -0.0 is 0.0
+        equal = sorted(c for c, v in QUERY_NUMBERS.items() if v == value)
+        with_numpy = sorted([*equal, *(f"{c} numpy" for c in equal if isinstance(QUERY_NUMBERS[c], float))])
+        assert cases(x=value) == with_numpy, case
+        assert cases(x=np.float64(value) if isinstance(value, float) else np.int64(value)) == with_numpy, case
+        assert cases(**{"cfg.b": value}) == equal, case
+    assert cases(x=1.0000000000000002e16) == [] and cases(x=10**16 + 1) == [] and cases(x=-1e20) == []
+    assert cases(x="1e+20") == []  # the text of a tagged float is not the number
+    assert cases(x=1e20, case="1e20") == ["1e20"]
+
+    if backend != "mongo":  # the CLI takes a SQL URL
+        from lume_prefect.cli import app
+
+        for text, expected in (("1e20", 2), ("-0.0", 4), ("1e+16", 3)):
+            try:
+                app(["results", "list", "--url", store._url.get_secret_value(), "--input", f"x={text}", "--json"])
+            except SystemExit as exit:
+                assert not exit.code
+            assert len(json.loads(capsys.readouterr().out)) == expected, text

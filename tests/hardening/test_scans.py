@@ -65,6 +65,54 @@ def test_a_points_table_above_the_limit_is_refused_before_it_is_read(tmp_path, s
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_a_points_csv_is_counted_before_it_is_read_whatever_its_line_endings(tmp_path, ending):
+    """pandas reads a lone CR as a line end: such a file was counted as no rows, then read whole."""
+    from lume_prefect.scans.points import as_points
+
+    path = tmp_path / "points.csv"
+    path.write_bytes(("x" + ending + ending.join(str(i) for i in range(12))).encode())  # no line end after the last row
+    with pytest.raises(TooManyPoints, match=f"points file '{path}' has 12 points, above the limit of 10"):
+        as_points("m", str(path), max_points=10)
+    assert [p["x"] for p in as_points("m", str(path), max_points=12)] == list(range(12))
+
+
+@pytest.mark.unit
+def test_a_huge_cr_only_points_csv_is_refused_without_being_read():
+    import tempfile
+    import tracemalloc
+    from pathlib import Path
+
+    from lume_prefect.scans.points import MAX_POINTS, as_points
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "points.csv"
+        path.write_bytes(b"x\r" + b"1\r" * (2 * MAX_POINTS))  # 4 MB, 2 million points
+        tracemalloc.start()
+        try:
+            with pytest.raises(TooManyPoints, match=f"points file '{path}' has 2,000,000 points, above the limit of 1,000,000"):
+                as_points("m", str(path))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * 2**20, peak  # counted in 1 MiB chunks; pandas would build 2 million rows (16 MB of int64 alone)
+
+
+@pytest.mark.unit
+def test_a_crlf_split_between_two_counted_chunks_is_one_line_end(tmp_path):
+    from lume_prefect.scans.points import as_points
+
+    rows = 400_000
+    data = b"xyz\r\n" + b"1\r\n" * rows  # the CR of one row is the last byte of the first 1 MiB chunk
+    assert data[(1 << 20) - 1 : (1 << 20) + 1] == b"\r\n"
+    path = tmp_path / "points.csv"
+    path.write_bytes(data)
+    with pytest.raises(TooManyPoints, match=f"has {rows:,} points, above the limit of {rows - 1:,}"):
+        as_points("m", str(path), max_points=rows - 1)
+    assert len(as_points("m", str(path), max_points=rows)) == rows
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("max_points", [0, -1, 1.5, "10"])
 def test_max_points_must_be_a_positive_int(max_points):
     from lume_prefect.scans.points import check_max_points

@@ -41,7 +41,7 @@ def test_mlflow_users_see_metadata_versions_live_alias_and_history(mlflow_url, c
         image="ghcr.io/lume/injector:1", by="alice",
     )
     registry.register_version("injector", "1.1", source="injector==1.1", entrypoint="injector.flow:run", by="bob")
-    registry.set_deployment("injector", "1.1", deployment_name="run/injector-1.1", deployment_id="0b5e")
+    registry.set_deployment("injector", "1.1", deployment_name="run/injector-1.1", deployment_id="0b5e0000-1111-4222-8333-944455556666")
     registry.promote("injector", "1.0", by="alice")
     registry.promote("injector", "1.1", by="bob")
 
@@ -52,7 +52,7 @@ def test_mlflow_users_see_metadata_versions_live_alias_and_history(mlflow_url, c
     }
     live = client.get_model_version_by_alias("injector", "live")
     assert live.tags["lume.version"] == "1.1" and live.tags["lume.entrypoint"] == "injector.flow:run"
-    assert live.tags["lume.deployment_id"] == "0b5e" and live.tags["lume.source"] == "injector==1.1"
+    assert live.tags["lume.deployment_id"] == "0b5e0000-1111-4222-8333-944455556666" and live.tags["lume.source"] == "injector==1.1"
     first = client.get_model_version("injector", model.aliases["live"] - 1 if isinstance(model.aliases["live"], int) else str(int(model.aliases["live"]) - 1))
     assert first.tags["lume.sha256"] == "ab" * 32 and first.tags["lume.image"] == "ghcr.io/lume/injector:1"
     history = [json.loads(model.tags[k]) for k in sorted(model.tags) if k.startswith("lume.history.")]
