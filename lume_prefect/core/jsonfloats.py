@@ -4,7 +4,8 @@ PostgreSQL's jsonb keeps a number as ``numeric``: ``1e16`` comes back as the int
 10000000000000000 (Python's ``repr`` writes floats from 1e16 up with an exponent, which jsonb
 drops) and ``-0.0`` as ``0.0``. Such floats are stored as ``{"__lume__": "float", "value":
 repr(x)}`` and read back as the same float, by the results store (``results/codec.py``) and
-the registry (``parameters_schema``) alike; every other finite float is a plain JSON number.
+the registry (``parameters_schema``, wrapped by ``to_json_column`` when it holds one) alike;
+every other finite float is a plain JSON number.
 """
 
 from __future__ import annotations
@@ -45,6 +46,21 @@ def untag_floats(tree: Any) -> Any:
     if type(tree) is list:
         return [untag_floats(v) for v in tree]
     return tree
+
+
+def to_json_column(tree: Any) -> Any:
+    """``tree`` as a JSON column should keep it: itself when no float needs a tag, else
+    ``{TAG: "floats", "tree": tag_floats(tree)}``, so that reading most trees back costs one
+    key lookup (``from_json_column``), not a walk of the whole tree."""
+    tagged = tag_floats(tree)
+    return tree if tagged == tree else {TAG: "floats", "tree": tagged}  # a tagged float is a dict: never equal
+
+
+def from_json_column(stored: Any) -> Any:
+    """The inverse of ``to_json_column``."""
+    if type(stored) is dict and stored.get(TAG) == "floats":
+        return untag_floats(stored["tree"])
+    return stored
 
 
 def tagged_texts(number: Any) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lume_prefect.core.jsonfloats import tag_floats, untag_floats
+from lume_prefect.core.jsonfloats import TAG, from_json_column, to_json_column
 from lume_prefect.core.paths import sqlite_url
 from lume_prefect.core.retry import retry_methods, retrying
 from lume_prefect.core.sql import sql_engine
@@ -74,9 +74,10 @@ def _version(row: sa.Row[Any]) -> ModelVersion:
     # Rows come from our own columns with our own types: no need to validate them again
     # (validation would double the cost of the hot lookups).
     fields = row._mapping
-    if fields["parameters_schema"] is None:
+    schema = fields["parameters_schema"]
+    if schema is None or TAG not in schema:  # a schema with floats stored tagged is wrapped (core/jsonfloats.py)
         return ModelVersion.model_construct(**fields)
-    return ModelVersion.model_construct(**{**fields, "parameters_schema": untag_floats(fields["parameters_schema"])})
+    return ModelVersion.model_construct(**{**fields, "parameters_schema": from_json_column(schema)})
 
 
 @functools.lru_cache(maxsize=64)  # a block method call must not pay for parsing its URL again
@@ -288,7 +289,7 @@ class SQLRegistry:
         """Record a new version of a registered model. ``by`` defaults to the OS user."""
         row = validation.version_fields(name, version, source, entrypoint, sha256, image, parameters_schema, by)
         # floats a JSON column would change (1e16 and up, -0.0) are stored tagged (core/jsonfloats.py)
-        row["parameters_schema"] = tag_floats(row["parameters_schema"])
+        row["parameters_schema"] = to_json_column(row["parameters_schema"])
         try:
             with self._write() as conn:
                 model_id = conn.execute(sa.select(models.c.id).where(models.c.name == name)).scalar()

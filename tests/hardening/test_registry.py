@@ -244,6 +244,21 @@ def test_numbers_in_a_parameters_schema_come_back_as_the_same_type_and_value(eve
         assert _same_number(back["examples"][1]["nested"][0]["deep"], 1e20) and _same_number(back["examples"][1]["nested"][1], -0.0), how
 
 
+@pytest.mark.unit
+def test_a_schema_without_such_floats_is_stored_as_it_is():
+    """Only a schema holding a float >= 1e16 or -0.0 is stored wrapped; reading any other back
+    costs one key lookup (the registry's hot lookups), not a walk of the schema."""
+    from lume_prefect.core.jsonfloats import from_json_column, to_json_column
+
+    plain = {"type": "object", "properties": {"x": {"type": "number", "default": 9.9e15, "minimum": 0.0, "examples": [1, -1e-300]}}}
+    assert to_json_column(plain) is plain and from_json_column(plain) is plain
+    big = {"type": "object", "properties": {"x": {"type": "number", "maximum": 1e16, "default": -0.0}}}
+    stored = to_json_column(big)
+    assert stored == {"__lume__": "floats", "tree": {"type": "object", "properties": {"x": {
+        "type": "number", "maximum": {"__lume__": "float", "value": "1e+16"}, "default": {"__lume__": "float", "value": "-0.0"}}}}}
+    assert from_json_column(stored) == big and str(from_json_column(stored)) == str(big)  # str: -0.0 is not 0.0
+
+
 def test_the_float_tag_is_refused_as_a_key_of_a_parameters_schema(every_registry):
     from lume_prefect.registry.errors import InvalidValue
 
