@@ -122,70 +122,6 @@ def test_only_lost_connections_are_retried():
 # ---- round 2 (issue 21): one rule for text on every backend, checked before any SQL ---------
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def any_registry(request):
-    from tests.databases import fresh_database
-
-    with fresh_database(request.param) as url:
-        registry = SQLRegistry(url)
-        registry.register_model("beam", author="a", laboratory="l", facility="f", beampath="b")
-        registry.register_version("beam", "1.0", source="/src", entrypoint="m.py:f")
-        yield registry
-
-
-MODEL_TEXT_FIELDS = ["author", "laboratory", "facility", "beampath", "description"]
-BAD_TEXT = {"NUL": ("a\x00b", "contains a NUL character"), "lone surrogate": ("a\ud800b", "lone surrogate")}
-
-
-@pytest.mark.parametrize("bad", list(BAD_TEXT))
-def test_text_no_database_stores_is_refused_naming_the_field(any_registry, bad):
-    from lume_prefect.registry.errors import InvalidValue
-
-    text, reason = BAD_TEXT[bad]
-    fields = {"author": "a", "laboratory": "l", "facility": "f", "beampath": "b"}
-    calls = {
-        **{f"register_model {f}": (f, lambda f=f: any_registry.register_model("m2", **{**fields, f: text})) for f in MODEL_TEXT_FIELDS},
-        "tag value": ("tag 'k'", lambda: any_registry.register_model("m2", **fields, tags={"k": text})),
-        "update_model": ("author", lambda: any_registry.update_model("beam", author=text)),
-        "source": ("source", lambda: any_registry.register_version("beam", "2.0", source=text, entrypoint="m.py:f")),
-        "image": ("image", lambda: any_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", image=text)),
-        "by": ("by", lambda: any_registry.promote("beam", "1.0", by=text)),
-        "deployment_name": ("deployment_name", lambda: any_registry.set_deployment("beam", "1.0", deployment_name=text)),
-    }
-    for name, (field, call) in calls.items():
-        with pytest.raises(InvalidValue, match=reason) as info:
-            call()
-        assert info.value.field == field, name
-        assert "INSERT" not in str(info.value) and "UPDATE" not in str(info.value)
-    assert [m.name for m in any_registry.list_models()] == ["beam"]
-    assert [v.version for v in any_registry.list_versions("beam")] == ["1.0"]
-    assert any_registry.history("beam") == []
-
-
-PARAMETERS_SCHEMAS = {
-    "NaN": ({"type": "object", "properties": {"x": {"type": "number", "default": float("nan")}}}, "NaN and infinities are not JSON numbers"),
-    "infinity": ({"type": "object", "maximum": float("inf")}, "NaN and infinities are not JSON numbers"),
-    "NUL": ({"type": "object", "title": "a\x00b"}, "contains a NUL character"),
-    "lone surrogate": ({"type": "object", "title": "a\udfffb"}, "lone surrogate"),
-}
-
-
-@pytest.mark.parametrize("case", list(PARAMETERS_SCHEMAS))
-def test_a_parameters_schema_no_database_stores_is_refused(any_registry, case):
-    from lume_prefect.registry.errors import InvalidValue
-
-    schema, reason = PARAMETERS_SCHEMAS[case]
-    with pytest.raises(InvalidValue, match=reason) as info:
-        any_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=schema)
-    assert info.value.field == "parameters_schema"
-    assert [v.version for v in any_registry.list_versions("beam")] == ["1.0"]
-    good = {"type": "object", "title": "émittance 🚀", "properties": {"x": {"type": "number", "default": 0.5}}}
-    assert any_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=good).parameters_schema == good
-
-
-# ---- round 3: numbers in a parameters_schema come back as given, on every store ------------
-
-
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb", "mlflow"])
 def every_registry(request):
     """A registry with model ``beam`` and version 1.0, on each SQL backend and on MLflow."""
@@ -205,6 +141,59 @@ def every_registry(request):
     registry.register_model("beam", author="a", laboratory="l", facility="f", beampath="b")
     registry.register_version("beam", "1.0", source="/src", entrypoint="m.py:f")
     return registry
+
+
+MODEL_TEXT_FIELDS = ["author", "laboratory", "facility", "beampath", "description"]
+BAD_TEXT = {"NUL": ("a\x00b", "contains a NUL character"), "lone surrogate": ("a\ud800b", "lone surrogate")}
+
+
+@pytest.mark.parametrize("bad", list(BAD_TEXT))
+def test_text_no_database_stores_is_refused_naming_the_field(every_registry, bad):
+    from lume_prefect.registry.errors import InvalidValue
+
+    text, reason = BAD_TEXT[bad]
+    fields = {"author": "a", "laboratory": "l", "facility": "f", "beampath": "b"}
+    calls = {
+        **{f"register_model {f}": (f, lambda f=f: every_registry.register_model("m2", **{**fields, f: text})) for f in MODEL_TEXT_FIELDS},
+        "tag value": ("tag 'k'", lambda: every_registry.register_model("m2", **fields, tags={"k": text})),
+        "update_model": ("author", lambda: every_registry.update_model("beam", author=text)),
+        "source": ("source", lambda: every_registry.register_version("beam", "2.0", source=text, entrypoint="m.py:f")),
+        "image": ("image", lambda: every_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", image=text)),
+        "by": ("by", lambda: every_registry.promote("beam", "1.0", by=text)),
+        "deployment_name": ("deployment_name", lambda: every_registry.set_deployment("beam", "1.0", deployment_name=text)),
+    }
+    for name, (field, call) in calls.items():
+        with pytest.raises(InvalidValue, match=reason) as info:
+            call()
+        assert info.value.field == field, name
+        assert "INSERT" not in str(info.value) and "UPDATE" not in str(info.value)
+    assert [m.name for m in every_registry.list_models()] == ["beam"]
+    assert [v.version for v in every_registry.list_versions("beam")] == ["1.0"]
+    assert every_registry.history("beam") == []
+
+
+PARAMETERS_SCHEMAS = {
+    "NaN": ({"type": "object", "properties": {"x": {"type": "number", "default": float("nan")}}}, "NaN and infinities are not JSON numbers"),
+    "infinity": ({"type": "object", "maximum": float("inf")}, "NaN and infinities are not JSON numbers"),
+    "NUL": ({"type": "object", "title": "a\x00b"}, "contains a NUL character"),
+    "lone surrogate": ({"type": "object", "title": "a\udfffb"}, "lone surrogate"),
+}
+
+
+@pytest.mark.parametrize("case", list(PARAMETERS_SCHEMAS))
+def test_a_parameters_schema_no_database_stores_is_refused(every_registry, case):
+    from lume_prefect.registry.errors import InvalidValue
+
+    schema, reason = PARAMETERS_SCHEMAS[case]
+    with pytest.raises(InvalidValue, match=reason) as info:
+        every_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=schema)
+    assert info.value.field == "parameters_schema"
+    assert [v.version for v in every_registry.list_versions("beam")] == ["1.0"]
+    good = {"type": "object", "title": "émittance 🚀", "properties": {"x": {"type": "number", "default": 0.5}}}
+    assert every_registry.register_version("beam", "2.0", source="/s", entrypoint="m.py:f", parameters_schema=good).parameters_schema == good
+
+
+# ---- round 3: numbers in a parameters_schema come back as given, on every store ------------
 
 
 SCHEMA_NUMBERS = {
