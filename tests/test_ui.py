@@ -197,19 +197,19 @@ def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server
         page.get_by_text("Initial rms size. Units: m. Range: 1e-06 to 0.1 m.", exact=True).first.wait_for(timeout=60_000)
         page.get_by_role("button", name=re.compile("^\\s*Submit\\s*$")).click()
 
-        def latest_run():
+        def submitted_run():
             submitted = [r for r in runs_of_the_deployment() if r.id not in earlier]
             assert len(submitted) <= 1, f"one Submit, {len(submitted)} new runs: {submitted}"
             return submitted[0] if submitted else None
 
         deadline = time.monotonic() + 600
-        run = off_the_browser_thread(latest_run)
+        run = off_the_browser_thread(submitted_run)
         while not (run and run.state and run.state.is_final()):
             if time.monotonic() > deadline:
                 log = (tmp_path / "worker" / "worker.log").read_text(errors="replace")[-3000:]
                 raise AssertionError(f"the UI's run of {deployed.deployment_name} did not finish in 600 s: {run}; worker log:\n{log}")
             time.sleep(2)
-            run = off_the_browser_thread(latest_run)
+            run = off_the_browser_thread(submitted_run)
     assert run.state.is_completed(), run.state
     [stored] = services.results.find(model="toy-beam", _sync=True)
     page.goto(f"{server_api.url}/runs/flow-run/{run.id}")
