@@ -179,30 +179,32 @@ def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iter
     """Prefect's flow run heartbeats (an event every ``seconds``, so a run whose process dies is
     marked Crashed by the automation of ``models/zombies.py``), from a thread that waits on an
     event instead of sleeping: it stops, and is joined, as soon as the run's function returns;
-    then one event says the run ended."""
+    then one event says the run ended.
+
+    The thread first makes sure the server has the automation (once per process, API and
+    interval, two requests): a heartbeat the server evaluates before it has the automation opens
+    no window, and a run that died before its next heartbeat (30-180 s later) stayed Running."""
     if seconds is None:
         yield
         return
     from prefect.events import emit_event
 
-    from lume_prefect.models.zombies import ENDED_EVENT, ensure_zombie_automation_soon, heartbeat_resource
+    from lume_prefect.models.zombies import ENDED_EVENT, ensure_zombie_automation, heartbeat_resource
 
     resource, related = engine._build_heartbeat_event_template()
     resource = heartbeat_resource(resource, seconds)  # matched by the automation of models/zombies.py
     stop = threading.Event()
 
-    ensure_zombie_automation_soon(seconds)
-
     def beat() -> None:
-        while True:
+        ensure_zombie_automation(seconds)
+        while not stop.is_set():
             if engine.flow_run and engine.flow_run.state and engine.flow_run.state.is_final():
                 return
             try:
                 engine._emit_flow_run_heartbeat(resource, related)
             except Exception:  # noqa: BLE001 - a missed heartbeat must not fail the run
                 engine.logger.debug("Failed to emit heartbeat", exc_info=True)
-            if stop.wait(seconds):
-                return
+            stop.wait(seconds)
 
     # the caller's context: the same settings (API URL) and events worker as the run
     thread = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True,
@@ -212,7 +214,9 @@ def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iter
         yield
     finally:
         stop.set()
-        thread.join(timeout=2)  # at once, unless an emit is stuck (then it is a daemon, as Prefect's)
+        # at once, unless the automation's requests (a process's first run) or an emit are still
+        # under way: then up to 2 s (the thread is a daemon, as Prefect's)
+        thread.join(timeout=2)
         try:
             emit_event(event=ENDED_EVENT, resource=resource, related=related)  # the run ended: not a zombie
         except Exception:  # noqa: BLE001 - the automation's Crashed proposal is refused for an ended run anyway

@@ -9,10 +9,11 @@ and a Crashed state proposed by its action. The server evaluates proactive trigg
 
 The runs of ``models.subflow`` (run_model in-process, pipelines, scans) label their
 heartbeats with their interval and send a last event when they end, and the first run of a
-process with a server makes sure that server has the automation for that interval. A run
-whose process dies is therefore marked Crashed within ``MISSED_HEARTBEATS`` intervals (plus
-the 5 s evaluation step) of its last heartbeat: with the default 180 s, within about 6 min 5 s
-of the kill; with ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30``, within 65 s. Only labelled runs
+process with a server makes sure that server has the automation for that interval before its
+first heartbeat (the server opens a window only for a heartbeat it evaluates with the
+automation loaded). A run whose process dies is therefore marked Crashed within
+``MISSED_HEARTBEATS`` intervals (plus the 5 s evaluation step) of its last heartbeat the
+server received: with the default 180 s, within about 6 min 5 s of the kill; with ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30``, within 65 s. Only labelled runs
 are matched: a run of Prefect's own engine (on a worker, whose process the worker watches)
 and a run with another interval are never crashed by it. The Crashed state is proposed, not
 forced: a run that already ended keeps its state.
@@ -44,8 +45,8 @@ def heartbeat_resource(resource: dict[str, str], seconds: int) -> dict[str, str]
 def ensure_zombie_automation(seconds: int) -> None:
     """Create, once per process, API and interval, the automation that proposes Crashed for a
     labelled flow run ``MISSED_HEARTBEATS`` intervals after its last heartbeat, unless the run
-    sent its ended event. A server that cannot be asked is logged, not raised:
-    the run goes on."""
+    sent its ended event. Called by a run's heartbeat thread before its first heartbeat. A
+    server that cannot be asked is logged, not raised: the run goes on."""
     from prefect.client.orchestration import get_client
     from prefect.settings import get_current_settings
 
@@ -61,19 +62,6 @@ def ensure_zombie_automation(seconds: int) -> None:
             log.warning("could not set up the automation that marks dead flow runs Crashed (%s: %s)", type(exc).__name__, exc)
             return
         _ensured.add(key)
-
-
-def ensure_zombie_automation_soon(seconds: int) -> None:
-    """``ensure_zombie_automation`` in a thread of its own (with the caller's settings), once
-    per process, API and interval: no run waits for it, nor joins it."""
-    import contextvars
-
-    from prefect.settings import get_current_settings
-
-    if (str(get_current_settings().api.url), seconds) in _ensured:
-        return
-    threading.Thread(target=contextvars.copy_context().run, args=(ensure_zombie_automation, seconds), daemon=True,
-                     name="lume-zombie-automation").start()
 
 
 def zombie_automation(seconds: int):  # -> AutomationCore (Prefect is imported lazily)

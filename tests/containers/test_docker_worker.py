@@ -20,6 +20,7 @@ from tests.components import ROOT
 from tests.containers.conftest import build_model_image, container_removed, podman
 from tests.databases import fresh_database
 from tests.models.conftest import write_version
+from tests.models.test_run_page import TOY_BEAM_UNITS, assert_outputs_on_run_page
 
 pytestmark = pytest.mark.slow
 ENTRY = "model.py:toy_beam"
@@ -99,6 +100,7 @@ def test_versions_run_in_containers_promote_and_revert(stack, docker_client):
     assert particles.is_file() and particles.stat().st_uid == IMAGE_USER_UID
     assert read_ref(ref, env.files)["x"].shape == (10_000,)  # read back on the host through the same block
     assert container_removed(docker_client, v1.flow_run_id)  # the pool's auto_remove: no Exited container left
+    assert_outputs_on_run_page(v1.flow_run_id, v1.result, TOY_BEAM_UNITS)  # outputs, key and particles file on its page
 
     env.registry.promote("toy-beam", "1.1.0", _sync=True)
     v2 = run_model("toy-beam", {"sigma_x": 2e-3, "save_particles": True}, services=stack["name"], timeout=RUN_TIMEOUT)

@@ -1,6 +1,7 @@
 """One registered model version on every path: in-process, a process worker, the Docker worker
-(podman) and the Slurm worker. The same inputs give the same outputs on all four, and the
-second run on each path is a cache hit of that path's own first run."""
+(podman) and the Slurm worker. The same inputs give the same outputs on all four, each run's own
+page shows its outputs with units and its result key, and the second run on each path is a cache
+hit of that path's own first run."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from lume_prefect.models.run import run_model
 from tests.components import ROOT
 from tests.containers.conftest import create_pool, worker
 from tests.databases import fresh_database
+from tests.models.test_run_page import TOY_BEAM_UNITS, assert_outputs_on_run_page
 from tests.slurm.conftest import slurm  # noqa: F401 - the running Slurm cluster (or a skip/failure saying how)
 
 pytestmark = pytest.mark.slow
@@ -95,6 +97,7 @@ def test_one_version_gives_the_same_outputs_on_every_path_and_caches_on_each(pat
         cached = run_model("toy-beam", INPUTS, services=services, mode=mode, timeout=240)
         assert ran.mode == mode and not ran.cached, path
         assert cached.cached and cached.result.flow_run_id == ran.flow_run_id and cached.outputs == ran.outputs, path
+        assert_outputs_on_run_page(ran.flow_run_id, ran.result, TOY_BEAM_UNITS)  # the run's own page, on every path
         if mode == "remote":
             with get_client(sync_client=True) as client:
                 assert client.read_flow_run(ran.flow_run_id).work_pool_name == paths[path]["work_pool"], path

@@ -13,6 +13,7 @@ import pytest
 
 from tests.components import prefect_api_at, venv_script
 from tests.models.conftest import temp_services, write_version
+from tests.models.test_in_process_engine import heartbeat_events
 
 HEARTBEAT_SECONDS = 30  # Prefect's least interval
 # the documented bound (MISSED_HEARTBEATS intervals after the last heartbeat, plus the server's
@@ -37,7 +38,6 @@ def wait_for(condition, timeout: float, what: str):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="passed alone on its branch; in the merged suite's fresh-clone CI run of this stop the run was not Crashed within 120 s: not yet understood (issue 21 left open for it)")
 @pytest.mark.timeout(900)
 def test_a_run_whose_process_is_killed_ends_crashed_within_the_documented_bound(prefect_server, tmp_path):
     from prefect.client.orchestration import get_client
@@ -65,9 +65,10 @@ def test_a_run_whose_process_is_killed_ends_crashed_within_the_documented_bound(
                 return next((r for r in flow_runs_of(client, model) if r.state and r.state.is_running()), None)
 
             run = wait_for(running, 180, "a Running flow run")
-            # the run's first heartbeat goes out as it starts; the automation is made beside it
+            # the run's first heartbeat follows the automation, which this server did not have
+            # (before, it raced the automation's creation and, evaluated first, opened no window)
             wait_for(lambda: client.read_automations_by_name(automation_name(HEARTBEAT_SECONDS)), 60, "the automation")
-            time.sleep(3)  # the first heartbeat on its way
+            wait_for(lambda: heartbeat_events(str(run.id), wait=0), 60, "the run's first heartbeat on the server")
             os.killpg(runner.pid, signal.SIGKILL)
             killed = time.monotonic()
             runner.wait(timeout=30)

@@ -19,6 +19,7 @@ from lume_prefect.models.reproduce import reproduce
 from lume_prefect.models.run import run_model
 
 pytestmark = pytest.mark.prefect
+TOY_BEAM_UNITS = {"rms_x": "m", "rms_px": "rad"}  # flows/toy_beam/model.py's outputs
 
 
 def run_page(flow_run_id):
@@ -29,6 +30,22 @@ def run_page(flow_run_id):
     return run.parameters, artifacts
 
 
+def assert_outputs_on_run_page(flow_run_id, result, units: dict[str, str]) -> None:
+    """The flow run's own page shows ``result``: one table artifact of its outputs with their
+    ``units``, a description naming its key (12 digits and all 64) and linking its files."""
+    _, artifacts = run_page(flow_run_id)
+    [table] = [a for a in artifacts if a.type == "table"]
+    assert table.key == f"{result.model}-outputs"
+    rows = {row["output"]: row for row in json.loads(table.data)}
+    assert {name: rows[name]["units"] for name in units} == units
+    for name, value in result.outputs.items():
+        if isinstance(value, float):
+            assert float(rows[name]["value"]) == pytest.approx(value, rel=1e-5), name
+    assert f"lume-prefect results show {result.key[:12]}" in table.description and result.key in table.description
+    for ref in result.files:
+        assert f"[{ref.path}]({ref.url})" in table.description
+
+
 def test_an_in_process_run_shows_its_outputs_key_and_files_and_no_internal_parameter(make_services, toy_versions):
     services = make_services()
     register_model_version("model.py:toy_beam", str(toy_versions["1.0.0"]), services=services)
@@ -36,19 +53,11 @@ def test_an_in_process_run_shows_its_outputs_key_and_files_and_no_internal_param
     done = run_model("toy-beam", {"sigma_x": 2e-3, "save_particles": True}, services=services)
     key = done.result.key
 
-    parameters, artifacts = run_page(done.flow_run_id)
+    parameters, _ = run_page(done.flow_run_id)
     assert "lume_scan_batch" not in parameters
     assert parameters["sigma_x"] == 2e-3 and "drift_m" in parameters  # the model's inputs, defaults included
-
-    [table] = [a for a in artifacts if a.type == "table"]
-    assert table.key == "toy-beam-outputs"
-    rows = {row["output"]: row for row in json.loads(table.data)}
-    assert rows["rms_x"]["units"] == "m" and rows["rms_px"]["units"] == "rad"
-    assert float(rows["rms_x"]["value"]) == pytest.approx(done.outputs["rms_x"], rel=1e-5)
-    assert key[:12] in table.description and key in table.description
-    assert f"lume-prefect results show {key[:12]}" in table.description
-    [particles] = done.result.files
-    assert f"[{particles.path}]({particles.url})" in table.description
+    assert len(done.result.files) == 1
+    assert_outputs_on_run_page(done.flow_run_id, done.result, TOY_BEAM_UNITS)
 
     # the 12 digits on the page are accepted back, in the CLI and in Python
     env = {**os.environ, "LUME_RESULTS_URL": services.results.url.get_secret_value(), "COLUMNS": "250"}
