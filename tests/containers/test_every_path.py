@@ -76,6 +76,7 @@ def paths(real_api, docker_worker, lume_image, slurm, tmp_path_factory):  # noqa
         }
 
 
+@pytest.mark.timeout(1200)  # its fixture starts a server, a Docker and a Slurm worker and builds the image: setup counts
 def test_one_version_gives_the_same_outputs_on_every_path_and_caches_on_each(paths):
     from prefect.client.orchestration import get_client
 
