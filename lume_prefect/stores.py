@@ -152,11 +152,13 @@ def _of_services(kind: str, chosen: str) -> Any:
         if os.environ.get("LUME_PREFECT_HOME"):
             return UNKNOWN  # re-pointed and saved again: Prefect's to do
         warn_local_elsewhere(basepath)
+    # a saved nested block is a reference (its type in the reference); an unsaved one is inline, with its type's slug
+    fields = data.get(kind) or {}
+    slug = nested.get("block_type", {}).get("slug") or fields.get("block_type_slug")
     types = settings_types(kind)
-    slug = nested.get("block_type", {}).get("slug")
     if slug not in types:
         return UNKNOWN
-    return _build(types, slug, data[kind], None if nested.get("is_anonymous") else nested.get("name"))
+    return _build(types, slug, fields, None if nested.get("is_anonymous", True) else nested.get("name"))
 
 
 def _build(types: dict[str, tuple[str, type[BaseModel]]], slug: str, data: dict[str, Any], name: Optional[str]) -> Found:
