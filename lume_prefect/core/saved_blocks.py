@@ -41,7 +41,7 @@ _DATABASE_PARTS = tuple(f"PREFECT_{area}_DATABASE_{part}" for area in ("SERVER",
 _DATABASE_URL = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
 
 
-def _settings_without_prefect() -> Optional[tuple[Optional[str], Path, Optional[str]]]:
+def _settings_without_prefect() -> Optional[tuple[Optional[str], Path, str]]:
     """(API URL, home, database connection URL) as Prefect's settings give them, read without
     importing Prefect -- or None when that cannot be told for sure here, and Prefect must say.
 
@@ -57,15 +57,14 @@ def _settings_without_prefect() -> Optional[tuple[Optional[str], Path, Optional[
     env = os.environ
     if any(env.get(name) for name in _TEST_MODE) or Path("prefect.toml").exists():
         return None
-    try:
-        if "PREFECT_" in Path(".env").read_text(encoding="utf-8"):
+    for path, says_prefect in ((".env", lambda text: "PREFECT_" in text), ("pyproject.toml", lambda text: "prefect" in tomllib.loads(text).get("tool", {}))):
+        try:
+            if says_prefect(Path(path).read_text(encoding="utf-8")):
+                return None
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
             return None
-        if "prefect" in tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8")).get("tool", {}):
-            return None
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError):
-        return None
     home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
     profiles = Path(env.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
     profile: Any = {}
@@ -82,7 +81,7 @@ def _settings_without_prefect() -> Optional[tuple[Optional[str], Path, Optional[
     api = settings.get("PREFECT_API_URL") or None
     if any(name in settings for name in _DATABASE_PARTS) or len(urls) > 1 or "$" in f"{api}{urls}{profiles}":
         return None
-    return api, home, (urls.pop() if urls else None)
+    return api, home, (urls.pop() if urls else f"sqlite+aiosqlite:///{home}/prefect.db")
 
 
 def ephemeral_database() -> Optional[Path]:
@@ -98,7 +97,7 @@ def ephemeral_database() -> Optional[Path]:
     api, home, configured_url = known
     if api:
         return None
-    url = configured_url or f"sqlite+aiosqlite:///{home}/prefect.db"
+    url = configured_url or f"sqlite+aiosqlite:///{home}/prefect.db"  # what Prefect's server defaults to
     scheme, sep, rest = url.partition(":///")
     if not sep or not scheme.startswith("sqlite") or not rest or rest.startswith(("file:", ":memory:")) or "?" in rest:
         return None
