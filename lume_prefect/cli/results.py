@@ -109,13 +109,21 @@ def list_results(
     json
         Print JSON instead of a table.
     """
-    frame = _frame(selection, limit)
-    if json:
-        print_json([{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")])
+    from lume_prefect.results.errors import ResultsError
+    from lume_prefect.results.store import result_rows
+
+    store = selection.open()
+    try:  # rows, not a DataFrame: pandas would cost a listing more than its query
+        found, columns = result_rows(store.find(**selection.query(), limit=limit))
+    except ResultsError as exc:
+        fail(exc)
+    finally:
+        store.close()
+    if json:  # a value a result lacks is null, as a DataFrame's NaN was
+        print_json([{c: jsonable(row.get(c)) for c in columns} for row in found])
         return
-    columns = ["key", "model", "version", "created"] + [c for c in frame.columns if c.startswith(("inputs.", "outputs."))]
-    rows = [[_short(row[c], c) for c in columns] for _, row in frame.iterrows()]
-    print_table(f"{len(frame)} results", columns, rows)
+    columns = ["key", "model", "version", "created"] + [c for c in columns if c.startswith(("inputs.", "outputs."))]
+    print_table(f"{len(found)} results", columns, [[_short(row[c], c) if c in row else "" for c in columns] for row in found])
 
 
 @app.command(name="show")

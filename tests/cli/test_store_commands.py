@@ -1,7 +1,7 @@
 """Store-only commands without Prefect (issue 19.1): with no Prefect API configured, ``models``,
 ``registry``, ``results`` and ``files`` commands build their stores from the saved blocks' data
-(``lume_prefect.stores``) in a process that never imports Prefect -- nor Alembic, nor pandas
-where no frame is built -- and answer exactly what the same commands answer through the blocks
+(``lume_prefect.stores``) in a process that never imports Prefect -- nor Alembic, pandas or
+matplotlib -- and answer exactly what the same commands answer through the blocks
 and a Prefect API."""
 
 from __future__ import annotations
@@ -85,9 +85,7 @@ def test_store_commands_answer_the_same_without_prefect(tmp_path):
         block, imported_by_block = _cli(args, through_api)
         assert "prefect" in _packages(imported_by_block), "the comparison goes through the blocks and the API"
         assert (fast.returncode, fast.stdout, fast.stderr) == (block.returncode, block.stdout, block.stderr), args
-        assert not {"prefect", "alembic", "matplotlib"} & _packages(imported), (args, {"prefect", "alembic", "matplotlib"} & _packages(imported))
-        if args[:2] != ["results", "list"]:  # only the results table is a frame
-            assert "pandas" not in _packages(imported), args
+        assert not {"prefect", "alembic", "pandas", "matplotlib"} & _packages(imported), (args, {"prefect", "alembic", "pandas", "matplotlib"} & _packages(imported))
     assert fast.returncode == 1 and "ffff" in fast.stderr
     assert '"block": "lume-local-files/' in _cli(["files", "put", f"{name}-files", str(tmp_path / "upload.txt"), "up/b.txt"], without_api)[0].stdout
 
