@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from lume_prefect.core.blocks import docs_url, logo_url
 from lume_prefect.core.paths import data_dir
@@ -22,9 +22,17 @@ from lume_prefect.files.blocks import LocalFiles, MountedFiles, S3Files
 from lume_prefect.registry.blocks import MLflowRegistry, ModelRegistry
 from lume_prefect.results.blocks import MongoResults, SQLResults
 from lume_prefect.slurm.blocks import SlurmCluster
+from lume_prefect.stores import (
+    DEFAULT_SERVICES,
+    SERVICES_ENV,
+    local_elsewhere,
+    local_configuration,
+    no_services,
+    services_name,
+    warn_local_elsewhere,
+)
 
-SERVICES_ENV = "LUME_SERVICES"
-DEFAULT_SERVICES = "local"
+__all__ = ["DEFAULT_SERVICES", "SERVICES_ENV", "LumeServices", "RunMode", "load_services", "local_services", "services_name"]
 RunMode = Literal["in-process", "remote"]
 
 
@@ -64,20 +72,11 @@ class LumeServices(Block):
     work_pool: str = Field(default="lume-process", description="Work pool that new model deployments use unless told otherwise.")
 
 
-def services_name(name: Optional[str] = None) -> str:
-    """The services block to use: ``name``, else ``$LUME_SERVICES``, else ``local``."""
-    return name or os.environ.get(SERVICES_ENV) or DEFAULT_SERVICES
-
-
 def local_services() -> LumeServices:
-    """The embedded environment: SQLite registry and results, local files, under the data dir."""
-    home = data_dir()
-    home.mkdir(parents=True, exist_ok=True)
-    return LumeServices(
-        files=LocalFiles(basepath=str(home / "files")),
-        registry=ModelRegistry(url=SecretStr(f"sqlite:///{home / 'registry.db'}")),
-        results=SQLResults(url=SecretStr(f"sqlite:///{home / 'results.db'}")),
-    )
+    """The embedded environment (``stores.local_configuration``): SQLite registry and results,
+    local files, under the data dir."""
+    blocks = {cls.get_block_type_slug(): cls for cls in (LocalFiles, ModelRegistry, SQLResults)}
+    return LumeServices(**{kind: blocks[slug](**fields) for kind, (slug, fields) in local_configuration().items()})
 
 
 def load_services(name: Optional[str] = None) -> LumeServices:
@@ -100,7 +99,7 @@ def load_services(name: Optional[str] = None) -> LumeServices:
     saved = load_saved(LumeServices, chosen)
     if saved is None:
         if chosen != DEFAULT_SERVICES:
-            raise _no_services(chosen)
+            raise no_services(chosen)
         built = local_services()
         built._block_document_name = DEFAULT_SERVICES  # what it is by the rule, saved or not: workers build the same
         return built
@@ -111,42 +110,28 @@ def load_services(name: Optional[str] = None) -> LumeServices:
         return _follow_home(services) if chosen == DEFAULT_SERVICES else services
     except ValueError:
         if chosen != DEFAULT_SERVICES:
-            raise _no_services(chosen) from None
+            raise no_services(chosen) from None
     services = local_services()
     services.save(DEFAULT_SERVICES, overwrite=True, _sync=True)
     return LumeServices.load(DEFAULT_SERVICES, _sync=True)
 
 
-def _no_services(chosen: str) -> ValueError:
-    return ValueError(
-        f"no LumeServices block named {chosen!r}; create it in the Prefect UI or with "
-        f"LumeServices(...).save({chosen!r}), or unset {SERVICES_ENV} to use {DEFAULT_SERVICES!r}"
-    )
-
-
 def _needs_repointing(saved: LumeServices) -> bool:
-    where = getattr(saved.files, "basepath", None)
-    return bool(os.environ.get("LUME_PREFECT_HOME")) and where is not None and where != str(data_dir() / "files")
+    return bool(os.environ.get("LUME_PREFECT_HOME")) and local_elsewhere(getattr(saved.files, "basepath", None))
 
 
 def _follow_home(saved: LumeServices) -> LumeServices:
     import logging
 
-    expected = str(data_dir() / "files")
     where = getattr(saved.files, "basepath", None)
-    if where is None or where == expected:
+    if not local_elsewhere(where):
         return saved
-    logger = logging.getLogger("lume_prefect.services")
-    if os.environ.get("LUME_PREFECT_HOME"):
-        logger.warning(
-            "the %r services pointed at %s; LUME_PREFECT_HOME now says %s: re-pointed (the old data stays where it is)",
-            DEFAULT_SERVICES, Path(where).parent, data_dir(),
-        )
-        local_services().save(DEFAULT_SERVICES, overwrite=True, _sync=True)
-        return LumeServices.load(DEFAULT_SERVICES, _sync=True)
-    logger.warning(
-        "using the %r services saved earlier, with data under %s (the default is now %s); set LUME_PREFECT_HOME, "
-        "or delete the block (prefect block delete lume-services/%s) to re-point it",
-        DEFAULT_SERVICES, Path(where).parent, data_dir(), DEFAULT_SERVICES,
+    if not os.environ.get("LUME_PREFECT_HOME"):
+        warn_local_elsewhere(where)
+        return saved
+    logging.getLogger("lume_prefect.services").warning(
+        "the %r services pointed at %s; LUME_PREFECT_HOME now says %s: re-pointed (the old data stays where it is)",
+        DEFAULT_SERVICES, Path(where).parent, data_dir(),
     )
-    return saved
+    local_services().save(DEFAULT_SERVICES, overwrite=True, _sync=True)
+    return LumeServices.load(DEFAULT_SERVICES, _sync=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import prefect.main  # noqa: F401 - Prefect configures logging when this loads; inside a test it would drop caplog's handler
 import pytest
 
 from lume_prefect.services import DEFAULT_SERVICES, LumeServices, load_services

@@ -14,11 +14,13 @@ app = App(name="files", help="List, copy and delete files through a saved file b
 BlockName = Annotated[str, Parameter(help="Saved file block: its name, or type-slug/name (e.g. lume-local-files/data).")]
 
 
-def _block(name: str):
-    from lume_prefect.core.resolve import resolve
+def _block(name: str):  # type: ignore[no-untyped-def]
+    """The files of the saved block ``name`` and their settings (``stores.Found``), built without
+    Prefect where they can be."""
+    from lume_prefect.stores import find
 
     try:
-        return resolve(name, "files")
+        return find("files", name)
     except (ValueError, TypeError) as exc:
         fail(exc)
 
@@ -36,9 +38,9 @@ def ls(block: BlockName, path: str = "", *, recursive: Annotated[bool, Parameter
     json
         Print a JSON list of paths.
     """
-    files = _block(block)
+    files = _block(block).store
     try:
-        names = files.ls(path, recursive=recursive, _sync=True)
+        names = files.ls(path, recursive=recursive)
     except (OSError, ValueError) as exc:
         fail(exc)
     if json:
@@ -60,12 +62,12 @@ def info(block: BlockName, *, json: bool = False) -> None:
     json
         Print JSON instead of a table.
     """
-    files = _block(block)
-    settings = {name: _shown(getattr(files, name)) for name in type(files).model_fields}
+    found = _block(block)
+    settings = {name: _shown(getattr(found.settings, name)) for name in type(found.settings).model_fields}
     if json:
-        print_json({"type": files.get_block_type_slug(), "settings": settings, "url": files.url()})
+        print_json({"type": found.type_slug, "settings": settings, "url": found.store.url()})
     else:
-        print_table(f"{files.get_block_type_slug()}/{block.split('/')[-1]}", ["field", "value"], [*settings.items(), ("url", files.url())])
+        print_table(f"{found.type_slug}/{block.split('/')[-1]}", ["field", "value"], [*settings.items(), ("url", found.store.url())])
 
 
 def _shown(value: object) -> str | None:
@@ -84,12 +86,12 @@ def put(block: BlockName, source: str, path: str) -> None:
     path
         Destination path inside the block's root.
     """
-    files = _block(block)
+    found = _block(block)
     try:
-        ref = files.upload(source, path, _sync=True)
+        ref = found.store.upload(source, path)
     except (OSError, ValueError) as exc:
         fail(exc)
-    print_json(ref.model_dump(mode="json"))
+    print_json(ref.model_copy(update={"block": found.reference}).model_dump(mode="json"))  # as the block's upload names itself
 
 
 @app.command(name="get")
@@ -103,9 +105,9 @@ def get(block: BlockName, path: str, dest: str) -> None:
     dest
         Local file to write (replaced atomically).
     """
-    files = _block(block)
+    files = _block(block).store
     try:
-        target = files.download(path, dest, _sync=True)
+        target = files.download(path, dest)
     except (OSError, ValueError) as exc:
         fail(exc)
     console.print(target, highlight=False)
@@ -122,9 +124,9 @@ def rm(block: BlockName, path: str, *, recursive: Annotated[bool, Parameter(name
     recursive
         Delete a directory and everything in it.
     """
-    files = _block(block)
+    files = _block(block).store
     try:
-        files.delete(path, recursive=recursive, _sync=True)
+        files.delete(path, recursive=recursive)
     except (OSError, ValueError) as exc:
         fail(exc)
 
@@ -143,9 +145,9 @@ def gc(block: BlockName, *, older_than: Annotated[float, Parameter(name="--older
     """
     if not 0 <= older_than < float("inf"):
         fail(f"--older-than must be a number of seconds >= 0, got {older_than:g}")
-    files = _block(block)
-    try:
-        removed = files.collect_garbage(older_than if files.get_block_type_slug() == "lume-s3-files" else None)
+    found = _block(block)
+    try:  # only S3 has an age to keep (FileBlock.collect_garbage)
+        removed = found.store.collect_garbage(older_than) if found.type_slug == "lume-s3-files" else found.store.collect_garbage()
     except (OSError, ValueError) as exc:
         fail(exc)
     if json:

@@ -24,15 +24,13 @@ Registry = Annotated[Optional[str], Parameter(name="--registry", env_var="LUME_P
 
 
 def open_registry(name: Optional[str], services: Optional[str] = None):  # type: ignore[no-untyped-def]
-    """The ModelRegistry block to use: the block ``name`` (``--registry``), else that of the
-    services ``services``; a missing block is a clean error, not a traceback."""
-    from lume_prefect.cli.options import services_block
-    from lume_prefect.core.resolve import resolve
+    """The registry (``SQLRegistry`` or ``MLflowStore``) of the saved block ``name``
+    (``--registry``), else of the services ``services``, built without Prefect where it can be
+    (``lume_prefect.stores``); a missing block is a clean error, not a traceback."""
+    from lume_prefect.stores import find
 
-    if name is None and services is not None:
-        return services_block(services).registry
     try:
-        return resolve(name, "registry")
+        return find("registry", name, services).store
     except (ValueError, TypeError) as exc:
         fail(f"cannot load registry block {name!r}: {exc}" if name else exc)
 
@@ -42,7 +40,7 @@ def run(call, *args: Any, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
     from lume_prefect.registry.errors import RegistryError
 
     try:
-        return call(*args, **kwargs, _sync=True)
+        return call(*args, **kwargs)
     except RegistryError as exc:
         fail(exc)
 
@@ -115,9 +113,9 @@ def show(name: str, *, services: Services = None, registry: Registry = None, jso
     name
         Model name.
     """
-    block = open_registry(registry, services)
-    model = run(block.get_model, name)
-    versions = run(block.list_versions, name)
+    store = open_registry(registry, services)
+    model = run(store.get_model, name)
+    versions = run(store.list_versions, name)
     latest = versions[0].version if versions else None
     if json:
         print_json({**model.model_dump(mode="json"), "latest_version": latest, "version_count": len(versions)})
@@ -148,9 +146,9 @@ def versions(name: str, *, services: Services = None, registry: Registry = None,
     name
         Model name.
     """
-    block = open_registry(registry, services)
-    model = run(block.get_model, name)
-    found = run(block.list_versions, name)
+    store = open_registry(registry, services)
+    model = run(store.get_model, name)
+    found = run(store.list_versions, name)
     if json:
         print_json([v.model_dump(mode="json") for v in found])
         return
@@ -225,14 +223,14 @@ def register(
     for pair in tag or []:  # a tag of a new model has a value; KEY alone is for `models list`
         if "=" not in pair or not pair.partition("=")[0]:
             fail(f"--tag takes KEY=VALUE (an empty value is KEY=), got {pair!r}")
-    block = open_registry(registry, services)
+    store = open_registry(registry, services)
     metadata = {"author": author, "laboratory": laboratory, "facility": facility, "beampath": beampath}
     from lume_prefect.models.deploy import is_lume_model_path
 
     if lume or stateless or vectorized is not None or (entrypoint and is_lume_model_path(entrypoint)):
         if version is None or source is None or entrypoint is None:
             fail("registering a LUME model needs VERSION, --source and --entrypoint")
-        _register_lume(block, name, version, source, entrypoint, image=image, description=description or None, tags={k: v or "" for k, v in _tags(tag).items()},
+        _register_lume(store, name, version, source, entrypoint, image=image, description=description or None, tags={k: v or "" for k, v in _tags(tag).items()},
                        stateless=stateless, vectorized=vectorized, json=json, **metadata)
         return
     given = [k for k, v in metadata.items() if v is not None]
@@ -251,10 +249,10 @@ def register(
     result: Any
     if given:
         tags = {k: v or "" for k, v in _tags(tag).items()}
-        result = run(block.register_model, name, description=description, tags=tags, exist_ok=version is not None, **metadata)
+        result = run(store.register_model, name, description=description, tags=tags, exist_ok=version is not None, **metadata)
     if version is not None:
         result = run(
-            block.register_version, name, version, source=source, entrypoint=entrypoint, sha256=sha256, image=image,
+            store.register_version, name, version, source=source, entrypoint=entrypoint, sha256=sha256, image=image,
             parameters_schema=schema,
         )
         message = f"registered {name} {result.version}"
@@ -266,7 +264,7 @@ def register(
         console.print(message, highlight=False)
 
 
-def _register_lume(block: Any, name: str, version: str, source: str, entrypoint: str, *, image: Optional[str], json: bool, **options: Any) -> None:
+def _register_lume(store: Any, name: str, version: str, source: str, entrypoint: str, *, image: Optional[str], json: bool, **options: Any) -> None:
     from lume_prefect.models.deploy import model_to_register, source_sha256
 
     resolved = str(Path(source).resolve())
@@ -274,8 +272,8 @@ def _register_lume(block: Any, name: str, version: str, source: str, entrypoint:
         entrypoint, spec = model_to_register(entrypoint, resolved, name=name, version=version, **options)
     except (OSError, TypeError, ValueError, ImportError) as exc:
         fail(f"{entrypoint}: {exc}")
-    run(block.register_model, name, **spec.registry_metadata(), exist_ok=True)
-    result = run(block.register_version, name, spec.version, source=resolved, entrypoint=entrypoint, sha256=source_sha256(resolved),
+    run(store.register_model, name, **spec.registry_metadata(), exist_ok=True)
+    result = run(store.register_version, name, spec.version, source=resolved, entrypoint=entrypoint, sha256=source_sha256(resolved),
                  image=image, parameters_schema=spec.parameters_schema())
     if json:
         print_json(result.model_dump(mode="json"))
@@ -306,8 +304,8 @@ def promote(name: str, version: str, *, alias: str = "live", services: Services 
     alias
         Alias to move (default: live).
     """
-    block = open_registry(registry, services)
-    _print_change(run(block.set_alias, name, alias, version), json)
+    store = open_registry(registry, services)
+    _print_change(run(store.set_alias, name, alias, version), json)
 
 
 @app.command(name="revert")
@@ -321,8 +319,8 @@ def revert(name: str, *, alias: str = "live", services: Services = None, registr
     alias
         Alias to move back (default: live).
     """
-    block = open_registry(registry, services)
-    _print_change(run(block.revert, name, alias), json)
+    store = open_registry(registry, services)
+    _print_change(run(store.revert, name, alias), json)
 
 
 @app.command(name="history")

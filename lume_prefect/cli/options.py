@@ -13,13 +13,3 @@ Services = Annotated[
 ]
 Json = Annotated[bool, Parameter(name="--json", negative="", help="Print JSON instead of a table.")]
 
-
-def services_block(services: Optional[str]):  # type: ignore[no-untyped-def]
-    """The LumeServices block named ``services`` (None: the current one); a clean error otherwise."""
-    from lume_prefect.cli.output import fail
-    from lume_prefect.core.resolve import resolve
-
-    try:
-        return resolve(services, "services")
-    except (ValueError, TypeError) as exc:
-        fail(exc)

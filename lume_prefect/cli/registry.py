@@ -16,7 +16,7 @@ app = App(name="registry", help="The model registry itself: show its schema revi
 @app.command(name="status")
 def status(*, services: Services = None, registry: Registry = None, json: Json = False) -> None:
     """Show the registry database (password hidden) and its schema revision against this lume-prefect's."""
-    store = open_registry(registry, services).registry()
+    store = open_registry(registry, services)
     from lume_prefect.registry.errors import RegistryError
 
     try:
@@ -39,9 +39,9 @@ def status(*, services: Services = None, registry: Registry = None, json: Json =
 @app.command(name="upgrade")
 def upgrade(*, services: Services = None, registry: Registry = None) -> None:
     """Migrate the registry database to this lume-prefect's schema (safe to run twice)."""
-    block = open_registry(registry, services)
-    before, after = run(block.upgrade)
-    label = block.registry().label
+    store = open_registry(registry, services)
+    before, after = run(store.upgrade)
+    label = store.label
     if before == after:
         console.print(f"{label}: already at revision {after}", highlight=False)
     else:
@@ -58,7 +58,7 @@ def _store(where: str):  # type: ignore[no-untyped-def]
             return open_store(where)
         except RegistryError as exc:
             fail(exc)
-    return open_registry(where).registry()
+    return open_registry(where)
 
 
 @app.command(name="copy")

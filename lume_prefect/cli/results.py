@@ -41,24 +41,25 @@ class Selection:
     input: Annotated[list[str], Parameter(help="Only results whose input NAME equals VALUE: NAME=VALUE (repeatable; VALUE as JSON, else text).", negative=())] = field(default_factory=list)
 
     def open(self) -> Any:
-        from lume_prefect.results import SQLResultsStore, resolve_results_store
+        """The store: built without Prefect where it can be (``lume_prefect.stores``)."""
+        from lume_prefect.results.settings import NO_STORE, RESULTS_STORE_ENV
+        from lume_prefect.stores import find
 
         if self.store and self.url:
             fail("give either --store (a saved results block) or --url (a SQL URL), not both")
         url = self.url or (None if self.store else os.environ.get(RESULTS_URL_ENV))
+        # the rule of results.tasks.resolve_results_store: the block named, else $LUME_RESULTS_STORE, else the services'
+        name = self.store if self.store is not None or self.services is not None else os.environ.get(RESULTS_STORE_ENV, "").strip() or None
+        if not url and name is not None and name.strip().lower() in NO_STORE:
+            fail(f"no results store: {RESULTS_STORE_ENV} is 'none'; pass --services NAME or --url URL (or set {RESULTS_URL_ENV})")
         try:
             if url:
-                return SQLResultsStore(url)
-            if self.store is None and self.services is not None:
-                from lume_prefect.cli.options import services_block
+                from lume_prefect.results.sql import SQLResultsStore
 
-                return services_block(self.services).results.store()
-            store = resolve_results_store(self.store)
+                return SQLResultsStore(url)
+            return find("results", name, self.services).store
         except (ValueError, TypeError) as exc:
             fail(exc)
-        if store is None:
-            fail(f"no results store: LUME_RESULTS_STORE is 'none'; pass --services NAME or --url URL (or set {RESULTS_URL_ENV})")
-        return store
 
     def query(self) -> dict[str, Any]:
         inputs = {}
@@ -81,7 +82,7 @@ class Selection:
 
 
 def _frame(selection: Selection, limit: Optional[int], oldest_first: bool = False) -> Any:
-    from lume_prefect.results import ResultsError
+    from lume_prefect.results.errors import ResultsError
 
     store = selection.open()
     try:
@@ -108,13 +109,21 @@ def list_results(
     json
         Print JSON instead of a table.
     """
-    frame = _frame(selection, limit)
-    if json:
-        print_json([{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")])
+    from lume_prefect.results.errors import ResultsError
+    from lume_prefect.results.store import result_rows
+
+    store = selection.open()
+    try:  # rows, not a DataFrame: pandas would cost a listing more than its query
+        found, columns = result_rows(store.find(**selection.query(), limit=limit))
+    except ResultsError as exc:
+        fail(exc)
+    finally:
+        store.close()
+    if json:  # a value a result lacks is null, as a DataFrame's NaN was
+        print_json([{c: jsonable(row.get(c)) for c in columns} for row in found])
         return
-    columns = ["key", "model", "version", "created"] + [c for c in frame.columns if c.startswith(("inputs.", "outputs."))]
-    rows = [[_short(row[c], c) for c in columns] for _, row in frame.iterrows()]
-    print_table(f"{len(frame)} results", columns, rows)
+    columns = ["key", "model", "version", "created"] + [c for c in columns if c.startswith(("inputs.", "outputs."))]
+    print_table(f"{len(found)} results", columns, [[_short(row[c], c) if c in row else "" for c in columns] for row in found])
 
 
 @app.command(name="show")
@@ -128,7 +137,7 @@ def show(key: str, selection: Selection = Selection(), *, json: bool = False) ->
     json
         Print JSON instead of a table.
     """
-    from lume_prefect.results import ResultsError
+    from lume_prefect.results.errors import ResultsError
 
     store = selection.open()
     try:
@@ -244,15 +253,15 @@ def plot(
 def _units(frame: Any) -> dict[str, str]:
     """The units the registry's specs give the plotted versions' inputs and outputs (none
     for a version the current services' registry does not know)."""
-    from lume_prefect.core.resolve import resolve
     from lume_prefect.models.contract import ModelSpec
     from lume_prefect.registry.errors import RegistryError
+    from lume_prefect.stores import find
 
     units: dict[str, str] = {}
     try:
-        registry = resolve(None, "registry")
+        registry = find("registry").store
         for model, version in frame[["model", "version"]].drop_duplicates().itertuples(index=False):
-            registered = registry.get_version(model, version, _sync=True)
+            registered = registry.get_version(model, version)
             units |= ModelSpec.from_parameters_schema(registered.parameters_schema, model, version).units()
     except (RegistryError, ValueError):
         pass
@@ -264,9 +273,7 @@ def _units(frame: Any) -> dict[str, str]:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON data: arrays as nested lists, DataFrames as column lists, NaN as None."""
-    import numpy
-    import pandas
-
+    numpy, pandas = _loaded("numpy"), _loaded("pandas")
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -292,10 +299,21 @@ def _cell_text(value: Any) -> Any:
     return json.dumps(jsonable(value))
 
 
-def _short(value: Any, name: str) -> str:
-    import numpy
-    import pandas
+def _loaded(name: str) -> Any:
+    """The module ``name`` if imported, else a stand-in no value is an instance of: a value of
+    its types exists only once it is imported, and importing pandas costs ``results show`` more
+    than its query."""
+    import sys
 
+    return sys.modules.get(name, _NotLoaded)
+
+
+class _NotLoaded:
+    ndarray = generic = DataFrame = type("NotLoaded", (), {})
+
+
+def _short(value: Any, name: str) -> str:
+    numpy, pandas = _loaded("numpy"), _loaded("pandas")
     if name == "key":
         return str(value)[:12]
     if isinstance(value, numpy.ndarray):

@@ -128,10 +128,19 @@ def load_block(name: str, kind: Kind) -> Any:
             except ValueError:
                 continue
     if len(found) != 1:
-        slugs = ", ".join(cls.get_block_type_slug() for cls in types)
-        what = "no" if not found else "more than one"
-        raise ValueError(f"{what} {_NOUNS[kind]} block named {name!r} among {slugs}" + (f"; use 'type-slug/{name}'" if len(types) > 1 else ""))
+        raise not_one_block(kind, name, len(found), [cls.get_block_type_slug() for cls in types])
     return found[0]
+
+
+def not_one_block(kind: str, name: str, count: int, slugs: list[str]) -> ValueError:
+    """The error for a bare ``name`` that names ``count`` (not 1) saved blocks among the kind's types."""
+    what = "no" if not count else "more than one"
+    return ValueError(f"{what} {_NOUNS[kind]} block named {name!r} among {', '.join(slugs)}" + (f"; use 'type-slug/{name}'" if len(slugs) > 1 else ""))
+
+
+def no_block(slug: str, name: str) -> ValueError:
+    """The error for ``slug/name`` that is not saved (Prefect's words)."""
+    return ValueError(f"Unable to find block document named {name} for block type {slug}")
 
 
 def _load(cls: type, name: str) -> Any:
@@ -142,7 +151,7 @@ def _load(cls: type, name: str) -> Any:
     if saved is UNKNOWN:
         return cls.load(name, _sync=True)  # type: ignore[attr-defined]
     if saved is None:
-        raise ValueError(f"Unable to find block document named {name} for block type {cls.get_block_type_slug()}")  # type: ignore[attr-defined]
+        raise no_block(cls.get_block_type_slug(), name)  # type: ignore[attr-defined]
     return saved
 
 

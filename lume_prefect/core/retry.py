@@ -21,8 +21,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential, wait_random
-
 F = TypeVar("F", bound=Callable[..., Any])
 RETRY_WINDOW_S = 60.0  # an outage shorter than this never reaches the caller
 FIRST_WAIT_S, LONGEST_WAIT_S = 0.1, 2.0
@@ -77,6 +75,9 @@ def retry_transient(fn: F, window: float = RETRY_WINDOW_S) -> F:
                 if not is_transient(exc) or database not in _reached:
                     raise  # a database never reached is down or misconfigured: no use waiting
                 _log.warning("%s: lost the connection to %s (%s); retrying for up to %g s", fn.__qualname__, database, type(exc).__name__, window)
+            # imported here: tenacity (and the asyncio it loads) costs a short command a tenth of a second
+            from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential, wait_random
+
             for attempt in Retrying(
                 retry=retry_if_exception(is_transient),
                 stop=stop_after_delay(window),

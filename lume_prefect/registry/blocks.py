@@ -8,18 +8,9 @@ explicit async twin of the same name prefixed by ``a``.
 
 from __future__ import annotations
 
-from typing import Optional
-
-from pydantic import ConfigDict, Field, SecretStr, field_validator
-
 from lume_prefect.core.blocks import ServiceBlock, delegate, docs_url, logo_url
-from lume_prefect.core.paths import sqlite_url
+from lume_prefect.registry.settings import MLflowRegistrySettings, ModelRegistrySettings
 from lume_prefect.registry.store import SQLRegistry
-
-
-def _default_url() -> SecretStr:
-    return SecretStr(sqlite_url("registry.db"))
-
 
 REGISTRY_METHODS = (
     "register_model", "update_model", "get_model", "list_models",
@@ -30,7 +21,7 @@ REGISTRY_METHODS = (
 
 
 @delegate(SQLRegistry, *REGISTRY_METHODS)
-class ModelRegistry(ServiceBlock):
+class ModelRegistry(ServiceBlock, ModelRegistrySettings):
     """Models, their versions, the live version and its history, in a SQL database.
 
     ``url`` is a SQLAlchemy URL: SQLite (the default, a file in your data directory or
@@ -61,57 +52,25 @@ class ModelRegistry(ServiceBlock):
     """
 
     _block_type_name = "LUME Model Registry"
-    _block_type_slug = "lume-model-registry"
+    _block_type_slug = ModelRegistrySettings.type_slug
     _description = (
         "Registry of models and their versions (source, image, flow, parameters) with the live "
         "version, aliases and a history to revert; stored in SQLite, PostgreSQL or MariaDB."
     )
     _documentation_url = docs_url(_block_type_slug)
     _logo_url = logo_url("filesystem")
-    # A rejected URL may hold a password: validation errors must not echo it.
-    model_config = ConfigDict(hide_input_in_errors=True)
-
-    url: SecretStr = Field(
-        default_factory=_default_url,
-        description=(
-            "SQLAlchemy URL of the registry database, e.g. postgresql+psycopg://user:password@host:5432/db, "
-            "mysql+pymysql://user:password@host:3306/db or sqlite:////path/registry.db. "
-            "Default: a SQLite file in the user's data directory."
-        ),
-        examples=["postgresql+psycopg://lume:secret@db.example.org:5432/lume"],
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _parseable_url(cls, value: SecretStr) -> SecretStr:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            make_url(value.get_secret_value()).port  # noqa: B018 - a port that is not a number raises here
-        except ArgumentError:
-            raise ValueError("url is not a SQLAlchemy database URL (e.g. sqlite:////path/registry.db)") from None
-        except ValueError:
-            raise ValueError("url: the port must be a number") from None
-        return value
 
     def _build(self) -> SQLRegistry:
-        return SQLRegistry(self.url.get_secret_value())
+        return self.build()
 
     def registry(self) -> SQLRegistry:
         """The ``SQLRegistry`` behind this block (one per URL in a process)."""
         return self._domain()
 
 
-def _mlflow_store():  # type: ignore[no-untyped-def]
-    from lume_prefect.registry.mlflow_store import MLflowStore
-
-    return MLflowStore
-
-
 # The interface is SQLRegistry's (signatures, docstrings); the calls go to MLflowStore.
 @delegate(SQLRegistry, *REGISTRY_METHODS)
-class MLflowRegistry(ServiceBlock):
+class MLflowRegistry(ServiceBlock, MLflowRegistrySettings):
     """The model registry on an MLflow tracking server: MLflow's registered models, versions,
     tags and aliases, seen by MLflow users as they are.
 
@@ -137,53 +96,16 @@ class MLflowRegistry(ServiceBlock):
     """
 
     _block_type_name = "LUME MLflow Registry"
-    _block_type_slug = "lume-mlflow-registry"
+    _block_type_slug = MLflowRegistrySettings.type_slug
     _description = (
         "The model registry on an MLflow tracking server: models, versions (source, flow, image, "
         "deployment), the live alias and its history, as MLflow registered models, versions, tags and aliases."
     )
     _documentation_url = docs_url(_block_type_slug)
     _logo_url = logo_url("filesystem")
-    model_config = ConfigDict(hide_input_in_errors=True)
-
-    tracking_uri: str = Field(
-        description="The MLflow tracking server, e.g. https://mlflow.example.org or http://127.0.0.1:5000 (no password in it: use the password field).",
-        examples=["https://mlflow.example.org"],
-    )
-    username: Optional[str] = Field(default=None, description="User name for the server's basic authentication, if it has one.")
-    password: Optional[SecretStr] = Field(default=None, description="Password for the server's basic authentication.")
-    token: Optional[SecretStr] = Field(default=None, description="Bearer token, for servers that authenticate with tokens instead.")
-    live_alias: str = Field(default="live", description="The MLflow alias that means live (promote and revert move it), e.g. live or champion.")
-    timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for the server on each request, retries included.")
-
-    @field_validator("username", "password", "token", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value):  # type: ignore[no-untyped-def]
-        # a profile's ${VAR:-} gives "" for "no credentials"
-        return None if value in ("", None) or (isinstance(value, SecretStr) and not value.get_secret_value()) else value
-
-    @field_validator("tracking_uri")
-    @classmethod
-    def _http_uri(cls, value: str) -> str:
-        from lume_prefect.registry.mlflow_store import masked_uri
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"tracking_uri {masked_uri(value)!r}: an MLflow tracking URI must be http(s)://host[:port]")
-        if parts.password is not None:
-            raise ValueError(f"tracking_uri {masked_uri(value)!r}: put the password in the password field, not in the URI")
-        return value
 
     def _build(self):  # type: ignore[no-untyped-def]
-        return _mlflow_store()(
-            self.tracking_uri,
-            username=self.username,
-            password=None if self.password is None else self.password.get_secret_value(),
-            token=None if self.token is None else self.token.get_secret_value(),
-            live_alias=self.live_alias,
-            timeout=self.timeout,
-        )
+        return self.build()
 
     def registry(self):  # type: ignore[no-untyped-def]
         """The ``MLflowStore`` behind this block (one per configuration in a process)."""

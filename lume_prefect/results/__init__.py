@@ -1,10 +1,10 @@
 """The results store: every run's inputs, outputs and files, deduplicated by key, queryable and plotted.
 
-Domain code (``result``, ``codec``, ``store``, ``sql``, ``mongo``, ``plots``) imports no
-Prefect; ``blocks`` and ``tasks`` add the Prefect side.
+Domain code (``result``, ``codec``, ``store``, ``sql``, ``mongo``, ``plots``, ``settings``)
+imports no Prefect; ``blocks`` and ``tasks`` add the Prefect side.
 """
 
-from lume_prefect.results.blocks import MongoResults, ResultsBlock, SQLResults
+from lume_prefect.core.lazy import lazy_names
 from lume_prefect.results.errors import (
     AmbiguousKey,
     DuplicateResult,
@@ -14,19 +14,20 @@ from lume_prefect.results.errors import (
     ResultsError,
     UnsupportedBackend,
 )
-from lume_prefect.results.mongo import MongoResultsStore
-from lume_prefect.results.plots import plot_frame
 from lume_prefect.results.result import Result
-from lume_prefect.results.sql import SQLResultsStore
 from lume_prefect.results.store import ResultsStore, results_to_dataframe
-from lume_prefect.results.tasks import (
-    RESULTS_STORE_ENV,
-    load_result,
-    plot_results,
-    query_results,
-    resolve_results_store,
-    save_result,
-)
+
+# the blocks and tasks load Prefect, the stores their database drivers, the plots matplotlib:
+# imported on first use, so a command that reads results loads none it does not use
+_LAZY = {
+    **dict.fromkeys(["MongoResults", "ResultsBlock", "SQLResults"], "lume_prefect.results.blocks"),
+    "MongoResultsStore": "lume_prefect.results.mongo",
+    "SQLResultsStore": "lume_prefect.results.sql",
+    "plot_frame": "lume_prefect.results.plots",
+    "RESULTS_STORE_ENV": "lume_prefect.results.settings",
+    **dict.fromkeys(["load_result", "plot_results", "query_results", "resolve_results_store", "save_result"], "lume_prefect.results.tasks"),
+}
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 __all__ = [
     "RESULTS_STORE_ENV",

@@ -8,32 +8,28 @@ and awaitable in async code, with an explicit ``a``-prefixed async twin.
 from __future__ import annotations
 
 import abc
-from typing import Optional
-
-from pydantic import Field, SecretStr
 
 from lume_prefect.core.blocks import ServiceBlock, delegate, docs_url, logo_url
+from lume_prefect.results.settings import MongoResultsSettings, SQLResultsSettings
 from lume_prefect.results.store import ResultsStore
 
 LOGO = logo_url("sqlalchemy")
 
 
 @delegate(ResultsStore, "insert", "insert_many", "get", "full_key", "find", "count", "to_dataframe", "delete")
-class ResultsBlock(ServiceBlock, abc.ABC):
-    """What the results blocks share: the ResultsStore methods over the store they configure."""
-
-    @abc.abstractmethod
-    def _build_store(self) -> ResultsStore: ...
+class ResultsBlock(ServiceBlock, abc.ABC):  # abc.ABC: Prefect registers no block type for it
+    """What the results blocks share: the ResultsStore methods over the store they configure
+    (their settings class's ``build``, ``results/settings.py``, which needs no Prefect)."""
 
     def _build(self) -> ResultsStore:
-        return self._build_store()
+        return self.build()  # type: ignore[attr-defined] - each block's settings class
 
     def store(self) -> ResultsStore:
         """The ResultsStore this block configures (one per configuration in a process)."""
         return self._domain()
 
 
-class SQLResults(ResultsBlock):
+class SQLResults(ResultsBlock, SQLResultsSettings):
     """Results in SQLite, PostgreSQL or MariaDB/MySQL.
 
     The schema is created (and later upgraded) by the store's Alembic migrations on first
@@ -61,27 +57,13 @@ class SQLResults(ResultsBlock):
     """
 
     _block_type_name = "LUME SQL Results"
-    _block_type_slug = "lume-sql-results"
+    _block_type_slug = SQLResultsSettings.type_slug
     _description = "Model run results (inputs, outputs, files) in SQLite, PostgreSQL or MariaDB: deduplicated by key, queryable, exportable."
     _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
 
-    url: Optional[SecretStr] = Field(
-        default=None,
-        description=(
-            "SQLAlchemy URL of the database, e.g. postgresql+psycopg://user:password@host:5432/lume, "
-            "mysql+pymysql://user:password@host:3306/lume or sqlite:////data/results.db. "
-            "Empty: results.db in the lume-prefect data directory ($LUME_PREFECT_HOME), as the local services use."
-        ),
-    )
 
-    def _build_store(self) -> ResultsStore:
-        from lume_prefect.results.sql import SQLResultsStore
-
-        return SQLResultsStore(self.url)
-
-
-class MongoResults(ResultsBlock):
+class MongoResults(ResultsBlock, MongoResultsSettings):
     """Results in a MongoDB collection.
 
     The unique index on the result key and the query indexes are created on first use.
@@ -105,18 +87,7 @@ class MongoResults(ResultsBlock):
     """
 
     _block_type_name = "LUME MongoDB Results"
-    _block_type_slug = "lume-mongo-results"
+    _block_type_slug = MongoResultsSettings.type_slug
     _description = "Model run results (inputs, outputs, files) in a MongoDB collection: deduplicated by key, queryable, exportable."
     _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
-
-    url: SecretStr = Field(
-        description="MongoDB connection string, e.g. mongodb://user:password@host:27017/?authSource=admin.",
-    )
-    database: str = Field(description="Name of the database holding the results.", examples=["lume"])
-    collection: str = Field(default="results", description="Name of the collection holding the results.")
-
-    def _build_store(self) -> ResultsStore:
-        from lume_prefect.results.mongo import MongoResultsStore
-
-        return MongoResultsStore(self.url, self.database, self.collection)

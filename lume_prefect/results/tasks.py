@@ -25,10 +25,9 @@ from lume_prefect.results.blocks import ResultsBlock
 from lume_prefect.results.errors import ResultNotFound
 from lume_prefect.results.plots import PlotKind, as_frame, plot_frame, png_bytes
 from lume_prefect.results.result import Result
+from lume_prefect.results.settings import NO_STORE, RESULTS_STORE_ENV
 from lume_prefect.results.store import OnDuplicate, ResultsStore
 
-RESULTS_STORE_ENV = "LUME_RESULTS_STORE"
-NO_STORE = ("", "none")
 TABLE_ROWS = 200  # rows of the plotted data published as a table artifact
 
 

@@ -189,7 +189,7 @@ def test_s3_objects_carry_their_content_type_and_checksum(s3_server, s3_bucket, 
     FileRef's), however it was written: one PUT, a multipart upload, or an upload."""
     import boto3
 
-    from lume_prefect.files.blocks import S3_PART_SIZE
+    from lume_prefect.files.settings import S3_PART_SIZE
     from tests.files.conftest import make_s3_files
 
     files = make_s3_files(s3_server.endpoint_url, s3_bucket)

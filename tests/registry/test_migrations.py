@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 
 from lume_prefect.registry import SchemaOutdated, SQLRegistry, UnknownSchema, migrate
 from lume_prefect.core.sql import create_engine, dispose_engines
-from lume_prefect.registry.schema import Base
+from lume_prefect.registry.schema import metadata
 from tests.databases import SQL_BACKENDS
 
 
@@ -32,11 +32,11 @@ def test_fresh_database_is_initialised_on_first_use(registry):
     assert registry.schema_revision() == ("0004", "0004")
 
 
-def test_migrations_build_exactly_the_orm_schema(registry):
+def test_migrations_build_exactly_the_schema(registry):
     registry.list_models()
     with registry.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": migrate.VERSION_TABLE, "compare_type": True})
-        differences = compare_metadata(context, Base.metadata)
+        differences = compare_metadata(context, metadata)
     assert differences == []
 
 
@@ -45,7 +45,7 @@ def test_every_foreign_key_leads_an_index(registry):
     history is read by its foreign keys: none of those lookups scans a table."""
     registry.list_models()
     inspector = sa.inspect(registry.engine)
-    for table in Base.metadata.tables:
+    for table in metadata.tables:
         indexed = [index["column_names"] for index in inspector.get_indexes(table)]
         indexed += [inspector.get_pk_constraint(table)["constrained_columns"]]
         indexed += [unique["column_names"] for unique in inspector.get_unique_constraints(table)]

@@ -7,7 +7,7 @@ transaction, and passes the connection in ``config.attributes["connection"]``.
 from alembic import context
 
 from lume_prefect.registry.migrate import VERSION_TABLE
-from lume_prefect.registry.schema import Base
+from lume_prefect.registry.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -15,7 +15,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
 )
