@@ -260,6 +260,10 @@ class MountedFiles(FileBlock, MountedFilesSettings):
     _documentation_url = docs_url(_block_type_slug)
     _logo_url = LOGO
 
+    def model_post_init(self, context: Any, /) -> None:
+        # pydantic takes the first base's post-init (Block's), which would skip the settings' one
+        MountedFilesSettings.model_post_init(self, context)
+
     @property
     def volume(self) -> str:
         """The bind mount of this directory as a container engine writes it: ``host_path:mount_path``."""
