@@ -205,7 +205,7 @@ class _Plan:
             if key not in self.cached and key not in first:
                 first[key] = index
         todo = list(first.values())
-        self.batch_size = batch_size_for(len(todo), self.executor, self.workers, batch_size)
+        self.batch_size = batch_size_for(len(todo), self.executor, self.workers, batch_size, self.spec.vectorized)
         other_process = self.executor != "in-process"
         self.batches = [
             Batch(number, self.model, self.version, self.registered.entrypoint, self.registered.source, chunk,
@@ -228,8 +228,8 @@ class _Plan:
         self.computed: dict[str, Result] = {}
         self.failures: list[FailedPoint] = []
         self.stored, self.unstored, self.store_error = 0, [], None
-        progress = ScanProgress(self.total, f"{self.model} {self.version}", self.progress)
-        progress.advance(self.total - computing)  # the cached points (and duplicates) are done
+        # the cached points (and duplicates) are done before the first batch
+        progress = ScanProgress(self.total, f"{self.model} {self.version}", self.progress, self.total - computing, len(self.batches))
         try:
             for outcome in self._outcomes():
                 self._keep(outcome)
@@ -388,31 +388,58 @@ def check_plot(plot: Optional[dict[str, Any]], spec: Any) -> None:
 
 
 def _frame(ordered: list[Any], status: list[str]) -> pandas.DataFrame:
-    """One row per point: the columns of ``to_dataframe``, then status and error."""
+    """One row per point: the columns of ``to_dataframe``, then status and error. Built column
+    by column (a scan has thousands of rows); inputs and outputs as pandas reads a list of dicts."""
     import pandas
 
-    from lume_prefect.results.store import BASE_COLUMNS, flatten
+    from lume_prefect.results.store import BASE_COLUMNS
 
-    rows = []
-    for item, state in zip(ordered, status):
+    columns: dict[str, list[Any]] = {name: [] for name in (*BASE_COLUMNS, "error")}
+    key, model, version, created, run, tags, files, error = (columns[name] for name in (
+        "key", "model", "version", "created", "flow_run_id", "tags", "files", "error"))
+    run_ids: dict[Any, Optional[str]] = {None: None}
+    inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    for item in ordered:
         if isinstance(item, FailedPoint):
-            row: dict[str, Any] = {"key": None, "tags": [], "files": []}
-            flatten(item.inputs, "inputs", row)
-            row["error"] = f"{item.error_type}: {item.message}"
+            for column in (key, model, version, created, run):
+                column.append(None)
+            tags.append([])
+            files.append([])
+            error.append(f"{item.error_type}: {item.message}")
+            inputs.append(item.inputs)
+            outputs.append({})
         else:
-            row = {
-                "key": item.key, "model": item.model, "version": item.version, "created": item.created,
-                "flow_run_id": str(item.flow_run_id) if item.flow_run_id else None, "tags": list(item.tags),
-                "files": [ref.url or ref.path for ref in item.files], "error": None,
-            }
-            flatten(item.inputs, "inputs", row)
-            flatten(item.outputs, "outputs", row)
-        row["status"] = state
-        rows.append(row)
-    frame = pandas.DataFrame.from_records(rows)
-    for name in BASE_COLUMNS:
-        if name not in frame.columns:
-            frame[name] = None
-    inputs = [c for c in frame.columns if c.startswith("inputs.")]
-    outputs = [c for c in frame.columns if c.startswith("outputs.")]
-    return frame[BASE_COLUMNS + inputs + outputs + ["status", "error"]]
+            fields = item.__dict__
+            flow_run_id = fields["flow_run_id"]
+            if flow_run_id not in run_ids:
+                run_ids[flow_run_id] = str(flow_run_id)
+            key.append(item.key)
+            model.append(fields["model"])
+            version.append(fields["version"])
+            created.append(fields["created"])
+            run.append(run_ids[flow_run_id])
+            tags.append(list(fields["tags"]))
+            files.append([ref.url or ref.path for ref in fields["files"]])
+            error.append(None)
+            inputs.append(fields["inputs"])
+            outputs.append(fields["outputs"])
+    frame = pandas.DataFrame(columns)
+    parts = [frame[BASE_COLUMNS], _dotted(inputs, "inputs", frame.index), _dotted(outputs, "outputs", frame.index)]
+    frame = pandas.concat(parts, axis=1)
+    frame["status"] = status
+    frame["error"] = columns["error"]
+    return frame
+
+
+def _dotted(values: list[dict[str, Any]], prefix: str, index: Any) -> pandas.DataFrame:
+    """``values`` as columns ``prefix.name``; nested dicts as dotted names (``flatten``)."""
+    import pandas
+
+    from lume_prefect.results.store import flatten
+
+    if any(type(v) is dict and v for point in values for v in point.values()):
+        values = [flatten(point, prefix, {}) for point in values]
+        prefix = ""
+    frame = pandas.DataFrame.from_records(values, index=index) if any(values) else pandas.DataFrame(index=index)
+    return frame.add_prefix(f"{prefix}.") if prefix else frame

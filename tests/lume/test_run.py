@@ -100,3 +100,19 @@ def test_a_scan_of_a_warn_model_records_the_warnings_of_its_points(make_services
     scan = run_scan("counter", {"gain": [5.0, 12.0]}, version="0.1.0", services=services)
     stored = {r.inputs["gain"]: r.warnings for r in services.results.find(model="counter", _sync=True)}
     assert scan.computed == 2 and stored == {5.0: [], 12.0: ["input 'gain' = 12.0 is outside its range [0, 10] V"]}
+
+
+def test_a_vectorized_scan_of_a_warn_surrogate_records_each_points_warning(make_services, tmp_path):
+    from tests.lume.conftest import TORCH_FACTORY, write_source
+
+    services = make_services()
+    source = write_source(tmp_path / "warn", {"surrogate.py": TORCH_FACTORY.format(validation="warn")})
+    register_model_version("surrogate.py:make_surrogate", str(source), name="warned", version="1.0.0", services=services)
+    points = [{"x": x, PV: 0.5} for x in (0.5, 1.5, -0.25, 1.0)]
+    scan = run_scan("warned", points, version="1.0.0", services=services, progress=False)
+    assert (scan.computed, scan.failed, scan.batches) == (4, 0, 1)  # one call of the surrogate on all four
+    assert list(scan.frame["outputs.y"]) == pytest.approx([y(p["x"], 0.5) for p in points])  # out of range, it ran
+    stored = services.results.store().get_many(scan.keys)
+    assert [stored[key].warnings for key in scan.keys] == [
+        [], ["input 'x' = 1.5 is outside its range [0, 1] m"], ["input 'x' = -0.25 is outside its range [0, 1] m"], [],
+    ]
