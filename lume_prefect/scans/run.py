@@ -226,6 +226,7 @@ class _Plan:
 
     def run(self) -> ScanResult:
         from lume_prefect.results.result import current_flow_run_id
+        from lume_prefect.results.store import collector_paused
 
         log = get_run_logger()
         computing = sum(len(b) for b in self.batches)
@@ -238,8 +239,6 @@ class _Plan:
         self.stored, self.unstored, self.store_error = 0, [], None
         # the cached points (and duplicates) are done before the first batch
         progress = ScanProgress(self.total, f"{self.model} {self.version}", self.progress, self.total - computing, len(self.batches))
-        from lume_prefect.results.store import collector_paused
-
         # a vectorized model in this process: one call whose garbage is bounded, then a Result
         # per point (dicts without cycles); a full collection would walk them and every object
         # of the process (torch's too), 0.1 s per 10,000 points at best and 0.8 s measured
