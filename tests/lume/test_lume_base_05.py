@@ -38,19 +38,24 @@ import json, sys
 from importlib.metadata import version
 
 import numpy as np
+from pydantic import SecretStr
 
 from lume_prefect.files import LocalFiles
 from lume_prefect.lume import lume_registration
 from lume_prefect.models import InvalidInput
 from lume_prefect.models.flows import using_services
 from lume_prefect.models.plain import ModelCall, load_model_function
+from lume_prefect.registry import ModelRegistry
+from lume_prefect.results import SQLResults
 from lume_prefect.services import LumeServices
 
 source, files = sys.argv[1], sys.argv[2]
 entrypoint, spec = lume_registration("counter.py:make_counter", source, name="counter", version="0.1.0")
 _, function = load_model_function(entrypoint, source)
 call = ModelCall(spec, function)
-with using_services(LumeServices(files=LocalFiles(basepath=files))):
+services = LumeServices(files=LocalFiles(basepath=files), registry=ModelRegistry(url=SecretStr(f"sqlite:///{files}/registry.db")),
+                        results=SQLResults(url=SecretStr(f"sqlite:///{files}/results.db")))
+with using_services(services):
     outputs, written = call(spec.validate_inputs({"gain": 12.0, "mode": "slow", "mask": np.full((4, 3), 0.5)}))
     again, _ = call(spec.validate_inputs({"gain": 12.0, "mode": "slow", "mask": np.full((4, 3), 0.5)}))
 try:
