@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from lume_prefect.files.fileref import FileRef
-from lume_prefect.models.logs import collecting_model_logs
+from lume_prefect.models.logs import WHOLE_BATCH, collecting_model_logs
 
 if TYPE_CHECKING:
     from lume_prefect.models.contract import ModelSpec
@@ -75,6 +75,7 @@ def evaluate_points(batch: Batch, function: Callable[[dict[str, Any]], tuple[dic
     started = time.perf_counter()
     outputs, files, errors = outcome.outputs, outcome.files, outcome.errors
     with collecting_model_logs() as logs:
+        logs.position = WHOLE_BATCH  # what a vectorized call logs is about all of the batch's points
         if getattr(function, "vectorized", False) and batch.points and _evaluate_together(batch, function, outcome):
             outcome.logs, outcome.dropped_logs = logs.records, logs.dropped
             outcome.seconds = time.perf_counter() - started

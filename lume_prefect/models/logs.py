@@ -35,9 +35,13 @@ def model_logger() -> Union[logging.Logger, logging.LoggerAdapter]:
     return logging.getLogger(MODEL_LOGGER)
 
 
+WHOLE_BATCH = -1  # the position of a record logged by a vectorized call: every point of the batch
+
+
 class ModelLogs(logging.Handler):
     """The records of ``lume_prefect.model`` logged by one thread (the batch's), with the
-    position of the point being evaluated: ``records`` is [(position, level, message)]."""
+    position of the point being evaluated (``WHOLE_BATCH`` during a vectorized model's call
+    on the whole batch): ``records`` is [(position, level, message)]."""
 
     def __init__(self, limit: int = MAX_RECORDS_PER_BATCH):
         super().__init__()
@@ -76,8 +80,25 @@ def collecting_model_logs() -> Iterator[ModelLogs]:
 
 def replay_model_logs(logger: Any, records: list[tuple[int, int, str]], dropped: int, indices: list[int]) -> None:
     """Log a batch's collected records on ``logger`` (the batch's run logger), each with the
-    index of its point in the scan."""
+    index of its point in the scan, or the indices of the batch's points for a record of a
+    vectorized call on all of them."""
     for position, level, message in records:
-        logger.log(level, "point %d: %s", indices[position], message)
+        if position == WHOLE_BATCH:
+            logger.log(level, "points %s: %s", index_ranges(indices), message)
+        else:
+            logger.log(level, "point %d: %s", indices[position], message)
     if dropped:
         logger.warning("%d more records of the model were dropped (at most %d per batch)", dropped, MAX_RECORDS_PER_BATCH)
+
+
+def index_ranges(indices: list[int], most: int = 8) -> str:
+    """``[0, 1, 2, 3, 7, 9, 10]`` as ``0-3, 7, 9-10``: the points of a batch, at most ``most``
+    runs of them shown (then ``... (N points)``)."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most])
+    return shown if len(runs) <= most else f"{shown}, ... ({len(indices)} points)"

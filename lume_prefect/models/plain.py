@@ -73,6 +73,12 @@ class PlainModel:
 
 def _split_files(spec: ModelSpec, values: dict[str, Any], outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
     group = particle_group_class()
+    kinds = (FileRef,) if group is None else (FileRef, group)
+    for value in outputs.values():  # most outputs are numbers and arrays: nothing to write or split
+        if isinstance(value, kinds):
+            break
+    else:
+        return outputs, []
     if group is not None:
         outputs = {k: (_write_particles(spec, values, k, v) if isinstance(v, group) else v) for k, v in outputs.items()}
     files = [v for v in outputs.values() if isinstance(v, FileRef)]
@@ -105,7 +111,8 @@ def call_model_points(spec: ModelSpec, fn: Callable[..., Any], points: list[dict
     """A vectorized model called once on ``points``: per point (outputs, files), as ``call_model``."""
     from lume_prefect.models.vectorized import call_points
 
-    return [_split_files(spec, values, outputs) for values, outputs in zip(points, call_points(spec, fn, points))]
+    split = _split_files
+    return [split(spec, values, outputs) for values, outputs in zip(points, call_points(spec, fn, points))]
 
 
 class ModelCall:

@@ -16,7 +16,10 @@ same in every process, platform and release that keeps that scheme:
 - lists and tuples are both sequences and key alike;
 - arrays key by dtype, shape and little-endian bytes: an ``int64`` and a ``float64`` array
   are different inputs (a model receives them differently);
-- DataFrames key by column names, each column's dtype and values, and the index.
+- DataFrames key by column names, each column's dtype and values, and the index;
+- an openPMD ``ParticleGroup`` keys by its content: each coordinate array (dtype, shape,
+  bytes) by name, and the species, so equal particles are the same input. It is stored as
+  the openPMD HDF5 bytes the ``openpmd`` serializer writes, and read back as a ParticleGroup.
 
 NaN and infinities: not allowed as scalars in ``inputs`` (NaN != NaN makes such a key
 useless for finding a run again); allowed in ``outputs`` (stored tagged, restored as floats),
@@ -43,7 +46,7 @@ KEY_SCHEME = b"lume-result-key/1\x00"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SUPPORTED = (
     "None, bool, int, float, str, list, tuple, dict with str keys, "
-    "NumPy arrays and scalars, pandas DataFrames, torch tensors and distributions"
+    "NumPy arrays and scalars, pandas DataFrames, torch tensors and distributions, openPMD ParticleGroups"
 )
 
 _PLAIN = (str, bool, type(None))
@@ -197,6 +200,8 @@ def _encode(value: Any, blobs: list[bytes], allow_nonfinite: bool) -> Any:
         return _encode(tensor_array(value), blobs, allow_nonfinite)
     if is_distribution(value):
         return _encode_dict(distribution_values(value), blobs, allow_nonfinite)
+    if is_particle_group(value):
+        return {TAG: "particles", "blob": _add(blobs, _openpmd_bytes(value))}
     raise _Invalid(f"cannot store {_describe(value)}; supported: {SUPPORTED}")
 
 
@@ -246,6 +251,15 @@ def _npy_bytes(array: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _openpmd_bytes(particles: Any) -> bytes:
+    """A ParticleGroup as the HDF5 file the ``openpmd`` serializer writes (openPMD's layout)."""
+    from lume_prefect.files.serializers import OpenPMDSerializer
+
+    buffer = io.BytesIO()
+    OpenPMDSerializer().dump(particles, buffer)
+    return buffer.getvalue()
+
+
 def _parquet_bytes(frame: Any) -> bytes:
     bad = [c for c in frame.columns if not isinstance(c, str)]
     if bad:
@@ -259,9 +273,6 @@ def _parquet_bytes(frame: Any) -> bytes:
 
 
 def _describe(value: Any) -> str:
-    if is_particle_group(value):
-        return ("a ParticleGroup: write it with files.write('beam.h5', particles) (the openpmd serializer) and keep its FileRef "
-                "(a model run's ParticleGroup outputs are written so)")
     if hasattr(value, "read") and hasattr(value, "close"):
         what = "an open file or stream"
         hint = "; write it through a file block and keep its FileRef in files"
@@ -316,6 +327,10 @@ def _decode(value: Any, blobs: list[bytes]) -> Any:
         import pandas
 
         return pandas.read_parquet(io.BytesIO(blobs[value["blob"]]), engine="pyarrow")
+    if tag == "particles":
+        from lume_prefect.files.serializers import OpenPMDSerializer
+
+        return OpenPMDSerializer().load(io.BytesIO(blobs[value["blob"]]))
     raise ValueError(f"unknown stored value tag {tag!r}; is this package older than the one that wrote it?")
 
 
@@ -527,6 +542,9 @@ def _key_library_value(out: _KeyBytes, value: Any) -> None:
         _key_array(out, value)
     elif is_tensor(value):  # the key of its NumPy array, as it is stored
         _key(out, tensor_array(value))
+    elif is_particle_group(value):  # its content: each coordinate's dtype, shape and bytes; the species as text
+        out.append(b"G")
+        _key_dict(out, {name: v if isinstance(v, numpy.ndarray) else str(v) for name, v in value.data.items()})
     elif pandas is not None and isinstance(value, pandas.DataFrame):
         out.append(b"P" + _PACK_Q(value.shape[1]))
         for i, name in enumerate(value.columns):

@@ -6,8 +6,10 @@
   ``{"distribution": "Normal", "mean": ..., "stddev": ..., "parameters": {"loc": ..., "scale": ...}}``:
   its class name, mean and standard deviation (left out when the distribution has none), and
   the parameters it was built with (``arg_constraints`` that are set), each as NumPy;
-- an openPMD ``ParticleGroup`` is a file: a model run writes it through its file block (the
-  ``openpmd`` serializer) and the Result keeps the FileRef.
+- an openPMD ``ParticleGroup`` a model run returns is a file: the run writes it through its
+  file block (the ``openpmd`` serializer) and the Result keeps the FileRef. One given as an
+  input (a tracking code's initial beam) is keyed by its content and stored with the Result
+  (``results.codec``): the key, and so the cache, must not depend on where a file was written.
 
 The libraries are looked up in ``sys.modules``: a tensor cannot exist unless torch is
 imported, so a store that never sees one never imports it.

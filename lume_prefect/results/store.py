@@ -353,7 +353,10 @@ def _construct_all(model: str, version: str, keys: Sequence[str], inputs: Sequen
                    warnings: Optional[Sequence[list[str]]] = None) -> list[Result]:
     from lume_prefect.results.codec import encode_values
 
-    construct = Result.model_construct
+    # what Result.model_construct does, less its per-call walk over the fields (aliases,
+    # defaults): every field is given here, in declaration order, so the instance is the same
+    new, set_attribute = object.__new__, object.__setattr__
+    names = tuple(Result.model_fields)
     results = []
     no_files: list[Any] = []
     for i, (key, values, outcome) in enumerate(zip(keys, inputs, outputs)):
@@ -363,10 +366,14 @@ def _construct_all(model: str, version: str, keys: Sequence[str], inputs: Sequen
             encode_values(outcome, "outputs", blobs, allow_nonfinite=True),
             tuple(blobs),
         )
-        result = construct(model=model, version=version, inputs=values, outputs=outcome, files=files[i] if files else no_files,
-                           tags=tags, flow_run_id=run_id, created=moment, warnings=warnings[i] if warnings else no_files)
-        private = result.__pydantic_private__
-        private["_key"], private["_stored"] = key, stored
+        result = new(Result)
+        set_attribute(result, "__dict__", {
+            "model": model, "version": version, "inputs": values, "outputs": outcome, "files": files[i] if files else no_files,
+            "tags": tags, "flow_run_id": run_id, "created": moment, "warnings": warnings[i] if warnings else no_files,
+        })
+        set_attribute(result, "__pydantic_fields_set__", set(names))
+        set_attribute(result, "__pydantic_extra__", None)
+        set_attribute(result, "__pydantic_private__", {"_key": key, "_stored": stored})
         results.append(result)
     return results
 

@@ -31,6 +31,9 @@ EXECUTORS: tuple[str, ...] = get_args(Executor)
 BATCHES_PER_WORKER = 4
 IN_PROCESS_BATCHES = 10
 IN_PROCESS_MIN_BATCH = 100  # points: a batch's task run and insert cost milliseconds, a point of a fast model less
+# a vectorized model in this process: one call for every point (its cost per call, not per
+# point, is what batching saves), split only beyond this many points to bound its memory
+IN_PROCESS_VECTORIZED_BATCH = 100_000
 MAX_BATCHES_IN_FLIGHT = 256  # on a cluster we do not size: one waiting thread each, not one per batch of 10,000
 
 
@@ -82,11 +85,13 @@ def default_workers(executor: str) -> int:
     return 1 if executor == "in-process" else max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def batch_size_for(points: int, executor: str, workers: int, batch_size: Optional[int]) -> int:
+def batch_size_for(points: int, executor: str, workers: int, batch_size: Optional[int], vectorized: bool = False) -> int:
     if batch_size is not None:
         if type(batch_size) is not int or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         return batch_size
+    if executor == "in-process" and vectorized:
+        return max(1, min(points, IN_PROCESS_VECTORIZED_BATCH))
     if executor == "in-process":
         return max(1, min(points, IN_PROCESS_MIN_BATCH), math.ceil(points / IN_PROCESS_BATCHES))
     return max(1, math.ceil(points / (workers * BATCHES_PER_WORKER)))

@@ -100,3 +100,86 @@ def test_a_scan_of_a_warn_model_records_the_warnings_of_its_points(make_services
     scan = run_scan("counter", {"gain": [5.0, 12.0]}, version="0.1.0", services=services)
     stored = {r.inputs["gain"]: r.warnings for r in services.results.find(model="counter", _sync=True)}
     assert scan.computed == 2 and stored == {5.0: [], 12.0: ["input 'gain' = 12.0 is outside its range [0, 10] V"]}
+
+
+def test_a_vectorized_scan_of_a_warn_surrogate_records_each_points_warning(make_services, tmp_path):
+    from tests.lume.conftest import TORCH_FACTORY, write_source
+
+    services = make_services()
+    source = write_source(tmp_path / "warn", {"surrogate.py": TORCH_FACTORY.format(validation="warn")})
+    register_model_version("surrogate.py:make_surrogate", str(source), name="warned", version="1.0.0", services=services)
+    points = [{"x": x, PV: 0.5} for x in (0.5, 1.5, -0.25, 1.0)]
+    scan = run_scan("warned", points, version="1.0.0", services=services, progress=False)
+    assert (scan.computed, scan.failed, scan.batches) == (4, 0, 1)  # one call of the surrogate on all four
+    assert list(scan.frame["outputs.y"]) == pytest.approx([y(p["x"], 0.5) for p in points])  # out of range, it ran
+    stored = services.results.store().get_many(scan.keys)
+    assert [stored[key].warnings for key in scan.keys] == [
+        [], ["input 'x' = 1.5 is outside its range [0, 1] m"], ["input 'x' = -0.25 is outside its range [0, 1] m"], [],
+    ]
+
+
+DRIFT = '''
+import numpy as np
+from lume.model import LUMEModel
+from lume.variables import ParticleGroupVariable, ScalarVariable
+
+
+class Drift(LUMEModel):
+    """A drift that tracks the beam it is given: mean x after the drift, and the charge."""
+
+    def __init__(self):
+        self._variables = {
+            "beam": ParticleGroupVariable(name="beam"),
+            "length": ScalarVariable(name="length", default_value=1.0, value_range=(0.0, 10.0), unit="m"),
+            "mean_x": ScalarVariable(name="mean_x", read_only=True, unit="m"),
+            "charge": ScalarVariable(name="charge", read_only=True, unit="C"),
+        }
+        self.reset()
+
+    @property
+    def supported_variables(self):
+        return self._variables
+
+    def reset(self):
+        self._state = {"beam": None, "length": 1.0}
+
+    def _set(self, values):
+        self._state.update(values)
+
+    def _get(self, names):
+        beam, length = self._state["beam"], self._state["length"]
+        values = {"mean_x": float(np.mean(beam.x + length * beam.px / beam.pz)), "charge": float(beam.charge)}
+        return {name: values[name] for name in names}
+
+
+def make_drift():
+    return Drift()
+'''
+
+
+def test_a_particle_group_input_is_keyed_by_its_content_and_stored_with_the_result(make_services, tmp_path):
+    from tests.files.test_openpmd import particles
+    from tests.lume.conftest import write_source
+
+    services = make_services()
+    source = write_source(tmp_path / "drift", {"drift.py": DRIFT})
+    register_model_version("drift.py:make_drift", str(source), name="drift", version="1.0.0", services=services)
+    beam = particles()
+    run = run_model("drift", {"beam": beam, "length": 2.0}, version="1.0.0", services=services)
+    assert run.outputs["mean_x"] == pytest.approx(float(np.mean(beam.x + 2.0 * beam.px / beam.pz))) and not run.cached
+    stored = services.results.get(run.result.key, _sync=True)
+    assert type(stored.inputs["beam"]).__name__ == "ParticleGroup" and stored.inputs["beam"] == beam  # read back as particles
+    assert stored.inputs["length"] == 2.0 and stored.files == []  # the input is in the result, not a file
+    again = run_model("drift", {"beam": particles(), "length": 2.0}, version="1.0.0", services=services)
+    assert again.cached and again.result.key == run.result.key  # equal particles, another object: the same input
+    other = run_model("drift", {"beam": particles(seed=2), "length": 2.0}, version="1.0.0", services=services)
+    assert not other.cached and other.result.key != run.result.key
+    assert reproduce(run.result.key, services=services).matches  # rerun from the stored particles
+
+    scan = run_scan("drift", [{"beam": particles(seed=seed), "length": 1.0} for seed in (1, 2, 3)], version="1.0.0",
+                    services=services, executor="processes", workers=2, progress=False)
+    assert (scan.computed, scan.failed) == (3, 0)
+    kept = services.results.store().get_many(scan.keys)
+    assert [kept[key].inputs["beam"] == particles(seed=seed) for key, seed in zip(scan.keys, (1, 2, 3))] == [True] * 3
+    with pytest.raises(InvalidInput, match=r"model 'drift': input 'beam' must be particles, got str"):
+        run_model("drift", {"beam": "beam.h5"}, version="1.0.0", services=services)

@@ -1,7 +1,8 @@
 """LUME values stored and read back: torch tensors as NumPy arrays (dtype and shape kept),
 torch distributions as their documented dict (mean, standard deviation, parameters), and
 ParticleGroup outputs of a model run written through the run's file block (openPMD HDF5),
-the stored Result keeping the FileRef. On every results backend (SQLite, PostgreSQL, MariaDB,
+the stored Result keeping the FileRef, and ParticleGroup inputs keyed by content and stored
+with the Result. On every results backend (SQLite, PostgreSQL, MariaDB,
 the MongoDB wire protocol)."""
 
 from __future__ import annotations
@@ -53,13 +54,17 @@ def test_a_distribution_without_a_mean_keeps_what_it_has():
     assert result.stored_form()[1]["d"] == {"distribution": "TransformedDistribution", "parameters": {}}
 
 
-def test_a_particle_group_in_a_result_is_refused_with_the_way_to_store_it():
+def test_a_particle_group_in_a_result_is_keyed_by_its_content_stored_as_openpmd_and_read_back(store):
     beamphysics = pytest.importorskip("beamphysics")
     from tests.files.test_openpmd import particles
 
-    with pytest.raises(ValueError, match=r"outputs\.beam.*ParticleGroup: write it with files.write"):
-        Result(model="m", version="1", outputs={"beam": particles()})
-    assert beamphysics
+    result = Result(model="tracker", version="1", inputs={"beam": particles(), "length": 2.0}, outputs={"y": 1.0})
+    assert result.key == Result(model="tracker", version="1", inputs={"beam": particles(), "length": 2.0}).key  # equal particles
+    assert result.key != Result(model="tracker", version="1", inputs={"beam": particles(seed=2), "length": 2.0}).key
+    assert result.stored_form()[0]["beam"] == {"__lume__": "particles", "blob": 0}
+    store.insert(result)
+    back = store.get(result.key).inputs["beam"]
+    assert isinstance(back, beamphysics.ParticleGroup) and back == particles() and back["sigma_x"] == particles()["sigma_x"]
 
 
 PARTICLE_MODEL = '''

@@ -38,6 +38,26 @@ def test_one_call_per_batch_on_every_executor(tmp_path, executor):
     assert (again.cached, again.computed) == (8, 0)
 
 
+def test_what_a_vectorized_call_logs_names_the_points_of_its_batch(tmp_path):
+    from tests.scans.test_executors import scan_logs
+
+    services, model = vquad_services(tmp_path)
+    points = [{"k1": k, "length": 0.3} for k in (-3.0, -1.0, 0.5, 2.0, 1.0, 3.0)]
+    run_scan(model, points[1:3], services=services, progress=False)  # cached: the scan's batches skip points 1 and 2
+    scan = run_scan(model, points, services=services, executor="processes", batch_size=2, workers=2, progress=False)
+    assert (scan.computed, scan.cached, scan.batches) == (4, 2, 2)
+    logs = scan_logs(scan.flow_run_id, "points 4-5: called on 2 points")
+    lines = sorted(log.message for log in logs if log.message.endswith("called on 2 points"))
+    assert lines == ["points 0, 3: called on 2 points", "points 4-5: called on 2 points"], [log.message for log in logs]
+
+
+def test_index_ranges_name_a_batch_compactly():
+    from lume_prefect.models.logs import index_ranges
+
+    assert index_ranges([0, 1, 2, 3, 7, 9, 10]) == "0-3, 7, 9-10"
+    assert index_ranges(list(range(0, 40, 2)), most=3) == "0, 2, 4, ... (20 points)"
+
+
 def test_a_batch_whose_call_raises_is_evaluated_point_by_point(tmp_path):
     services, model = vquad_services(tmp_path)
     scan = run_scan(model, {"k1": [-1.0, 4.5, 2.0, 3.0]}, services=services, batch_size=2, progress=False)

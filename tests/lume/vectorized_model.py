@@ -7,6 +7,7 @@ VQUAD = '''
 
 import numpy as np
 
+from lume_prefect import model_logger
 from lume_prefect.models import ModelSpec
 
 spec = ModelSpec(
@@ -26,6 +27,7 @@ def vquad(k1, length, label):
     if np.any(k1 == 4.5):
         raise ValueError("unstable lattice at k1=4.5")
     count = len(k1)
+    model_logger().info("called on %d points", count)
     strength = k1 * length
     if any(text == "short" for text in label):  # a bug: one value too few
         strength = strength[:-1]
