@@ -137,7 +137,10 @@ def run_batch_here(spec: ModelSpec, call: Call, parameters: dict[str, Any]) -> d
     from lume_prefect.results.codec import result_keys
     from lume_prefect.results.store import trusted_results
 
-    points = [spec.validate_inputs(p) for p in parameters["points"]]  # the same checks as every run
+    from lume_prefect.models.particles import read_particle_refs
+
+    read: dict[Any, Any] = {}  # particles travel as FileRefs (models.particles): each file read once
+    points = [spec.validate_inputs(read_particle_refs(spec, p, memo=read)) for p in parameters["points"]]  # the same checks as every run
     batch = Batch(int(parameters.get("number", 0)), spec.name, spec.version, "", "", list(range(len(points))), points)
     outcome = evaluate_points(batch, call)
     ok = [p for p in range(len(points)) if p not in outcome.errors]

@@ -19,6 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticUndefined
 
 from lume_prefect.core.resolve import current_services, using_services
+from lume_prefect.models.particles import particle_inputs, read_particle_refs
 from lume_prefect.models.plain import call_model, evaluate, plain_function
 from lume_prefect.results.artifacts import publish_result
 
@@ -153,6 +154,7 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         ):
             raise TypeError(f"model {spec.name!r}: parameter {parameter.name!r} of {fn.__name__}() is not an input of the model: declare it, or give it a default")
     signature = flow_signature(spec)
+    particles = particle_inputs(spec)
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -171,6 +173,8 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
             given.update(given.pop(_OTHER_INPUTS))
         # Prefect fills an omitted required input with its Field's (undefined) default
         given.update({k: v for k, v in bound.arguments.items() if v is not PydanticUndefined and not isinstance(v, FieldInfo)})
+        if particles:  # a deployment run's particles come as the FileRefs of their files (models.particles)
+            given = read_particle_refs(spec, given)
         values = spec.validate_inputs(given)
         warnings = spec.input_warnings(values)
         for warning in warnings:

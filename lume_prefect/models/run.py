@@ -90,6 +90,7 @@ def run_model(
     worker, wait up to ``timeout`` seconds, cancel it on timeout if ``cancel_on_timeout``).
     A failed or crashed run raises ModelRunFailed with the state and the flow run id.
     """
+    from lume_prefect.models.particles import particle_inputs, read_particle_refs
     from lume_prefect.results.codec import result_key
 
     check_mode(mode)
@@ -98,6 +99,8 @@ def run_model(
     registry = env.registry
     registered = registered_version(registry, name, version)
     spec = ModelSpec.from_parameters_schema(registered.parameters_schema, name, registered.version)
+    if particle_inputs(spec):  # a FileRef of particles is keyed by the particles it holds
+        inputs = read_particle_refs(spec, inputs, env.files)
     values = spec.validate_inputs(inputs)
     key = result_key(name, registered.version, values)
     log = _logger()
@@ -168,7 +171,7 @@ def _run_remote(
         job_variables = {"env": {SERVICES_ENV: services_name(services if isinstance(services, str) else None)}}
     flow_run = run_deployment(
         name=registered.deployment_name,
-        parameters=deployment_parameters(_jsonable(values)),
+        parameters=deployment_parameters(_jsonable(_travelling(env, values))),
         timeout=0,
         job_variables=job_variables,
         tags=["lume-prefect", f"model:{registered.model}", *([REFRESH_TAG] if refresh else [])],
@@ -187,6 +190,19 @@ def _run_remote(
     if result is None:
         raise ModelRunFailed(registered.model, registered.version, state, flow_run.id)
     return ModelRun(registered.model, registered.version, result, flow_run.id, mode="remote")
+
+
+def _travelling(env: LumeServices, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as a deployment run's JSON parameters carry them: ParticleGroups as the
+    FileRefs of their openPMD files in the services' file block (``models.particles``)."""
+    from lume_prefect.files.serializers import particle_group_class
+
+    group = particle_group_class()
+    if group is None or not any(isinstance(v, group) for v in values.values()):
+        return values
+    from lume_prefect.models.particles import particle_refs
+
+    return particle_refs(values, env.files)
 
 
 def wait_for_flow_run(flow_run_id: UUID, timeout: Optional[float]) -> Any:

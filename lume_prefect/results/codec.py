@@ -428,6 +428,17 @@ def result_keys(model: str, version: str, inputs: Iterable[dict[str, Any]]) -> l
     return keys
 
 
+def value_key(value: Any) -> str:
+    """SHA-256 (hex) of the canonical encoding of one input value (the bytes it adds to a
+    result key): equal content, equal key. A ParticleGroup input's file is named by it."""
+    out = _KeyBytes((KEY_SCHEME, b"value\x00"))
+    try:
+        _key(out, value)
+    except _Invalid as error:
+        raise error.at("value") from error.__cause__
+    return out.hexdigest()
+
+
 def _key_str(out: list[bytes], text: str) -> None:
     data = text.encode("utf-8")
     size = len(data)

@@ -20,30 +20,42 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Optional
 from uuid import UUID
 
+from lume_prefect.files.serializers import is_particle_group
 from lume_prefect.models.batch import FAILURES_KEY, Batch, Outcome
 
-def batch_parameters(batch: Batch, scan_tags: list[str], refresh: bool) -> dict[str, Any]:
+
+def batch_parameters(points: list[dict[str, Any]], number: int, scan_tags: list[str], refresh: bool) -> dict[str, Any]:
     from lume_prefect.models.run import _jsonable
 
-    return {"number": batch.number, "points": [_jsonable(p) for p in batch.points], "tags": scan_tags, "refresh": refresh}
+    return {"number": number, "points": [_jsonable(p) for p in points], "tags": scan_tags, "refresh": refresh}
 
 
-def run_parameters(batch: Batch, required: Sequence[str], scan_tags: list[str], refresh: bool) -> dict[str, Any]:
+def run_parameters(batch: Batch, required: Sequence[str], scan_tags: list[str], refresh: bool,
+                   files: Any = None, memo: Optional[dict[int, Any]] = None) -> dict[str, Any]:
     """The parameters of the deployment run of ``batch``: the batch, and the values of the
-    schema's ``required`` inputs at its first point (the server requires them; the flow ignores them)."""
+    schema's ``required`` inputs at its first point (the server requires them; the flow ignores them).
+    ParticleGroups travel as the FileRefs of their files, written through ``files``
+    (``models.particles``; ``memo``: each group written once per scan)."""
     from lume_prefect.models.flows import SCAN_BATCH
     from lume_prefect.models.run import _jsonable
 
-    first = batch.points[0]
-    return _jsonable({name: first[name] for name in required if name in first}) | {SCAN_BATCH: batch_parameters(batch, scan_tags, refresh)}
+    points = batch.points
+    if files is not None and any(is_particle_group(v) for p in points for v in p.values()):
+        from lume_prefect.models.particles import particle_refs
+
+        points = [particle_refs(p, files, memo) for p in points]
+    first = points[0]
+    return _jsonable({name: first[name] for name in required if name in first}) | {SCAN_BATCH: batch_parameters(points, batch.number, scan_tags, refresh)}
 
 
 def run_batches_as_deployments(
     batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],
     scan_tags: list[str], refresh: bool, stored: Callable[[list[str]], dict[str, Any]], keys_of: Callable[[Batch], list[str]],
+    files: Any = None,
 ) -> Iterator[Outcome]:
     """Run each batch as a flow run of ``deployment``, at most ``workers`` at once; yield each
-    outcome (with the results its run stored) as its run ends."""
+    outcome (with the results its run stored) as its run ends. ``files``: the file block the
+    points' ParticleGroups are written through (the scan's services')."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -52,12 +64,13 @@ def run_batches_as_deployments(
     job_variables = {"env": {SERVICES_ENV: services_name(services)}}
     pending = list(batches)
     running: dict[UUID, tuple[Batch, float]] = {}
+    written: dict[int, Any] = {}  # ParticleGroups already written, by object
     with get_client(sync_client=True) as client:
         required = (client.read_deployment_by_name(deployment).parameter_openapi_schema or {}).get("required", [])
         while pending or running:
             while pending and len(running) < max(1, workers):
                 batch = pending.pop(0)
-                run = run_deployment(name=deployment, parameters=run_parameters(batch, required, scan_tags, refresh),
+                run = run_deployment(name=deployment, parameters=run_parameters(batch, required, scan_tags, refresh, files, written),
                                      timeout=0, job_variables=job_variables, tags=["lume-prefect", "lume-scan"], _sync=True)
                 running[run.id] = (batch, time.monotonic())
             time.sleep(0.5)

@@ -168,6 +168,7 @@ class _Plan:
         max_points: Optional[int] = None,
     ) -> _Plan:
         from lume_prefect.models.contract import ModelSpec
+        from lume_prefect.models.particles import particle_inputs, read_particle_refs
         from lume_prefect.results.codec import result_keys
         from lume_prefect.results.result import storable_tags
         from lume_prefect.results.store import collector_paused
@@ -191,6 +192,9 @@ class _Plan:
         self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
         check_plot(plot, self.spec)
         points = as_points(self.model, points, limit)
+        if particle_inputs(self.spec):  # FileRefs of particles: keyed by the particles they hold
+            read: dict[Any, Any] = {}
+            points = [read_particle_refs(self.spec, p, self.env.files, read) for p in points]
         with collector_paused():  # a dict per point, no cycles
             self.values = check_points(self.spec, points)
             self.keys = result_keys(self.model, self.version, self.values)
@@ -286,7 +290,7 @@ class _Plan:
             raise ValueError("executor='deployment' needs saved services (by name, or a loaded LumeServices block): the workers load them")
         return run_as_deployments(
             self.batches, deployment, self.services_name, self.workers, self.timeout, scan_tags=self.tags, refresh=self.refresh,
-            stored=self.store.get_many, keys_of=lambda batch: [self.keys[i] for i in batch.indices],
+            stored=self.store.get_many, keys_of=lambda batch: [self.keys[i] for i in batch.indices], files=self.env.files,
         )
 
     def _keep(self, outcome: Outcome) -> None:

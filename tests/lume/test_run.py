@@ -14,6 +14,7 @@ from lume_prefect.models.reproduce import reproduce
 from lume_prefect.models.run import run_model
 from lume_prefect.scans import run_scan
 from tests.lume.conftest import counter_source
+from tests.lume.particle_models import DRIFT
 
 pytestmark = pytest.mark.prefect
 PV = "QUAD:IN20:425:BCTRL"
@@ -118,43 +119,6 @@ def test_a_vectorized_scan_of_a_warn_surrogate_records_each_points_warning(make_
     ]
 
 
-DRIFT = '''
-import numpy as np
-from lume.model import LUMEModel
-from lume.variables import ParticleGroupVariable, ScalarVariable
-
-
-class Drift(LUMEModel):
-    """A drift that tracks the beam it is given: mean x after the drift, and the charge."""
-
-    def __init__(self):
-        self._variables = {
-            "beam": ParticleGroupVariable(name="beam"),
-            "length": ScalarVariable(name="length", default_value=1.0, value_range=(0.0, 10.0), unit="m"),
-            "mean_x": ScalarVariable(name="mean_x", read_only=True, unit="m"),
-            "charge": ScalarVariable(name="charge", read_only=True, unit="C"),
-        }
-        self.reset()
-
-    @property
-    def supported_variables(self):
-        return self._variables
-
-    def reset(self):
-        self._state = {"beam": None, "length": 1.0}
-
-    def _set(self, values):
-        self._state.update(values)
-
-    def _get(self, names):
-        beam, length = self._state["beam"], self._state["length"]
-        values = {"mean_x": float(np.mean(beam.x + length * beam.px / beam.pz)), "charge": float(beam.charge)}
-        return {name: values[name] for name in names}
-
-
-def make_drift():
-    return Drift()
-'''
 
 
 def test_a_particle_group_input_is_keyed_by_its_content_and_stored_with_the_result(make_services, tmp_path):
