@@ -113,3 +113,40 @@ def test_a_vectorized_lume_model_tracks_a_batch_of_beams_in_one_call_elsewhere(d
                     timeout=240 if executor == "deployment" else None, refresh=True, progress=False, **options)
     check_batched_scan(services, scan, points)
     assert scan.batches == 2
+
+
+@pytest.fixture(scope="module")
+def on_slurm(deployed, real_api, tmp_path_factory):
+    """drift 2.0.0 deployed on a Slurm pool (deployments/slurm.json, created with the CLI) that a
+    real ``lume-slurm`` worker serves: each flow run a job of the machine's Slurm cluster."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from lume_prefect.slurm import SlurmCluster
+    from tests.containers.conftest import create_pool, worker
+    from tests.slurm.conftest import ensure_slurm_up
+
+    ensure_slurm_up()
+    home = tmp_path_factory.mktemp("slurm-particles")
+    os.chmod(home, 0o755)
+    cluster = f"cluster-{uuid.uuid4().hex[:6]}"
+    SlurmCluster(working_dir=str(home), setup=[f". {Path(sys.executable).parent}/activate"], max_poll_interval=1.0).save(cluster, _sync=True)
+    pool = create_pool(real_api, "lume-slurm", "slurm.json")
+    source = write_source(home / "drift", {"drift.py": DRIFT})
+    with worker(real_api, pool, "lume-slurm", tmp_path_factory.mktemp("slurm-worker")):
+        deploy_model("drift.py:make_drift", str(source), services=deployed, name="drift", version="2.0.0", work_pool=pool,
+                     job_variables={"cluster": cluster, "time_limit": "00:05:00"})
+        yield pool
+
+
+def test_a_beam_given_to_a_version_on_the_slurm_worker_comes_back_keyed_by_its_content(deployed, on_slurm):
+    beam = particles(seed=31)
+    run = run_model("drift", {"beam": beam, "length": 2.0}, version="2.0.0", services=deployed, timeout=240)
+    assert run.mode == "remote" and run.outputs["mean_x"] == pytest.approx(drifted_mean_x(beam, 2.0))
+    assert run.result.key == result_key("drift", "2.0.0", {"beam": particles(seed=31), "length": 2.0})
+    assert run.result.inputs["beam"] == beam
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(run.flow_run_id).work_pool_name == on_slurm
