@@ -323,7 +323,10 @@ def _short(value: Any, name: str) -> str:
     if hasattr(value, "isoformat"):
         return value.isoformat(timespec="seconds")
     if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
+        if math.isnan(value):
+            return ""
+        text = f"{value:.6g}"
+        return text if any(c in text for c in ".einf") else f"{text}.0"  # 1.0 reads as a float, as in --json
     return str(value)
 
 

@@ -19,6 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticUndefined
 
 from lume_prefect.core.resolve import current_services, using_services
+from lume_prefect.models.cancellation import cancelled_not_crashed
 from lume_prefect.models.particles import particle_inputs, read_particle_refs
 from lume_prefect.models.plain import call_model, evaluate, plain_function
 from lume_prefect.results.artifacts import publish_result
@@ -195,7 +196,9 @@ def model_flow(spec: ModelSpec, fn: Callable[..., Any], **flow_options: Any) -> 
         "name": spec.name, "version": spec.version, "description": spec.description or None, "log_prints": True,
         "validate_parameters": False,
     }
-    model = flow(**(options | flow_options))(run)
+    # a cancel that Prefect's runner ends with a bare SIGTERM is recorded Cancelled, not Crashed
+    on_crashed = [cancelled_not_crashed, *(flow_options.pop("on_crashed", None) or [])]
+    model = flow(**(options | flow_options), on_crashed=on_crashed)(run)
     model.lume_spec = spec
     model.lume_function = fn  # the author's plain function: batches, tests, users call it without Prefect
     model.evaluate = functools.partial(evaluate, spec, fn)

@@ -22,7 +22,8 @@ Here:
 - a run outside any flow run uses one client per API and process, kept open, where Prefect
   makes one per run (a new SSL context and connection: ~20 ms).
 
-Three requests remain (tracking task run, flow run, final state). What is given up is listed
+Three requests remain (tracking task run, flow run, final state); a "database is locked" 503 of
+any of them is sent again after tens of ms (``models/locked_retry.py``). What is given up is listed
 in the README (One run is cheap too).
 """
 
@@ -33,14 +34,12 @@ import hashlib
 import inspect
 import os
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, Optional
 from uuid import UUID, uuid4
 
-import httpx
 from prefect import Task
 from prefect.client.schemas.actions import FlowCreate, FlowRunCreate
 from prefect.client.schemas.objects import Flow, FlowRun, FlowRunPolicy, TaskRunResult
@@ -50,6 +49,8 @@ from prefect.flow_engine import FlowRunEngine
 from prefect.states import Pending, Running, State, to_state_create
 from prefect.utilities.callables import get_call_parameters
 from prefect.utilities.engine import collect_task_run_inputs_sync
+
+from lume_prefect.models.locked_retry import retry_locked_quickly
 
 _tracking_tasks: weakref.WeakKeyDictionary[Any, Task[..., Any]] = weakref.WeakKeyDictionary()
 _flow_ids: dict[tuple[str, str], UUID] = {}  # (API URL, flow name) -> the flow's id there
@@ -73,26 +74,6 @@ def flow_id(client: Any, name: str, *, refresh: bool = False) -> UUID:
     return _flow_ids[key]
 
 
-LOCKED_RETRY_DELAYS = (0.02, 0.05, 0.1, 0.2, 0.4)
-
-
-def post_retrying_locked(client: Any, path: str, body: Any) -> Any:
-    """``client.request("POST", path, json=body)``, but a 503 is tried again after tens of
-    milliseconds before Prefect's own retries (2 s, then 4 s ...). On a SQLite API (the
-    embedded server, a small ``prefect server start``) a flow run's insert answers 503
-    ("database is locked") when it races the server's own writes of the previous run's events
-    and task-run states: back-to-back runs paid the 2 s back-off nearly every time."""
-    http = client._client  # Prefect's httpx client; its own send would retry with the long back-off
-    for delay in LOCKED_RETRY_DELAYS:
-        response = httpx.Client.send(http, http.build_request("POST", path, json=body))
-        if response.status_code != 503:
-            break
-        time.sleep(delay)
-    if response.is_success:
-        return response
-    return client.request("POST", path, json=body)  # Prefect's errors (409 ...) and retries, as before
-
-
 def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], parent_task_run_id: UUID | None, tags: Any) -> FlowRun:
     """A flow run of ``flow`` created Running (``SyncPrefectClient.create_flow_run`` without its
     flow upsert); a flow id the API no longer knows (409) is asked again once."""
@@ -104,7 +85,7 @@ def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], 
             empirical_policy=FlowRunPolicy(retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)),
         )
         try:
-            response = post_retrying_locked(client, "/flow_runs/", create.model_dump(mode="json", exclude_unset=True))
+            response = client.request("POST", "/flow_runs/", json=create.model_dump(mode="json", exclude_unset=True))
         except PrefectHTTPStatusError as error:
             if refresh or error.response.status_code != 409:
                 raise
@@ -121,6 +102,7 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
     _in_parent: bool = False  # a subflow of a flow run of this process
 
     def create_flow_run(self, client: Any) -> Any:
+        retry_locked_quickly(client)  # every request of the run, not Prefect's 2 s back-off first
         parent = FlowRunContext.get()
         if parent is not None and parent.detached:
             return super().create_flow_run(client)

@@ -125,7 +125,7 @@ def _read_table(model: str, path: Path, max_points: int = MAX_POINTS) -> Any:
         raise ValueError(f"points file {str(path)!r}: expected a {', '.join(TABLE_SUFFIXES)} file")
     if not path.is_file():
         raise FileNotFoundError(f"points file {str(path)!r} does not exist")
-    rows = _table_rows(path, suffix)  # counted by streaming the file, before it is read into memory
+    rows = _table_rows(path, suffix, max_points)  # counted by streaming the file, before it is read into memory
     if rows > max_points:
         raise TooManyPoints(model, rows, max_points, f"points file {str(path)!r}")
     if suffix == ".csv" and rows <= 1 and not path.read_bytes()[:1 << 16].strip():  # blank lines only
@@ -140,14 +140,22 @@ def _read_table(model: str, path: Path, max_points: int = MAX_POINTS) -> Any:
     return table
 
 
-def _table_rows(path: Path, suffix: str) -> int:
-    """Rows of a Parquet file (its footer says) or a CSV file (its lines less the header,
-    counted in 1 MiB chunks: never fewer than its rows; a quoted value may hold a newline).
-    A CSV line ends as pandas reads it: in LF, CRLF or a lone CR."""
+def _table_rows(path: Path, suffix: str, limit: int) -> int:
+    """Rows of a Parquet file (its footer says) or of a CSV file, streamed, never held whole:
+    its lines less the header (never fewer than its rows); if that is above ``limit``, its rows
+    as the csv module and pandas read them (a quoted value may hold line breaks; a blank line
+    is no row), so that a file within the limit is not refused and the refusal names its count."""
     if suffix != ".csv":
         import pyarrow.parquet
 
         return pyarrow.parquet.ParquetFile(path).metadata.num_rows
+    lines = _csv_lines(path)
+    return lines if lines <= limit else _csv_rows(path)
+
+
+def _csv_lines(path: Path) -> int:
+    """The lines of a CSV file less the header, counted in 1 MiB chunks (fast: bytes.count).
+    A line ends as pandas reads it: in LF, CRLF or a lone CR."""
     lines, last = 0, b"\n"
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -156,6 +164,19 @@ def _table_rows(path: Path, suffix: str) -> int:
                 lines -= 1  # a CRLF split between two chunks
             last = chunk[-1:]
     return max(0, lines + (last not in b"\r\n") - 1)
+
+
+def _csv_rows(path: Path) -> int:
+    """The rows of a CSV file less the header, read a line at a time by the csv module: a
+    quoted value's line breaks are in its row, and a blank line is no row (as pandas reads it)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            rows = sum(1 for row in csv.reader(f) if row)
+    except csv.Error as exc:  # a value above csv.field_size_limit(), an unterminated quote at the end ...
+        raise ValueError(f"points file {str(path)!r} cannot be read as csv: {exc}") from None
+    return max(0, rows - 1)
 
 
 def _plain(value: Any) -> Any:

@@ -113,6 +113,35 @@ def test_a_crlf_split_between_two_counted_chunks_is_one_line_end(tmp_path):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_a_points_csv_is_counted_in_rows_not_lines(tmp_path, ending):
+    """A quoted value may hold line breaks and a blank line is no row, as pandas (and the csv
+    module) read them: such a file within the limit was refused, its lines counted as points."""
+    from lume_prefect.scans.points import as_points
+
+    path = tmp_path / "points.csv"
+    rows = [f'{i},"first line{ending}second, line{ending}third"' for i in range(12)]
+    path.write_bytes(ending.join(["x,note", *rows[:6], "", *rows[6:], ""]).encode())  # a blank line amid them
+    points = as_points("m", str(path), max_points=12)
+    assert [p["x"] for p in points] == list(range(12))
+    assert points[0]["note"].splitlines() == ["first line", "second, line", "third"]
+    with pytest.raises(TooManyPoints, match=f"points file '{path}' has 12 points, above the limit of 11"):
+        as_points("m", str(path), max_points=11)
+
+
+@pytest.mark.unit
+def test_a_points_csv_that_the_csv_module_cannot_read_is_a_value_error_naming_it(tmp_path):
+    import csv
+
+    from lume_prefect.scans.points import as_points
+
+    path = tmp_path / "points.csv"
+    path.write_text("x,note\n" + "1,short\n" * 3 + '2,"' + "y" * (csv.field_size_limit() + 1) + '"\n')
+    with pytest.raises(ValueError, match=f"points file '{path}' cannot be read as csv: field larger than field limit"):
+        as_points("m", str(path), max_points=2)
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("max_points", [0, -1, 1.5, "10"])
 def test_max_points_must_be_a_positive_int(max_points):
     from lume_prefect.scans.points import check_max_points

@@ -1,0 +1,39 @@
+"""A cancelled model run ends Cancelled, also when Prefect stops it as if it crashed.
+
+Prefect 3.9 cancels a worker's flow run in two steps: the runner sends a "cancel" intent to the
+run's process over its control channel, waits up to 1 s for an acknowledgement, then sends
+SIGTERM. Without the acknowledgement (the process has not connected yet, or it did not answer
+within the second on a loaded machine) the SIGTERM is taken for a crash: the flow engine
+proposes Crashed ("Execution was aborted by a termination signal.") with ``force=True``, past
+the server's rule that a Cancelling run may only become Cancelled, and the runner then leaves
+the run Crashed ("finalized as CRASHED instead of Cancelled").
+
+Every model flow has ``cancelled_not_crashed`` as an ``on_crashed`` hook: a crash by a
+termination signal of a run that was Cancelling when it came is the cancellation itself, and
+is recorded as Cancelled. Any other crash (the process died, was killed without a cancel
+request) stays Crashed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TERMINATION_SIGNAL = "termination signal"  # in Prefect's message of a crash by SIGTERM
+
+
+def cancelled_not_crashed(flow: Any, flow_run: Any, state: Any) -> None:
+    """``on_crashed`` hook: the run becomes Cancelled if the crash is the termination signal of a
+    cancel requested before it (the state before this Crashed is Cancelling)."""
+    if TERMINATION_SIGNAL not in (state.message or ""):
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    with get_client(sync_client=True) as client:
+        history = sorted(client.read_flow_run_states(flow_run.id), key=lambda s: s.timestamp)
+        if len(history) < 2 or not history[-1].is_crashed() or not history[-2].is_cancelling():
+            return
+        requested = history[-2].message or "Flow run was cancelled."
+        client.set_flow_run_state(
+            flow_run.id, Cancelled(message=f"{requested} (its process was stopped before it acknowledged the cancel)"), force=True,
+        )
