@@ -81,6 +81,8 @@ def deploy(
     beampath: Annotated[Optional[str], Parameter(help="Beam path of a new LUME model (default: unspecified).")] = None,
     stateless: Annotated[bool, Parameter(negative="", help="LUME simulator: no reset() before each point.")] = False,
     vectorized: Annotated[Optional[bool], Parameter(help="LUME model: call it once per batch (default: what the model can do).")] = None,
+    deployment_name: Annotated[Optional[str], Parameter(help="The deployment's name after MODEL/ (default: the one recorded at the last deploy, else the version).")] = None,
+    replace: Annotated[bool, Parameter(negative="", help="Take over the deployment even if its runs use other services.")] = False,
 ) -> None:
     """Register the model version at ENTRYPOINT (path.py:flow, or a LUME model with --name and
     --version) and create its Prefect deployment.
@@ -105,7 +107,7 @@ def deploy(
             console.print("registered" if registered else "already registered from the same source; nothing to do")
             return
         done = deploy_model(entrypoint, source, services=services, work_pool=pool, cron=cron, interval=interval, image=image, runs_from=runs_from, tags=tag,
-                            name=name, version=version, **lume)
+                            name=name, version=version, deployment_name=deployment_name, replace=replace, **lume)
     except _errors() as exc:
         fail(exc)
     state = "registered and deployed" if done.registered else "already registered from the same source; deployment updated"

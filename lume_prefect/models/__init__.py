@@ -7,6 +7,7 @@
 from lume_prefect.core.lazy import lazy_names
 from lume_prefect.models.contract import ModelSpec, Variable
 from lume_prefect.models.errors import (
+    DeploymentOfOtherServices,
     InvalidInput,
     InvalidOutput,
     ModelError,
@@ -36,6 +37,7 @@ __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 __all__ = [
     *_LAZY,
+    "DeploymentOfOtherServices",
     "InvalidInput",
     "InvalidOutput",
     "ModelError",

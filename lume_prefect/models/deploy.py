@@ -1,10 +1,11 @@
 """Deploying a model version: register it in the registry and create its Prefect deployment.
 
 The deployment is named after the version (``<model>/<version>``: the flow is named after
-the model), carries the version, tags and the spec's parameter schema, runs on a work pool,
-and optionally on a cron or interval schedule. Re-deploying a version from the same source
-is a no-op for the registry (the deployment is updated); from a different source it is
-refused with SourceConflict.
+the model) unless given another name, carries the version, tags and the spec's parameter
+schema, runs on a work pool, and optionally on a cron or interval schedule. Re-deploying a
+version from the same source is a no-op for the registry (the deployment is updated); from a
+different source it is refused with SourceConflict; over the deployment of other services on
+the same Prefect server with DeploymentOfOtherServices (``models.ownership``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import RunsFromRequired, SourceConflict
 from lume_prefect.models.source_files import source_sha256
 from lume_prefect.models.loading import load_model_flow, spec_of
+from lume_prefect.models.ownership import check_owner, deployment_name_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
 
@@ -196,6 +198,8 @@ def deploy_model(
     paused: bool = False,
     name: Optional[str] = None,
     version: Optional[str] = None,
+    deployment_name: Optional[str] = None,
+    replace: bool = False,
     **lume: Any,
 ) -> Deployed:
     """Register the model version at ``entrypoint`` of ``source`` and create its Prefect deployment.
@@ -214,6 +218,13 @@ def deploy_model(
     (``host_path:mount_path``, added to the ``volumes`` job variable where the pool has one).
     Re-deploying a version without ``cron`` or ``interval`` keeps its deployment's
     schedules; ``image`` is recorded with the version in the registry.
+
+    The deployment is ``<model>/<deployment_name>``: by default the name this environment's
+    registry recorded for the version at its last deploy, else the version. A deployment of
+    that name whose runs use other services (another environment on the same Prefect server)
+    is not overwritten: DeploymentOfOtherServices, unless ``replace``. Give each environment
+    its own ``deployment_name`` (e.g. ``1.0.0-staging``); the registry records it, and
+    ``run_model`` and scans run the recorded deployment.
 
     A LUME model (a lume-torch YAML, or ``path.py:name`` naming a LUMEModel or LUMETorch or a
     function returning one) is deployed with ``name`` and ``version`` and the ``lume`` options
@@ -246,14 +257,18 @@ def deploy_model(
         raise ValueError(f"work pool {pool_name!r} (type {pool.type}) takes no image: give image only with a docker or kubernetes pool")
     if runs_from is None and get_from_dict(pool.base_job_template, f"variables.properties.{RUNS_FROM_REQUIRED}.default", False):
         raise RunsFromRequired(spec.name, spec.version, pool_name, resolved_source)
+    own_name = deployment_name_of(env.registry, spec.name, spec.version, deployment_name)
+    services_env = services_name(services if isinstance(services, str) else None) if not isinstance(services, LumeServices) else _saved_name(env)
+    full_name = f"{spec.name}/{own_name}"
+    check_owner(full_name, services_env, replace)  # before anything is registered or written
     registered = register_spec(env, spec, source=resolved_source, entrypoint=entrypoint, image=image)
     variables = dict(job_variables or {})
     if isinstance(env.files, MountedFiles) and get_from_dict(pool.base_job_template, "variables.properties.volumes", False):
         volumes = list(variables.get("volumes", []))
         variables["volumes"] = volumes if env.files.volume in volumes else [*volumes, env.files.volume]
-    variables["env"] = {**variables.get("env", {}), SERVICES_ENV: services_name(services if isinstance(services, str) else None) if not isinstance(services, LumeServices) else _saved_name(env)}
+    variables["env"] = {**variables.get("env", {}), SERVICES_ENV: services_env}
     deployment = model_flow.to_deployment(
-        name=spec.version,
+        name=own_name,
         version=spec.version,
         tags=["lume-prefect", f"model:{spec.name}", *(tags or [])],
         description=spec.description or None,
@@ -275,9 +290,8 @@ def deploy_model(
     # What prefect.deploy(build=False, push=False) does for one deployment, minus its image
     # renaming and console output; prefect.deploy() itself fails inside a running event loop.
     deployment_id = deployment.apply(work_pool_name=pool_name, image=image, _sync=True)
-    deployment_name = f"{spec.name}/{spec.version}"
-    env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=str(deployment_id), image=image, _sync=True)
-    return Deployed(spec.name, spec.version, deployment_name, str(deployment_id), registered)
+    env.registry.set_deployment(spec.name, spec.version, deployment_name=full_name, deployment_id=str(deployment_id), image=image, _sync=True)
+    return Deployed(spec.name, spec.version, full_name, str(deployment_id), registered)
 
 
 def _directory_class() -> type:

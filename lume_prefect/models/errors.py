@@ -104,3 +104,21 @@ class RunsFromRequired(ModelError, ValueError):
             "(its workers run in containers); give runs_from (--runs-from): the directory that holds the model's "
             "code where the runs start, e.g. /opt/lume-prefect/flows/toy_beam in the lume-prefect image"
         )
+
+
+class DeploymentOfOtherServices(ModelError):
+    """A deploy would overwrite the Prefect deployment of another services block (another
+    environment's registry and results store on the same Prefect server)."""
+
+    def __init__(self, deployment: str, owner: str, services: str):
+        self.deployment, self.owner, self.services = deployment, owner, services
+        super().__init__(
+            f"deployment {deployment!r} belongs to services {owner!r} (its runs use their registry and results store); "
+            f"refusing to point it at services {services!r}: give this environment its own deployment with "
+            f"deployment_name=..., e.g. deployment_name='{deployment.partition('/')[2]}-{services}', or take it over "
+            f"with replace=True (runs of {owner!r} then need a new deployment)"
+        )
+
+    def for_cli(self) -> str:
+        return str(self).replace("deployment_name=..., e.g. deployment_name=", "--deployment-name, e.g. --deployment-name ").replace(
+            "replace=True", "--replace")

@@ -6,10 +6,11 @@ Install lume-prefect where ``prefect deploy`` runs (no ``requires:`` needed).
 
 Examples:
     ``prefect --no-prompt deploy --all`` with this ``prefect.yaml`` registers toy-beam's
-    version in the registry of ``$LUME_SERVICES`` and deploys it as ``toy-beam/<version>``:
+    version in the registry of ``$LUME_SERVICES`` and deploys it as ``toy-beam/<version>``
+    (give the step ``deployment_name`` for another name, e.g. one per environment):
     ```yaml
     deployments:
-      - name: "{{ lume.version }}"
+      - name: "{{ lume.deployment }}"
         version: "{{ lume.version }}"
         entrypoint: &entrypoint flows/toy_beam/model.py:toy_beam
         tags: [lume-prefect, "model:{{ lume.model }}"]
@@ -36,6 +37,7 @@ from typing_extensions import TypedDict
 from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.deploy import register_spec
 from lume_prefect.models.loading import load_model_flow, spec_of
+from lume_prefect.models.ownership import check_owner, deployment_name_of
 from lume_prefect.services import load_services, services_name
 
 
@@ -44,8 +46,10 @@ class RegisteredModelVersion(TypedDict):
 
     Attributes:
         model: The model name (also the Prefect flow name).
-        version: The version, in PEP 440 normal form: name the deployment after it.
-        deployment_name: ``<model>/<version>``, recorded in the registry.
+        version: The version, in PEP 440 normal form.
+        deployment: The deployment's own name, after ``<model>/`` (the version unless
+            the step was given ``deployment_name``): name the deployment ``{{ <id>.deployment }}``.
+        deployment_name: ``<model>/<deployment>``, recorded in the registry.
         deployment_id: Id of that deployment, recorded in the registry.
         services: Name of the LumeServices block: set it as ``LUME_SERVICES`` in the job.
         source: The registered source (absolute directory of the model).
@@ -57,6 +61,7 @@ class RegisteredModelVersion(TypedDict):
 
     model: str
     version: str
+    deployment: str
     deployment_name: str
     deployment_id: str
     services: str
@@ -72,6 +77,8 @@ def register_model_version(
     source: Optional[str] = None,
     services: Optional[str] = None,
     image: Optional[str] = None,
+    deployment_name: Optional[str] = None,
+    replace: bool = False,
 ) -> RegisteredModelVersion:
     """Register the model version at ``entrypoint`` in the lume registry (a ``build`` step).
 
@@ -81,9 +88,12 @@ def register_model_version(
     with ``SourceConflict`` and ``prefect deploy`` stops before creating anything.
 
     Prefect runs build steps before it creates the deployment and has no step after it, so
-    this step also records the deployment ``<model>/<version>`` and its id: it reserves the
+    this step also records the deployment ``<model>/<deployment>`` and its id: it reserves the
     deployment (creates it paused and empty if it does not exist yet), and Prefect then
-    writes that same deployment, keeping the id. Name the deployment ``{{ <id>.version }}``.
+    writes that same deployment, keeping the id. Name the deployment ``{{ <id>.deployment }}``.
+    A deployment of that name whose runs use other services (another environment on the same
+    Prefect server) is refused with ``DeploymentOfOtherServices`` before anything is
+    registered, unless ``replace``.
 
     Args:
         entrypoint: The deployment's entrypoint, ``path/to/model.py:flow``, relative to the
@@ -93,6 +103,9 @@ def register_model_version(
         services: Saved LumeServices block whose registry to use; defaults to
             ``$LUME_SERVICES``, else ``local``.
         image: Container image the version runs in, e.g. ``{{ build-image.image }}``.
+        deployment_name: The deployment's own name, after ``<model>/``; defaults to the one
+            the registry recorded for the version at its last deploy, else the version.
+        replace: Take over a deployment of that name even if its runs use other services.
 
     Returns:
         A dict with the keys of ``RegisteredModelVersion``.
@@ -100,12 +113,14 @@ def register_model_version(
     source_dir, model_entrypoint = _split_entrypoint(entrypoint, source)
     env = load_services(services)
     spec: ModelSpec = spec_of(load_model_flow(model_entrypoint, source_dir), model_entrypoint, source_dir)
+    own_name = deployment_name_of(env.registry, spec.name, spec.version, deployment_name)
+    full_name = f"{spec.name}/{own_name}"
+    existing = check_owner(full_name, services_name(services), replace)  # before anything is registered
     registered = register_spec(env, spec, source=source_dir, entrypoint=model_entrypoint, image=image)
-    deployment_name = f"{spec.name}/{spec.version}"
-    deployment_id = _reserve_deployment(spec.name, spec.version)
-    recorded = env.registry.set_deployment(spec.name, spec.version, deployment_name=deployment_name, deployment_id=deployment_id, _sync=True)
+    deployment_id = str(existing.id) if existing is not None else _reserve_deployment(spec.name, own_name, spec.version)
+    recorded = env.registry.set_deployment(spec.name, spec.version, deployment_name=full_name, deployment_id=deployment_id, _sync=True)
     return RegisteredModelVersion(
-        model=spec.name, version=spec.version, deployment_name=deployment_name, deployment_id=deployment_id,
+        model=spec.name, version=spec.version, deployment=own_name, deployment_name=full_name, deployment_id=deployment_id,
         services=services_name(services), source=recorded.source, entrypoint=recorded.entrypoint,
         sha256=recorded.sha256, image=recorded.image, registered=registered,
     )
@@ -125,8 +140,8 @@ def _split_entrypoint(entrypoint: str, source: Optional[str]) -> tuple[str, str]
     return str(directory), f"{file.relative_to(directory).as_posix()}:{flow_name}"
 
 
-def _reserve_deployment(model: str, version: str) -> str:
-    """Id of deployment ``<model>/<version>``, creating it paused and empty if absent.
+def _reserve_deployment(model: str, name: str, version: str) -> str:
+    """Id of deployment ``<model>/<name>``, creating it paused and empty if absent.
 
     The server writes a deployment by (flow, name) and keeps its id on every later write,
     so this is the id of the deployment ``prefect deploy`` creates after the build steps.
@@ -137,10 +152,10 @@ def _reserve_deployment(model: str, version: str) -> str:
 
     with get_client(sync_client=True) as client:
         try:
-            return str(client.read_deployment_by_name(f"{model}/{version}").id)
+            return str(client.read_deployment_by_name(f"{model}/{name}").id)
         except ObjectNotFound:
             flow_id = client.create_flow_from_name(model)
             return str(client.create_deployment(
-                flow_id=flow_id, name=version, version=version, paused=True,
+                flow_id=flow_id, name=name, version=version, paused=True,
                 description=f"being created by prefect deploy for lume model {model} {version}",
             ))

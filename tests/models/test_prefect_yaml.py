@@ -158,3 +158,39 @@ def test_a_changed_source_is_refused_before_anything_is_deployed(deployed, env, 
     assert registry(env).list_versions("toy-beam", _sync=True) == before
     after = read_deployment(f"toy-beam/{version}")
     assert after.id == deployment.id and after.updated == deployment.updated and after.work_pool_name == POOL
+
+
+def test_another_environment_is_refused_until_its_step_names_its_own_deployment(deployed, env, project, tmp_path):
+    """staging (its own services) runs the same `prefect deploy` on the same server: refused
+    before anything is deployed, naming both services; with deployment_name in the lume step
+    (and the deployment named {{ lume.deployment }}, as the shipped prefect.yaml does) it gets its own."""
+    from lume_prefect.services import LumeServices
+
+    version = project["version"]
+    prod = read_deployment(f"toy-beam/{version}")
+    staging = {**env, "LUME_SERVICES": f"staging-{uuid.uuid4().hex[:8]}"}
+    temp_services(tmp_path / "staging").save(staging["LUME_SERVICES"], _sync=True)
+
+    refused = prefect_deploy(project["root"], staging)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "DeploymentOfOtherServices" in output, output
+    assert f"deployment 'toy-beam/{version}' belongs to services {env['LUME_SERVICES']!r}" in output
+    assert f"services {staging['LUME_SERVICES']!r}" in output and "successfully created" not in output
+    after = read_deployment(f"toy-beam/{version}")
+    assert after.updated == prod.updated and after.job_variables["env"]["LUME_SERVICES"] == env["LUME_SERVICES"]
+    assert registry(staging).list_models(_sync=True) == []
+
+    yaml_file = project["root"] / "deployments" / "prefect.yaml"
+    shipped = yaml_file.read_text()
+    try:
+        yaml_file.write_text(shipped.replace('          # deployment_name: "1.0.0-staging"', f'          deployment_name: "{version}-staging"'))
+        done = prefect_deploy(project["root"], staging)
+    finally:
+        yaml_file.write_text(shipped)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Deployment 'toy-beam/{version}-staging' successfully created" in done.stdout
+    theirs = read_deployment(f"toy-beam/{version}-staging")
+    assert theirs.job_variables["env"]["LUME_SERVICES"] == staging["LUME_SERVICES"] and not theirs.paused
+    recorded = LumeServices.load(staging["LUME_SERVICES"], _sync=True).registry.get_version("toy-beam", version, _sync=True)
+    assert (recorded.deployment_name, recorded.deployment_id) == (f"toy-beam/{version}-staging", str(theirs.id))
+    assert read_deployment(f"toy-beam/{version}").job_variables["env"]["LUME_SERVICES"] == env["LUME_SERVICES"]
