@@ -200,6 +200,9 @@ class ModelEvaluator:
         if self.executor == "in-process":
             outcome = evaluate_points(batch, self._model_call())
         else:
+            from lume_prefect.scans.batch import prefect_api_here
+
+            batch.api = prefect_api_here()  # the workers find saved blocks where this process does
             if self._pool is None:
                 from lume_prefect.scans.executors import default_workers
                 from lume_prefect.scans.pools import batch_pool

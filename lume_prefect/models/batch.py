@@ -37,6 +37,9 @@ class Batch:
         self.indices = indices  # positions of the points in the scan
         self.points = points  # inputs already checked and completed by the spec
         self.services = services  # LUME_SERVICES for models that write files (other processes)
+        # (Prefect API URL, host) of the scan's process, set where the batch leaves it: a worker
+        # on that host talks to the same API, the temporary server's too (scans.batch.follow_api)
+        self.api: Optional[tuple[str, str]] = None
 
     def __len__(self) -> int:
         return len(self.points)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from lume_prefect.core.errors import portable
 from lume_prefect.files.fileref import FileRef
 from lume_prefect.models.batch import Batch, Outcome, evaluate_points
 
-__all__ = ["Batch", "Outcome", "evaluate_batch", "evaluate_points", "model_function", "worker_function"]
+__all__ = ["Batch", "Outcome", "evaluate_batch", "evaluate_points", "follow_api", "model_function", "prefect_api_here", "worker_function"]
 
 
 def model_function(entrypoint: str, source: str) -> Callable[[dict[str, Any]], tuple[dict[str, Any], list[FileRef]]]:
@@ -37,9 +39,50 @@ def worker_function(entrypoint: str, source: str) -> Callable[[dict[str, Any]], 
     return ModelCall(spec, fn)
 
 
+def prefect_api_here() -> Optional[tuple[str, str]]:
+    """(URL of the Prefect API this process talks to, this host), or None when unknown.
+
+    With no ``PREFECT_API_URL`` Prefect starts a temporary server in the process that needs
+    one, and only that process knows its URL: a worker spawned by a scan would find saved
+    blocks through its own environment or profile, and start a temporary server of its own
+    (5-60 s, and a timeout on a busy machine) when it cannot read them without one. Inside the
+    scan's flow run the run's client knows the URL, whichever server it is."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    context = TaskRunContext.get() or FlowRunContext.get()
+    client = getattr(context, "client", None)
+    if client is not None:
+        url = str(client.api_url)
+    else:
+        from prefect.settings import PREFECT_API_URL
+
+        url = PREFECT_API_URL.value() or ""
+    return (url.rstrip("/"), socket.gethostname()) if url else None
+
+
+def follow_api(api: Optional[tuple[str, str]]) -> None:
+    """In a worker: talk to the scan's Prefect API ``api`` (see ``prefect_api_here``), when it can
+    be reached from here: this host is the scan's, or the URL is not a loopback address (a
+    temporary server listens on 127.0.0.1 only)."""
+    if api is None:
+        return
+    url, host = api
+    loopback = urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+    if os.environ.get("PREFECT_API_URL") == url or (host != socket.gethostname() and loopback):
+        return
+    os.environ["PREFECT_API_URL"] = url
+    context = sys.modules.get("prefect.context")
+    # Prefect reads its settings once, at import, and a spawned worker has imported it already
+    # when the user's script (re-run as __mp_main__) imports lume_prefect at its top
+    refresh = getattr(context, "refresh_global_settings_context", None)
+    if refresh is not None:
+        refresh()
+
+
 def evaluate_batch(batch: Batch) -> Outcome:
     """Evaluate ``batch`` in this process, importing the model from its source: what a process
     pool, a Dask worker and a Slurm array element run."""
+    follow_api(getattr(batch, "api", None))  # a Batch pickled by an older lume-prefect has none
     if batch.services:
         os.environ.setdefault("LUME_SERVICES", batch.services)  # a worker process: models find their file block
     worker = f"{socket.gethostname()}:{os.getpid()}"

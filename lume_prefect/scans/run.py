@@ -274,6 +274,12 @@ class _Plan:
 
             return run_in_process(self.batches, model_function(self.registered.entrypoint, self.registered.source),
                                   lambda: self.store_error is not None, self.timeout)
+        if self.executor in ("processes", "dask", "slurm"):
+            from lume_prefect.scans.batch import prefect_api_here
+
+            api = prefect_api_here()  # the workers' models find saved blocks where the scan does
+            for batch in self.batches:
+                batch.api = api
         if self.executor in ("processes", "dask"):
             return run_in_pool(self.batches, self.executor, self.workers, self.address, self.dask)
         if self.executor == "slurm":
