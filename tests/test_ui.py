@@ -179,7 +179,9 @@ def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server
         ensure_work_pool(pool)
         services = temp_services(tmp_path / "services", work_pool=pool)
         services.save(name, _sync=True)
-        return deploy_model("model.py:toy_beam", str(source), services=name), services
+        # the session's Prefect server is shared by test modules, each with its own services: take over
+        # the version's deployment should another module's services own it (DeploymentOfOtherServices)
+        return deploy_model("model.py:toy_beam", str(source), services=name, replace=True), services
 
     (tmp_path / "worker").mkdir()
     off_the_browser_thread(lambda: ensure_work_pool(pool))

@@ -57,9 +57,11 @@ def stack(real_api, docker_worker, lume_image, tmp_path_factory):
             "1.3.0": write_version(home / "models" / "v1.3.0", "1.3.0", body='__import__("os")._exit(3)'),
         }
         model_image = build_model_image(lume_image, sources, f"localhost/toy-beam-test:{uuid.uuid4().hex[:8]}")
+        # the session's Prefect server is shared by test modules, each with its own services: take over
+        # the version's deployment should another module's services own it (DeploymentOfOtherServices)
         deployed = {
-            "1.0.0": deploy_model(ENTRY, str(ROOT / "flows/toy_beam"), services=name, image=lume_image, runs_from="/opt/lume-prefect/flows/toy_beam"),
-            **{v: deploy_model(ENTRY, str(s), services=name, image=model_image, runs_from=f"/opt/models/{v}") for v, s in sources.items()},
+            "1.0.0": deploy_model(ENTRY, str(ROOT / "flows/toy_beam"), services=name, image=lume_image, runs_from="/opt/lume-prefect/flows/toy_beam", replace=True),
+            **{v: deploy_model(ENTRY, str(s), services=name, image=model_image, runs_from=f"/opt/models/{v}", replace=True) for v, s in sources.items()},
         }
         yield {"name": name, "data": data, "url": url, "deployed": deployed, "image": lume_image, "model_image": model_image}
         podman("rmi", "-f", model_image, check=False)

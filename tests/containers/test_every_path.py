@@ -83,7 +83,9 @@ def test_one_version_gives_the_same_outputs_on_every_path_and_caches_on_each(pat
     from lume_prefect.services import LumeServices
 
     services = paths["services"]
-    first = deploy_model(ENTRY, str(SOURCE), services=services, **paths["process"])
+    # the session's Prefect server is shared by test modules, each with its own services: take over
+    # the version's deployment should another module's services own it (DeploymentOfOtherServices)
+    first = deploy_model(ENTRY, str(SOURCE), services=services, replace=True, **paths["process"])
     registry = LumeServices.load(services, _sync=True).registry
     registry.promote("toy-beam", "1.0.0", _sync=True)
     registered = registry.get_version("toy-beam", "1.0.0", _sync=True)

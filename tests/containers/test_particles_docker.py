@@ -44,7 +44,9 @@ def in_docker(real_api, docker_worker, lume_image, tmp_path_factory):  # noqa: F
             registry=ModelRegistry(url=SecretStr(url)), results=SQLResults(url=SecretStr(url)),
             run_mode="remote", work_pool=docker_worker["pool"],
         ).save(name, _sync=True)
-        deploy_model("drift.py:make_drift", str(source), services=name, name="drift", version="1.0.0", work_pool=docker_worker["pool"],
+        # the session's Prefect server is shared by test modules, each with its own services: take over
+        # the version's deployment should another module's services own it (DeploymentOfOtherServices)
+        deploy_model("drift.py:make_drift", str(source), services=name, name="drift", version="1.0.0", work_pool=docker_worker["pool"], replace=True,
                      image=lume_image, runs_from="/data/drift", job_variables={"env": {"EXTRA_PIP_PACKAGES": LUME_LIBRARIES}})
         yield name
 

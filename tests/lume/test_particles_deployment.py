@@ -34,7 +34,9 @@ def deployed(real_api, worker, pool_name, tmp_path_factory):  # noqa: F811
     temp_services(home / "services", run_mode="remote", work_pool=pool_name).save(name, _sync=True)
     drift = write_source(home / "drift", {"drift.py": DRIFT})
     batched = write_source(home / "batched", {"drift.py": BATCHED_DRIFT})
-    deploy_model("drift.py:make_drift", str(drift), services=name, name="drift", version="1.0.0")
+    # the session's Prefect server is shared by test modules, each with its own services: take over
+    # the version's deployment should another module's services own it (DeploymentOfOtherServices)
+    deploy_model("drift.py:make_drift", str(drift), services=name, name="drift", version="1.0.0", replace=True)
     deploy_model("drift.py:make_drift", str(batched), services=name, name="batched-drift", version="1.0.0", vectorized=True)
     return name
 

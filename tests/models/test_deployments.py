@@ -51,7 +51,9 @@ def remote(real_api, worker, pool_name, tmp_path_factory):
         "1.2.0": write_version(home / "v1.2.0", "1.2.0", body='__import__("time").sleep(300)'),
         "1.3.0": write_version(home / "v1.3.0", "1.3.0", body='__import__("os")._exit(3)'),
     }
-    deployed = {v: deploy_model(ENTRY, str(s), services=name) for v, s in sources.items() if v in ("1.0.0", "1.1.0")}
+    # the session's Prefect server is shared by test modules, each with its own services: take over
+    # the version's deployment should another module's services own it (DeploymentOfOtherServices)
+    deployed = {v: deploy_model(ENTRY, str(s), services=name, replace=True) for v, s in sources.items() if v in ("1.0.0", "1.1.0")}
     return {"name": name, "sources": sources, "deployed": deployed, "home": home}
 
 
@@ -196,7 +198,9 @@ def test_a_cron_schedule_creates_scheduled_runs(remote, tmp_path):
 def test_timeout_cancels_a_long_run(remote):
     from prefect.client.orchestration import get_client
 
-    deploy_model(ENTRY, str(remote["sources"]["1.2.0"]), services=remote["name"])
+    # the session's Prefect server is shared by test modules, each with its own services: take over
+    # the version's deployment should another module's services own it (DeploymentOfOtherServices)
+    deploy_model(ENTRY, str(remote["sources"]["1.2.0"]), services=remote["name"], replace=True)
     with pytest.raises(ModelRunTimeout) as info:
         run_model("toy-beam", {}, version="1.2.0", services=remote["name"], timeout=8)
     assert info.value.cancelled
@@ -243,7 +247,9 @@ def test_a_bare_sigterm_ends_a_cancelled_run_cancelled_and_any_other_crashed(rea
 
 
 def test_a_crash_is_reported_with_its_state(remote):
-    deploy_model(ENTRY, str(remote["sources"]["1.3.0"]), services=remote["name"])
+    # the session's Prefect server is shared by test modules, each with its own services: take over
+    # the version's deployment should another module's services own it (DeploymentOfOtherServices)
+    deploy_model(ENTRY, str(remote["sources"]["1.3.0"]), services=remote["name"], replace=True)
     with pytest.raises(ModelRunFailed) as info:
         run_model("toy-beam", {}, version="1.3.0", services=remote["name"], timeout=120)
     assert info.value.state.is_crashed() or info.value.state.is_failed()
@@ -331,3 +337,71 @@ def test_a_rerun_from_the_ui_keeps_the_stored_result_and_a_refresh_replaces_it(r
     refreshed = run_model("toy-beam", inputs, version="1.0.0", refresh=True, services=remote["name"], timeout=120)
     replaced = env.results.get(first.result.key, _sync=True)
     assert replaced.flow_run_id == refreshed.flow_run_id != first.flow_run_id and replaced.created > stored.created
+
+
+def test_two_environments_on_one_server_never_overwrite_each_others_deployment(real_api, remote, pool_name, tmp_path):
+    """prod (the module's services) and staging (its own registry and results store) deploy the
+    same version on one Prefect server: staging's deploy is refused, naming both, until it
+    gives its own deployment name, which its registry records and its runs and scans use."""
+    import random
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from lume_prefect.models import DeploymentOfOtherServices
+    from lume_prefect.scans import run_scan
+    from lume_prefect.services import LumeServices
+
+    prod, staging = remote["name"], f"staging-{uuid.uuid4().hex[:6]}"
+    temp_services(tmp_path / "staging", run_mode="remote", work_pool=pool_name).save(staging, _sync=True)
+    version = f"4.{random.randrange(10**6)}.0"  # a version no other test deploys
+    source = str(write_version(tmp_path / "model", version))
+
+    def deployment(name: str):
+        with get_client(sync_client=True) as client:
+            return client.read_deployment_by_name(name)
+
+    ours = deploy_model(ENTRY, source, services=prod)
+    assert ours.deployment_name == f"toy-beam/{version}"  # the default single-environment name
+    with pytest.raises(DeploymentOfOtherServices) as refused:
+        deploy_model(ENTRY, source, services=staging)
+    assert f"deployment 'toy-beam/{version}' belongs to services {prod!r}" in str(refused.value)
+    assert f"refusing to point it at services {staging!r}" in str(refused.value)
+    assert f"deployment_name='{version}-{staging}'" in str(refused.value) and "replace=True" in str(refused.value)
+    assert deployment(f"toy-beam/{version}").job_variables["env"]["LUME_SERVICES"] == prod  # untouched
+    assert LumeServices.load(staging, _sync=True).registry.list_models(_sync=True) == []  # nothing half-done
+
+    cli = subprocess.run([sys.executable, "-m", "lume_prefect.cli", "deploy", ENTRY, "--source", source, "--services", staging],
+                         capture_output=True, text=True, env={**real_api.env, "PREFECT_LOGGING_LEVEL": "ERROR"}, timeout=180)
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr, cli.stderr
+    assert f"belongs to services {prod!r}" in cli.stderr and f"--deployment-name '{version}-{staging}'" in cli.stderr
+    assert "--replace" in cli.stderr
+
+    theirs = deploy_model(ENTRY, source, services=staging, deployment_name=f"{version}-staging")
+    assert theirs.deployment_name == f"toy-beam/{version}-staging" and theirs.deployment_id != ours.deployment_id
+    assert deployment(theirs.deployment_name).job_variables["env"]["LUME_SERVICES"] == staging
+    assert deployment(f"toy-beam/{version}").job_variables["env"]["LUME_SERVICES"] == prod
+    again = deploy_model(ENTRY, source, services=staging)  # a re-deploy keeps the name its registry recorded
+    assert (again.deployment_name, again.deployment_id) == (theirs.deployment_name, theirs.deployment_id)
+    for name, deployed in ((prod, ours), (staging, theirs)):
+        recorded = LumeServices.load(name, _sync=True).registry.get_version("toy-beam", version, _sync=True)
+        assert (recorded.deployment_name, recorded.deployment_id) == (deployed.deployment_name, deployed.deployment_id)
+
+    stores = {name: LumeServices.load(name, _sync=True).results for name in (prod, staging)}
+    for name, deployed, other in ((prod, ours, staging), (staging, theirs, prod)):
+        run = run_model("toy-beam", {"sigma_x": 2e-3}, version=version, services=name, refresh=True, timeout=120)
+        with get_client(sync_client=True) as client:
+            assert str(client.read_flow_run(run.flow_run_id).deployment_id) == deployed.deployment_id, name
+        assert stores[name].get(run.result.key, _sync=True).flow_run_id == run.flow_run_id
+        stored_elsewhere = stores[other].get(run.result.key, _sync=True)
+        assert stored_elsewhere is None or stored_elsewhere.flow_run_id != run.flow_run_id
+
+    scan = run_scan("toy-beam", {"sigma_x": [3e-3]}, version=version, services=staging, executor="deployment", timeout=120)
+    assert scan.computed == 1 and not scan.failures
+    with get_client(sync_client=True) as client:
+        batch_runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[theirs.deployment_id])))
+    assert any("lume-scan" in r.tags for r in batch_runs)  # the scan ran staging's own deployment
+
+    taken = deploy_model(ENTRY, source, services=staging, deployment_name=version, replace=True)  # a deliberate take-over
+    assert taken.deployment_id == ours.deployment_id
+    assert deployment(f"toy-beam/{version}").job_variables["env"]["LUME_SERVICES"] == staging
