@@ -8,7 +8,8 @@ proposes Crashed ("Execution was aborted by a termination signal.") with ``force
 the server's rule that a Cancelling run may only become Cancelled, and the runner then leaves
 the run Crashed ("finalized as CRASHED instead of Cancelled").
 
-Every model flow has ``cancelled_not_crashed`` as an ``on_crashed`` hook: a crash by a
+Every model flow, and the scan (``lume-scan``), comparison (``lume-compare``) and pipeline
+(``lume-pipeline``) flows, have ``cancelled_not_crashed`` as an ``on_crashed`` hook: a crash by a
 termination signal of a run that was Cancelling when it came is the cancellation itself, and
 is recorded as Cancelled. Any other crash (the process died, was killed without a cancel
 request) stays Crashed.

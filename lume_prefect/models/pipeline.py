@@ -34,6 +34,7 @@ from typing import Any, Optional
 from prefect import flow
 
 from lume_prefect.core.resolve import resolve
+from lume_prefect.models.cancellation import cancelled_not_crashed
 from lume_prefect.models.deploy import register_spec
 from lume_prefect.models.pipeline_spec import (
     PIPELINE_ENTRYPOINT,
@@ -48,7 +49,7 @@ from lume_prefect.models.run import run_model
 __all__ = ["PIPELINE_ENTRYPOINT", "PIPELINE_KEY", "PIPELINE_SOURCE", "Pipeline", "PipelineStep", "pipeline_flow", "register_pipeline"]
 
 
-@flow(name="lume-pipeline", log_prints=True)
+@flow(name="lume-pipeline", log_prints=True, on_crashed=[cancelled_not_crashed])  # cancelled, not crashed: models.cancellation
 def pipeline_flow(pipeline: dict[str, Any], inputs: Optional[dict[str, Any]] = None, services: Optional[str] = None, mode: Optional[str] = None) -> dict[str, Any]:
     """Run a pipeline's steps in order as subflows; returns the pipeline's outputs (and each step's)."""
     chain = Pipeline.model_validate(pipeline)

@@ -139,7 +139,9 @@ def _compare_flow() -> Any:
     if _flow is None:
         from prefect import flow
 
-        @flow(name="lume-compare", validate_parameters=False, flow_run_name="compare {a} vs {b}")
+        from lume_prefect.models.cancellation import cancelled_not_crashed
+
+        @flow(name="lume-compare", validate_parameters=False, flow_run_name="compare {a} vs {b}", on_crashed=[cancelled_not_crashed])
         def lume_compare(compare_id: str, a: str, b: str, points: int) -> dict[str, Any]:
             plan = _plans[compare_id]
             plan.result = plan.run()

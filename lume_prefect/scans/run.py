@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from lume_prefect.models.cancellation import cancelled_not_crashed
 from lume_prefect.models.lookup import registered_version
 from lume_prefect.scans.batch import Batch, Outcome
 from lume_prefect.scans.errors import FailedPoint, ScanFailed, ScanStoreError, WorkerDied
@@ -115,7 +116,8 @@ def run_scan(
 _plans: dict[str, _Plan] = {}
 
 
-@flow(name="lume-scan", validate_parameters=False, log_prints=True, flow_run_name="scan {model} {version}")
+@flow(name="lume-scan", validate_parameters=False, log_prints=True, flow_run_name="scan {model} {version}",
+      on_crashed=[cancelled_not_crashed])  # a cancelled scan ends Cancelled, as a model run does
 def _scan_flow(scan_id: str, model: str, version: str, executor: str, points: int) -> dict[str, Any]:
     # The flow returns the summary; the ScanResult (thousands of rows Prefect would walk) stays on the plan.
     plan = _planned(scan_id)

@@ -215,22 +215,42 @@ def test_a_bare_sigterm_ends_a_cancelled_run_cancelled_and_any_other_crashed(rea
     """Prefect's runner stops a run with a bare SIGTERM (no cancel intent) when the run's process
     has not acknowledged the cancel within 1 s (not yet connected; a loaded machine): its engine
     then forces Crashed. Here the process has no control channel at all, so it is always so."""
+    tag = f"bare-sigterm-{uuid.uuid4().hex[:6]}"
+    code = f"import prefect\nfrom model import toy_beam\nwith prefect.tags({tag!r}):\n    toy_beam()"
+    assert_sigterm_ends_it(real_api, code, remote["sources"]["1.2.0"], tag, "toy-beam", cancel_requested)
+
+
+@pytest.mark.parametrize("cancel_requested", [True, False], ids=["cancelled", "not-cancelled"])
+def test_a_bare_sigterm_ends_a_cancelled_scan_cancelled_and_any_other_crashed(real_api, remote, cancel_requested):
+    """The same for a scan's flow run (lume-scan), here of a model that sleeps in its first point."""
+    from lume_prefect.models.deploy import register_model_version
+
+    register_model_version(ENTRY, str(remote["sources"]["1.2.0"]), services=remote["name"])
+    tag = f"bare-sigterm-scan-{uuid.uuid4().hex[:6]}"
+    code = (f"import prefect\nfrom lume_prefect import run_scan\nwith prefect.tags({tag!r}):\n"
+            f"    run_scan('toy-beam', {{'sigma_x': [1e-3]}}, version='1.2.0', services={remote['name']!r}, progress=False)")
+    assert_sigterm_ends_it(real_api, code, remote["home"], tag, "lume-scan", cancel_requested)
+
+
+def assert_sigterm_ends_it(real_api, code: str, cwd, tag: str, flow_name: str, cancel_requested: bool) -> None:
+    """Run ``code`` in its own process until its flow run of ``flow_name`` (tagged ``tag``) runs,
+    request its cancel (or not), send the process a bare SIGTERM: Cancelled if the cancel was
+    requested, Crashed by the termination signal otherwise."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterTags
 
     from lume_prefect.models.run import cancel_flow_run
 
-    tag = f"bare-sigterm-{uuid.uuid4().hex[:6]}"
-    code = f"import prefect\nfrom model import toy_beam\nwith prefect.tags({tag!r}):\n    toy_beam()"
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=remote["sources"]["1.2.0"], env=real_api.env)
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=real_api.env)
     try:
         deadline, run = time.monotonic() + 180, None
         with get_client(sync_client=True) as client:
             while time.monotonic() < deadline and not (run and run.state.is_running()):
                 time.sleep(0.5)
-                found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+                found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
+                                              flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])))
                 run = found[0] if found else None
-        assert run is not None and run.state.is_running(), "the model's run did not start within 180 s"
+        assert run is not None and run.state.is_running(), f"the {flow_name} run did not start within 180 s"
         time.sleep(1)  # into the model's sleep
         if cancel_requested:
             cancel_flow_run(run.id)
