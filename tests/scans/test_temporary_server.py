@@ -1,6 +1,7 @@
 """A scan from a user's script with no PREFECT_API_URL (Prefect's temporary server, the README's
 default): the workers of a process pool or a Slurm job array find the saved services through
-the scan's own temporary server, instead of each starting one of its own.
+the scan's own temporary server, instead of each starting one of its own (a local Dask
+cluster's workers too).
 
 The script's Prefect database is on PostgreSQL (``PREFECT_SERVER_DATABASE_CONNECTION_URL``), so
 the workers cannot read saved blocks straight from a SQLite file (``core.saved_blocks``): before
@@ -52,7 +53,7 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.parametrize("executor", ["processes", "slurm"])
+@pytest.mark.parametrize("executor", ["processes", "dask", "slurm"])
 def test_a_scan_on_the_temporary_server_gives_its_workers_the_saved_services(executor, tmp_path):
     from tests.databases import fresh_database
 
@@ -77,8 +78,10 @@ def test_a_scan_on_the_temporary_server_gives_its_workers_the_saved_services(exe
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert "SCAN 2 0 []" in done.stdout, output[-4000:]
-    # one temporary server, the script's: its workers talked to it
-    assert output.count("Starting temporary server") == 1, output[-4000:]
+    # one temporary server, the script's: its workers talked to it (a Slurm element's stderr is a file of its own)
+    assert output.count("Starting temporary server") == 1 and output.count("Stopping temporary server") == 1, output[-4000:]
+    elements = "".join(p.read_text() for p in (tmp_path / "slurm").rglob("*.err"))
+    assert "temporary server" not in elements, elements[-4000:]
     written = sorted(p.name for p in (tmp_path / "files" / "toy-beam" / "1.0.0").iterdir())
     assert written == ["particles-0.001-2.h5", "particles-0.002-2.h5"]
     print(f"{executor}: {seconds:.1f} s, load {os.getloadavg()[0]:.1f}")
