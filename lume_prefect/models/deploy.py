@@ -22,7 +22,7 @@ from lume_prefect.models.contract import ModelSpec
 from lume_prefect.models.errors import RunsFromRequired, SourceConflict
 from lume_prefect.models.source_files import source_sha256
 from lume_prefect.models.loading import load_model_flow, spec_of
-from lume_prefect.models.ownership import check_owner, deployment_name_of
+from lume_prefect.models.ownership import check_deployment_name, check_owner, deployment_name_of
 from lume_prefect.core.resolve import resolve
 from lume_prefect.services import SERVICES_ENV, LumeServices, services_name
 
@@ -239,6 +239,7 @@ def deploy_model(
 
     check_source(source)
     check_schedule(cron, interval)
+    check_deployment_name(deployment_name)
     env = resolve(services, "services")
     local = os.path.isdir(source)
     resolved_source = str(Path(source).resolve()) if local else source

@@ -22,13 +22,18 @@ from lume_prefect.services import SERVICES_ENV
 BANNED = ("/", "%", "&", ">", "<")
 
 
+def check_deployment_name(given: Any) -> None:
+    """ValueError unless ``given`` is None or a name Prefect takes for a deployment."""
+    if given is not None and (not isinstance(given, str) or not given.strip() or any(c in given for c in BANNED)):
+        raise ValueError(f"deployment_name must be a non-empty name without any of {' '.join(BANNED)} "
+                         f"(the deployment is '<model>/<deployment_name>'), got {given!r}")
+
+
 def deployment_name_of(registry: Any, model: str, version: str, given: Optional[str]) -> str:
     """The deployment's own name (after ``<model>/``): ``given``; else the one this
     environment's registry recorded for the version (a re-deploy keeps it); else the version."""
     if given is not None:
-        if not isinstance(given, str) or not given.strip() or any(c in given for c in BANNED):
-            raise ValueError(f"deployment_name must be a non-empty name without any of {' '.join(BANNED)} "
-                             f"(the deployment is '{model}/<deployment_name>'), got {given!r}")
+        check_deployment_name(given)
         return given
     from lume_prefect.registry.errors import ModelNotFound, VersionNotFound
 

@@ -277,6 +277,8 @@ SILENTLY_ACCEPTED = {  # arguments: what the one line names
     "reproduce --atol nan": (["results", "reproduce", "k", "--atol", "nan"], ["--atol", "Must be >= 0"]),
     "models register --tag novalue": (["models", "register", "m", "--tag", "novalue"], ["--tag takes KEY=VALUE", "'novalue'"]),
     "deploy --interval 0": (["deploy", "model.py:toy_beam", "--source", "flows/toy_beam", "--interval", "0"], ["--interval", "Must be > 0"]),
+    "deploy --deployment-name a/b": (["deploy", "model.py:toy_beam", "--source", "flows/toy_beam", "--deployment-name", "1.0.0/staging"],
+                                     ["deployment_name must be a non-empty name without any of /", "'1.0.0/staging'"]),
     "deploy --source /missing": (["deploy", "model.py:toy_beam", "--source", "/missing/models"], ["source directory '/missing/models' does not exist"]),
     "slurm submit --time 0": (["slurm", "submit", "hpc", "--time", "0", "--", "true"], ["time_limit '0' is zero", "UNLIMITED"]),
     "an unknown option": (["scan", "toy-beam", "--bogus", "1"], ["Unknown option: --bogus"]),
