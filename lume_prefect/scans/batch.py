@@ -46,17 +46,17 @@ def prefect_api_here() -> Optional[tuple[str, str]]:
     one, and only that process knows its URL: a worker spawned by a scan would find saved
     blocks through its own environment or profile, and start a temporary server of its own
     (5-60 s, and a timeout on a busy machine) when it cannot read them without one. Inside the
-    scan's flow run the run's client knows the URL, whichever server it is."""
+    scan's flow run the run's client knows the URL, whichever server it is; outside a run (an
+    Xopt evaluator) a client says it, the process's temporary server's once started."""
     from prefect.context import FlowRunContext, TaskRunContext
 
     context = TaskRunContext.get() or FlowRunContext.get()
     client = getattr(context, "client", None)
-    if client is not None:
-        url = str(client.api_url)
-    else:
-        from prefect.settings import PREFECT_API_URL
+    if client is None:
+        from prefect.client.orchestration import get_client
 
-        url = PREFECT_API_URL.value() or ""
+        client = get_client(sync_client=True)  # not entered (no connection): only its URL is read
+    url = str(client.api_url)
     return (url.rstrip("/"), socket.gethostname()) if url else None
 
 
