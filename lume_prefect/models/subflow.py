@@ -16,6 +16,8 @@ Here:
 - the run is created Running: it starts at once in this process, so Pending is a state nobody
   could act on, and the engine's own Running proposal is then already answered;
 - the engine does not read the run back before running it: the API has just returned it;
+- a run named by a template (``flow_run_name="scan {model} {version}"``) is created with its
+  name, not renamed by a second request as it starts;
 - a subflow sends no heartbeats: its parent's show the process alive. A run outside any flow
   run sends them from a thread that stops as soon as the run ends, where Prefect's sleeps in
   1 s steps and is joined at the end of every sync run (about a second per run);
@@ -74,12 +76,14 @@ def flow_id(client: Any, name: str, *, refresh: bool = False) -> UUID:
     return _flow_ids[key]
 
 
-def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], parent_task_run_id: UUID | None, tags: Any) -> FlowRun:
+def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], parent_task_run_id: UUID | None, tags: Any,
+                            name: Optional[str] = None) -> FlowRun:
     """A flow run of ``flow`` created Running (``SyncPrefectClient.create_flow_run`` without its
-    flow upsert); a flow id the API no longer knows (409) is asked again once."""
+    flow upsert), named ``name`` (else the API's random slug); a flow id the API no longer
+    knows (409) is asked again once."""
     for refresh in (False, True):
         create = FlowRunCreate(
-            flow_id=flow_id(client, flow.name, refresh=refresh), flow_version=flow.version,
+            flow_id=flow_id(client, flow.name, refresh=refresh), flow_version=flow.version, **({"name": name} if name else {}),
             parameters=flow.serialize_parameters(parameters), context={}, tags=list(tags or []),
             parent_task_run_id=parent_task_run_id, state=to_state_create(Running()),
             empirical_policy=FlowRunPolicy(retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)),
@@ -94,6 +98,20 @@ def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], 
         run.parameters = parameters  # the Python values, as Prefect's client keeps them
         return run
     raise AssertionError("unreachable")
+
+
+def _template_name(flow: Any, parameters: dict[str, Any]) -> Optional[str]:
+    """The run's name from the flow's ``flow_run_name`` template, as Prefect's engine makes it
+    when the run starts (``resolve_custom_flow_run_name``), to give when the run is created;
+    None for a callable (it may read the run's context, not yet there) or a template that
+    fails (the engine then fails the run as it would)."""
+    template = flow.flow_run_name
+    if not isinstance(template, str):
+        return None
+    try:
+        return template.format(**parameters)
+    except Exception:  # noqa: BLE001 - Prefect's own renaming reports it
+        return None
 
 
 class _InProcessRunEngine(FlowRunEngine[Any, Any]):
@@ -121,7 +139,9 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
                 task=task, flow_run_id=parent.flow_run.id, dynamic_key=dynamic_key, name=f"{task.name}-{dynamic_key[:8]}",
                 state=Pending(), task_inputs=task_inputs, extra_tags=tags,
             ).id
-        run = create_running_flow_run(client, self.flow, parameters, tracking_id, tags)
+        name = _template_name(self.flow, parameters)
+        run = create_running_flow_run(client, self.flow, parameters, tracking_id, tags, name)
+        self._flow_run_name_set = name is not None  # the engine would rename the run (a PATCH) as it starts
         self._created_running = True
         self._known_run = run
         return run

@@ -135,19 +135,44 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     """
     from lume_prefect.models.flows import using_services
     from lume_prefect.models.subflow import run_flow_in_process
+    from lume_prefect.results.store import collector_paused
 
-    plan = _Plan.make(model, points, version, **options)
-    runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
-    scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
-    _plans[plan.scan_id] = plan
+    # A vectorized model in this process: no cyclic garbage collection from the points' check
+    # to the returned frame. Thousands of dicts without cycles are made and mostly dropped
+    # again; a collection meanwhile would walk them and every object of the process (torch's,
+    # Prefect's): 0.1-0.7 s when it fell in a 10,000-point scan. Any other scan collects
+    # while its batches run (a model's own garbage, hours of task runs).
+    import gc
+
+    collecting = gc.isenabled()
+    with collector_paused() if options.get("executor", "in-process") == "in-process" else contextlib.nullcontext():
+        plan = _Plan.make(model, points, version, **options)
+        runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
+        scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
+        _plans[plan.scan_id] = plan
+        try:
+            with using_services(plan.env), _collecting() if collecting and not plan.one_call_here else contextlib.nullcontext():
+                state = run_flow_in_process(scan, {"scan_id": plan.scan_id, "model": plan.model, "version": plan.version,
+                                                   "executor": plan.executor, "points": plan.total})
+                state.result()  # the scan's own error if it failed
+                return plan.finished()
+        finally:
+            del _plans[plan.scan_id]
+
+
+@contextlib.contextmanager
+def _collecting() -> Any:
+    """Cyclic garbage collection on while the block runs (``scan_flow`` paused it for the plan)."""
+    import gc
+
+    if gc.isenabled():
+        yield
+        return
+    gc.enable()
     try:
-        with using_services(plan.env):
-            state = run_flow_in_process(scan, {"scan_id": plan.scan_id, "model": plan.model, "version": plan.version,
-                                               "executor": plan.executor, "points": plan.total})
-        state.result()  # the scan's own error if it failed
-        return plan.result
+        yield
     finally:
-        del _plans[plan.scan_id]
+        gc.disable()
 
 
 @task(name="run-scan", cache_policy=NO_CACHE, task_run_name="scan {model}")
@@ -219,6 +244,9 @@ class _Plan:
         todo = list(first.values())
         self.batch_size = batch_size_for(len(todo), self.executor, self.workers, batch_size, self.spec.vectorized)
         other_process = self.executor != "in-process"
+        self.one_call_here = not other_process and self.spec.vectorized  # one model call per batch, in this process
+        self.result: Optional[ScanResult] = None
+        self._framing: Optional[_Framing] = None
         self.batches = [
             Batch(number, self.model, self.version, self.registered.entrypoint, self.registered.source, chunk,
                   [self.values[i] for i in chunk], self.services_name if other_process else None)
@@ -246,25 +274,39 @@ class _Plan:
         # a vectorized model in this process: one call whose garbage is bounded, then a Result
         # per point (dicts without cycles); a full collection would walk them and every object
         # of the process (torch's too), 0.1 s per 10,000 points at best and 0.8 s measured
-        paused = collector_paused() if self.executor == "in-process" and self.spec.vectorized else contextlib.nullcontext()
+        paused = collector_paused() if self.one_call_here else contextlib.nullcontext()
+        done = False
         try:
             with paused:
                 for outcome in self._outcomes():
                     self._keep(outcome)
                     progress.advance(len(self.batches[outcome.number]), f"({len(self.failures)} failed)" if self.failures else "")
+            done = True
         except WorkerDied as died:  # the first batch whose worker died; what is stored stays
             raise WorkerDied(died.model, died.batch, died.points, died.cause, self.stored) from None
         finally:
-            progress.close()
-        if self.store_error is not None:
-            raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
-        with collector_paused():  # one row per point: thousands of dicts, no cycles
-            result = self._result()
-        self._publish(result)
+            progress.close(wait=not done)  # done: the artifact's last call is made while the scan finishes
+        try:
+            if self.store_error is not None:
+                raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
+            with collector_paused():  # one row per point: thousands of dicts, no cycles
+                result = self._result()
+            self._publish(result)
+        finally:
+            progress.wait()  # the progress artifact belongs to this run: made before it ends
         log.info("scan %s: %s", self.scan_id, result)
         if self.raise_on_failure and self.failures:
             raise ScanFailed(self.model, self.version, self.failures, result)
         return result
+
+    def finished(self) -> ScanResult:
+        """The scan's result, its frame complete (``_result`` may leave it to a thread)."""
+        if self.result is None:
+            raise RuntimeError(f"scan {self.scan_id}: its flow run ended without a result")
+        if self._framing is not None:
+            self.result.frame = self._framing.frame()
+            self._framing = None
+        return self.result
 
     def _outcomes(self) -> Any:
         if not self.batches:
@@ -355,10 +397,19 @@ class _Plan:
                     ordered.append(result)
                     status.append("computed")
         self.failures = sorted((o for o in ordered if isinstance(o, FailedPoint)), key=lambda f: f.index)
+        seconds = time.perf_counter() - self.started
+        # A scan of one model call here builds its frame in a thread, while this thread sends
+        # the summary artifact and the run's final state and waits for the API: the points'
+        # rows are stored by then, the frame is only what run_scan returns (``finished``).
+        # It is built here when the run itself needs it (a plot, the ScanFailed it raises).
+        deferred = self.one_call_here and not self.plot and not (self.raise_on_failure and self.failures)
+        if deferred:
+            self._framing = _Framing(ordered, status)
         return ScanResult(
             scan_id=self.scan_id, model=self.model, version=self.version, executor=self.executor, keys=self.keys,
-            frame=_frame(ordered, status), computed=status.count("computed"), cached=status.count("cached"),
-            failures=self.failures, seconds=time.perf_counter() - self.started, batches=len(self.batches), flow_run_id=self.flow_run_id,
+            frame=None if deferred else _frame(ordered, status),  # type: ignore[arg-type] # set by finished()
+            computed=status.count("computed"), cached=status.count("cached"),
+            failures=self.failures, seconds=seconds, batches=len(self.batches), flow_run_id=self.flow_run_id,
         )
 
     def _publish(self, result: ScanResult) -> None:
@@ -401,6 +452,31 @@ def check_plot(plot: Optional[dict[str, Any]], spec: Any) -> None:
         name = plot.get(axis)
         if name is not None and str(name).removeprefix("inputs.").removeprefix("outputs.") not in names:
             raise ValueError(f"plot {axis}={name!r} is not an input or declared output of {spec.name} {spec.version}: one of {', '.join(names)}")
+
+
+class _Framing:
+    """``_frame(ordered, status)`` built by a thread of its own; ``frame`` waits for it and
+    raises what the building raised."""
+
+    def __init__(self, ordered: list[Any], status: list[str]):
+        import threading
+
+        self._frame: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._build, args=(ordered, status), daemon=True, name="lume-scan-frame")
+        self._thread.start()
+
+    def _build(self, ordered: list[Any], status: list[str]) -> None:
+        try:
+            self._frame = _frame(ordered, status)
+        except BaseException as error:  # noqa: BLE001 - given to the caller of frame()
+            self._error = error
+
+    def frame(self) -> pandas.DataFrame:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._frame
 
 
 def _frame(ordered: list[Any], status: list[str]) -> pandas.DataFrame:
