@@ -37,7 +37,7 @@ import inspect
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, Optional
 from uuid import UUID, uuid4
@@ -118,9 +118,17 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
     _created_running: bool = False
     _known_run: Optional[FlowRun] = None  # the run as the API returned it when creating it
     _in_parent: bool = False  # a subflow of a flow run of this process
+    _tracking_id: Optional[UUID] = None  # the run's task run in its parent's graph
+    _meanwhile: Optional[Callable[[], None]] = None  # the caller's work while the API creates the run
 
     def create_flow_run(self, client: Any) -> Any:
         retry_locked_quickly(client)  # every request of the run, not Prefect's 2 s back-off first
+        meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is None:
+            return self._create_flow_run(client)
+        return _while_creating(self, client, meanwhile)
+
+    def _create_flow_run(self, client: Any) -> Any:
         parent = FlowRunContext.get()
         if parent is not None and parent.detached:
             return super().create_flow_run(client)
@@ -139,6 +147,7 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
                 task=task, flow_run_id=parent.flow_run.id, dynamic_key=dynamic_key, name=f"{task.name}-{dynamic_key[:8]}",
                 state=Pending(), task_inputs=task_inputs, extra_tags=tags,
             ).id
+        self._tracking_id = tracking_id
         name = _template_name(self.flow, parameters)
         run = create_running_flow_run(client, self.flow, parameters, tracking_id, tags, name)
         self._flow_run_name_set = name is not None  # the engine would rename the run (a PATCH) as it starts
@@ -177,6 +186,51 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
         with super().run_context():
             with _heartbeats(self, seconds):
                 yield self
+
+
+def _while_creating(engine: _InProcessRunEngine, client: Any, meanwhile: Callable[[], None]) -> Any:
+    """The engine's flow run, created by a thread (its one to three requests) while this thread
+    does ``meanwhile``. The run is returned only when both are done. If ``meanwhile`` raises,
+    the run (and its task run in the parent's graph) is deleted again and that error raised:
+    the run never existed, as if ``meanwhile`` had run first. If the creation fails, its error
+    is raised, with a note saying so."""
+    made: dict[str, Any] = {}
+
+    def create() -> None:
+        try:
+            made["run"] = engine._create_flow_run(client)
+        except BaseException as error:  # noqa: BLE001 - raised by the caller's thread below
+            made["error"] = error
+
+    # the caller's context: the parent run, its task run and tags, the client and settings
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(create,), daemon=True,
+                              name=f"lume-create-run-{engine.flow.name}")
+    thread.start()
+    try:
+        meanwhile()
+    except BaseException as error:
+        thread.join()
+        if "run" in made:
+            _forget(client, made["run"].id, engine._tracking_id, error)
+        raise
+    thread.join()
+    if "error" in made:
+        error = made["error"]
+        error.add_note(f"raised creating the flow run of {engine.flow.name!r} (in a thread, while the caller prepared it)")
+        raise error
+    return made["run"]
+
+
+def _forget(client: Any, flow_run_id: UUID, tracking_id: Optional[UUID], cause: BaseException) -> None:
+    """Delete a flow run made for work that failed before it began (and its tracking task run);
+    what cannot be deleted is named on ``cause``."""
+    for kind, run_id, delete in (("flow run", flow_run_id, client.delete_flow_run), ("task run", tracking_id, client.delete_task_run)):
+        if run_id is None:
+            continue
+        try:
+            delete(run_id)
+        except Exception as error:  # noqa: BLE001 - the caller's own error is the one raised
+            cause.add_note(f"its {kind} {run_id}, created meanwhile, could not be deleted ({type(error).__name__}: {error}); it stays Running")
 
 
 @contextmanager
@@ -247,11 +301,17 @@ def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iter
             engine.logger.debug("Failed to emit the ended event", exc_info=True)
 
 
-def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
+def run_flow_in_process(flow: Any, parameters: dict[str, Any], meanwhile: Optional[Callable[[], None]] = None) -> State:
     """Run the sync ``flow`` (a model, a pipeline, a scan) on ``parameters`` with Prefect's flow
     engine, as a subflow of the current flow run if there is one, and return its final state,
-    like ``flow(**parameters, return_state=True)``."""
+    like ``flow(**parameters, return_state=True)``.
+
+    ``meanwhile``: the caller's work that must be done before the flow's function runs but
+    that the run's creation does not need (a scan's check of its points): done in this thread
+    while another creates the run, so its cost and the API's round trips overlap. If it
+    raises, its error is raised and the run, already created, is deleted (``_while_creating``)."""
     engine = _InProcessRunEngine(flow=flow, parameters=_shown_parameters(flow, get_call_parameters(flow.fn, (), parameters)))
+    engine._meanwhile = meanwhile
     try:
         with _client_context(), engine.start():
             while engine.is_running():

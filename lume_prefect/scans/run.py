@@ -130,8 +130,9 @@ def _planned(scan_id: str) -> _Plan:
 def scan_flow(model: str, points: Any, version: Optional[str] = None, **options: Any) -> ScanResult:
     """``run_scan`` as one Prefect flow run (a subflow inside a flow run); see ``run_scan``.
 
-    Points are checked and the store is asked for cached ones before the flow run starts,
-    so a bad scan fails fast; the flow run then shows the batches as task runs.
+    Points are checked and the store is asked for cached ones before the flow run starts
+    (in this process while the API creates it), so a bad scan fails fast and leaves no flow
+    run; the flow run then shows the batches as task runs.
     """
     from lume_prefect.models.flows import using_services
     from lume_prefect.models.subflow import run_flow_in_process
@@ -146,14 +147,20 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
 
     collecting = gc.isenabled()
     with collector_paused() if options.get("executor", "in-process") == "in-process" else contextlib.nullcontext():
-        plan = _Plan.make(model, points, version, **options)
-        runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
+        plan = _Plan.make(model, points, version, check=False, **options)
+        # In this process the points are checked and looked up while the API creates the flow
+        # run (the run is deleted again if they are refused); elsewhere the task runner is sized
+        # by the batches, so they are made first.
+        meanwhile = plan.check if plan.executor == "in-process" else None
+        if meanwhile is None:
+            plan.check()
+        runner = None if meanwhile else task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
         scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
         _plans[plan.scan_id] = plan
         try:
             with using_services(plan.env), _collecting() if collecting and not plan.one_call_here else contextlib.nullcontext():
                 state = run_flow_in_process(scan, {"scan_id": plan.scan_id, "model": plan.model, "version": plan.version,
-                                                   "executor": plan.executor, "points": plan.total})
+                                                   "executor": plan.executor, "points": plan.total}, meanwhile)
                 state.result()  # the scan's own error if it failed
                 return plan.finished()
         finally:
@@ -190,13 +197,12 @@ class _Plan:
         batch_size: Optional[int] = None, workers: Optional[int] = None, address: Optional[str] = None, dask: Any = None, slurm: Any = None,
         job: Any = None, timeout: Optional[float] = None, refresh: bool = False, raise_on_failure: bool = False,
         tags: Sequence[str] = (), plot: Optional[dict[str, Any]] = None, progress: Optional[bool] = None,
-        max_points: Optional[int] = None,
+        max_points: Optional[int] = None, check: bool = True,
     ) -> _Plan:
+        """The scan's plan: its options and version checked, its points built; with ``check``
+        also ``check()`` (else the caller calls it before the plan runs)."""
         from lume_prefect.models.contract import ModelSpec
-        from lume_prefect.models.particles import particle_inputs, read_particle_refs
-        from lume_prefect.results.codec import result_keys
         from lume_prefect.results.result import storable_tags
-        from lume_prefect.results.store import collector_paused
         from lume_prefect.core.resolve import resolve
 
         self = cls()
@@ -216,22 +222,43 @@ class _Plan:
         self.model, self.version = self.registered.model, self.registered.version
         self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
         check_plot(plot, self.spec)
-        points = as_points(self.model, points, limit)
+        self.points: Optional[list[dict[str, Any]]] = as_points(self.model, points, limit)
+        self.total = len(self.points)  # check() refuses the scan, or keeps every point
+        self.scan_id = uuid.uuid4().hex[:12]
+        self.tags = [f"scan:{self.scan_id}", *tags]
+        self.refresh, self.raise_on_failure, self.plot, self.progress = refresh, raise_on_failure, plot, progress
+        self.address, self.slurm, self.job, self.timeout = address, slurm, job, timeout
+        self.workers = workers or runner_workers(self.dask) or default_workers(self.executor)
+        batch_size_for(1, self.executor, self.workers, batch_size, self.spec.vectorized)  # a bad batch_size refused now
+        self.batch_size_given = batch_size
+        self.other_process = self.executor != "in-process"
+        self.one_call_here = not self.other_process and self.spec.vectorized  # one model call per batch, in this process
+        self.store = self.env.results.store()
+        self.result: Optional[ScanResult] = None
+        self._framing: Optional[_Framing] = None
+        if check:
+            self.check()
+        return self
+
+    def check(self) -> None:
+        """The points checked and keyed, the cached ones looked up, the batches made: the
+        work of a scan before its flow run runs (``scan_flow`` does it while the API creates
+        the run). InvalidPoints, or ScanStoreError if the store cannot be read."""
+        from lume_prefect.models.particles import particle_inputs, read_particle_refs
+        from lume_prefect.results.codec import result_keys
+        from lume_prefect.results.store import collector_paused
+
+        points, self.points = self.points, None
+        if points is None:
+            raise RuntimeError(f"scan {self.scan_id}: its plan is checked once")
         if particle_inputs(self.spec):  # FileRefs of particles: keyed by the particles they hold
             read: dict[Any, Any] = {}
             points = [read_particle_refs(self.spec, p, self.env.files, read) for p in points]
         with collector_paused():  # a dict per point, no cycles
             self.values = check_points(self.spec, points)
             self.keys = result_keys(self.model, self.version, self.values)
-        self.total = len(self.values)
-        self.scan_id = uuid.uuid4().hex[:12]
-        self.tags = [f"scan:{self.scan_id}", *tags]
-        self.refresh, self.raise_on_failure, self.plot, self.progress = refresh, raise_on_failure, plot, progress
-        self.address, self.slurm, self.job, self.timeout = address, slurm, job, timeout
-        self.workers = workers or runner_workers(self.dask) or default_workers(self.executor)
-        self.store = self.env.results.store()
         self.cached: dict[str, Result] = {}
-        if not refresh:
+        if not self.refresh:
             try:
                 self.cached = self.store.get_many(self.keys)
             except Exception as exc:  # noqa: BLE001 - a store that is down, whatever its driver says
@@ -242,17 +269,12 @@ class _Plan:
             if key not in self.cached and key not in first:
                 first[key] = index
         todo = list(first.values())
-        self.batch_size = batch_size_for(len(todo), self.executor, self.workers, batch_size, self.spec.vectorized)
-        other_process = self.executor != "in-process"
-        self.one_call_here = not other_process and self.spec.vectorized  # one model call per batch, in this process
-        self.result: Optional[ScanResult] = None
-        self._framing: Optional[_Framing] = None
+        self.batch_size = batch_size_for(len(todo), self.executor, self.workers, self.batch_size_given, self.spec.vectorized)
         self.batches = [
             Batch(number, self.model, self.version, self.registered.entrypoint, self.registered.source, chunk,
-                  [self.values[i] for i in chunk], self.services_name if other_process else None)
+                  [self.values[i] for i in chunk], self.services_name if self.other_process else None)
             for number, chunk in enumerate(todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size))
         ]
-        return self
 
     # ---- inside the scan's flow run -------------------------------------------------------
 
