@@ -134,6 +134,8 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     (in this process while the API creates it), so a bad scan fails fast and leaves no flow
     run; the flow run then shows the batches as task runs.
     """
+    import gc
+
     from lume_prefect.models.flows import using_services
     from lume_prefect.models.subflow import run_flow_in_process
     from lume_prefect.results.store import collector_paused
@@ -141,10 +143,9 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
     # A vectorized model in this process: no cyclic garbage collection from the points' check
     # to the returned frame. Thousands of dicts without cycles are made and mostly dropped
     # again; a collection meanwhile would walk them and every object of the process (torch's,
-    # Prefect's): 0.1-0.7 s when it fell in a 10,000-point scan. Any other scan collects
-    # while its batches run (a model's own garbage, hours of task runs).
-    import gc
-
+    # Prefect's): 0.1-0.7 s when it fell in a 10,000-point scan. Other in-process scans collect
+    # while their batches run (a model called point by point makes garbage of its own), and
+    # scans elsewhere are not paused at all (hours of task runs).
     collecting = gc.isenabled()
     with collector_paused() if options.get("executor", "in-process") == "in-process" else contextlib.nullcontext():
         plan = _Plan.make(model, points, version, check=False, **options)
