@@ -153,10 +153,24 @@ def test_a_vectorized_scan_here_runs_without_cyclic_garbage_collection_and_other
     scan returns, which a collection meanwhile would only walk (with every object of the
     process). A model called point by point collects its own garbage as it runs."""
     import gc
+    from collections.abc import Sequence
 
     from tests.scans.conftest import services_with_live_code
 
+    class Points(Sequence):  # tells whether the collector was on while the scan read its points
+        def __init__(self, items):
+            self.items, self.collecting = items, set()
+
+        def __getitem__(self, index):
+            self.collecting.add(gc.isenabled())
+            return self.items[index]
+
+        def __len__(self):
+            return len(self.items)
+
     services, model = services_with_live_code(tmp_path, GC_PROBE.replace("VECTORIZED", str(vectorized)), "gcprobe")
-    scan = run_scan(model, {"x": [0.1, 0.2, 0.3]}, services=services, progress=False)
+    points = Points([{"x": 0.1}, {"x": 0.2}, {"x": 0.3}])
+    scan = run_scan(model, points, services=services, progress=False)
     assert scan.computed == 3 and set(scan.frame["outputs.collecting"]) == {0 if vectorized else 1}
+    assert points.collecting == {False}  # the plan of any scan in this process: points, check, keys, lookup
     assert gc.isenabled()
