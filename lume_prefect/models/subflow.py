@@ -120,6 +120,7 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
     _in_parent: bool = False  # a subflow of a flow run of this process
     _tracking_id: Optional[UUID] = None  # the run's task run in its parent's graph
     _meanwhile: Optional[Callable[[], None]] = None  # the caller's work while the API creates the run
+    _server_storage: Any = None  # the API's default result storage, as read for this run's start
 
     def create_flow_run(self, client: Any) -> Any:
         retry_locked_quickly(client)  # every request of the run, not Prefect's 2 s back-off first
@@ -170,7 +171,9 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
         client = client or self.client
         known, self._known_run = self._known_run, None  # a retry reads the run again
         with ExitStack() as stack:
-            with _reads_known_run(client, known):  # the engine's read of the run, answered here
+            # the engine's read of the run, and its reads of the server's default result storage
+            # (two, for the run's result store and whether to persist), answered here
+            with _reads_known_run(client, known), _reads_storage_once(self, client):
                 stack.enter_context(super().setup_run_context(client))
             yield
 
@@ -201,6 +204,11 @@ def _while_creating(engine: _InProcessRunEngine, client: Any, meanwhile: Callabl
             made["run"] = engine._create_flow_run(client)
         except BaseException as error:  # noqa: BLE001 - raised by the caller's thread below
             made["error"] = error
+            return
+        try:  # what the run's start reads next (``_reads_storage_once``), while the caller still works
+            engine._server_storage = type(client).read_server_default_result_storage(client)
+        except Exception:  # noqa: BLE001 - the engine reads it itself, and falls back as Prefect does
+            pass
 
     # the caller's context: the parent run, its task run and tags, the client and settings
     thread = threading.Thread(target=contextvars.copy_context().run, args=(create,), daemon=True,
@@ -250,6 +258,27 @@ def _reads_known_run(client: Any, known: Optional[FlowRun]) -> Iterator[None]:
         yield
     finally:
         client.__dict__.pop("read_flow_run", None)
+
+
+@contextmanager
+def _reads_storage_once(engine: _InProcessRunEngine, client: Any) -> Iterator[None]:
+    """While entered, ``client.read_server_default_result_storage()`` is read from the API once
+    for the run (or taken from ``engine._server_storage``, read while the run was created) and
+    then answered from that: Prefect 3.9 reads it twice as a run starts, a request each. A
+    failed read is not kept (the next asks again; Prefect falls back to local storage as before)."""
+    read = type(client).read_server_default_result_storage
+
+    def read_once() -> Any:
+        if engine._server_storage is None:
+            engine._server_storage = read(client)
+        return engine._server_storage
+
+    client.read_server_default_result_storage = read_once
+    try:
+        yield
+    finally:
+        client.__dict__.pop("read_server_default_result_storage", None)
+        engine._server_storage = None  # a retry reads it again
 
 
 @contextmanager

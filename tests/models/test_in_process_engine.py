@@ -343,3 +343,11 @@ def test_a_run_the_api_refuses_raises_its_error_after_the_callers_work_and_runs_
         run_flow_in_process(takes, {"blob": "x" * 600_000}, meanwhile=lambda: ran.append("meanwhile"))
     assert raised.value.response.status_code == 422 and ran == ["meanwhile"]
     assert any("raised creating the flow run of 'takes'" in note for note in raised.value.__notes__)
+
+
+def test_a_run_reads_the_servers_default_result_storage_once_as_it_starts():
+    """Prefect 3.9 reads it twice as a run starts (its result store, whether to persist): one request here."""
+    seen, paths = _recorded(lambda: run_flow_in_process(probe, {}).result())
+    assert paths.count("GET /admin/storage") == 1, paths
+    seen, paths = _recorded(lambda: run_flow_in_process(probe, {}, meanwhile=lambda: time.sleep(0.1)).result())
+    assert paths.count("GET /admin/storage") == 1, paths  # read by the thread that created the run
