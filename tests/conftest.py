@@ -18,27 +18,38 @@ import pytest  # noqa: E402
 from tests.components import MLflowServer, PrefectServer, S3Server  # noqa: E402
 
 
-# Tests that share the machine's Slurm cluster or its container engine run in order on one
-# xdist worker: some restart slurmd, some count the jobs or containers left behind. They are
-# told by their node id (a test that submits to Slurm has "slurm" in its name or id), as the
-# scheduler sees only ids.
-ENGINE_PATHS = ("tests/slurm/", "tests/containers/")
+# Tests that share the machine's Slurm cluster, or its container engine, run in order on one
+# xdist worker per engine: some restart slurmd, some count the jobs or containers left behind.
+# The two engines are independent, so their two queues run side by side. Tests are told by their
+# node id (a test that submits to Slurm has "slurm" in its name or id; the every-path test uses
+# both engines and queues with Slurm), as the scheduler sees only ids.
+SLURM_PATHS = ("tests/slurm/", "tests/containers/test_every_path.py")
+CONTAINER_PATHS = ("tests/containers/",)
+
+
+def engine_of(nodeid: str) -> str | None:
+    """The engine queue a test runs in ("slurm" or "containers"), or None for any worker."""
+    if nodeid.startswith(SLURM_PATHS) or "slurm" in nodeid.lower():
+        return "slurm"
+    if nodeid.startswith(CONTAINER_PATHS):
+        return "containers"
+    return None
 
 
 def uses_engines(nodeid: str) -> bool:
-    return nodeid.startswith(ENGINE_PATHS) or "slurm" in nodeid.lower()
+    return engine_of(nodeid) is not None
 
 
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class EnginesInOneScope(LoadScopeScheduling):
-        """Every test its own unit of work, except those on the engines: one unit, in order."""
+    class EnginesInOneScopeEach(LoadScopeScheduling):
+        """Every test its own unit of work, except those on an engine: one unit per engine, in order."""
 
         def _split_scope(self, nodeid: str) -> str:
-            return "engines" if uses_engines(nodeid) else nodeid
+            return engine_of(nodeid) or nodeid
 
-    return EnginesInOneScope(config, log)
+    return EnginesInOneScopeEach(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -71,14 +71,21 @@ class PlainModel:
         return f"PlainModel({self.lume_spec.name} {self.lume_spec.version})"
 
 
-def _split_files(spec: ModelSpec, values: dict[str, Any], outputs: dict[str, Any]) -> tuple[dict[str, Any], list[FileRef]]:
+def _file_kinds() -> tuple[type, ...]:
+    """The output types that are files: FileRef, and ParticleGroup once openpmd-beamphysics is imported."""
     group = particle_group_class()
-    kinds = (FileRef,) if group is None else (FileRef, group)
+    return (FileRef,) if group is None else (FileRef, group)
+
+
+def _split_files(spec: ModelSpec, values: dict[str, Any], outputs: dict[str, Any],
+                 kinds: tuple[type, ...] | None = None) -> tuple[dict[str, Any], list[FileRef]]:
+    kinds = kinds or _file_kinds()
     for value in outputs.values():  # most outputs are numbers and arrays: nothing to write or split
         if isinstance(value, kinds):
             break
     else:
         return outputs, []
+    group = particle_group_class()
     if group is not None:
         outputs = {k: (_write_particles(spec, values, k, v) if isinstance(v, group) else v) for k, v in outputs.items()}
     files = [v for v in outputs.values() if isinstance(v, FileRef)]
@@ -111,8 +118,9 @@ def call_model_points(spec: ModelSpec, fn: Callable[..., Any], points: list[dict
     """A vectorized model called once on ``points``: per point (outputs, files), as ``call_model``."""
     from lume_prefect.models.vectorized import call_points
 
-    split = _split_files
-    return [split(spec, values, outputs) for values, outputs in zip(points, call_points(spec, fn, points))]
+    outputs = call_points(spec, fn, points)
+    split, kinds = _split_files, _file_kinds()  # once per batch, after the call (which may import openpmd-beamphysics)
+    return [split(spec, values, point, kinds) for values, point in zip(points, outputs)]
 
 
 class ModelCall:

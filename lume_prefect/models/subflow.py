@@ -16,6 +16,8 @@ Here:
 - the run is created Running: it starts at once in this process, so Pending is a state nobody
   could act on, and the engine's own Running proposal is then already answered;
 - the engine does not read the run back before running it: the API has just returned it;
+- a run named by a template (``flow_run_name="scan {model} {version}"``) is created with its
+  name, not renamed by a second request as it starts;
 - a subflow sends no heartbeats: its parent's show the process alive. A run outside any flow
   run sends them from a thread that stops as soon as the run ends, where Prefect's sleeps in
   1 s steps and is joined at the end of every sync run (about a second per run);
@@ -35,7 +37,7 @@ import inspect
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, Optional
 from uuid import UUID, uuid4
@@ -74,12 +76,14 @@ def flow_id(client: Any, name: str, *, refresh: bool = False) -> UUID:
     return _flow_ids[key]
 
 
-def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], parent_task_run_id: UUID | None, tags: Any) -> FlowRun:
+def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], parent_task_run_id: UUID | None, tags: Any,
+                            name: Optional[str] = None) -> FlowRun:
     """A flow run of ``flow`` created Running (``SyncPrefectClient.create_flow_run`` without its
-    flow upsert); a flow id the API no longer knows (409) is asked again once."""
+    flow upsert), named ``name`` (else the API's random slug); a flow id the API no longer
+    knows (409) is asked again once."""
     for refresh in (False, True):
         create = FlowRunCreate(
-            flow_id=flow_id(client, flow.name, refresh=refresh), flow_version=flow.version,
+            flow_id=flow_id(client, flow.name, refresh=refresh), flow_version=flow.version, **({"name": name} if name else {}),
             parameters=flow.serialize_parameters(parameters), context={}, tags=list(tags or []),
             parent_task_run_id=parent_task_run_id, state=to_state_create(Running()),
             empirical_policy=FlowRunPolicy(retries=flow.retries, retry_delay=int(flow.retry_delay_seconds or 0)),
@@ -96,13 +100,36 @@ def create_running_flow_run(client: Any, flow: Any, parameters: dict[str, Any], 
     raise AssertionError("unreachable")
 
 
+def _template_name(flow: Any, parameters: dict[str, Any]) -> Optional[str]:
+    """The run's name from the flow's ``flow_run_name`` template, as Prefect's engine makes it
+    when the run starts (``resolve_custom_flow_run_name``), to give when the run is created;
+    None for a callable (it may read the run's context, not yet there) or a template that
+    fails (the engine then fails the run as it would)."""
+    template = flow.flow_run_name
+    if not isinstance(template, str):
+        return None
+    try:
+        return template.format(**parameters)
+    except Exception:  # noqa: BLE001 - Prefect's own renaming reports it
+        return None
+
+
 class _InProcessRunEngine(FlowRunEngine[Any, Any]):
     _created_running: bool = False
     _known_run: Optional[FlowRun] = None  # the run as the API returned it when creating it
     _in_parent: bool = False  # a subflow of a flow run of this process
+    _tracking_id: Optional[UUID] = None  # the run's task run in its parent's graph
+    _meanwhile: Optional[Callable[[], None]] = None  # the caller's work while the API creates the run
+    _server_storage: Any = None  # the API's default result storage, as read for this run's start
 
     def create_flow_run(self, client: Any) -> Any:
         retry_locked_quickly(client)  # every request of the run, not Prefect's 2 s back-off first
+        meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is None:
+            return self._create_flow_run(client)
+        return _while_creating(self, client, meanwhile)
+
+    def _create_flow_run(self, client: Any) -> Any:
         parent = FlowRunContext.get()
         if parent is not None and parent.detached:
             return super().create_flow_run(client)
@@ -121,7 +148,10 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
                 task=task, flow_run_id=parent.flow_run.id, dynamic_key=dynamic_key, name=f"{task.name}-{dynamic_key[:8]}",
                 state=Pending(), task_inputs=task_inputs, extra_tags=tags,
             ).id
-        run = create_running_flow_run(client, self.flow, parameters, tracking_id, tags)
+        self._tracking_id = tracking_id
+        name = _template_name(self.flow, parameters)
+        run = create_running_flow_run(client, self.flow, parameters, tracking_id, tags, name)
+        self._flow_run_name_set = name is not None  # the engine would rename the run (a PATCH) as it starts
         self._created_running = True
         self._known_run = run
         return run
@@ -141,7 +171,9 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
         client = client or self.client
         known, self._known_run = self._known_run, None  # a retry reads the run again
         with ExitStack() as stack:
-            with _reads_known_run(client, known):  # the engine's read of the run, answered here
+            # the engine's read of the run, and its reads of the server's default result storage
+            # (two, for the run's result store and whether to persist), answered here
+            with _reads_known_run(client, known), _reads_storage_once(self, client):
                 stack.enter_context(super().setup_run_context(client))
             yield
 
@@ -157,6 +189,56 @@ class _InProcessRunEngine(FlowRunEngine[Any, Any]):
         with super().run_context():
             with _heartbeats(self, seconds):
                 yield self
+
+
+def _while_creating(engine: _InProcessRunEngine, client: Any, meanwhile: Callable[[], None]) -> Any:
+    """The engine's flow run, created by a thread (its one to three requests) while this thread
+    does ``meanwhile``. The run is returned only when both are done. If ``meanwhile`` raises,
+    the run (and its task run in the parent's graph) is deleted again and that error raised:
+    the run never existed, as if ``meanwhile`` had run first. If the creation fails, its error
+    is raised, with a note saying so."""
+    made: dict[str, Any] = {}
+
+    def create() -> None:
+        try:
+            made["run"] = engine._create_flow_run(client)
+        except BaseException as error:  # noqa: BLE001 - raised by the caller's thread below
+            made["error"] = error
+            return
+        try:  # what the run's start reads next (``_reads_storage_once``), while the caller still works
+            engine._server_storage = type(client).read_server_default_result_storage(client)
+        except Exception:  # noqa: BLE001 - the engine reads it itself, and falls back as Prefect does
+            pass
+
+    # the caller's context: the parent run, its task run and tags, the client and settings
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(create,), daemon=True,
+                              name=f"lume-create-run-{engine.flow.name}")
+    thread.start()
+    try:
+        meanwhile()
+    except BaseException as error:
+        thread.join()
+        if "run" in made:
+            _forget(client, made["run"].id, engine._tracking_id, error)
+        raise
+    thread.join()
+    if "error" in made:
+        error = made["error"]
+        error.add_note(f"raised creating the flow run of {engine.flow.name!r} (in a thread, while the caller prepared it)")
+        raise error
+    return made["run"]
+
+
+def _forget(client: Any, flow_run_id: UUID, tracking_id: Optional[UUID], cause: BaseException) -> None:
+    """Delete a flow run made for work that failed before it began (and its tracking task run);
+    what cannot be deleted is named on ``cause``."""
+    for kind, run_id, delete in (("flow run", flow_run_id, client.delete_flow_run), ("task run", tracking_id, client.delete_task_run)):
+        if run_id is None:
+            continue
+        try:
+            delete(run_id)
+        except Exception as error:  # noqa: BLE001 - the caller's own error is the one raised
+            cause.add_note(f"its {kind} {run_id}, created meanwhile, could not be deleted ({type(error).__name__}: {error}); it stays Running")
 
 
 @contextmanager
@@ -176,6 +258,27 @@ def _reads_known_run(client: Any, known: Optional[FlowRun]) -> Iterator[None]:
         yield
     finally:
         client.__dict__.pop("read_flow_run", None)
+
+
+@contextmanager
+def _reads_storage_once(engine: _InProcessRunEngine, client: Any) -> Iterator[None]:
+    """While entered, ``client.read_server_default_result_storage()`` is read from the API once
+    for the run (or taken from ``engine._server_storage``, read while the run was created) and
+    then answered from that: Prefect 3.9 reads it twice as a run starts, a request each. A
+    failed read is not kept (the next asks again; Prefect falls back to local storage as before)."""
+    read = type(client).read_server_default_result_storage
+
+    def read_once() -> Any:
+        if engine._server_storage is None:
+            engine._server_storage = read(client)
+        return engine._server_storage
+
+    client.read_server_default_result_storage = read_once
+    try:
+        yield
+    finally:
+        client.__dict__.pop("read_server_default_result_storage", None)
+        engine._server_storage = None  # a retry reads it again
 
 
 @contextmanager
@@ -227,11 +330,17 @@ def _heartbeats(engine: FlowRunEngine[Any, Any], seconds: Optional[int]) -> Iter
             engine.logger.debug("Failed to emit the ended event", exc_info=True)
 
 
-def run_flow_in_process(flow: Any, parameters: dict[str, Any]) -> State:
+def run_flow_in_process(flow: Any, parameters: dict[str, Any], meanwhile: Optional[Callable[[], None]] = None) -> State:
     """Run the sync ``flow`` (a model, a pipeline, a scan) on ``parameters`` with Prefect's flow
     engine, as a subflow of the current flow run if there is one, and return its final state,
-    like ``flow(**parameters, return_state=True)``."""
+    like ``flow(**parameters, return_state=True)``.
+
+    ``meanwhile``: the caller's work that must be done before the flow's function runs but
+    that the run's creation does not need (a scan's check of its points): done in this thread
+    while another creates the run, so its cost and the API's round trips overlap. If it
+    raises, its error is raised and the run, already created, is deleted (``_while_creating``)."""
     engine = _InProcessRunEngine(flow=flow, parameters=_shown_parameters(flow, get_call_parameters(flow.fn, (), parameters)))
+    engine._meanwhile = meanwhile
     try:
         with _client_context(), engine.start():
             while engine.is_running():

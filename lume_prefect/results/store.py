@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OnDuplicate = Literal["error", "skip", "replace"]
 KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"[0-9a-f]*")
 KEY_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")  # as git: at least 4 digits of a key name it, if they are unique
 # keys per query of get_many: far below SQLite's 32,766 bound parameters and PostgreSQL's 65,535
 KEYS_PER_QUERY = 2_000
@@ -153,6 +154,9 @@ def _key_filter(keys: Any) -> tuple[str, ...]:
         raise InvalidQuery("keys", f"must be a list of result keys, got {type(keys).__name__}")
     if not keys:
         raise InvalidQuery("keys", "is empty: give at least one key, or None for no key filter")
+    # thousands of keys (a scan's lookup) in one match over them all; any doubt, key by key
+    if all(type(key) is str and len(key) == 64 for key in keys) and _HEX.fullmatch("".join(keys)):
+        return tuple(keys)
     for i, key in enumerate(keys):
         if type(key) is not str or not KEY_PATTERN.match(key):
             raise InvalidQuery(f"keys[{i}]", f"must be 64 lowercase hex digits (a Result.key), got {key!r}")

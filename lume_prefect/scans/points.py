@@ -185,6 +185,33 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) and getattr(value, "ndim", None) == 0 else value
 
 
+def _plain_float_points(spec: ModelSpec, points: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The checked values of ``points`` when the spec's inputs are all floats (no choices, no
+    constants) and every point gives every input a finite float within its range: what
+    ``spec.check_inputs`` makes of each point (the same values, in the spec's order), checked
+    column by column instead of value by value. None when any point needs more (a default,
+    a conversion, a problem to report): then every point is checked by ``check_inputs``."""
+    variables = spec.inputs
+    if not variables or any(v.type != "float" or v.choices is not None or v.constant for v in variables):
+        return None
+    names = [v.name for v in variables]
+    known = set(names)
+    if not all(type(point) is dict and point.keys() == known for point in points):
+        return None
+    isfinite = math.isfinite
+    columns = []
+    for variable in variables:
+        column = [point[variable.name] for point in points]
+        if not all(type(value) is float for value in column) or not all(map(isfinite, column)):
+            return None
+        if variable.range is not None and variable.validation == "error":
+            low, high = variable.range
+            if column and not (low <= min(column) and max(column) <= high):
+                return None
+        columns.append(column)
+    return [dict(zip(names, row)) for row in zip(*columns)]
+
+
 def _missing(value: Any) -> bool:
     # an empty cell of a table: the input takes its default
     return value is None or isinstance(value, float) and math.isnan(value)
@@ -193,6 +220,9 @@ def _missing(value: Any) -> bool:
 def check_points(spec: ModelSpec, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every point checked against ``spec`` before anything runs: the completed input values,
     or InvalidPoints listing every bad point (index, variable, value, allowed range)."""
+    plain = _plain_float_points(spec, points)
+    if plain is not None:
+        return plain
     checked: list[dict[str, Any]] = []
     bad: list[BadPoint] = []
     check = spec.check_inputs

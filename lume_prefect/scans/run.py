@@ -132,24 +132,57 @@ def _planned(scan_id: str) -> _Plan:
 def scan_flow(model: str, points: Any, version: Optional[str] = None, **options: Any) -> ScanResult:
     """``run_scan`` as one Prefect flow run (a subflow inside a flow run); see ``run_scan``.
 
-    Points are checked and the store is asked for cached ones before the flow run starts,
-    so a bad scan fails fast; the flow run then shows the batches as task runs.
+    Points are checked and the store is asked for cached ones before the flow run starts
+    (in this process while the API creates it), so a bad scan fails fast and leaves no flow
+    run; the flow run then shows the batches as task runs.
     """
+    import gc
+
     from lume_prefect.models.flows import using_services
     from lume_prefect.models.subflow import run_flow_in_process
+    from lume_prefect.results.store import collector_paused
 
-    plan = _Plan.make(model, points, version, **options)
-    runner = task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
-    scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
-    _plans[plan.scan_id] = plan
+    # A vectorized model in this process: no cyclic garbage collection from the points' check
+    # to the returned frame. Thousands of dicts without cycles are made and mostly dropped
+    # again; a collection meanwhile would walk them and every object of the process (torch's,
+    # Prefect's): 0.1-0.7 s when it fell in a 10,000-point scan. Other in-process scans collect
+    # while their batches run (a model called point by point makes garbage of its own), and
+    # scans elsewhere are not paused at all (hours of task runs).
+    collecting = gc.isenabled()
+    with collector_paused() if options.get("executor", "in-process") == "in-process" else contextlib.nullcontext():
+        plan = _Plan.make(model, points, version, check=False, **options)
+        # In this process the points are checked and looked up while the API creates the flow
+        # run (the run is deleted again if they are refused); elsewhere the task runner is sized
+        # by the batches, so they are made first.
+        meanwhile = plan.check if plan.executor == "in-process" else None
+        if meanwhile is None:
+            plan.check()
+        runner = None if meanwhile else task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
+        scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
+        _plans[plan.scan_id] = plan
+        try:
+            with using_services(plan.env), _collecting() if collecting and not plan.one_call_here else contextlib.nullcontext():
+                state = run_flow_in_process(scan, {"scan_id": plan.scan_id, "model": plan.model, "version": plan.version,
+                                                   "executor": plan.executor, "points": plan.total}, meanwhile)
+                state.result()  # the scan's own error if it failed
+                return plan.finished()
+        finally:
+            del _plans[plan.scan_id]
+
+
+@contextlib.contextmanager
+def _collecting() -> Any:
+    """Cyclic garbage collection on while the block runs (``scan_flow`` paused it for the plan)."""
+    import gc
+
+    if gc.isenabled():
+        yield
+        return
+    gc.enable()
     try:
-        with using_services(plan.env):
-            state = run_flow_in_process(scan, {"scan_id": plan.scan_id, "model": plan.model, "version": plan.version,
-                                               "executor": plan.executor, "points": plan.total})
-        state.result()  # the scan's own error if it failed
-        return plan.result
+        yield
     finally:
-        del _plans[plan.scan_id]
+        gc.disable()
 
 
 @task(name="run-scan", cache_policy=NO_CACHE, task_run_name="scan {model}")
@@ -167,13 +200,12 @@ class _Plan:
         batch_size: Optional[int] = None, workers: Optional[int] = None, address: Optional[str] = None, dask: Any = None, slurm: Any = None,
         job: Any = None, timeout: Optional[float] = None, refresh: bool = False, raise_on_failure: bool = False,
         tags: Sequence[str] = (), plot: Optional[dict[str, Any]] = None, progress: Optional[bool] = None,
-        max_points: Optional[int] = None,
+        max_points: Optional[int] = None, check: bool = True,
     ) -> _Plan:
+        """The scan's plan: its options and version checked, its points built; with ``check``
+        also ``check()`` (else the caller calls it before the plan runs)."""
         from lume_prefect.models.contract import ModelSpec
-        from lume_prefect.models.particles import particle_inputs, read_particle_refs
-        from lume_prefect.results.codec import result_keys
         from lume_prefect.results.result import storable_tags
-        from lume_prefect.results.store import collector_paused
         from lume_prefect.core.resolve import resolve
 
         self = cls()
@@ -193,22 +225,43 @@ class _Plan:
         self.model, self.version = self.registered.model, self.registered.version
         self.spec = ModelSpec.from_parameters_schema(self.registered.parameters_schema, self.model, self.version)
         check_plot(plot, self.spec)
-        points = as_points(self.model, points, limit)
+        self.points: Optional[list[dict[str, Any]]] = as_points(self.model, points, limit)
+        self.total = len(self.points)  # check() refuses the scan, or keeps every point
+        self.scan_id = uuid.uuid4().hex[:12]
+        self.tags = [f"scan:{self.scan_id}", *tags]
+        self.refresh, self.raise_on_failure, self.plot, self.progress = refresh, raise_on_failure, plot, progress
+        self.address, self.slurm, self.job, self.timeout = address, slurm, job, timeout
+        self.workers = workers or runner_workers(self.dask) or default_workers(self.executor)
+        batch_size_for(1, self.executor, self.workers, batch_size, self.spec.vectorized)  # a bad batch_size refused now
+        self.batch_size_given = batch_size
+        self.other_process = self.executor != "in-process"
+        self.one_call_here = not self.other_process and self.spec.vectorized  # one model call per batch, in this process
+        self.store = self.env.results.store()
+        self.result: Optional[ScanResult] = None
+        self._framing: Optional[_Framing] = None
+        if check:
+            self.check()
+        return self
+
+    def check(self) -> None:
+        """The points checked and keyed, the cached ones looked up, the batches made: the
+        work of a scan before its flow run runs (``scan_flow`` does it while the API creates
+        the run). InvalidPoints, or ScanStoreError if the store cannot be read."""
+        from lume_prefect.models.particles import particle_inputs, read_particle_refs
+        from lume_prefect.results.codec import result_keys
+        from lume_prefect.results.store import collector_paused
+
+        points, self.points = self.points, None
+        if points is None:
+            raise RuntimeError(f"scan {self.scan_id}: its plan is checked once")
         if particle_inputs(self.spec):  # FileRefs of particles: keyed by the particles they hold
             read: dict[Any, Any] = {}
             points = [read_particle_refs(self.spec, p, self.env.files, read) for p in points]
         with collector_paused():  # a dict per point, no cycles
             self.values = check_points(self.spec, points)
             self.keys = result_keys(self.model, self.version, self.values)
-        self.total = len(self.values)
-        self.scan_id = uuid.uuid4().hex[:12]
-        self.tags = [f"scan:{self.scan_id}", *tags]
-        self.refresh, self.raise_on_failure, self.plot, self.progress = refresh, raise_on_failure, plot, progress
-        self.address, self.slurm, self.job, self.timeout = address, slurm, job, timeout
-        self.workers = workers or runner_workers(self.dask) or default_workers(self.executor)
-        self.store = self.env.results.store()
         self.cached: dict[str, Result] = {}
-        if not refresh:
+        if not self.refresh:
             try:
                 self.cached = self.store.get_many(self.keys)
             except Exception as exc:  # noqa: BLE001 - a store that is down, whatever its driver says
@@ -219,14 +272,12 @@ class _Plan:
             if key not in self.cached and key not in first:
                 first[key] = index
         todo = list(first.values())
-        self.batch_size = batch_size_for(len(todo), self.executor, self.workers, batch_size, self.spec.vectorized)
-        other_process = self.executor != "in-process"
+        self.batch_size = batch_size_for(len(todo), self.executor, self.workers, self.batch_size_given, self.spec.vectorized)
         self.batches = [
             Batch(number, self.model, self.version, self.registered.entrypoint, self.registered.source, chunk,
-                  [self.values[i] for i in chunk], self.services_name if other_process else None)
+                  [self.values[i] for i in chunk], self.services_name if self.other_process else None)
             for number, chunk in enumerate(todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size))
         ]
-        return self
 
     # ---- inside the scan's flow run -------------------------------------------------------
 
@@ -248,25 +299,39 @@ class _Plan:
         # a vectorized model in this process: one call whose garbage is bounded, then a Result
         # per point (dicts without cycles); a full collection would walk them and every object
         # of the process (torch's too), 0.1 s per 10,000 points at best and 0.8 s measured
-        paused = collector_paused() if self.executor == "in-process" and self.spec.vectorized else contextlib.nullcontext()
+        paused = collector_paused() if self.one_call_here else contextlib.nullcontext()
+        done = False
         try:
             with paused:
                 for outcome in self._outcomes():
                     self._keep(outcome)
                     progress.advance(len(self.batches[outcome.number]), f"({len(self.failures)} failed)" if self.failures else "")
+            done = True
         except WorkerDied as died:  # the first batch whose worker died; what is stored stays
             raise WorkerDied(died.model, died.batch, died.points, died.cause, self.stored) from None
         finally:
-            progress.close()
-        if self.store_error is not None:
-            raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
-        with collector_paused():  # one row per point: thousands of dicts, no cycles
-            result = self._result()
-        self._publish(result)
+            progress.close(wait=not done)  # done: the artifact's last call is made while the scan finishes
+        try:
+            if self.store_error is not None:
+                raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
+            with collector_paused():  # one row per point: thousands of dicts, no cycles
+                result = self._result()
+            self._publish(result)
+        finally:
+            progress.wait()  # the progress artifact belongs to this run: made before it ends
         log.info("scan %s: %s", self.scan_id, result)
         if self.raise_on_failure and self.failures:
             raise ScanFailed(self.model, self.version, self.failures, result)
         return result
+
+    def finished(self) -> ScanResult:
+        """The scan's result, its frame complete (``_result`` may leave it to a thread)."""
+        if self.result is None:
+            raise RuntimeError(f"scan {self.scan_id}: its flow run ended without a result")
+        if self._framing is not None:
+            self.result.frame = self._framing.frame()
+            self._framing = None
+        return self.result
 
     def _outcomes(self) -> Any:
         if not self.batches:
@@ -363,10 +428,19 @@ class _Plan:
                     ordered.append(result)
                     status.append("computed")
         self.failures = sorted((o for o in ordered if isinstance(o, FailedPoint)), key=lambda f: f.index)
+        seconds = time.perf_counter() - self.started
+        # A scan of one model call here builds its frame in a thread, while this thread sends
+        # the summary artifact and the run's final state and waits for the API: the points'
+        # rows are stored by then, the frame is only what run_scan returns (``finished``).
+        # It is built here when the run itself needs it (a plot, the ScanFailed it raises).
+        deferred = self.one_call_here and not self.plot and not (self.raise_on_failure and self.failures)
+        if deferred:
+            self._framing = _Framing(ordered, status)
         return ScanResult(
             scan_id=self.scan_id, model=self.model, version=self.version, executor=self.executor, keys=self.keys,
-            frame=_frame(ordered, status), computed=status.count("computed"), cached=status.count("cached"),
-            failures=self.failures, seconds=time.perf_counter() - self.started, batches=len(self.batches), flow_run_id=self.flow_run_id,
+            frame=None if deferred else _frame(ordered, status),  # type: ignore[arg-type] # set by finished()
+            computed=status.count("computed"), cached=status.count("cached"),
+            failures=self.failures, seconds=seconds, batches=len(self.batches), flow_run_id=self.flow_run_id,
         )
 
     def _publish(self, result: ScanResult) -> None:
@@ -409,6 +483,31 @@ def check_plot(plot: Optional[dict[str, Any]], spec: Any) -> None:
         name = plot.get(axis)
         if name is not None and str(name).removeprefix("inputs.").removeprefix("outputs.") not in names:
             raise ValueError(f"plot {axis}={name!r} is not an input or declared output of {spec.name} {spec.version}: one of {', '.join(names)}")
+
+
+class _Framing:
+    """``_frame(ordered, status)`` built by a thread of its own; ``frame`` waits for it and
+    raises what the building raised."""
+
+    def __init__(self, ordered: list[Any], status: list[str]):
+        import threading
+
+        self._frame: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._build, args=(ordered, status), daemon=True, name="lume-scan-frame")
+        self._thread.start()
+
+    def _build(self, ordered: list[Any], status: list[str]) -> None:
+        try:
+            self._frame = _frame(ordered, status)
+        except BaseException as error:  # noqa: BLE001 - given to the caller of frame()
+            self._error = error
+
+    def frame(self) -> pandas.DataFrame:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._frame
 
 
 def _frame(ordered: list[Any], status: list[str]) -> pandas.DataFrame:

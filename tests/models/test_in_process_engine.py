@@ -243,3 +243,111 @@ def test_a_503_that_asks_for_a_wait_is_left_to_prefects_retries():
     assert len(proxy.resent) == 3 and all(wait >= 1.0 for wait in proxy.waits()), proxy.waits()
     with get_client(sync_client=True) as client:
         assert client.read_flow_run(seen["id"]).state.is_completed()
+
+
+@flow(flow_run_name="probe {pause}")
+def named_probe(pause: float = 0.0) -> dict:
+    from prefect.runtime import flow_run
+
+    return {"id": str(flow_run.id), "name": flow_run.name}
+
+
+def _recorded(call):
+    """The API requests (no logs or events) made while ``call()`` runs, and its value."""
+    paths: list[str] = []
+    send = httpx.Client.send
+
+    def recording(client, request, **options):
+        if "/logs/" not in request.url.path and "/events" not in request.url.path:
+            paths.append(f"{request.method} {request.url.path}".replace(" /api/", " /"))
+        return send(client, request, **options)
+
+    httpx.Client.send = recording
+    try:
+        return call(), paths
+    finally:
+        httpx.Client.send = send
+
+
+def test_a_templated_run_is_created_with_its_name_and_not_renamed():
+    seen, paths = _recorded(lambda: run_flow_in_process(named_probe, {"pause": 0.0}).result())
+    assert seen["name"] == "probe 0.0"
+    assert not [p for p in paths if p.startswith("PATCH")], paths
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(seen["id"]).name == "probe 0.0"
+
+    @flow(flow_run_name=lambda: "called")  # a callable may read the run's context: Prefect names the run as it starts
+    def called_name() -> str:
+        from prefect.runtime import flow_run
+
+        return flow_run.name
+
+    assert run_flow_in_process(called_name, {}).result() == "called"
+
+
+def test_the_callers_work_meanwhile_is_done_before_the_flow_runs():
+    order: list[str] = []
+
+    @flow
+    def after() -> list:
+        order.append("flow")
+        return order
+
+    state = run_flow_in_process(after, {}, meanwhile=lambda: order.append("meanwhile"))
+    assert state.is_completed() and state.result() == ["meanwhile", "flow"]
+
+
+def test_a_run_whose_callers_work_fails_meanwhile_is_deleted_with_its_task_run():
+    import uuid
+
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    name = f"doomed-{uuid.uuid4().hex[:8]}"
+    ran: list[int] = []
+
+    @flow(name=name)
+    def doomed() -> None:
+        ran.append(1)
+
+    def refuse() -> None:
+        time.sleep(0.2)  # the run is created meanwhile
+        raise ValueError("point 3 is out of range")
+
+    @flow
+    def parent() -> str:
+        from prefect.runtime import flow_run
+
+        with pytest.raises(ValueError, match="point 3"):
+            run_flow_in_process(doomed, {}, meanwhile=refuse)
+        return str(flow_run.id)
+
+    parent_id = parent()
+    assert ran == []
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[name]))) == []
+        tracking = [t for t in client.read_task_runs() if t.flow_run_id is not None and str(t.flow_run_id) == parent_id]
+    assert [t.name for t in tracking if t.name.startswith(name)] == []
+
+
+def test_a_run_the_api_refuses_raises_its_error_after_the_callers_work_and_runs_nothing():
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    ran: list[str] = []
+
+    @flow
+    def takes(blob: str) -> None:
+        ran.append("flow")
+
+    # the API refuses parameters of more than 512 KiB (server.api.max_parameter_size)
+    with pytest.raises(PrefectHTTPStatusError) as raised:
+        run_flow_in_process(takes, {"blob": "x" * 600_000}, meanwhile=lambda: ran.append("meanwhile"))
+    assert raised.value.response.status_code == 422 and ran == ["meanwhile"]
+    assert any("raised creating the flow run of 'takes'" in note for note in raised.value.__notes__)
+
+
+def test_a_run_reads_the_servers_default_result_storage_once_as_it_starts():
+    """Prefect 3.9 reads it twice as a run starts (its result store, whether to persist): one request here."""
+    seen, paths = _recorded(lambda: run_flow_in_process(probe, {}).result())
+    assert paths.count("GET /admin/storage") == 1, paths
+    seen, paths = _recorded(lambda: run_flow_in_process(probe, {}, meanwhile=lambda: time.sleep(0.1)).result())
+    assert paths.count("GET /admin/storage") == 1, paths  # read by the thread that created the run

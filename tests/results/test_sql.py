@@ -160,3 +160,35 @@ def test_a_flow_runs_results_and_tags_are_found_through_indexes(sql_store):
         tags_plan = " ".join(connection.scalars(sa.text(f"""EXPLAIN SELECT id FROM {TABLE} WHERE tags @> '["t1"]'""")))
         assert "ix_lume_results_tags" in tags_plan, tags_plan
     assert sql_store.count(tags=["t1"]) == 10
+
+
+def test_sqlite_bulk_rows_are_the_bytes_sqlalchemys_own_insert_writes(tmp_path):
+    """The SQLite bulk path builds the driver's rows itself (columns, a reused JSON encoder);
+    every stored column is the same bytes as SQLAlchemy's own insert of ``_row`` writes."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from lume_prefect.files.fileref import FileRef
+    from lume_prefect.results.sql import _row, results_table
+    from lume_prefect.results.store import trusted_results
+
+    run = uuid.uuid4()
+    moment = datetime(2026, 12, 7, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    inputs = [{"x": i * 0.1, "QUAD:IN20:425:BCTRL": 1e-5 * i, "n": i, "name": "é\u2603" if i % 2 else "a\"b\\c", "on": i % 3 == 0,
+               "nested": {"v": [1.5, None, -0.0, 1e16], "t": (1, 2)}} for i in range(7)]
+    outputs = [{"y": float("nan") if i == 3 else i / 7, "big": 2e300, "inf": float("-inf"), "arr": np.arange(i + 1.0)} for i in range(7)]
+    files = [[FileRef(path=f"out/{i}.h5", serializer="hdf5", sha256="0" * 64, size=i)] if i % 2 else [] for i in range(7)]
+    warnings = [[f"x outside range ({i})"] if i == 5 else [] for i in range(7)]
+    results = trusted_results("bulk-bytes", "1.0.0", [Result(model="bulk-bytes", version="1.0.0", inputs=p).key for p in inputs],
+                              inputs, outputs, files=files, tags=["scan:abc", "t2"], flow_run_id=run, created=moment, warnings=warnings)
+    results.append(Result(model="bulk-bytes", version="1.0.0", inputs={"x": 9.0}, outputs={"y": 1.0}, created=moment))  # its own fields
+    bulk, plain = SQLResultsStore(f"sqlite:///{tmp_path / 'bulk.db'}"), SQLResultsStore(f"sqlite:///{tmp_path / 'plain.db'}")
+    bulk.insert_many(results)
+    with plain.engine.begin() as connection:  # SQLAlchemy's insert and bind processing, row dicts
+        connection.execute(results_table.insert(), [_row(r) for r in results])
+    columns = ", ".join(c.name for c in results_table.columns)
+    read = "SELECT " + ", ".join(f"typeof({c.name}), CAST({c.name} AS BLOB)" for c in results_table.columns) + " FROM lume_results ORDER BY id"
+    with bulk.engine.connect() as a, plain.engine.connect() as b:
+        got, expected = a.exec_driver_sql(read).all(), b.exec_driver_sql(read).all()
+    assert len(got) == len(results) and got == expected, columns
+    assert bulk.get_many([r.key for r in results]) == {r.key: r for r in results}

@@ -91,7 +91,8 @@ def batch_task_runs(flow_run_id, expected: int) -> list:
         while True:
             runs = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])))
             batches = [r for r in runs if r.name.startswith("batch ")]
-            if sum(r.state.is_final() for r in batches) >= expected or time.monotonic() > deadline:
+            # a task run is recorded from its first event; its state may come in a later batch of them
+            if sum(r.state is not None and r.state.is_final() for r in batches) >= expected or time.monotonic() > deadline:
                 return batches
             time.sleep(0.2)
 

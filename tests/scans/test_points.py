@@ -110,3 +110,39 @@ def test_scan_errors_keep_their_type_and_fields_through_pickle():
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error)
     assert pickle.loads(pickle.dumps(caught.value)).bad == caught.value.bad
+
+
+FLOATS = ModelSpec(
+    name="floats", version="1.0.0",
+    inputs=[
+        {"name": "x", "range": [0.0, 1.0]},
+        {"name": "QUAD:IN20:425:BCTRL", "range": [-1.0, 1.0], "default": 0.5},
+        {"name": "w", "range": [0.0, 1.0], "validation": "warn"},
+    ],
+    outputs=[{"name": "f"}],
+)
+
+
+@pytest.mark.parametrize("points", [
+    [{"x": 0.25, "QUAD:IN20:425:BCTRL": -1.0, "w": 3.5}, {"w": 0.0, "x": 1.0, "QUAD:IN20:425:BCTRL": 0.75}],  # every input a float in range (w warns)
+    [{"x": 0.25, "QUAD:IN20:425:BCTRL": 1, "w": 0.5}],  # an int: converted by check_inputs
+    [{"x": 0.25, "w": 0.5}],  # a default
+])
+def test_points_of_plain_floats_are_checked_by_columns_as_check_inputs_checks_each(points):
+    checked = check_points(FLOATS, points)
+    expected = [FLOATS.check_inputs(p)[0] for p in points]
+    assert checked == expected
+    assert [list(v) for v in checked] == [list(v) for v in expected]  # the spec's order
+    assert all(type(value) is float for values in checked for value in values.values())
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ({"x": 1.5, "QUAD:IN20:425:BCTRL": 0.0, "w": 0.5}, "outside its range"),
+    ({"x": float("nan"), "QUAD:IN20:425:BCTRL": 0.0, "w": 0.5}, "not a finite number"),
+    ({"x": 0.5, "QUAD:IN20:425:BCTRL": 0.0, "w": 0.5, "y": 1.0}, "is not an input"),
+])
+def test_a_bad_point_among_plain_floats_is_reported_as_by_check_inputs(bad, problem):
+    good = {"x": 0.5, "QUAD:IN20:425:BCTRL": 0.0, "w": 0.5}
+    with pytest.raises(InvalidPoints, match=problem) as raised:
+        check_points(FLOATS, [good, bad, good])
+    assert [b.index for b in raised.value.bad] == [1]
