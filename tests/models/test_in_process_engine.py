@@ -178,7 +178,10 @@ class LockingProxy:
                         return self.answer(503, b'{"exception_message":"Service Unavailable"}', {"Content-Type": "application/json", **extra})
                     proxy.resent.setdefault(key, (time.monotonic(), httpx.Headers(list(self.headers.items()))))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
-                answer = proxy.upstream.request(self.command, self.path, content=body, headers=headers)
+                try:
+                    answer = proxy.upstream.request(self.command, self.path, content=body, headers=headers)
+                except (RuntimeError, httpx.HTTPError):  # a late request (Prefect's log or event workers) after close()
+                    return self.answer(502, b"", {})
                 kept = {k: v for k, v in answer.headers.items() if k.lower() not in ("content-encoding", "content-length", "transfer-encoding", "connection")}
                 self.answer(answer.status_code, answer.content, kept)
 
