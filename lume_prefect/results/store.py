@@ -355,8 +355,12 @@ def trusted_results(
 def _construct_all(model: str, version: str, keys: Sequence[str], inputs: Sequence[dict[str, Any]],
                    outputs: Sequence[dict[str, Any]], files: Any, tags: list[str], run_id: Any, moment: datetime,
                    warnings: Optional[Sequence[list[str]]] = None) -> list[Result]:
-    from lume_prefect.results.codec import encode_values
+    from lume_prefect.results.codec import encode_values, plain_float_rows
 
+    # rows of plain floats (a surrogate's points and outputs) are stored as they are: checked
+    # once per column here, not value by value in encode_values
+    plain_inputs, plain_outputs = plain_float_rows(inputs), plain_float_rows(outputs)
+    no_blobs: tuple[bytes, ...] = ()
     # what Result.model_construct does, less its per-call walk over the fields (aliases,
     # defaults): every field is given here, in declaration order, so the instance is the same
     new, set_attribute = object.__new__, object.__setattr__
@@ -364,12 +368,15 @@ def _construct_all(model: str, version: str, keys: Sequence[str], inputs: Sequen
     results = []
     no_files: list[Any] = []
     for i, (key, values, outcome) in enumerate(zip(keys, inputs, outputs)):
-        blobs: list[bytes] = []
-        stored = (
-            encode_values(values, "inputs", blobs, allow_nonfinite=False),
-            encode_values(outcome, "outputs", blobs, allow_nonfinite=True),
-            tuple(blobs),
-        )
+        if plain_inputs and plain_outputs:
+            stored = (dict(values), dict(outcome), no_blobs)
+        else:
+            blobs: list[bytes] = []
+            stored = (
+                dict(values) if plain_inputs else encode_values(values, "inputs", blobs, allow_nonfinite=False),
+                encode_values(outcome, "outputs", blobs, allow_nonfinite=True),
+                tuple(blobs),
+            )
         result = new(Result)
         set_attribute(result, "__dict__", {
             "model": model, "version": version, "inputs": values, "outputs": outcome, "files": files[i] if files else no_files,

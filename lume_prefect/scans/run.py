@@ -160,6 +160,7 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
         runner = None if meanwhile else task_runner(plan.executor, plan.workers, plan.address, len(plan.batches), plan.dask)
         scan = _scan_flow if runner is None else _scan_flow.with_options(task_runner=runner)
         _plans[plan.scan_id] = plan
+        plan.collect_young = collecting and plan.one_call_here
         try:
             with using_services(plan.env), _collecting() if collecting and not plan.one_call_here else contextlib.nullcontext():
                 state = run_flow_in_process(scan, {"scan_id": plan.scan_id, "model": plan.model, "version": plan.version,
@@ -168,6 +169,7 @@ def scan_flow(model: str, points: Any, version: Optional[str] = None, **options:
                 return plan.finished()
         finally:
             del _plans[plan.scan_id]
+            plan.settle()
 
 
 @contextlib.contextmanager
@@ -239,6 +241,8 @@ class _Plan:
         self.store = self.env.results.store()
         self.result: Optional[ScanResult] = None
         self._framing: Optional[_Framing] = None
+        self._waits: list[Any] = []  # what ``settle`` waits for: the artifacts' requests
+        self.collect_young = False  # set by scan_flow when it paused the collector for this scan
         if check:
             self.check()
         return self
@@ -311,18 +315,25 @@ class _Plan:
             raise WorkerDied(died.model, died.batch, died.points, died.cause, self.stored) from None
         finally:
             progress.close(wait=not done)  # done: the artifact's last call is made while the scan finishes
-        try:
-            if self.store_error is not None:
-                raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
-            with collector_paused():  # one row per point: thousands of dicts, no cycles
-                result = self._result()
-            self._publish(result)
-        finally:
-            progress.wait()  # the progress artifact belongs to this run: made before it ends
+        # the artifacts' last requests are made while the run's final state is sent: ``settle``
+        # waits for them before run_scan returns
+        self._waits.append(progress.wait)
+        if self.store_error is not None:
+            raise ScanStoreError(repr(self.store), "write", self.store_error, self.stored, self.unstored)
+        with collector_paused():  # one row per point: thousands of dicts, no cycles
+            result = self._result()
+        self._publish(result)
         log.info("scan %s: %s", self.scan_id, result)
         if self.raise_on_failure and self.failures:
             raise ScanFailed(self.model, self.version, self.failures, result)
         return result
+
+    def settle(self) -> None:
+        """Wait for the requests the scan left to threads (its artifacts): made before
+        ``run_scan`` returns, whether the scan's run succeeded or not."""
+        waits, self._waits = self._waits, []
+        for wait in waits:
+            wait()
 
     def finished(self) -> ScanResult:
         """The scan's result, its frame complete (``_result`` may leave it to a thread)."""
@@ -394,6 +405,12 @@ class _Plan:
                                                warnings=[self.spec.input_warnings(batch.points[p])])
                 except ValueError as exc:
                     self.failures.append(FailedPoint(batch.indices[p], batch.points[p], type(exc).__name__, str(exc)))
+        for result in results:
+            self.computed[result.key] = result
+        if len(self.batches) == 1 and self._frames_early():
+            # the scan's one model call is done: its frame is built by a thread while this one
+            # stores the rows (the database's work leaves the interpreter free meanwhile)
+            self._framing = _Framing(*self._ordered())
         if self.store_error is None:
             try:
                 self.store.insert_many(results, on_duplicate="replace" if self.refresh else "skip")
@@ -403,10 +420,30 @@ class _Plan:
                 get_run_logger().error("scan %s: storing batch %d failed: %s", self.scan_id, outcome.number, self.store_error)
         if self.store_error is not None:
             self.unstored += results
-        for result in results:
-            self.computed[result.key] = result
+
+    def _frames_early(self) -> bool:
+        """Whether the frame is built by a thread rather than by ``_result``: a scan of one
+        model call here, unless the run itself needs the frame (a plot, the ScanFailed it raises)."""
+        return self.one_call_here and not self.plot and not (self.raise_on_failure and self.failures)
 
     def _result(self) -> ScanResult:
+        ordered, status = self._ordered()
+        seconds = time.perf_counter() - self.started
+        # A scan of one model call here has its frame built by a thread (started as its rows
+        # are stored, or now), while this thread sends the summary artifact and the run's
+        # final state: the frame is only what run_scan returns (``finished``).
+        deferred = self._frames_early()
+        if deferred and self._framing is None:
+            self._framing = _Framing(ordered, status)
+        return ScanResult(
+            scan_id=self.scan_id, model=self.model, version=self.version, executor=self.executor, keys=self.keys,
+            frame=None if deferred else _frame(ordered, status),  # type: ignore[arg-type] # set by finished()
+            computed=status.count("computed"), cached=status.count("cached"),
+            failures=self.failures, seconds=seconds, batches=len(self.batches), flow_run_id=self.flow_run_id,
+        )
+
+    def _ordered(self) -> tuple[list[Any], list[str]]:
+        """Each point's Result or FailedPoint, in the order given, and its status; the failures sorted."""
         failed = {f.index: f for f in self.failures}
         ordered: list[Any] = []
         status: list[str] = []
@@ -428,32 +465,41 @@ class _Plan:
                     ordered.append(result)
                     status.append("computed")
         self.failures = sorted((o for o in ordered if isinstance(o, FailedPoint)), key=lambda f: f.index)
-        seconds = time.perf_counter() - self.started
-        # A scan of one model call here builds its frame in a thread, while this thread sends
-        # the summary artifact and the run's final state and waits for the API: the points'
-        # rows are stored by then, the frame is only what run_scan returns (``finished``).
-        # It is built here when the run itself needs it (a plot, the ScanFailed it raises).
-        deferred = self.one_call_here and not self.plot and not (self.raise_on_failure and self.failures)
-        if deferred:
-            self._framing = _Framing(ordered, status)
-        return ScanResult(
-            scan_id=self.scan_id, model=self.model, version=self.version, executor=self.executor, keys=self.keys,
-            frame=None if deferred else _frame(ordered, status),  # type: ignore[arg-type] # set by finished()
-            computed=status.count("computed"), cached=status.count("cached"),
-            failures=self.failures, seconds=seconds, batches=len(self.batches), flow_run_id=self.flow_run_id,
-        )
+        return ordered, status
 
     def _publish(self, result: ScanResult) -> None:
-        """The summary table artifact and, when asked, the plot artifact of the scan's flow run."""
+        """The summary table artifact and, when asked, the plot artifact of the scan's flow run.
+
+        The summary's request is made by a thread of its own while the run ends (its final
+        state is sent meanwhile); ``settle`` waits for it. A summary the API refuses is a
+        warning in the run's log: the points are stored, the run is not failed for its display."""
+        import contextvars
+        import threading
+
         from prefect.artifacts import create_table_artifact
 
         summary = result.summary()
-        create_table_artifact(
-            table=[{"what": k, "value": v} for k, v in summary.items()],
-            key=f"scan-{self.scan_id}",
-            description=f"Scan {self.scan_id} of {self.model} {self.version}: {result.points} points, {result.cached} cached, "
-                        f"{result.computed} computed, {result.failed} failed in {result.seconds:.2f} s",
-        )
+        table = [{"what": k, "value": v} for k, v in summary.items()]
+        description = (f"Scan {self.scan_id} of {self.model} {self.version}: {result.points} points, {result.cached} cached, "
+                       f"{result.computed} computed, {result.failed} failed in {result.seconds:.2f} s")
+        log = get_run_logger()
+
+        def send() -> None:
+            try:
+                create_table_artifact(table=table, key=f"scan-{self.scan_id}", description=description)
+            except Exception as exc:  # noqa: BLE001 - a display; the scan's points are stored
+                log.warning("scan %s: its summary artifact was not made: %s: %s", self.scan_id, type(exc).__name__, exc)
+            if self.collect_young:
+                # the scan paused the collector: its young objects (a Result and dicts per
+                # point) are examined now, while the run's final state is sent, not by the
+                # first collection after the scan (10-30 ms per 10,000 points)
+                import gc
+
+                gc.collect(0)
+
+        sender = threading.Thread(target=contextvars.copy_context().run, args=(send,), daemon=True, name="lume-scan-summary")
+        sender.start()
+        self._waits.append(sender.join)
         if self.plot:
             from lume_prefect.results.tasks import plot_results
 

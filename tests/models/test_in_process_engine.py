@@ -142,16 +142,19 @@ class LockingProxy:
     """A real HTTP proxy in front of the session's API that, while ``armed``, answers the first
     send of each write (a task run, a flow run, a state) as the Prefect server answers when its
     SQLite database is locked (a 503 with its body), and passes the same request on when it comes
-    again. ``retry_after`` adds the header a server sends to ask for a wait."""
+    again. ``retry_after`` adds the header a server sends to ask for a wait; ``refuse``: a
+    pattern of paths whose POSTs are always refused (422), armed or not."""
 
     WRITES = re.compile(r"/api/(task_runs|flow_runs)/([0-9a-f-]+/set_state)?$")
 
-    def __init__(self, retry_after: str | None = None):
+    def __init__(self, retry_after: str | None = None, refuse: str | None = None):
         from prefect.settings import PREFECT_API_URL
 
         upstream = httpx.URL(PREFECT_API_URL.value())
         self.upstream = httpx.Client(base_url=f"{upstream.scheme}://{upstream.host}:{upstream.port}", timeout=60)
         self.retry_after = retry_after
+        self.refuse = re.compile(refuse) if refuse else None  # POSTs always answered 422 (an API's refusal)
+        self.refused: list[str] = []
         self.armed = False
         self.locked: dict[tuple[str, str, bytes], float] = {}  # a write answered 503 -> when
         self.resent: dict[tuple[str, str, bytes], tuple[float, httpx.Headers]] = {}  # -> when it came again, its headers
@@ -171,6 +174,9 @@ class LockingProxy:
             def forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 key = (self.command, self.path, body)
+                if proxy.refuse is not None and self.command == "POST" and proxy.refuse.search(self.path):
+                    proxy.refused.append(self.path)
+                    return self.answer(422, b'{"detail":"refused by the test proxy"}', {"Content-Type": "application/json"})
                 if proxy.armed and self.command == "POST" and proxy.WRITES.search(self.path):
                     if key not in proxy.locked:
                         proxy.locked[key] = time.monotonic()

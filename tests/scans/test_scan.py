@@ -161,6 +161,38 @@ def test_a_scan_in_a_flow_is_one_subflow_with_batch_task_runs_and_artifacts(serv
     assert any(a.key == f"scan-{scan.scan_id}" for a in artifacts)
 
 
+def test_a_summary_artifact_the_api_refuses_is_a_warning_and_the_scan_completes(services_on):
+    # the summary's request is made by a thread while the run ends: a refusal is the run's
+    # warning, not its failure (the points are stored by then)
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tests.models.test_in_process_engine import LockingProxy
+
+    services, model = services_on()
+    proxy = LockingProxy(refuse=r"/api/artifacts/$")
+    try:
+        with temporary_settings({PREFECT_API_URL: proxy.url}):
+            scan = run_scan(model, {"k1": [0.5, 1.0], "length": 0.3}, services=services, progress=False)
+            APILogHandler().flush()  # the run's logs reach the API before the proxy closes
+    finally:
+        proxy.close()
+    assert (scan.computed, scan.failed) == (2, 0) and services.results.store().count(tags=[scan.tag]) == 2
+    assert "/api/artifacts/" in proxy.refused
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(scan.flow_run_id).state.is_completed()
+        deadline = time.monotonic() + 30
+        while True:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[scan.flow_run_id])))
+            warned = [log.message for log in logs if "summary artifact was not made" in log.message]
+            if warned or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert warned and "422" in warned[0], [log.message for log in logs]
+
+
 def test_run_scan_task_and_a_csv_of_points(services_on, tmp_path):
     import pandas
     from prefect import flow
