@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lume_prefect.results import InvalidQuery, InvalidResultValue, Result
-from lume_prefect.results.codec import result_key, result_keys
+from lume_prefect.results.codec import plain_float_rows, result_key, result_keys
 from lume_prefect.results.store import KEYS_PER_QUERY, trusted_results
 from tests.results.test_result import PINNED_KEYS
 
@@ -44,6 +44,34 @@ def test_trusted_results_are_what_result_would_build():
         expected = Result(model="quad", version="1.0.0", inputs=values, outputs=outcome, tags=["scan:x"], created=result.created)
         assert result == expected and result.key == expected.key
         assert result.stored_form()[0] == expected.stored_form()[0] and result.stored_form()[2] == expected.stored_form()[2]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("odd", [None, -0.0, 1e16, -2e300, float("nan"), float("inf"), 3, "s", True])
+def test_plain_float_rows_are_stored_as_result_stores_them(odd):
+    # rows of plain floats skip the per-value encode; one odd value anywhere sends the batch
+    # through it: either way the stored trees are Result's, and the rows are not shared
+    inputs = [{"x": 0.5 * i, "y": 1.25} for i in range(40)]
+    outputs = [{"f": i / 7.0, "g": -1.5} for i in range(40)]
+    if odd is not None:
+        outputs[17]["g"] = odd
+    assert plain_float_rows(inputs) and plain_float_rows(outputs) == (odd is None)
+    built = trusted_results("m", "1", result_keys("m", "1", inputs), inputs, outputs)
+    for result, values, outcome in zip(built, inputs, outputs):
+        expected = Result(model="m", version="1", inputs=values, outputs=outcome, created=result.created)
+        assert result.stored_form() == expected.stored_form() and result.key == expected.key
+        assert result.stored_form()[0] is not values and result.stored_form()[1] is not outcome
+
+
+@pytest.mark.unit
+def test_plain_float_rows_refuses_rows_that_need_the_encoder():
+    assert not plain_float_rows([])
+    assert not plain_float_rows([{}])
+    assert not plain_float_rows([{"x": 1.0}, {"y": 1.0}])  # other names
+    assert not plain_float_rows([{"x": 1.0}, {"x": 1.0, "y": 2.0}])
+    assert not plain_float_rows([{"a.b": 1.0}]) and not plain_float_rows([{"$a": 1.0}]) and not plain_float_rows([{"é": 1.0}])
+    assert not plain_float_rows([{"x": 1.0}, [1.0]])
+    assert plain_float_rows([{"x": 1.0, "y": -9.99e15}, {"x": 0.0, "y": 2.0}])
 
 
 @pytest.mark.unit
