@@ -27,6 +27,21 @@ if TYPE_CHECKING:
 
 INPUTS_FOLDER = "lume-inputs/particles"
 _REF_FIELDS = frozenset(FileRef.model_fields)
+# What the Prefect run form says of a particles input (after the variable's own description)
+FORM_DESCRIPTION = (
+    "The FileRef of an openPMD particles file (HDF5) written through the services' file block, "
+    "the file service (`lume-prefect files put BLOCK beam.h5 beams/beam.h5` prints one): its path, "
+    "serializer (openpmd), SHA-256 and size."
+)
+
+
+def fileref_schema() -> dict[str, Any]:
+    """The JSON schema of a particles input's value where only JSON travels (a deployment's
+    parameters): a FileRef object, its fields titled and described as the FileRef model does,
+    inlined (no ``$ref``) so the Prefect run form renders its fields and the server validates
+    a run's parameters against it without resolving definitions."""
+    schema = FileRef.model_json_schema()
+    return {"type": "object", "properties": schema["properties"], "required": schema["required"], "additionalProperties": False}
 
 
 def particle_inputs(spec: ModelSpec) -> list[str]:
