@@ -163,8 +163,9 @@ def gc(block: BlockName, *, older_than: Annotated[float, Parameter(name="--older
 def prune_inputs(*, older_than: Annotated[float, Parameter(name="--older-than")], services: Services = None,
                  dry_run: Annotated[bool, Parameter(name="--dry-run", negative="")] = False, json: Json = False) -> None:
     """Remove the transport copies of particles inputs (lume-inputs/particles/KEY.h5 in the
-    services' file block, KEY the particles' content key) last written more than --older-than DAYS ago that no unfinished
-    flow run names. Nothing else is touched (see models.particles.prune_transport_inputs).
+    services' file block, KEY the particles' content key) last written more than --older-than
+    DAYS ago that no unfinished flow run names. Nothing else is touched (see
+    models.particles.prune_transport_inputs).
 
     Parameters
     ----------

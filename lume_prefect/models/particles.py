@@ -11,7 +11,14 @@ Where the run starts, the model's flow reads the file back (``read_particle_refs
 checks its inputs, so its Result is keyed by the particles' content, as in-process, and stores
 the particles themselves: the caller finds it under the key it computed. A FileRef of an
 openPMD file that a user passes as a particles input, in-process or to a worker, is read the
-same way: the key never depends on where a file was written.
+same way: the key never depends on where a file was written. Given to a worker, such a FileRef
+travels as it is when its file is in the services' file block (no copy); one of another block
+is copied like a ParticleGroup.
+
+The parameter schema of a particles input is a FileRef object (``fileref_schema``): the Prefect
+UI's run form shows its fields. The copies (``lume-inputs/particles/``) are never needed once
+their runs end (a Result stores its particles themselves): ``prune_transport_inputs`` (``lume-prefect
+files prune-inputs``) removes the old ones that no unfinished flow run names.
 """
 
 from __future__ import annotations
