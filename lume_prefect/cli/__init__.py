@@ -9,7 +9,7 @@ app = App(
     help="Services for scientific model workflows on Prefect 3: files, models, results, Slurm.",
     version_flags=["--version"],
 )
-app.command("lume_prefect.cli.files:app", name="files", help="Files in a saved file block: put, get, ls, info, rm.")
+app.command("lume_prefect.cli.files:app", name="files", help="Files in a saved file block: put, get, ls, info, rm; prune-inputs.")
 app.command("lume_prefect.cli.models:app", name="models", help="Models in the registry: list, show, versions, register, promote, revert, history.")
 app.command("lume_prefect.cli.registry:app", name="registry", help="The registry itself: its schema status and upgrade; copy to another registry (SQL, MLflow).")
 app.command("lume_prefect.cli.results:app", name="results", help="Stored results: list, show, export, plot, reproduce.")

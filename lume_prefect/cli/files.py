@@ -6,6 +6,7 @@ from typing import Annotated
 
 from cyclopts import App, Parameter
 
+from lume_prefect.cli.options import Json, Services
 from lume_prefect.cli.output import console, fail, print_json, print_table
 
 app = App(name="files", help="List, copy and delete files through a saved file block (name or type-slug/name).")
@@ -156,3 +157,32 @@ def gc(block: BlockName, *, older_than: Annotated[float, Parameter(name="--older
         for path in removed:
             console.print(f"removed: {path}", highlight=False, markup=False)
         console.print(f"{len(removed)} left-overs removed", highlight=False, markup=False)
+
+
+@app.command(name="prune-inputs")
+def prune_inputs(*, older_than: Annotated[float, Parameter(name="--older-than")], services: Services = None,
+                 dry_run: Annotated[bool, Parameter(name="--dry-run", negative="")] = False, json: Json = False) -> None:
+    """Remove the transport copies of particles inputs (lume-inputs/particles/KEY.h5 in the
+    services' file block, KEY the particles' content key) last written more than --older-than
+    DAYS ago that no unfinished flow run names. Nothing else is touched (see
+    models.particles.prune_transport_inputs).
+
+    Parameters
+    ----------
+    older_than
+        Days (at least an hour's worth, e.g. 0.5): a copy written again within them is kept.
+    dry_run
+        List what would be removed; remove nothing.
+    """
+    from lume_prefect.models.particles import prune_transport_inputs
+
+    try:
+        removed = prune_transport_inputs(older_than, services=services, dry_run=dry_run)
+    except (OSError, ValueError, TypeError) as exc:  # ConnectionError is an OSError
+        fail(exc)
+    if json:
+        print_json(removed)
+        return
+    for path in removed:
+        console.print(f"{'would remove' if dry_run else 'removed'}: {path}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"{len(removed)} transport copies {'to remove' if dry_run else 'removed'}", highlight=False, markup=False)

@@ -389,6 +389,33 @@ class RootedFiles:
                 names.append(rel)
         return sorted(names)
 
+    def modified_times(self, path: str | os.PathLike[str] = "") -> dict[str, float]:
+        """The files below directory ``path`` (relative to the root), each with the time it was
+        last written (POSIX seconds): one listing, local or S3 (its LastModified). A missing
+        directory has none."""
+        full = self.full_path(path)
+        self.fs.invalidate_cache()  # S3: a listing cached before another process wrote
+        try:
+            entries = self.fs.find(full, detail=True)
+        except FileNotFoundError:
+            return {}
+        root = posixpath.normpath("/" + self.root.lstrip("/"))
+        times = {}
+        for entry, info in entries.items():
+            rel = self._under(posixpath.normpath("/" + entry.lstrip("/")), root)
+            if rel and TEMP_MARKER not in posixpath.basename(rel):
+                times[rel] = _modified(info)
+        return times
+
+    def modified(self, path: str | os.PathLike[str]) -> float:
+        """When the file ``path`` was last written (POSIX seconds); FileNotFoundError naming it."""
+        full = self.full_path(path)
+        try:
+            self.fs.invalidate_cache(full)
+            return _modified(self.fs.info(full))
+        except FileNotFoundError:
+            raise self._not_found(full) from None
+
     def collect_garbage(self, older_than: float = 3600.0) -> list[str]:
         """Remove what killed writers left behind; the paths removed (see the subclasses)."""
         return []
@@ -692,6 +719,13 @@ for _name in ("exists", "isdir", "ls", "read", "write", "upload", "download", "d
 # gets no checksum metadata: adding it after a multipart upload is a copy of the object.
 SHA256_METADATA = "sha256"
 MAX_COPY_SIZE = 5 * 2**30
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """The time of an fsspec listing entry: ``mtime`` (local), ``LastModified`` (S3)."""
+    if "mtime" in info:
+        return float(info["mtime"])
+    return float(info["LastModified"].timestamp())
 
 
 def object_content_type(path: str) -> str:

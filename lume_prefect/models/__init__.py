@@ -32,6 +32,7 @@ _LAZY = {
     "register_pipeline": "lume_prefect.models.pipeline",
     "pipeline_flow": "lume_prefect.models.pipeline",
     "model_logger": "lume_prefect.models.logs",
+    "prune_transport_inputs": "lume_prefect.models.particles",
 }
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 

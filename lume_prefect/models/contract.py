@@ -35,7 +35,7 @@ _JSON_TYPES: dict[str, dict[str, Any]] = {
     "array": {"type": "array"},
     "dict": {"type": "object"},
     "file": {"type": "object"},
-    "particles": {"type": "object"},  # an openPMD ParticleGroup (or the FileRef of one)
+    "particles": {"type": "object"},  # as JSON, the FileRef of an openPMD file (models.particles.fileref_schema)
     "distribution": {},  # a probability distribution (outputs of probabilistic surrogates)
     "any": {},
 }
@@ -184,10 +184,19 @@ class Variable(BaseModel):
             parts.append(f"Dtype: {self.dtype}.")
         if self.constant:
             parts.append("Constant.")
+        if self.type == "particles":
+            from lume_prefect.models.particles import FORM_DESCRIPTION
+
+            parts.append(FORM_DESCRIPTION)
         return " ".join(p for p in parts if p)
 
     def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"title": self.name, **_JSON_TYPES[self.type]}
+        if self.type == "particles":
+            from lume_prefect.models.particles import fileref_schema
+
+            schema: dict[str, Any] = {"title": self.name, **fileref_schema()}
+        else:
+            schema = {"title": self.name, **_JSON_TYPES[self.type]}
         if self.form_description():
             schema["description"] = self.form_description()
         if self.default is not None:

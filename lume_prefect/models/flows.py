@@ -13,14 +13,14 @@ import keyword
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 from prefect import flow, get_run_logger
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticUndefined
 
 from lume_prefect.core.resolve import current_services, using_services
 from lume_prefect.models.cancellation import cancelled_not_crashed
-from lume_prefect.models.particles import particle_inputs, read_particle_refs
+from lume_prefect.models.particles import fileref_schema, particle_inputs, read_particle_refs
 from lume_prefect.models.plain import call_model, evaluate, plain_function
 from lume_prefect.results.artifacts import publish_result
 
@@ -88,6 +88,8 @@ def input_parameter(variable: Variable) -> inspect.Parameter:
     if variable.choices is not None and strict:
         metadata["json_schema_extra"] = {"enum": list(variable.choices)}
     base = _PYTHON_TYPES[variable.type]
+    if variable.type == "particles":  # a deployment run's particles: the FileRef of their file, a form in the UI
+        base = Annotated[Any, WithJsonSchema(fileref_schema())]
     annotation = Annotated[base, Field(**metadata)] if metadata else base
     documentation: dict[str, Any] = {"description": variable.form_description() or None}
     extra = {"x-units": variable.units, "x-shape": variable.shape and list(variable.shape), "x-dtype": variable.dtype}

@@ -99,8 +99,9 @@ def run_model(
     registry = env.registry
     registered = registered_version(registry, name, version)
     spec = ModelSpec.from_parameters_schema(registered.parameters_schema, name, registered.version)
+    origins: dict[int, dict[str, Any]] = {}  # the FileRefs given, of files in the services' block
     if particle_inputs(spec):  # a FileRef of particles is keyed by the particles it holds
-        inputs = read_particle_refs(spec, inputs, env.files)
+        inputs = read_particle_refs(spec, inputs, env.files, origins=origins)
     values = spec.validate_inputs(inputs)
     key = result_key(name, registered.version, values)
     log = _logger()
@@ -114,7 +115,7 @@ def run_model(
         return _run_pipeline(env, registered, values, mode)
     if chosen == "in-process":
         return _run_in_process(env, registered, values, timeout, refresh)
-    return _run_remote(env, services, registered, values, key, wait, timeout, cancel_on_timeout, refresh)
+    return _run_remote(env, services, registered, values, key, wait, timeout, cancel_on_timeout, refresh, origins)
 
 
 def _run_in_process(env: LumeServices, registered: Any, values: dict[str, Any], timeout: Optional[float], refresh: bool) -> ModelRun:
@@ -159,6 +160,7 @@ def _run_remote(
     timeout: Optional[float],
     cancel_on_timeout: bool,
     refresh: bool,
+    origins: Optional[dict[int, dict[str, Any]]] = None,
 ) -> ModelRun:
     from prefect.deployments import run_deployment
 
@@ -171,7 +173,7 @@ def _run_remote(
         job_variables = {"env": {SERVICES_ENV: services_name(services if isinstance(services, str) else None)}}
     flow_run = run_deployment(
         name=registered.deployment_name,
-        parameters=deployment_parameters(_jsonable(_travelling(env, values))),
+        parameters=deployment_parameters(_jsonable(_travelling(env, values, origins))),
         timeout=0,
         job_variables=job_variables,
         tags=["lume-prefect", f"model:{registered.model}", *([REFRESH_TAG] if refresh else [])],
@@ -192,9 +194,10 @@ def _run_remote(
     return ModelRun(registered.model, registered.version, result, flow_run.id, mode="remote")
 
 
-def _travelling(env: LumeServices, values: dict[str, Any]) -> dict[str, Any]:
+def _travelling(env: LumeServices, values: dict[str, Any], origins: Optional[dict[int, dict[str, Any]]] = None) -> dict[str, Any]:
     """``values`` as a deployment run's JSON parameters carry them: ParticleGroups as the
-    FileRefs of their openPMD files in the services' file block (``models.particles``)."""
+    FileRefs of their openPMD files in the services' file block (``models.particles``): the
+    file a group was read from when it is there (``origins``), else a transport copy."""
     from lume_prefect.files.serializers import particle_group_class
 
     group = particle_group_class()
@@ -202,7 +205,7 @@ def _travelling(env: LumeServices, values: dict[str, Any]) -> dict[str, Any]:
         return values
     from lume_prefect.models.particles import particle_refs
 
-    return particle_refs(values, env.files)
+    return particle_refs(values, env.files, dict(origins or {}))
 
 
 def wait_for_flow_run(flow_run_id: UUID, timeout: Optional[float]) -> Any:

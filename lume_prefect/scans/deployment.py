@@ -51,11 +51,12 @@ def run_parameters(batch: Batch, required: Sequence[str], scan_tags: list[str], 
 def run_batches_as_deployments(
     batches: Sequence[Batch], deployment: str, services: Optional[str], workers: int, timeout: Optional[float],
     scan_tags: list[str], refresh: bool, stored: Callable[[list[str]], dict[str, Any]], keys_of: Callable[[Batch], list[str]],
-    files: Any = None,
+    files: Any = None, given_refs: Optional[dict[int, Any]] = None,
 ) -> Iterator[Outcome]:
     """Run each batch as a flow run of ``deployment``, at most ``workers`` at once; yield each
     outcome (with the results its run stored) as its run ends. ``files``: the file block the
-    points' ParticleGroups are written through (the scan's services')."""
+    points' ParticleGroups are written through (the scan's services'); ``given_refs`` (by
+    group): the FileRefs of groups read from files of that block, given as they are."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -64,7 +65,7 @@ def run_batches_as_deployments(
     job_variables = {"env": {SERVICES_ENV: services_name(services)}}
     pending = list(batches)
     running: dict[UUID, tuple[Batch, float]] = {}
-    written: dict[int, Any] = {}  # ParticleGroups already written, by object
+    written: dict[int, Any] = dict(given_refs or {})  # ParticleGroups already in files, by object
     with get_client(sync_client=True) as client:
         required = (client.read_deployment_by_name(deployment).parameter_openapi_schema or {}).get("required", [])
         while pending or running:

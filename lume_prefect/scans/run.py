@@ -258,9 +258,12 @@ class _Plan:
         points, self.points = self.points, None
         if points is None:
             raise RuntimeError(f"scan {self.scan_id}: its plan is checked once")
+        # the FileRefs given of files in the services' block, by the group read: a deployment
+        # run is given them, not copies (models.particles)
+        self.particle_origins: dict[int, dict[str, Any]] = {}
         if particle_inputs(self.spec):  # FileRefs of particles: keyed by the particles they hold
             read: dict[Any, Any] = {}
-            points = [read_particle_refs(self.spec, p, self.env.files, read) for p in points]
+            points = [read_particle_refs(self.spec, p, self.env.files, read, self.particle_origins) for p in points]
         with collector_paused():  # a dict per point, no cycles
             self.values = check_points(self.spec, points)
             self.keys = result_keys(self.model, self.version, self.values)
@@ -375,6 +378,7 @@ class _Plan:
         return run_as_deployments(
             self.batches, deployment, self.services_name, self.workers, self.timeout, scan_tags=self.tags, refresh=self.refresh,
             stored=self.store.get_many, keys_of=lambda batch: [self.keys[i] for i in batch.indices], files=self.env.files,
+            given_refs=self.particle_origins,
         )
 
     def _keep(self, outcome: Outcome) -> None:

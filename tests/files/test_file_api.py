@@ -207,3 +207,22 @@ def test_s3_objects_carry_their_content_type_and_checksum(s3_server, s3_bucket, 
     assert {key: head["Metadata"] for key, head in heads.items()} == {key: {"sha256": ref.sha256} for key, ref in refs.items()}
     assert refs["root/big.bin"].sha256 == hashlib.sha256(big).hexdigest()
     assert files.read("big.bin", "bytes") == big  # the metadata copy kept the content
+
+
+def test_the_times_files_were_written_in_one_listing(files):
+    """What ``prune_transport_inputs`` ages copies by: local mtime, S3 LastModified (a clock
+    a second apart from this one's is allowed)."""
+    import time
+
+    before = time.time()
+    files.write("inputs/a.json", {"a": 1})
+    files.write("inputs/deeper/b.json", {"b": 2})
+    files.write("other/c.json", {"c": 3})
+    after = time.time()
+    times = files._rooted().modified_times("inputs")
+    assert sorted(times) == ["inputs/a.json", "inputs/deeper/b.json"]
+    assert all(before - 2 <= t <= after + 2 for t in times.values()), (before, times, after)
+    assert files._rooted().modified("other/c.json") == pytest.approx(after, abs=3)
+    assert files._rooted().modified_times("nowhere") == {}
+    with pytest.raises(FileNotFoundError, match="inputs/missing.json"):
+        files._rooted().modified("inputs/missing.json")

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from lume_prefect.files import FileRef
+from lume_prefect.files import FileRef, LocalFiles
 from lume_prefect.models import InvalidInput
 from lume_prefect.models.deploy import deploy_model
 from lume_prefect.models.run import run_model, wait_for_flow_run
@@ -48,7 +48,7 @@ def flow_run_parameters(flow_run_id) -> dict:
         return client.read_flow_run(flow_run_id).parameters
 
 
-def test_a_beam_travels_to_the_worker_as_a_fileref_and_the_result_is_keyed_as_in_process(deployed):
+def test_a_beam_travels_to_the_worker_as_a_fileref_and_the_result_is_keyed_as_in_process(deployed, tmp_path):
     services = LumeServices.load(deployed, _sync=True)
     beam = particles(seed=11)
     run = run_model("drift", {"beam": beam, "length": 2.0}, version="1.0.0", services=deployed, timeout=240)
@@ -69,6 +69,54 @@ def test_a_beam_travels_to_the_worker_as_a_fileref_and_the_result_is_keyed_as_in
     by_ref = run_model("drift", {"beam": given, "length": 1.0}, version="1.0.0", services=deployed, timeout=240)
     assert by_ref.mode == "remote" and by_ref.result.key == result_key("drift", "1.0.0", {"beam": particles(seed=12), "length": 1.0})
     assert by_ref.result.inputs["beam"] == particles(seed=12)
+    # given to the worker as it is, the file in the services' block: no transport copy
+    assert flow_run_parameters(by_ref.flow_run_id)["beam"] == given.model_dump(mode="json")
+    assert not services.files.exists(f"lume-inputs/particles/{value_key(particles(seed=12))}.h5", _sync=True)
+    # a file of another block (which the workers may not see): copied into the services' block
+    other = LocalFiles(basepath=str(tmp_path / "elsewhere"))
+    other.save(f"elsewhere-{uuid.uuid4().hex[:6]}", _sync=True)
+    elsewhere = other.write("beams/gun.h5", particles(seed=13), _sync=True)
+    copied = run_model("drift", {"beam": elsewhere, "length": 1.0}, version="1.0.0", services=deployed, timeout=240)
+    assert copied.result.inputs["beam"] == particles(seed=13)
+    ref = FileRef.model_validate(flow_run_parameters(copied.flow_run_id)["beam"])
+    assert ref.path == f"lume-inputs/particles/{value_key(particles(seed=13))}.h5" and ref.block == services.files._ref_name()
+
+
+def test_the_run_form_of_a_beam_is_a_fileref_and_a_run_given_one_stores_the_particles(deployed):
+    """What the Prefect UI renders (the deployment's parameter schema) and sends (a dict of the
+    form's fields, the optional ones left out); and a deployment whose schema predates it ({})."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.deployments import run_deployment
+
+    services = LumeServices.load(deployed, _sync=True)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("drift/1.0.0")
+    schema = deployment.parameter_openapi_schema
+    beam = schema["properties"]["beam"]
+    assert beam["type"] == "object" and set(beam["properties"]) == set(FileRef.model_fields)
+    assert beam["required"] == ["path", "serializer", "sha256", "size"] and "openPMD" in beam["description"]
+
+    def run_form(seed: int, length: float):
+        ref = services.files.write(f"beams/form-{seed}.h5", particles(seed=seed), _sync=True).model_dump(mode="json")
+        form = {k: ref[k] for k in ("path", "serializer", "sha256", "size")}
+        flow_run = run_deployment("drift/1.0.0", parameters={"beam": form, "length": length}, timeout=0, _sync=True)
+        state = wait_for_flow_run(flow_run.id, 240)
+        assert state is not None and state.is_completed(), state
+        stored = services.results.get(result_key("drift", "1.0.0", {"beam": particles(seed=seed), "length": length}), _sync=True)
+        assert stored.flow_run_id == flow_run.id and stored.inputs["beam"] == particles(seed=seed)
+        assert stored.outputs["mean_x"] == pytest.approx(drifted_mean_x(particles(seed=seed), length))
+
+    run_form(41, 1.5)
+    with pytest.raises(Exception, match="'serializer' is a required property"):  # the server refuses a half-filled form
+        run_deployment("drift/1.0.0", parameters={"beam": {"path": "beams/form-41.h5"}, "length": 1.5}, timeout=0, _sync=True)
+    old = {**schema, "properties": {**schema["properties"], "beam": {"title": "beam", "position": 0}}}  # before: {} and a title
+    with get_client(sync_client=True) as client:
+        client.update_deployment(deployment.id, DeploymentUpdate(parameter_openapi_schema=old))
+        try:
+            run_form(42, 1.5)
+        finally:
+            client.update_deployment(deployment.id, DeploymentUpdate(parameter_openapi_schema=schema))
 
 
 def test_a_deployment_run_given_a_file_that_is_not_particles_fails_naming_the_input(deployed):
@@ -101,6 +149,14 @@ def test_a_deployment_scan_of_beams_stores_each_point_under_its_in_process_key(d
         assert stored[key].inputs["beam"] == point["beam"]
         assert stored[key].outputs["mean_x"] == pytest.approx(drifted_mean_x(point["beam"], point["length"]))
     assert {f"lume-inputs/particles/{value_key(b)}.h5" for b in (shared, other)} <= set(services.files.ls("lume-inputs/particles", _sync=True))
+
+    # a user's FileRef of a file in the services' block: the batch run is given it, not a copy
+    given = services.files.write("beams/scan.h5", particles(seed=23), _sync=True)
+    by_ref = run_scan("drift", [{"beam": given, "length": 2.0}], version="1.0.0", services=deployed, executor="deployment",
+                      timeout=240, progress=False)
+    assert (by_ref.computed, by_ref.failed) == (1, 0), by_ref.failures
+    assert services.results.get(by_ref.keys[0], _sync=True).inputs["beam"] == particles(seed=23)
+    assert not services.files.exists(f"lume-inputs/particles/{value_key(particles(seed=23))}.h5", _sync=True)
 
 
 @pytest.mark.parametrize("executor", ["deployment", "processes", "slurm"])
