@@ -44,6 +44,7 @@ _COPY_NAME = re.compile(r"[0-9a-f]{64}\.h5")
 _NAMED_COPY = re.compile(re.escape(INPUTS_FOLDER) + r"/([0-9a-f]{64}\.h5)")
 MIN_PRUNE_AGE = timedelta(hours=1)  # younger copies may belong to a run being created
 _REF_FIELDS = frozenset(FileRef.model_fields)
+_OPTIONAL_REF_FIELDS = frozenset(name for name, field in FileRef.model_fields.items() if not field.is_required())
 # What the Prefect run form says of a particles input (after the variable's own description)
 FORM_DESCRIPTION = (
     "The FileRef of an openPMD particles file (HDF5) written through the services' file block, "
@@ -71,8 +72,10 @@ def as_ref(value: Any) -> Optional[FileRef]:
     if isinstance(value, FileRef):
         return value
     if isinstance(value, Mapping) and {"path", "serializer", "sha256", "size"} <= value.keys() <= _REF_FIELDS:
+        # a run form's optional fields left blank arrive as "": they are absent, not a block named ""
+        given = {name: field for name, field in value.items() if not (field == "" and name in _OPTIONAL_REF_FIELDS)}
         try:
-            return FileRef.model_validate(dict(value))
+            return FileRef.model_validate(given)
         except ValueError:
             return None
     return None

@@ -185,3 +185,13 @@ def test_the_cli_prunes_the_services_transport_copies(copies):
     refused = cli("--older-than", "0.01")
     assert refused.returncode == 1 and "older_than must be at least an hour" in refused.stderr
     assert {role for role, p in paths.items() if not _exists(services, p)} == {"old", "needed"}
+
+
+@pytest.mark.unit
+def test_a_run_forms_blank_optional_fields_are_absent_not_a_block_named_empty():
+    from lume_prefect.models.particles import as_ref
+
+    form = {"path": "beams/b.h5", "serializer": "openpmd", "sha256": "0" * 64, "size": 10, "block": "", "url": ""}
+    ref = as_ref(form)
+    assert ref is not None and ref.block is None and ref.url is None and ref.path == "beams/b.h5"
+    assert as_ref({**form, "block": "local-files/beams"}).block == "local-files/beams"
