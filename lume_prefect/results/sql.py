@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -279,20 +279,40 @@ def _row(result: Result) -> dict[str, Any]:
     # Result was made) straight from the instance, without per-row work for absent values
     fields = result.__dict__
     key, (inputs, outputs, blobs) = result.key, result.__pydantic_private__["_stored"]
-    flow_run_id, files = fields["flow_run_id"], fields["files"]
     return {
         "key": key,
         "model": fields["model"],
         "version": fields["version"],
-        "created": fields["created"].replace(tzinfo=None),  # a Result's created is always UTC
-        "flow_run_id": str(flow_run_id) if flow_run_id else None,
+        "created": _plain_created(fields["created"]),
+        "flow_run_id": _plain_flow_run_id(fields["flow_run_id"]),
         "tags": fields["tags"],
         "inputs": inputs,
         "outputs": outputs,
-        "files": [ref.model_dump(mode="json") for ref in files] if files else [],
+        "files": _plain_files(fields["files"]),
         "blobs": pack_blobs(blobs) if blobs else None,
-        "warnings": fields.get("warnings") or None,
+        "warnings": _plain_warnings(fields.get("warnings")),
     }
+
+
+# A Result field as the database column takes it: one rule for the per-row insert (``_row``)
+# and the column-wise one (``_bound``)
+def _plain_created(value: datetime) -> datetime:
+    return value.replace(tzinfo=None)  # a Result's created is always UTC
+
+
+def _plain_flow_run_id(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _plain_files(value: Any) -> list[Any]:
+    return [ref.model_dump(mode="json") for ref in value] if value else []
+
+
+def _plain_warnings(value: Any) -> Any:
+    return value or None
+
+
+_PLAIN = {"created": _plain_created, "flow_run_id": _plain_flow_run_id, "files": _plain_files, "warnings": _plain_warnings}
 
 
 class _DriverRows:
@@ -401,16 +421,7 @@ def _shared_column(name: str, values: list[Any], process: Any) -> list[Any]:
 
 def _bound(name: str, value: Any, process: Any) -> Any:
     """One field's value as the driver gets it (what ``_row`` gives SQLAlchemy, then processed)."""
-    if name == "created":
-        plain = value.replace(tzinfo=None)  # a Result's created is always UTC
-    elif name == "flow_run_id":
-        plain = str(value) if value else None
-    elif name == "files":
-        plain = [ref.model_dump(mode="json") for ref in value] if value else []
-    elif name == "warnings":
-        plain = value or None
-    else:
-        plain = value
+    plain = _PLAIN[name](value) if name in _PLAIN else value
     return process(plain) if process else plain
 
 

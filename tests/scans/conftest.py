@@ -86,6 +86,25 @@ def quad_services(tmp_path):
     return services_with_live_model(tmp_path, "model.py:quad", write_quad(tmp_path / "quad", name), name)
 
 
+def batch_task_runs(flow_run_id, expected: int) -> list:
+    """The task runs of a scan's flow run named "batch ...", once ``expected`` of them are final."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    deadline = time.monotonic() + 30  # task runs are recorded from their state events, sent in batches
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])))
+            batches = [r for r in runs if r.name.startswith("batch ")]
+            # a task run is recorded from its first event; its state may come in a later batch of them
+            if sum(r.state is not None and r.state.is_final() for r in batches) >= expected or time.monotonic() > deadline:
+                return batches
+            time.sleep(0.2)
+
+
+
 PROBE = '''
 """Tells where each point ran: the process, whether Prefect was imported there, its tag and Slurm job."""
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from lume_prefect import run_scan
+from tests.scans.conftest import batch_task_runs
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -77,24 +78,6 @@ def test_slurm_without_a_cluster_is_a_clear_error(services_on):
     services, model = services_on()
     with pytest.raises(ValueError, match="executor='slurm' needs a SlurmCluster"):
         run_scan(model, GRID, services=services, executor="slurm", progress=False)
-
-
-def batch_task_runs(flow_run_id, expected: int) -> list:
-    """The task runs of a scan's flow run named "batch ...", once ``expected`` of them are final."""
-    import time
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
-
-    deadline = time.monotonic() + 30  # task runs are recorded from their state events, sent in batches
-    with get_client(sync_client=True) as client:
-        while True:
-            runs = client.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])))
-            batches = [r for r in runs if r.name.startswith("batch ")]
-            # a task run is recorded from its first event; its state may come in a later batch of them
-            if sum(r.state is not None and r.state.is_final() for r in batches) >= expected or time.monotonic() > deadline:
-                return batches
-            time.sleep(0.2)
 
 
 @pytest.mark.parametrize("executor", ["processes", "dask"])
