@@ -227,3 +227,114 @@ def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server
     table.wait_for(timeout=60_000)
     cells = table.inner_text()
     assert "rms_x" in cells and "rms_px" in cells and "rad" in cells and "units" in cells
+
+
+def form_property(page, label: str, ui: str):
+    """The run form's field labelled ``label`` (its label, toggles and input) in the v1 (Vue) or
+    v2 (React) UI. An object's field holds its sub-fields' labels too: the innermost is the last."""
+    title = re.compile(f"^\\s*{re.escape(label)}(\\s*\\(Optional\\))?\\s*$")
+    if ui == "v2":
+        return page.locator("div.group").filter(has=page.locator("label").filter(has_text=title)).last
+    return page.locator(".p-label").filter(has=page.locator(".p-label__label").filter(has_text=title)).last
+
+
+def form_field(page, label: str, ui: str):
+    """The input of the run form's field labelled ``label``."""
+    return form_property(page, label, ui).locator("input, textarea").first
+
+
+@pytest.fixture(scope="module")
+def particles_deployment(prefect_server, tmp_path_factory):
+    """The drift model (a ParticleGroup input, `beam`) deployed as ui-drift 1.0.0 on a pool that a
+    real process worker serves, for the whole module: (its saved services, its deployment id)."""
+    from lume_prefect.models.deploy import deploy_model, ensure_work_pool
+    from tests.components import prefect_worker
+    from tests.lume.conftest import write_source
+    from tests.lume.particle_models import DRIFT
+    from tests.models.conftest import temp_services
+
+    home = tmp_path_factory.mktemp("ui-particles")
+    pool, name = f"lume-ui-{uuid.uuid4().hex[:6]}", f"ui-particles-{uuid.uuid4().hex[:6]}"
+    (home / "worker").mkdir()
+    with prefect_api_at(prefect_server.api_url):
+        off_the_browser_thread(lambda: ensure_work_pool(pool))
+        with prefect_worker(pool, prefect_server.env, home / "worker"):  # starts while the version deploys
+
+            def deploy():
+                services = temp_services(home / "services", work_pool=pool)
+                services.save(name, _sync=True)
+                source = write_source(home / "drift", {"drift.py": DRIFT})
+                return services, deploy_model("drift.py:make_drift", str(source), services=name, name="ui-drift", version="1.0.0")
+
+            services, deployed = off_the_browser_thread(deploy)
+            yield services, deployed.deployment_id, home / "worker" / "worker.log"
+
+
+@pytest.mark.timeout(900)  # a worker process, a flow run and a browser on a shared machine
+@pytest.mark.parametrize("ui", ["v1", "v2"])  # v2 (React) is what `/` opens by default since Prefect 3.9
+def test_a_beam_put_in_the_file_block_runs_from_the_ui_form_and_is_stored_under_its_in_process_key(page, server_api, particles_deployment, ui, tmp_path):
+    """A particles input's run form is the FileRef's fields (not a JSON editor), described as
+    FORM_DESCRIPTION says; filled with the FileRef `lume-prefect files put` prints for a beam, its
+    optional fields left blank, the run on the worker stores the beam under the key run_model
+    computes in-process, reading the user's own file (no transport copy)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    from lume_prefect.files import FileRef
+    from lume_prefect.models.particles import FORM_DESCRIPTION
+    from lume_prefect.results.codec import result_key, value_key
+    from tests.lume.particle_models import drifted_mean_x, particles
+
+    services, deployment_id, worker_log = particles_deployment
+    seed = {"v1": 51, "v2": 52}[ui]
+    beam = particles(seed=seed)
+    beam.write(str(tmp_path / "beam.h5"))  # the user's own openPMD file, then `lume-prefect files put`'s upload
+    ref = off_the_browser_thread(lambda: services.files.upload(tmp_path / "beam.h5", f"beams/ui-{ui}.h5", _sync=True))
+    assert ref.serializer == "openpmd"
+
+    page.goto(f"{server_api.url}{'/v2' if ui == 'v2' else ''}/deployments/deployment/{deployment_id}/run")
+    # v1 renders the description's markdown (the command as code), v2 shows its backticks
+    described = page.get_by_text(re.compile(re.escape(FORM_DESCRIPTION).replace("`", "`?")))
+    described.first.wait_for(timeout=60_000)
+    fields = FileRef.model_json_schema()["properties"]
+    for name in ("path", "serializer", "sha256", "size"):  # each a field of its own: the form, not a JSON editor
+        assert form_property(page, fields[name]["title"], ui).get_by_text(fields[name]["description"]).is_visible()
+        form_field(page, fields[name]["title"], ui).fill(str(getattr(ref, name)))
+    # the optional block (a str or None) made a text, typed in and cleared; the url left None
+    form_property(page, "Block", ui).locator("button").filter(has_text=re.compile("^\\s*str\\s*$")).click()
+    form_field(page, "Block", ui).fill("x")
+    form_field(page, "Block", ui).fill("")
+    page.screenshot(path=str(tmp_path / f"run-form-{ui}.png"), full_page=True)
+    for _ in range(3):
+        with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/create_flow_run")) as request:
+            page.get_by_role("button", name=re.compile("^\\s*Submit\\s*$")).click()
+        created = request.value.response()
+        # the server's SQLite, locked by the worker's writes on a busy machine, answers 503 (retryable:
+        # Prefect's client retries it, the UI leaves it to the user, who submits again)
+        if created.status != 503:
+            break
+        page.wait_for_timeout(2000)
+    assert created.ok, f"{created.status}: {created.text()}"
+    sent = request.value.post_data_json["parameters"]
+    # what the form sends: the fields filled in, and the optional ones left blank as null or not at all
+    # (never "", which the product would also take as absent: models.particles.as_ref)
+    assert {name: sent["beam"][name] for name in ("path", "serializer", "sha256", "size")} == ref.model_dump(include={"path", "serializer", "sha256", "size"})
+    assert sent["beam"].get("block") is None and sent["beam"].get("url") is None, sent
+    run_id = created.json()["id"]
+
+    def state():
+        with get_client(sync_client=True) as client:
+            return client.read_flow_run(run_id).state
+
+    deadline = time.monotonic() + 600
+    while not ((current := off_the_browser_thread(state)) and current.is_final()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the UI's run did not finish in 600 s: {current}; worker log:\n{worker_log.read_text(errors='replace')[-3000:]}")
+        time.sleep(2)
+    assert current.is_completed(), current
+    key = result_key("ui-drift", "1.0.0", {"beam": particles(seed=seed), "length": 1.0})
+    stored = off_the_browser_thread(lambda: services.results.get(key, _sync=True))
+    assert str(stored.flow_run_id) == run_id and stored.inputs["beam"] == beam
+    assert stored.outputs["mean_x"] == pytest.approx(drifted_mean_x(beam, 1.0))
+    assert not off_the_browser_thread(lambda: services.files.exists(f"lume-inputs/particles/{value_key(beam)}.h5", _sync=True))

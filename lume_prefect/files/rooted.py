@@ -290,7 +290,8 @@ class RootedFiles:
 
         The SHA-256 is computed in a second thread while the copy runs (both release
         the GIL), so checksumming costs little wall time. The local file must not change
-        during the upload.
+        during the upload. Without ``serializer``, the FileRef names the one ``read`` picks: by
+        the extension, then the content (an openPMD particles ``.h5``: ``openpmd``, not ``hdf5``).
         """
         rel = self.relative(path)
         name = self._serializer_name_for(rel, serializer)
@@ -302,6 +303,8 @@ class RootedFiles:
             if os.path.exists(source):
                 raise OSError(errno.EINVAL, f"{self.label}: cannot upload {source}: not a regular file", source)
             raise FileNotFoundError(errno.ENOENT, f"{self.label}: cannot upload {source}: no such local file", source)
+        if serializer is None:  # the FileRef names what read() would pick: an openPMD .h5 is openpmd, not hdf5
+            name = self._sniffed(source, name)
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 digest = pool.submit(file_sha256, source)
@@ -356,6 +359,19 @@ class RootedFiles:
             return get_serializer(None, rel).name
         except ValueError:
             return "bytes"
+
+    @staticmethod
+    def _sniffed(source: str, name: str) -> str:
+        """The serializer that reading the local file ``source`` by its extension (``name``) picks
+        after a look at its content; ``name`` itself if the look fails (the upload does not)."""
+        chosen = get_serializer(name)
+        if type(chosen).sniff is Serializer.sniff:
+            return name
+        try:
+            with open(source, "rb") as f:
+                return chosen.sniff(f) or name
+        except Exception:  # noqa: BLE001 - not what its extension says: read() would fail the same, later
+            return name
 
     def _ref(self, rel: str, serializer: str, writer: AtomicWriter) -> FileRef:
         return FileRef(path=rel, serializer=serializer, sha256=writer.sha256, size=writer.size, url=self.url(rel))

@@ -72,7 +72,8 @@ def as_ref(value: Any) -> Optional[FileRef]:
     if isinstance(value, FileRef):
         return value
     if isinstance(value, Mapping) and {"path", "serializer", "sha256", "size"} <= value.keys() <= _REF_FIELDS:
-        # a run form's optional fields left blank arrive as "": they are absent, not a block named ""
+        # an optional field given as "" is absent, not a block named "" (Prefect 3.9's run forms, v1 and
+        # v2, send a blank one as null or leave it out: tests/test_ui.py; other clients may send "")
         given = {name: field for name, field in value.items() if not (field == "" and name in _OPTIONAL_REF_FIELDS)}
         try:
             return FileRef.model_validate(given)

@@ -43,8 +43,19 @@ def test_the_hdf5_serializer_by_name_still_reads_the_file_as_nested_dicts(files)
 def test_an_openpmd_file_written_elsewhere_is_read_as_particles(files, tmp_path):
     beam = particles(count=50, seed=2)
     beam.write(str(tmp_path / "from-impact.h5"))  # the library's own writer, to a local file
-    files.upload(tmp_path / "from-impact.h5", "in/from-impact.h5")
+    ref = files.upload(tmp_path / "from-impact.h5", "in/from-impact.h5")
     assert files.read("in/from-impact.h5") == beam
+    # its FileRef (what `lume-prefect files put` prints) names openpmd, so read_ref gives particles too
+    assert ref.serializer == "openpmd" and files.read_ref(ref) == beam
+
+
+def test_an_uploaded_plain_or_broken_hdf5_file_keeps_the_hdf5_serializer(files, tmp_path):
+    files.write("plain.h5", {"x": np.arange(3)})
+    files.download("plain.h5", tmp_path / "plain.h5")
+    (tmp_path / "broken.h5").write_bytes(b"not hdf5 at all")
+    assert files.upload(tmp_path / "plain.h5", "in/plain.h5").serializer == "hdf5"
+    assert files.upload(tmp_path / "broken.h5", "in/broken.h5").serializer == "hdf5"  # the upload itself never fails on it
+    assert files.upload(tmp_path / "plain.h5", "in/named.bin", serializer="hdf5").serializer == "hdf5"
 
 
 def test_plain_hdf5_stays_a_dict_and_the_extension_picks_openpmd(files):
