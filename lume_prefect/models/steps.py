@@ -29,6 +29,7 @@ Examples:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -105,6 +106,10 @@ def register_model_version(
         image: Container image the version runs in, e.g. ``{{ build-image.image }}``.
         deployment_name: The deployment's own name, after ``<model>/``; defaults to the one
             the registry recorded for the version at its last deploy, else the version.
+            A prefect.yaml naming the deployment ``{{ <id>.version }}`` (written before
+            ``deployment``; deprecated) always deploys ``<model>/<version>``: that name is
+            checked and recorded, and a ``deployment_name`` other than the version is a
+            ValueError.
         replace: Take over a deployment of that name even if its runs use other services.
 
     Returns:
@@ -113,7 +118,20 @@ def register_model_version(
     source_dir, model_entrypoint = _split_entrypoint(entrypoint, source)
     env = load_services(services)
     spec: ModelSpec = spec_of(load_model_flow(model_entrypoint, source_dir), model_entrypoint, source_dir)
-    own_name = deployment_name_of(env.registry, spec.name, spec.version, deployment_name)
+    step_id = _named_by_version(entrypoint)
+    if step_id is not None:  # Prefect writes <model>/<version> whatever this step names: check that one
+        if deployment_name is not None and deployment_name != spec.version:
+            raise ValueError(
+                f"deployment_name {deployment_name!r} is given to the lume step, but prefect.yaml names the deployment "
+                f"'{{{{ {step_id}.version }}}}', so Prefect would write '{spec.name}/{spec.version}' instead: "
+                f"name it '{{{{ {step_id}.deployment }}}}'")
+        warnings.warn(
+            f"prefect.yaml names the deployment of {entrypoint} '{{{{ {step_id}.version }}}}': name it "
+            f"'{{{{ {step_id}.deployment }}}}' (the version unless the step is given deployment_name); "
+            f"'{{{{ {step_id}.version }}}}' always deploys '{spec.name}/{spec.version}'", DeprecationWarning, stacklevel=2)
+        own_name = spec.version
+    else:
+        own_name = deployment_name_of(env.registry, spec.name, spec.version, deployment_name)
     full_name = f"{spec.name}/{own_name}"
     existing = check_owner(full_name, services_name(services), replace)  # before anything is registered
     registered = register_spec(env, spec, source=source_dir, entrypoint=model_entrypoint, image=image)
@@ -124,6 +142,45 @@ def register_model_version(
         services=services_name(services), source=recorded.source, entrypoint=recorded.entrypoint,
         sha256=recorded.sha256, image=recorded.image, registered=registered,
     )
+
+
+def _named_by_version(entrypoint: str) -> Optional[str]:
+    """The step's id when the prefect.yaml ``prefect deploy`` is reading names the deployment
+    of this step (same ``entrypoint``) ``{{ <id>.version }}``, as it did before the step
+    returned ``deployment``; else None (also when the file cannot be found or read).
+
+    Prefect gives a step its inputs only, and writes the deployment after the build steps with
+    no step after it: the file (``--prefect-file``, else ``prefect.yaml`` here) is the one
+    place saying which name Prefect will write."""
+    import re
+    import sys
+
+    import yaml
+
+    argv = sys.argv[1:]
+    if "deploy" not in argv or "prefect.cli.deploy" not in sys.modules:  # not run by `prefect deploy`
+        return None
+    path = "prefect.yaml"
+    for i, arg in enumerate(argv):
+        if arg == "--prefect-file" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--prefect-file="):
+            path = arg.partition("=")[2]
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    for deployment in config.get("deployments") or []:
+        if not isinstance(deployment, dict):
+            continue
+        for step in deployment.get("build", config.get("build")) or []:
+            inputs = step.get(f"{__name__}.register_model_version") if isinstance(step, dict) else None
+            step_id = inputs.get("id") if isinstance(inputs, dict) and inputs.get("entrypoint") == entrypoint else None
+            if isinstance(step_id, str) and re.search(r"\{\{\s*" + re.escape(step_id) + r"\.version\s*\}\}", str(deployment.get("name", ""))):
+                return step_id
+    return None
 
 
 def _split_entrypoint(entrypoint: str, source: Optional[str]) -> tuple[str, str]:

@@ -194,3 +194,53 @@ def test_another_environment_is_refused_until_its_step_names_its_own_deployment(
     recorded = LumeServices.load(staging["LUME_SERVICES"], _sync=True).registry.get_version("toy-beam", version, _sync=True)
     assert (recorded.deployment_name, recorded.deployment_id) == (f"toy-beam/{version}-staging", str(theirs.id))
     assert read_deployment(f"toy-beam/{version}").job_variables["env"]["LUME_SERVICES"] == env["LUME_SERVICES"]
+
+
+def test_an_old_prefect_yaml_naming_the_deployment_by_version_is_checked_too(deployed, env, project, tmp_path):
+    """A prefect.yaml written before the step returned ``deployment`` names the deployment
+    ``{{ lume.version }}``: Prefect writes ``toy-beam/<version>`` whatever the step names, so the
+    step checks that one. Staging's deploy with it is refused before anything is written, with
+    the step's deployment_name (a clear error) or a name its registry recorded (the owner check);
+    the owner's own deploy still works, with a deprecation warning."""
+    version = project["version"]
+    prod = read_deployment(f"toy-beam/{version}")
+    staging = {**env, "LUME_SERVICES": f"old-staging-{uuid.uuid4().hex[:8]}"}
+    temp_services(tmp_path / "staging").save(staging["LUME_SERVICES"], _sync=True)
+    yaml_file = project["root"] / "deployments" / "prefect.yaml"
+    shipped = yaml_file.read_text()
+    old = shipped.replace('  - name: "{{ lume.deployment }}"', '  - name: "{{ lume.version }}"')
+    named = '          deployment_name: "{version}-old-staging"'.format(version=version)  # not the name of the test above
+    assert old != shipped
+    try:
+        yaml_file.write_text(old.replace('          # deployment_name: "1.0.0-staging"', named))
+        refused = prefect_deploy(project["root"], staging)
+        output = " ".join((refused.stdout + refused.stderr).split())  # rich wraps long lines
+        assert refused.returncode != 0 and "successfully created" not in output, output
+        assert f"deployment_name '{version}-old-staging' is given to the lume step, but prefect.yaml names the deployment '{{{{ lume.version }}}}'" in output
+        assert "name it '{{ lume.deployment }}'" in output
+        assert registry(staging).list_models(_sync=True) == []  # nothing registered
+
+        # staging's own deployment, from the current yaml: its registry records toy-beam/<version>-staging
+        yaml_file.write_text(shipped.replace('          # deployment_name: "1.0.0-staging"', named))
+        done = prefect_deploy(project["root"], staging)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert registry(staging).get_version("toy-beam", version, _sync=True).deployment_name == f"toy-beam/{version}-old-staging"
+        # the old yaml without deployment_name: the recorded name is not the one Prefect writes
+        yaml_file.write_text(old)
+        refused = prefect_deploy(project["root"], staging)
+        output = " ".join((refused.stdout + refused.stderr).split())  # rich wraps long lines
+        assert refused.returncode != 0 and "DeploymentOfOtherServices" in output and "successfully created" not in output, output
+        assert f"deployment 'toy-beam/{version}' belongs to services {env['LUME_SERVICES']!r}" in output
+        after = read_deployment(f"toy-beam/{version}")
+        assert after.updated == prod.updated and after.job_variables["env"]["LUME_SERVICES"] == env["LUME_SERVICES"]
+        assert registry(staging).get_version("toy-beam", version, _sync=True).deployment_name == f"toy-beam/{version}-old-staging"
+
+        write_version(project["source"], version)  # the registered code (a test above edits it)
+        kept = prefect_deploy(project["root"], env)  # the old yaml of the deployment's own services: deployed, warned
+    finally:
+        yaml_file.write_text(shipped)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert f"Deployment 'toy-beam/{version}' successfully created" in kept.stdout
+    assert "prefect.yaml names the deployment of flows/toy_beam/model.py:toy_beam '{{ lume.version }}': name it '{{ lume.deployment }}'" in " ".join(kept.stdout.split())  # rich wraps long lines
+    assert read_deployment(f"toy-beam/{version}").id == prod.id
+    assert registry(env).get_version("toy-beam", version, _sync=True).deployment_name == f"toy-beam/{version}"

@@ -3,6 +3,7 @@ existing Dask scheduler, the single-node Slurm cluster, and a deployment's proce
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -193,3 +194,66 @@ def test_prefects_run_logger_in_a_worker_fails_the_point_with_a_hint(chatty_serv
     assert failure.error_type.endswith("MissingContextError") and "lume_prefect.model_logger()" in failure.message
     here = run_scan(model, [{"x": 1.0, "prefect_logger": True}], services=services, progress=False)  # in a run: fine
     assert here.computed == 1
+
+
+def test_dask_a_separate_scheduler_and_worker_find_the_services_through_the_scans_api(tmp_path):
+    """`dask scheduler` and `dask worker` processes of their own, the worker's environment without
+    PREFECT_API_URL and with a Prefect home of its own (no database to read blocks from): its
+    models load the saved services through the Prefect API the scan hands over with each batch."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+
+    from tests.models.conftest import ROOT
+    from tests.scans.conftest import services_with_live_model
+
+    services, model = services_with_live_model(tmp_path, "model.py:toy_beam", ROOT / "flows" / "toy_beam", "toy-beam")
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LUME_", "DASK_"))}
+    clean |= {"PREFECT_HOME": str(tmp_path / "worker-prefect"), "LUME_PREFECT_HOME": str(tmp_path / "worker-lume"),
+              "PYTHONPATH": str(ROOT), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "5"}
+    address_file = tmp_path / "scheduler.json"
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker")}
+    processes = []
+    try:
+        processes.append(subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
+                                           "--scheduler-file", str(address_file)], env=clean, cwd=tmp_path, stdout=logs["scheduler"],
+                                          stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 120
+        while not address_file.exists() and time.monotonic() < deadline:
+            assert processes[0].poll() is None, (tmp_path / "scheduler.log").read_text()[-3000:]
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        processes.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                                           "--name", "lume-remote-worker"], env=clean, cwd=tmp_path, stdout=logs["worker"],
+                                          stderr=subprocess.STDOUT))
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=120)
+        grid = {"sigma_x": [1e-3, 2e-3, 3e-3], "save_particles": [True]}
+        scan = run_scan(model, grid, version="1.0.0", services=services, executor="dask", address=address, batch_size=1, progress=False)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in reversed(processes):
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs.values():
+            log.close()
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert (scan.executor, scan.points, scan.computed, scan.failed) == ("dask", 3, 3, 0), [f.message for f in scan.failures] + [worker_log[-3000:]]
+    assert scan.batches == 3
+    assert services.results.store().count(tags=[scan.tag]) == 3  # the points the worker computed are stored
+    # each point's particles written by the worker's model through the services it loaded from the API
+    written = sorted(p.name for p in (tmp_path / "services" / "files" / "toy-beam" / "1.0.0").iterdir())
+    assert len(written) == 3 and all(name.startswith("particles-") for name in written), written
+    assert "temporary server" not in worker_log, worker_log[-3000:]
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(scan.flow_run_id).state.is_completed()
+    batches = batch_task_runs(scan.flow_run_id, 3)  # the scan's flow run has its three batches, completed
+    assert len(batches) == 3 and all(b.state.is_completed() for b in batches), [(b.name, b.state) for b in batches]
