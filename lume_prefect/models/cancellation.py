@@ -11,8 +11,10 @@ the run Crashed ("finalized as CRASHED instead of Cancelled").
 Every model flow, and the scan (``lume-scan``), comparison (``lume-compare``) and pipeline
 (``lume-pipeline``) flows, have ``cancelled_not_crashed`` as an ``on_crashed`` hook: a crash by a
 termination signal of a run that was Cancelling when it came is the cancellation itself, and
-is recorded as Cancelled. Any other crash (the process died, was killed without a cancel
-request) stays Crashed.
+is recorded as Cancelled. So is the crash of a subflow run (the scan of a comparison, a
+pipeline's step) by the termination signal when a flow run above it was Cancelling: the signal
+stopped the whole process, the cancel of its ancestor. Any other crash (the process died, was
+killed without a cancel request) stays Crashed.
 """
 
 from __future__ import annotations
@@ -32,9 +34,31 @@ def cancelled_not_crashed(flow: Any, flow_run: Any, state: Any) -> None:
 
     with get_client(sync_client=True) as client:
         history = sorted(client.read_flow_run_states(flow_run.id), key=lambda s: s.timestamp)
-        if len(history) < 2 or not history[-1].is_crashed() or not history[-2].is_cancelling():
+        if not history or not history[-1].is_crashed():
             return
-        requested = history[-2].message or "Flow run was cancelled."
-        client.set_flow_run_state(
-            flow_run.id, Cancelled(message=f"{requested} (its process was stopped before it acknowledged the cancel)"), force=True,
-        )
+        if len(history) >= 2 and history[-2].is_cancelling():
+            requested = history[-2].message or "Flow run was cancelled."
+            message = f"{requested} (its process was stopped before it acknowledged the cancel)"
+        else:
+            ancestor = _cancelled_ancestor(client, flow_run)
+            if ancestor is None:
+                return
+            message = f"Its parent flow run {ancestor.name!r} ({ancestor.id}) was cancelled: the signal stopped its process."
+        client.set_flow_run_state(flow_run.id, Cancelled(message=message), force=True)
+
+
+MAX_NESTING = 16  # flow runs above a subflow run that are looked at
+
+
+def _cancelled_ancestor(client: Any, flow_run: Any) -> Any:
+    """The nearest flow run above ``flow_run`` (parent, grandparent ...) that is Cancelling or
+    Cancelled; None if there is none."""
+    run = flow_run
+    for _ in range(MAX_NESTING):
+        if run.parent_task_run_id is None:
+            return None
+        parent = client.read_flow_run(client.read_task_run(run.parent_task_run_id).flow_run_id)
+        if parent.state is not None and (parent.state.is_cancelling() or parent.state.is_cancelled()):
+            return parent
+        run = parent
+    return None

@@ -309,6 +309,15 @@ def assert_sigterm_ends_it(real_api, code: str, cwd, tag: str, flow_name: str, c
     if cancel_requested and hooked:
         assert final is not None and final.is_cancelled(), final
         assert "cancelled by run_model after its timeout" in final.message
+        # its subflow runs stopped by the same signal (a comparison's scan, a pipeline's step)
+        # are the cancel's too
+        with get_client(sync_client=True) as client:
+            children = [r for r in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+                        if r.id != run.id and r.parent_task_run_id is not None]
+        stopped = [r for r in children if not r.state.is_completed()]
+        assert all(r.state.is_cancelled() and "was cancelled" in r.state.message for r in stopped), [(r.name, r.state) for r in stopped]
+        if flow_name in ("lume-compare", "lume-pipeline"):
+            assert stopped, [(r.name, r.state) for r in children]  # the signal came during a subflow run
     else:
         assert final is not None and final.is_crashed() and "termination signal" in final.message, final
 
