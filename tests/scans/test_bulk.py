@@ -47,6 +47,17 @@ def test_trusted_results_are_what_result_would_build():
 
 
 @pytest.mark.unit
+def test_float_points_keyed_column_by_column_are_result_keys():
+    # every point a dict of the same names and float values: keyed per column (the same bytes)
+    odd = [0.0, -0.0, 2.0, -3.0, 1e16, 1e300, -1e-300, float("inf"), float("-inf"), float("nan"), 0.1, 5e-324]
+    points = [{"b": value, "a": odd[-1 - i], "QUAD:IN20:425:BCTRL": i / 3.0} for i, value in enumerate(odd)]
+    assert result_keys("m", "1.0", points) == [result_key("m", "1.0", p) for p in points]
+    mixed = points + [{"b": 1, "a": 1.0, "QUAD:IN20:425:BCTRL": 1.0}]  # an int: each point keyed on its own
+    assert result_keys("m", "1.0", mixed) == [result_key("m", "1.0", p) for p in mixed]
+    assert result_keys("m", "1.0", [{"x": 1.0}, {"y": 1.0}]) == [result_key("m", "1.0", {"x": 1.0}), result_key("m", "1.0", {"y": 1.0})]
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("odd", [None, -0.0, 1e16, -2e300, float("nan"), float("inf"), 3, "s", True])
 def test_plain_float_rows_are_stored_as_result_stores_them(odd):
     # rows of plain floats skip the per-value encode; one odd value anywhere sends the batch
