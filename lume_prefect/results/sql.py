@@ -12,7 +12,7 @@ migrations are the SQL foundation's (``lume_prefect.core.sql``), shared with the
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -31,7 +31,7 @@ from lume_prefect.files.fileref import FileRef
 from lume_prefect.results.codec import TAG, pack_blobs, unpack_blobs
 from lume_prefect.results.errors import DuplicateResult, UnsupportedBackend
 from lume_prefect.results.result import Result
-from lume_prefect.results.store import OnDuplicate, Query, ResultsStore, check_key, prepare_batch
+from lume_prefect.results.store import OnDuplicate, Query, ResultsStore, check_key, check_keys, collector_paused, prepare_batch
 
 TABLE = "lume_results"
 VERSION_TABLE = "lume_results_alembic_version"
@@ -82,6 +82,10 @@ results_table = sa.Table(
 WRITTEN_COLUMNS = [c.name for c in results_table.columns if c.name != "id"]
 READ_COLUMNS = [results_table.c[name] for name in WRITTEN_COLUMNS]
 _BY_KEY = sa.select(*READ_COLUMNS).where(results_table.c.key == sa.bindparam("key"))
+# SQLite: any number of keys as one JSON array parameter, each looked up in the unique index
+_BY_KEY_LIST = sa.select(*READ_COLUMNS).where(
+    results_table.c.key.in_(sa.select(sa.func.json_each(sa.bindparam("keys")).table_valued("value").c.value))
+)
 # a range on the unique key index (LIKE 'prefix%' uses no index under SQLite's default collation)
 _KEYS_BETWEEN = (
     sa.select(results_table.c.key)
@@ -224,6 +228,22 @@ class SQLResultsStore(ResultsStore):
         with self.sql.reader.connect() as connection:
             row = connection.execute(_BY_KEY, {"key": key}).first()
         return None if row is None else _result(row)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Result]:
+        """See ``ResultsStore.get_many``; on SQLite one query whatever the number of keys (a
+        JSON array parameter: no statement of thousands of parameters to build and parse)."""
+        if self.dialect != "sqlite":
+            return super().get_many(keys)
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        check_keys(wanted)
+        with collector_paused():
+            return {result.key: result for result in self._by_keys(json.dumps(wanted))}
+
+    def _by_keys(self, keys_json: str) -> list[Result]:
+        with self.sql.reader.connect() as connection:
+            return [_result(row) for row in connection.execute(_BY_KEY_LIST, {"keys": keys_json})]
 
     def _keys_between(self, low: str, high: str, limit: int) -> list[str]:
         with self.sql.reader.connect() as connection:
@@ -583,4 +603,4 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
 
 # A short outage (a server restart) is retried, never seen by the caller: writes are
 # idempotent because the key is unique (see core/retry.py).
-retry_methods(SQLResultsStore, ("insert_many", "delete", "get", "_find", "_count"))
+retry_methods(SQLResultsStore, ("insert_many", "delete", "get", "_by_keys", "_find", "_count"))

@@ -147,6 +147,11 @@ def _tag_filters(tags: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
+def check_keys(keys: Any) -> tuple[str, ...]:
+    """``keys`` (a non-empty list of result keys) as a tuple; InvalidQuery naming the first bad one."""
+    return _key_filter(keys)
+
+
 def _key_filter(keys: Any) -> tuple[str, ...]:
     if keys is None:
         return ()

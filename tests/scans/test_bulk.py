@@ -123,3 +123,13 @@ def test_bad_keys_are_refused_naming_the_culprit(keys, field, tmp_path):
     with pytest.raises(InvalidQuery) as caught:
         SQLResultsStore(f"sqlite:///{tmp_path}/r.db").find(keys=keys)
     assert caught.value.field == field
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("keys, field", [(["a" * 64, "xyz"], "keys[1]"), ([5], "keys[0]"), (["A" * 64], "keys[0]")])
+def test_get_many_refuses_bad_keys_naming_the_culprit_before_any_query(keys, field, tmp_path):
+    from lume_prefect.results import SQLResultsStore
+
+    with pytest.raises(InvalidQuery) as caught:
+        SQLResultsStore(f"sqlite:///{tmp_path}/r.db").get_many(keys)
+    assert caught.value.field == field
