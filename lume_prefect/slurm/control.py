@@ -23,6 +23,9 @@ from lume_prefect.slurm.job import SlurmJob, check_path, render_script
 from lume_prefect.slurm.states import FINAL_STATES, JobStatus, memory_kill
 from lume_prefect.slurm.transports import SlurmBackend
 
+#: The exit code a shell records for a command killed by SIGKILL (128 + 9).
+SIGKILLED_EXIT = 137
+
 #: Seconds between ``done()`` checks of a wait (file checks, not scheduler calls).
 DONE_CHECK = 0.1
 
@@ -213,8 +216,10 @@ class SlurmController:
             code = self._exit_code(job, key)
             if code is not None:
                 status = status.model_copy(update={"exit_code": code})
-        if status.state == "FAILED" and (status.exit_code is None or status.signal):
-            # Killed before its script could record an exit code: was it Slurm's memory limit?
+        if status.state == "FAILED" and (status.exit_code is None or status.signal or status.exit_code == SIGKILLED_EXIT):
+            # Killed by a signal: was it Slurm's memory limit? slurmstepd (proctrack/linuxproc) kills
+            # the step's processes one by one, so under load the batch script may outlive its
+            # killed command long enough to record exit code 137, or escape the kill entirely.
             status = memory_kill(status, self.backend.read_text(job.file(key, "err")))
         return status
 

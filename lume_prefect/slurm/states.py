@@ -35,6 +35,8 @@ FAILURE_EXPLANATIONS = {
 # job's request and writes this line to the job's stderr. slurmctld then reports the job FAILED,
 # reason JobLaunchFailure, exit code 0:9 (Slurm 22.05), exactly as for any other SIGKILL of the
 # batch script; only cgroup enforcement (task/cgroup) makes Slurm itself report OUT_OF_MEMORY.
+# The step's processes are killed one by one, so under load the batch script may outlive its
+# killed command and record exit code 137 (then Slurm says FAILED, NonZeroExitCode, 137:0).
 _MEMORY_KILL = re.compile(r"slurmstepd\S*: error: (StepId=\S+) exceeded memory limit \((\d+) > (\d+)\), being killed")
 
 

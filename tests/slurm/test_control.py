@@ -112,6 +112,25 @@ def test_a_plain_sigkill_is_not_mistaken_for_out_of_memory(workdir, slurm):
     assert result.status.state == "FAILED" and result.status.reason == "JobLaunchFailure"
 
 
+def test_a_memory_kill_the_batch_script_outlived_is_still_out_of_memory(workdir, slurm):
+    """slurmstepd (proctrack/linuxproc) kills the step's processes one by one: under load the
+    batch script often outlives its killed command, records exit code 137 and exits with it
+    (slurmctld: WEXITSTATUS 137, squeue: FAILED NonZeroExitCode), or is killed only afterwards
+    (JobLaunchFailure with exit code 137 recorded). This job leaves exactly that record: its
+    command is SIGKILLed after slurmstepd's line (written here as slurmstepd writes it, since the
+    real race cannot be forced) reached its stderr. Without the line it is a plain FAILED 137."""
+    line = ("echo \"slurmstepd-localhost: error: StepId=$SLURM_JOB_ID.batch exceeded memory limit "
+            "(440401920 > 67108864), being killed\" >&2; ")
+    control = SlurmController(CommandBackend(LocalRunner()), workdir)
+    oom, plain = control.submit(SlurmJob(name="outlived", script=line + "kill -9 $$")), control.submit(SlurmJob(name="plain", script="kill -9 $$"))
+    [result, plain_result] = control.wait(oom, plain, timeout=60)
+    assert result.status.state == "OUT_OF_MEMORY", result.status
+    assert result.status.exit_code == 137
+    assert f"StepId={oom.job_id}.batch used 420 MiB, over its 64 MiB limit" in result.status.reason
+    assert "Slurm reports FAILED, NonZeroExitCode" in result.status.reason
+    assert plain_result.status.state == "FAILED" and plain_result.status.exit_code == 137, plain_result.status
+
+
 def test_cancel_removes_a_running_job(cluster):
     job = cluster.submit(SlurmJob(name="to-cancel", script="sleep 300"))
     control = cluster.controller()
