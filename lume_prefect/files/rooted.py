@@ -611,14 +611,25 @@ class S3RootedFiles(RootedFiles):
                 raw.s3_additional_kwargs["Metadata"] = metadata
                 raw.close()
                 return
-            raw.close()  # a multipart upload, begun before the checksum was known: add it now
+            try:
+                raw.close()  # a multipart upload, begun before the checksum was known: add it now
+            except Exception as exc:
+                # a slow complete, resent by s3fs, races the first: the object may have landed
+                etag = _multipart_etag(raw.parts)
+                if not _is_transient(exc) or not self._landed(full, lambda head: head.get("ETag", "").strip('"') == etag
+                                    and head.get("ContentLength") == writer.size):
+                    raise
+                raw.mpu = None  # completed: nothing to abort
             if writer.size <= MAX_COPY_SIZE:
                 bucket, key = full.split("/", 1)
                 self.fs.call_s3("copy_object", Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
                                 ContentType=content_type, Metadata=metadata, MetadataDirective="REPLACE")
 
         def discard() -> None:
-            raw.discard()  # aborts a multipart upload, if one was started
+            try:
+                raw.discard()  # aborts a multipart upload, if one was started
+            except FileNotFoundError:
+                pass  # completed or aborted meanwhile: its error would hide the one that discards
             raw.closed = True  # so that close() does not upload what was buffered
 
         writer = AtomicWriter(raw, commit, discard)
@@ -645,19 +656,20 @@ class S3RootedFiles(RootedFiles):
                     error, abort_failed = _unmasked(exc)
                     # an abort that failed ("no such upload", or the server busy): an earlier
                     # complete may have finished the upload, or be finishing it
-                    if abort_failed and self._landed(full, sha256, size):
+                    if abort_failed and self._landed(full, lambda head: head.get("Metadata", {}).get(SHA256_METADATA) == sha256
+                                                     and head.get("ContentLength") == size):
                         return
                     raise error from error.__cause__
 
-    def _landed(self, full: str, sha256: str, size: int) -> bool:
+    def _landed(self, full: str, matches: Callable[[dict[str, Any]], bool]) -> bool:
         """Whether ``full`` holds (or comes to hold, while the server may still be completing
-        the upload, up to one read timeout) the object of that checksum and size."""
+        the upload, up to one read timeout) an object whose HEAD answer ``matches``."""
         bucket, key = full.split("/", 1)
         deadline = time.monotonic() + float(self.fs.config_kwargs.get("read_timeout", 60))
         while True:
             try:
                 head = self.fs.call_s3("head_object", Bucket=bucket, Key=key)
-                if head.get("Metadata", {}).get(SHA256_METADATA) == sha256 and head.get("ContentLength") == size:
+                if matches(head):
                     return True
             except FileNotFoundError:
                 pass
@@ -751,6 +763,12 @@ def _naming_the_endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return wrapper
+
+
+def _multipart_etag(parts: list[dict[str, Any]]) -> str:
+    """The ETag S3 gives the object a multipart upload of these parts completes into."""
+    digests = b"".join(bytes.fromhex(part["ETag"].strip('"')) for part in parts)
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
 
 
 def _unmasked(exc: BaseException) -> tuple[BaseException, bool]:

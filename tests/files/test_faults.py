@@ -202,3 +202,23 @@ def test_s3_upload_that_keeps_failing_reports_the_timeout_and_writes_nothing(slo
         files.upload(str(path), "big.bin")
     assert not files.exists("big.bin") and open_uploads(files, s3_bucket) == []
     assert multipart_uploads_begun(proxy) == 2
+
+
+@pytest.mark.s3
+def test_s3_write_whose_slow_complete_landed_succeeds(slow_completes, s3_bucket):
+    proxy, files = slow_completes(hold=1.5, plan=["late", "drop"])
+    data = os.urandom(MiB) * 40  # three 16 MiB parts
+    ref = files.write("big.bin", data)
+    head = files._rooted().fs.call_s3("head_object", Bucket=s3_bucket, Key="big.bin")
+    assert files.read("big.bin") == data and head["Metadata"]["sha256"] == ref.sha256  # the checksum added after
+    assert open_uploads(files, s3_bucket) == []
+
+
+@pytest.mark.s3
+def test_s3_write_whose_completes_are_lost_reports_the_timeout_and_writes_nothing(slow_completes, s3_bucket):
+    from lume_prefect.files.errors import S3Unreachable
+
+    proxy, files = slow_completes(hold=1.5, plan=["drop"] * 2)
+    with pytest.raises(S3Unreachable, match="Read timeout.*uploadId"):
+        files.write("big.bin", os.urandom(MiB) * 40)
+    assert not files.exists("big.bin") and open_uploads(files, s3_bucket) == []
