@@ -645,10 +645,16 @@ class S3RootedFiles(RootedFiles):
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
         sha256, size = digest.result()
-        for attempt in Retrying(retry=retry_if_exception(_is_transient), stop=stop_after_attempt(UPLOAD_ATTEMPTS),
+        answered = False  # a server that never answers fails as fast as without the retry
+
+        def retryable(exc: BaseException) -> bool:
+            return answered and _is_transient(exc)
+
+        for attempt in Retrying(retry=retry_if_exception(retryable), stop=stop_after_attempt(UPLOAD_ATTEMPTS),
                                 wait=wait_fixed(1.0), reraise=True):
             with attempt:
                 self._abort_uploads(full)
+                answered = True
                 try:
                     self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY,
                                      ContentType=object_content_type(full), Metadata={SHA256_METADATA: sha256})
