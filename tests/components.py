@@ -230,15 +230,16 @@ class SlowCompleteProxy:
     loaded server assembling a large object is. ``plan`` says what happens to the successive
     complete requests: "late" is forwarded after ``hold`` seconds (it lands once the client
     has given up), "drop" is never forwarded (the connection closes after ``hold`` seconds);
-    the completes after the plan, and all other requests, pass through."""
+    the completes after the plan, and all other requests, pass through. The first
+    ``dropped_aborts`` aborts of multipart uploads are dropped too."""
 
-    def __init__(self, upstream: str, *, hold: float, plan: list[str]) -> None:
+    def __init__(self, upstream: str, *, hold: float, plan: list[str], dropped_aborts: int = 0) -> None:
         import http.client
         import http.server
         import threading
         from urllib.parse import urlsplit
 
-        self.hold, self.plan = hold, list(plan)
+        self.hold, self.plan, self.dropped_aborts = hold, list(plan), dropped_aborts
         self.requests: list[str] = []
         self._lock = threading.Lock()
         target = urlsplit(upstream)
@@ -256,6 +257,9 @@ class SlowCompleteProxy:
                 with proxy._lock:
                     proxy.requests.append(f"{self.command} {self.path}")
                     action = proxy.plan.pop(0) if complete and proxy.plan else "pass"
+                    if self.command == "DELETE" and "uploadId=" in self.path and proxy.dropped_aborts > 0:
+                        proxy.dropped_aborts -= 1
+                        action = "drop"
                 if action != "pass":
                     time.sleep(proxy.hold)
                 if action == "drop":

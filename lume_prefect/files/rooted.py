@@ -781,11 +781,10 @@ def _unmasked(exc: BaseException) -> tuple[BaseException, bool]:
     """The error that failed an s3fs multipart upload, and whether s3fs's abort failed.
 
     s3fs aborts the upload on any error; when the abort itself fails (the upload no longer
-    exists), its error replaces the real one, which stays as its context."""
-    from botocore.exceptions import ClientError
+    exists, or no answer), its error replaces the real one, which stays as its context."""
+    import traceback
 
-    cause = exc.__cause__
-    if isinstance(cause, ClientError) and cause.operation_name == "AbortMultipartUpload" and exc.__context__ is not None:
+    if exc.__context__ is not None and any(frame.f_code.co_name == "_abort_mpu" for frame, _ in traceback.walk_tb(exc.__traceback__)):
         return exc.__context__, True
     return exc, False
 

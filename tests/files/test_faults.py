@@ -184,6 +184,14 @@ def test_s3_upload_whose_slow_complete_landed_succeeds(slow_completes, s3_bucket
 
 
 @pytest.mark.s3
+def test_s3_upload_whose_abort_gets_no_answer_after_its_complete_landed_succeeds(slow_completes, s3_bucket, tmp_path):
+    proxy, files = slow_completes(hold=1.5, plan=["late", "drop"], dropped_aborts=2)
+    path, data = big_file(tmp_path)
+    files.upload(str(path), "big.bin")
+    assert files.read("big.bin") == data and multipart_uploads_begun(proxy) == 1
+
+
+@pytest.mark.s3
 def test_s3_upload_retries_once_when_the_completes_are_lost(slow_completes, s3_bucket, tmp_path):
     proxy, files = slow_completes(hold=1.5, plan=["drop", "drop"])  # both attempts of the first upload's complete
     path, data = big_file(tmp_path)
