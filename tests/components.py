@@ -223,3 +223,74 @@ def chromium_path() -> str:
             return candidate
     require("Chromium", "scripts/ci-components.sh (apt-get install chromium)")
     raise AssertionError("unreachable")
+
+
+class SlowCompleteProxy:
+    """An HTTP proxy in front of an S3 server that makes its multipart completes slow, as a
+    loaded server assembling a large object is. ``plan`` says what happens to the successive
+    complete requests: "late" is forwarded after ``hold`` seconds (it lands once the client
+    has given up), "drop" is never forwarded (the connection closes after ``hold`` seconds);
+    the completes after the plan, and all other requests, pass through. The first
+    ``dropped_aborts`` aborts of multipart uploads are dropped too."""
+
+    def __init__(self, upstream: str, *, hold: float, plan: list[str], dropped_aborts: int = 0) -> None:
+        import http.client
+        import http.server
+        import threading
+        from urllib.parse import urlsplit
+
+        self.hold, self.plan, self.dropped_aborts = hold, list(plan), dropped_aborts
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        target = urlsplit(upstream)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive and Expect: 100-continue, as botocore uses them
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                complete = self.command == "POST" and "uploadId=" in self.path
+                with proxy._lock:
+                    proxy.requests.append(f"{self.command} {self.path}")
+                    action = proxy.plan.pop(0) if complete and proxy.plan else "pass"
+                    if self.command == "DELETE" and "uploadId=" in self.path and proxy.dropped_aborts > 0:
+                        proxy.dropped_aborts -= 1
+                        action = "drop"
+                if action != "pass":
+                    time.sleep(proxy.hold)
+                if action == "drop":
+                    self.close_connection = True
+                    return
+                upstream_conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("expect", "connection")}
+                upstream_conn.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream_conn.getresponse()
+                data = answer.read()
+                upstream_conn.close()
+                try:
+                    self.send_response(answer.status, answer.reason)
+                    for k, v in answer.getheaders():
+                        if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                            self.send_header(k, v)
+                    # a HEAD answer has no body but the object's length
+                    self.send_header("Content-Length", answer.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                except OSError:
+                    self.close_connection = True  # the client gave up waiting
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.endpoint_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -37,6 +37,8 @@ SPOOL_MEMORY = 16 * 1024 * 1024
 # Remote transfers of whole files: parts in flight at once, and their size (memory bound).
 TRANSFER_CHUNK = 8 * 1024 * 1024
 TRANSFER_CONCURRENCY = 2
+# attempts of a whole upload of a local file to S3 (each request also has the block's max_attempts)
+UPLOAD_ATTEMPTS = 2
 # C0, DEL and C1 control characters: never part of a file name
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Errors of the disk under a write, reported naming the block and the path
@@ -609,14 +611,25 @@ class S3RootedFiles(RootedFiles):
                 raw.s3_additional_kwargs["Metadata"] = metadata
                 raw.close()
                 return
-            raw.close()  # a multipart upload, begun before the checksum was known: add it now
+            try:
+                raw.close()  # a multipart upload, begun before the checksum was known: add it now
+            except Exception as exc:
+                # a slow complete, resent by s3fs, races the first: the object may have landed
+                etag = _multipart_etag(raw.parts)
+                if not _is_transient(exc) or not self._landed(full, lambda head: head.get("ETag", "").strip('"') == etag
+                                    and head.get("ContentLength") == writer.size):
+                    raise
+                raw.mpu = None  # completed: nothing to abort
             if writer.size <= MAX_COPY_SIZE:
                 bucket, key = full.split("/", 1)
                 self.fs.call_s3("copy_object", Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
                                 ContentType=content_type, Metadata=metadata, MetadataDirective="REPLACE")
 
         def discard() -> None:
-            raw.discard()  # aborts a multipart upload, if one was started
+            try:
+                raw.discard()  # aborts a multipart upload, if one was started
+            except FileNotFoundError:
+                pass  # completed or aborted meanwhile: its error would hide the one that discards
             raw.closed = True  # so that close() does not upload what was buffered
 
         writer = AtomicWriter(raw, commit, discard)
@@ -625,10 +638,50 @@ class S3RootedFiles(RootedFiles):
     def _put_local_file(self, source: str, full: str, digest: Future[tuple[str, int]]) -> None:
         # s3fs uploads parts concurrently and aborts the multipart upload on failure;
         # chunk size x concurrency bounds the memory. The checksum goes with the upload.
-        self._abort_uploads(full)
-        metadata = {SHA256_METADATA: digest.result()[0]}
-        self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY,
-                         ContentType=object_content_type(full), Metadata=metadata)
+        # A server slow to complete a large upload (it assembles the parts) times the
+        # request out; s3fs then resends the complete, which races the first one, and its
+        # abort fails with "no such upload", hiding the cause. So: the real error is kept,
+        # an object that landed anyway is accepted, and a transient failure is retried once.
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
+
+        sha256, size = digest.result()
+        answered = False  # a server that never answers fails as fast as without the retry
+
+        def retryable(exc: BaseException) -> bool:
+            return answered and _is_transient(exc)
+
+        for attempt in Retrying(retry=retry_if_exception(retryable), stop=stop_after_attempt(UPLOAD_ATTEMPTS),
+                                wait=wait_fixed(1.0), reraise=True):
+            with attempt:
+                self._abort_uploads(full)
+                answered = True
+                try:
+                    self.fs.put_file(source, full, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY,
+                                     ContentType=object_content_type(full), Metadata={SHA256_METADATA: sha256})
+                except Exception as exc:
+                    error, abort_failed = _unmasked(exc)
+                    # an abort that failed ("no such upload", or the server busy): an earlier
+                    # complete may have finished the upload, or be finishing it
+                    if abort_failed and self._landed(full, lambda head: head.get("Metadata", {}).get(SHA256_METADATA) == sha256
+                                                     and head.get("ContentLength") == size):
+                        return
+                    raise error from error.__cause__
+
+    def _landed(self, full: str, matches: Callable[[dict[str, Any]], bool]) -> bool:
+        """Whether ``full`` holds (or comes to hold, while the server may still be completing
+        the upload, up to one read timeout) an object whose HEAD answer ``matches``."""
+        bucket, key = full.split("/", 1)
+        deadline = time.monotonic() + float(self.fs.config_kwargs.get("read_timeout", 60))
+        while True:
+            try:
+                head = self.fs.call_s3("head_object", Bucket=bucket, Key=key)
+                if matches(head):
+                    return True
+            except FileNotFoundError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
 
     def _get_local_file(self, full: str, temp: str) -> None:
         self.fs.get_file(full, temp, chunksize=TRANSFER_CHUNK, max_concurrency=TRANSFER_CONCURRENCY)
@@ -716,6 +769,40 @@ def _naming_the_endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return wrapper
+
+
+def _multipart_etag(parts: list[dict[str, Any]]) -> str:
+    """The ETag S3 gives the object a multipart upload of these parts completes into."""
+    digests = b"".join(bytes.fromhex(part["ETag"].strip('"')) for part in parts)
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
+
+
+def _unmasked(exc: BaseException) -> tuple[BaseException, bool]:
+    """The error that failed an s3fs multipart upload, and whether s3fs's abort failed.
+
+    s3fs aborts the upload on any error; when the abort itself fails (the upload no longer
+    exists, or no answer), its error replaces the real one, which stays as its context."""
+    import traceback
+
+    if exc.__context__ is not None and any(frame.f_code.co_name == "_abort_mpu" for frame, _ in traceback.walk_tb(exc.__traceback__)):
+        return exc.__context__, True
+    return exc, False
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Whether an upload failed for a reason that may pass: no answer, a server error, or
+    the upload gone while being completed (a resent complete racing the first)."""
+    from botocore.exceptions import ClientError
+
+    if _is_unreachable(exc):
+        return True
+    cause = exc.__cause__ if isinstance(exc.__cause__, ClientError) else exc
+    if isinstance(cause, ClientError):
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        code = cause.response.get("Error", {}).get("Code", "")
+        return status >= 500 or code in ("SlowDown", "RequestTimeout") or (
+            code == "NoSuchUpload" and cause.operation_name == "CompleteMultipartUpload")
+    return False
 
 
 def _is_unreachable(exc: BaseException) -> bool:

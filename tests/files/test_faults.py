@@ -134,3 +134,99 @@ def test_large_files_stream_in_bounded_memory(kind, tmp_path, request):
     for operation in ("write", "read", "upload"):
         peak = measured[operation]
         assert peak < 64 * MiB, f"{operation} peaked at {peak / MiB:.1f} MiB for a {size // MiB} MiB file"
+
+
+# A server slow to complete a multipart upload (it assembles the parts: seconds for a large
+# object on a loaded machine) outlasts the read timeout; s3fs resends the complete, which
+# races the first, then aborts, and that abort's "no such upload" used to replace the cause.
+@pytest.fixture
+def slow_completes(s3_server, s3_bucket):
+    from tests.components import SlowCompleteProxy
+
+    proxies = []
+
+    def make(**kwargs):
+        proxy = SlowCompleteProxy(s3_server.endpoint_url, **kwargs)
+        proxies.append(proxy)
+        files = S3Files(bucket=s3_bucket, endpoint_url=proxy.endpoint_url, aws_access_key_id="k", aws_secret_access_key="s",
+                        read_timeout=1, max_attempts=2)
+        return proxy, files
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
+def open_uploads(files, bucket):
+    return files._rooted().fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", [])
+
+
+def big_file(tmp_path):
+    data = os.urandom(MiB) * 17  # > two 8 MiB parts: a multipart upload
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    return path, data
+
+
+def multipart_uploads_begun(proxy):
+    return sum(r.startswith("POST") and r.endswith("?uploads") for r in proxy.requests)
+
+
+@pytest.mark.s3
+def test_s3_upload_whose_slow_complete_landed_succeeds(slow_completes, s3_bucket, tmp_path):
+    # the first complete lands after the client gave up on it; its resend is lost: s3fs's
+    # abort then finds no such upload (this failed with that FileNotFoundError)
+    proxy, files = slow_completes(hold=1.5, plan=["late", "drop"])
+    path, data = big_file(tmp_path)
+    ref = files.upload(str(path), "big.bin")
+    assert files.read("big.bin") == data and ref.size == len(data)
+    assert open_uploads(files, s3_bucket) == [] and multipart_uploads_begun(proxy) == 1
+
+
+@pytest.mark.s3
+def test_s3_upload_whose_abort_gets_no_answer_after_its_complete_landed_succeeds(slow_completes, s3_bucket, tmp_path):
+    proxy, files = slow_completes(hold=1.5, plan=["late", "drop"], dropped_aborts=2)
+    path, data = big_file(tmp_path)
+    files.upload(str(path), "big.bin")
+    assert files.read("big.bin") == data and multipart_uploads_begun(proxy) == 1
+
+
+@pytest.mark.s3
+def test_s3_upload_retries_once_when_the_completes_are_lost(slow_completes, s3_bucket, tmp_path):
+    proxy, files = slow_completes(hold=1.5, plan=["drop", "drop"])  # both attempts of the first upload's complete
+    path, data = big_file(tmp_path)
+    files.upload(str(path), "big.bin")
+    assert files.read("big.bin") == data
+    assert open_uploads(files, s3_bucket) == [] and multipart_uploads_begun(proxy) == 2  # the first was aborted
+
+
+@pytest.mark.s3
+def test_s3_upload_that_keeps_failing_reports_the_timeout_and_writes_nothing(slow_completes, s3_bucket, tmp_path):
+    from lume_prefect.files.errors import S3Unreachable
+
+    proxy, files = slow_completes(hold=1.5, plan=["drop"] * 4)
+    path, _ = big_file(tmp_path)
+    with pytest.raises(S3Unreachable, match="Read timeout.*uploadId"):
+        files.upload(str(path), "big.bin")
+    assert not files.exists("big.bin") and open_uploads(files, s3_bucket) == []
+    assert multipart_uploads_begun(proxy) == 2
+
+
+@pytest.mark.s3
+def test_s3_write_whose_slow_complete_landed_succeeds(slow_completes, s3_bucket):
+    proxy, files = slow_completes(hold=1.5, plan=["late", "drop"])
+    data = os.urandom(MiB) * 40  # three 16 MiB parts
+    ref = files.write("big.bin", data)
+    head = files._rooted().fs.call_s3("head_object", Bucket=s3_bucket, Key="big.bin")
+    assert files.read("big.bin") == data and head["Metadata"]["sha256"] == ref.sha256  # the checksum added after
+    assert open_uploads(files, s3_bucket) == []
+
+
+@pytest.mark.s3
+def test_s3_write_whose_completes_are_lost_reports_the_timeout_and_writes_nothing(slow_completes, s3_bucket):
+    from lume_prefect.files.errors import S3Unreachable
+
+    proxy, files = slow_completes(hold=1.5, plan=["drop"] * 2)
+    with pytest.raises(S3Unreachable, match="Read timeout.*uploadId"):
+        files.write("big.bin", os.urandom(MiB) * 40)
+    assert not files.exists("big.bin") and open_uploads(files, s3_bucket) == []
