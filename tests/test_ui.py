@@ -197,7 +197,7 @@ def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server
         earlier = {r.id for r in off_the_browser_thread(runs_of_the_deployment)}
         page.goto(f"{server_api.url}/deployments/deployment/{deployed.deployment_id}/run")
         page.get_by_text("Initial rms size. Units: m. Range: 1e-06 to 0.1 m.", exact=True).first.wait_for(timeout=60_000)
-        page.get_by_role("button", name=re.compile("^\\s*Submit\\s*$")).click()
+        submit_run(page)
 
         def submitted_run():
             submitted = [r for r in runs_of_the_deployment() if r.id not in earlier]
@@ -227,6 +227,22 @@ def test_a_custom_run_from_the_ui_shows_its_outputs_on_its_run_page(page, server
     table.wait_for(timeout=60_000)
     cells = table.inner_text()
     assert "rms_x" in cells and "rms_px" in cells and "rad" in cells and "units" in cells
+
+
+def submit_run(page):
+    """Press the run form's Submit; the create_flow_run request and its (successful) response.
+    The server's SQLite, locked by other writes on a busy machine, answers 503 (retryable:
+    Prefect's client retries it, the UI shows the error and leaves it to the user, who submits
+    again): up to three presses."""
+    for _ in range(3):
+        with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/create_flow_run"), timeout=60_000) as request:
+            page.get_by_role("button", name=re.compile("^\\s*Submit\\s*$")).click()
+        created = request.value.response()
+        if created.status != 503:
+            break
+        page.wait_for_timeout(2000)
+    assert created.ok, f"{created.status}: {created.text()}"
+    return request.value, created
 
 
 def form_property(page, label: str, ui: str):
@@ -306,17 +322,8 @@ def test_a_beam_put_in_the_file_block_runs_from_the_ui_form_and_is_stored_under_
     form_field(page, "Block", ui).fill("x")
     form_field(page, "Block", ui).fill("")
     page.screenshot(path=str(tmp_path / f"run-form-{ui}.png"), full_page=True)
-    for _ in range(3):
-        with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/create_flow_run")) as request:
-            page.get_by_role("button", name=re.compile("^\\s*Submit\\s*$")).click()
-        created = request.value.response()
-        # the server's SQLite, locked by the worker's writes on a busy machine, answers 503 (retryable:
-        # Prefect's client retries it, the UI leaves it to the user, who submits again)
-        if created.status != 503:
-            break
-        page.wait_for_timeout(2000)
-    assert created.ok, f"{created.status}: {created.text()}"
-    sent = request.value.post_data_json["parameters"]
+    request, created = submit_run(page)
+    sent = request.post_data_json["parameters"]
     # what the form sends: the fields filled in, and the optional ones left blank as null or not at all
     # (never "", which the product would also take as absent: models.particles.as_ref)
     assert {name: sent["beam"][name] for name in ("path", "serializer", "sha256", "size")} == ref.model_dump(include={"path", "serializer", "sha256", "size"})
