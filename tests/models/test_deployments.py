@@ -288,6 +288,13 @@ def assert_sigterm_ends_it(real_api, code: str, cwd, tag: str, flow_name: str, c
                                               flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])))
                 run = found[0] if found else None
         assert run is not None and run.state.is_running(), f"the {flow_name} run did not start within 180 s"
+        if flow_name in ("lume-compare", "lume-pipeline"):  # the signal comes while a subflow run runs
+            with get_client(sync_client=True) as client:
+                while time.monotonic() < deadline and not any(
+                    r.id != run.id and r.state.is_running()
+                    for r in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+                ):
+                    time.sleep(0.5)
         time.sleep(1)  # into the model's sleep
         if cancel_requested:
             cancel_flow_run(run.id)
